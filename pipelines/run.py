@@ -257,6 +257,7 @@ def run_day(day: date, settings: Settings, send_email: bool = True) -> DayResult
     """Run every stage for one day under the warehouse's single-writer lock."""
     result = DayResult(date=day.isoformat())
     with wh.writer_lock(settings.warehouse):
+        wh.clean_stale_temp(settings.warehouse)
         for name, stage in (
             ("ingest", lambda: stage_ingest(day, settings)),
             ("analyze", lambda: stage_analyze(day, settings)),

@@ -170,3 +170,30 @@ def publish(build_file: Path, warehouse: Path) -> Path:
         raise RuntimeError(f"build {build_file} still has a WAL: close the connection before publishing")
     os.replace(build_file, target)
     return target
+
+
+_TMP_NAME = re.compile(r"^\..+\.(\d+)\.tmp$")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def clean_stale_temp(warehouse: Path) -> int:
+    """Delete temporary files (`.<name>.<pid>.tmp`) left in the lake by processes that died."""
+    removed = 0
+    lake = Path(warehouse) / "lake"
+    if not lake.is_dir():
+        return 0
+    for path in lake.rglob(".*.tmp"):
+        m = _TMP_NAME.match(path.name)
+        if m and not _alive(int(m.group(1))):
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
+import subprocess
+import sys
 from datetime import date
 from pathlib import Path
 
@@ -131,3 +134,16 @@ def test_missing_lake_table_without_schema_is_an_error(tmp_path: Path) -> None:
 
 def test_sql_files_are_readable() -> None:
     assert "SELECT" in read_sql("marts/daily_summary")
+
+
+def test_stale_temporary_files_of_dead_processes_are_removed(tmp_path: Path) -> None:
+    folder = tmp_path / "lake" / "events" / "date=2025-11-26"
+    folder.mkdir(parents=True)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = folder / f".abc.parquet.{dead.pid}.tmp"
+    live = folder / f".def.parquet.{os.getpid()}.tmp"
+    stale.write_bytes(b"x")
+    live.write_bytes(b"x")
+    assert wh.clean_stale_temp(tmp_path) == 1
+    assert not stale.exists() and live.exists()

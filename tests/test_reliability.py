@@ -1,0 +1,138 @@
+"""DESIGN section 2 under failure: killed runs, readers during writes, reruns and backfill order."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from pipelines.generate import generate
+
+SCANSENSE = str(Path(sys.executable).with_name("scansense"))
+DAYS = [date(2025, 11, 26), date(2025, 11, 27), date(2025, 11, 28)]
+STABLE_TABLES = ("events", "scan_fast", "scan_slow", "window_entropy", "source_risk", "scanner_orgs",
+                 "daily_summary", "hourly_abnormal", "geo_abnormal", "port_abnormal", "quarantine")
+
+
+@pytest.fixture(scope="module")
+def landing(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("gen")
+    generate(out, days=3, start=DAYS[0], seed=5)
+    return out
+
+
+def _run(landing: Path, warehouse: Path, day: date, **popen) -> subprocess.Popen:
+    env = dict(os.environ, SCANSENSE_ORGS_DIR=str(landing / "orgs"))
+    return subprocess.Popen(
+        [SCANSENSE, "run", "--date", day.isoformat(), "--landing", str(landing / "landing"),
+         "--warehouse", str(warehouse), "--no-email", "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, **popen,
+    )
+
+
+def _run_ok(landing: Path, warehouse: Path, day: date) -> None:
+    proc = _run(landing, warehouse, day)
+    out, err = proc.communicate(timeout=900)
+    assert proc.returncode == 0, out[-2000:] + err[-3000:]
+
+
+def table_hashes(db: Path) -> dict[str, str]:
+    """Content hash of every stable table (rows sorted, run-time columns left out)."""
+    volatile = {"looked_up_at", "ingested_at", "started_at"}
+    hashes = {}
+    with duckdb.connect(str(db), read_only=True) as con:
+        for table in STABLE_TABLES:
+            cols = [c for (c,) in con.execute(
+                "SELECT column_name FROM duckdb_columns() WHERE table_name = $t ORDER BY column_index", {"t": table}
+            ).fetchall() if c not in volatile]
+            rows = con.execute(f'SELECT {", ".join(chr(34) + c + chr(34) for c in cols)} FROM "{table}" ORDER BY ALL').fetchall()
+            hashes[table] = hashlib.sha256(repr(rows).encode()).hexdigest()
+    return hashes
+
+
+@pytest.mark.slow
+def test_backfill_in_any_order_gives_identical_tables(tmp_path: Path, landing: Path) -> None:
+    forward, backward = tmp_path / "forward", tmp_path / "backward"
+    for day in DAYS:
+        _run_ok(landing, forward, day)
+    for day in (DAYS[2], DAYS[0], DAYS[1], DAYS[0]):  # another order, and day 1 twice
+        _run_ok(landing, backward, day)
+    assert table_hashes(forward / "scansense.duckdb") == table_hashes(backward / "scansense.duckdb")
+
+
+@pytest.mark.slow
+def test_sigkill_at_random_moments_never_breaks_the_published_warehouse(tmp_path: Path, landing: Path) -> None:
+    reference, victim = tmp_path / "reference", tmp_path / "victim"
+    _run_ok(landing, reference, DAYS[0])
+    started = time.perf_counter()
+    _run_ok(landing, reference, DAYS[1])
+    duration = time.perf_counter() - started
+    expected = table_hashes(reference / "scansense.duckdb")
+
+    _run_ok(landing, victim, DAYS[0])
+    previous = table_hashes(victim / "scansense.duckdb")
+    rng = random.Random(20)
+    for _ in range(20):
+        proc = _run(landing, victim, DAYS[1], start_new_session=True)
+        time.sleep(rng.uniform(0.0, duration))
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate(timeout=60)
+        state = table_hashes(victim / "scansense.duckdb")  # opens: never a broken file
+        assert state in (previous, expected)
+    _run_ok(landing, victim, DAYS[1])
+    assert table_hashes(victim / "scansense.duckdb") == expected
+    strays = [p for p in victim.rglob("*") if p.name.endswith((".tmp", ".wal")) or p.parent.name == ".build" and p.is_file()]
+    assert strays == []
+
+
+@pytest.mark.slow
+def test_reader_during_runs_sees_old_or_new_state_and_never_errors(tmp_path: Path, landing: Path) -> None:
+    warehouse = tmp_path / "wh"
+    _run_ok(landing, warehouse, DAYS[0])
+    reader = subprocess.Popen(
+        [sys.executable, "-c", READER, str(warehouse / "scansense.duckdb")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        _run_ok(landing, warehouse, DAYS[1])
+        _run_ok(landing, warehouse, DAYS[2])
+    finally:
+        reader.send_signal(signal.SIGTERM)
+        out, err = reader.communicate(timeout=60)
+    assert "ERROR" not in out + err, err[-2000:]
+    counts = sorted({int(x) for x in out.split()})
+    assert len(counts) >= 2 and counts == sorted(counts)
+
+
+READER = r"""
+import signal, sys, duckdb
+stop = False
+def _stop(*_):
+    global stop
+    stop = True
+signal.signal(signal.SIGTERM, _stop)
+seen = []
+while not stop:
+    try:
+        with duckdb.connect(sys.argv[1], read_only=True) as con:
+            n = con.execute("SELECT count(DISTINCT event_date) FROM events").fetchone()[0]
+            d = con.execute("SELECT count(*) FROM daily_summary").fetchone()[0]
+            if n != d:
+                print("ERROR inconsistent", n, d)
+            if not seen or seen[-1] != n:
+                seen.append(n)
+                print(n, flush=True)
+    except Exception as exc:
+        print("ERROR", repr(exc), flush=True)
+        break
+"""
