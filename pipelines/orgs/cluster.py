@@ -1,0 +1,244 @@
+"""Clustering sources into scanning organizations and naming the clusters (DESIGN 5.4).
+
+Three representations as paper 001's Table 2: `features` (node attributes alone), `graph`
+(attributes plus the graph structure's leading eigenvectors, unsmoothed) and `graph+smoothing`
+(X~ = H^t X); three algorithms: K-means (k given or chosen by silhouette), spectral, DBSCAN.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections import Counter
+from dataclasses import dataclass, field
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from pipelines.orgs import SCANNER_ORGS_SCHEMA
+from pipelines.orgs.features import SourceFeatures, reduce, source_features
+from pipelines.orgs.graph import SourceGraph, build_graph, lambda_max, smooth, structure_embedding
+from pipelines.orgs.reference import GENERIC_ORG, load_reference
+from pipelines.settings import Settings
+
+SETTINGS = ("features", "graph", "graph+smoothing")
+ALGORITHMS = ("kmeans", "spectral", "dbscan")
+SVD_DIMS = 64  # dense width after truncated SVD; enough for tens of organizations
+K_MAX = 40  # largest k tried by the silhouette search
+SAMPLE = 3000  # points used to choose k and to compute the silhouette on large inputs
+MINIBATCH_ABOVE = 20000  # sources above which K-means runs mini-batch
+# Spectral clustering and DBSCAN need neighbour graphs that grow too costly beyond this many
+# sources: they run on a sample and the other sources join the cluster of their nearest sampled one.
+NEIGHBOUR_SAMPLE = 20000
+DBSCAN_MIN_SAMPLES = 5
+DBSCAN_EPS_QUANTILE = 0.6  # eps = this quantile of the k-distance: higher merges organizations, lower leaves noise
+# A cluster is named after a known organization when that organization holds more than half of
+# its members on the reference lists and those members are at least this share of the cluster.
+NAME_MIN_KNOWN_SHARE = 0.2
+
+
+@dataclass
+class Prepared:
+    """Everything the clusterings share: features, graph, representations, known labels."""
+
+    features: SourceFeatures
+    graph: SourceGraph
+    reduced: np.ndarray
+    known: list[str | None]
+    representations: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def ips(self) -> list[str]:
+        """Source addresses in row order."""
+        return self.features.ips
+
+
+def _unit_rows(x: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return x / norms
+
+
+def representation(prep: Prepared, setting: str, steps: int = 2, seed: int = 0) -> np.ndarray:
+    """The matrix clustered for one setting (computed once, cached on `prep`)."""
+    if setting in prep.representations:
+        return prep.representations[setting]
+    base = prep.reduced
+    if setting == "features":
+        out = _unit_rows(base)
+    elif setting == "graph":
+        dims = min(16, max(2, base.shape[1] // 4))
+        struct = structure_embedding(prep.graph, dims, seed=seed)
+        out = np.hstack([_unit_rows(base), _unit_rows(struct)]) if struct.size else _unit_rows(base)
+    elif setting == "graph+smoothing":
+        out = _unit_rows(smooth(prep.graph, base, steps, lam=lambda_max(prep.graph, seed=seed)))
+    else:
+        raise ValueError(f"unknown setting {setting!r}; one of {SETTINGS}")
+    prep.representations[setting] = out
+    return out
+
+
+def prepare(con: duckdb.DuckDBPyConnection, orgs_dir: str | None, seed: int = 0) -> Prepared:
+    """Encode the sources of `events`, build their graph and look up their known organizations."""
+    feats = source_features(con)
+    graph = build_graph(feats.sources)
+    reduced = reduce(feats.matrix, SVD_DIMS, seed=seed)
+    ref = load_reference(orgs_dir)
+    matched = ref.match(feats.sources["src_ip"]) if feats.sources.num_rows else None
+    by_ip = dict(zip(matched["ip"].to_pylist(), matched["org"].to_pylist(), strict=True)) if matched is not None else {}
+    known = [by_ip.get(ip) for ip in feats.ips]
+    return Prepared(features=feats, graph=graph, reduced=reduced, known=known)
+
+
+def _kmeans(x: np.ndarray, k: int, seed: int) -> np.ndarray:
+    from sklearn.cluster import KMeans, MiniBatchKMeans
+
+    if x.shape[0] > MINIBATCH_ABOVE:
+        model = MiniBatchKMeans(n_clusters=k, random_state=seed, batch_size=4096, n_init=3, max_no_improvement=20)
+    else:
+        model = KMeans(n_clusters=k, random_state=seed, n_init=4)
+    return model.fit_predict(x)
+
+
+def choose_k(x: np.ndarray, seed: int = 0, k_max: int = K_MAX) -> int:
+    """k with the best silhouette of K-means on a sample (paper 001 Figure 3 picks k the same way)."""
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import silhouette_score
+
+    n = x.shape[0]
+    if n < 4:
+        return max(1, n)
+    rng = np.random.default_rng(seed)
+    sample = x[rng.choice(n, SAMPLE, replace=False)] if n > SAMPLE else x
+    distinct = len(np.unique(np.round(sample, 9), axis=0))
+    best, best_score = 2, -2.0
+    for k in range(2, min(k_max, distinct - 1, sample.shape[0] - 1) + 1):
+        labels = KMeans(n_clusters=k, random_state=seed, n_init=2).fit_predict(sample)
+        if len(set(labels)) < 2:
+            continue
+        score = silhouette_score(sample, labels)
+        if score > best_score + 1e-9:
+            best, best_score = k, score
+    return best
+
+
+def _spectral(x: np.ndarray, k: int, seed: int) -> np.ndarray:
+    from sklearn.cluster import SpectralClustering
+
+    n = x.shape[0]
+    warnings.filterwarnings("ignore", message="Graph is not fully connected", category=UserWarning)
+    model = SpectralClustering(
+        n_clusters=k,
+        affinity="nearest_neighbors",
+        n_neighbors=min(10, n - 1),
+        assign_labels="cluster_qr",
+        random_state=seed,
+    )
+    return model.fit_predict(x)
+
+
+def dbscan_eps(x: np.ndarray, min_samples: int = DBSCAN_MIN_SAMPLES, seed: int = 0) -> float:
+    """eps from the k-distance curve: a quantile of the distance to the min_samples-th neighbour."""
+    from sklearn.neighbors import NearestNeighbors
+
+    n = x.shape[0]
+    rng = np.random.default_rng(seed)
+    sample = x[rng.choice(n, SAMPLE, replace=False)] if n > SAMPLE else x
+    k = min(min_samples, sample.shape[0] - 1)
+    dist, _ = NearestNeighbors(n_neighbors=k + 1).fit(sample).kneighbors(sample)
+    eps = float(np.quantile(dist[:, -1], DBSCAN_EPS_QUANTILE))
+    return eps if eps > 0 else 1e-6
+
+
+def _dbscan(x: np.ndarray, seed: int) -> np.ndarray:
+    from sklearn.cluster import DBSCAN
+
+    return DBSCAN(eps=dbscan_eps(x, seed=seed), min_samples=DBSCAN_MIN_SAMPLES).fit_predict(x)
+
+
+def _on_sample(x: np.ndarray, fit, seed: int) -> np.ndarray:
+    """Run `fit` on at most NEIGHBOUR_SAMPLE rows and give every other row its nearest sampled row's label."""
+    from sklearn.neighbors import NearestNeighbors
+
+    n = x.shape[0]
+    if n <= NEIGHBOUR_SAMPLE:
+        return fit(x)
+    rng = np.random.default_rng(seed)
+    idx = np.sort(rng.choice(n, NEIGHBOUR_SAMPLE, replace=False))
+    sample_labels = fit(x[idx])
+    _, nearest = NearestNeighbors(n_neighbors=1).fit(x[idx]).kneighbors(x)
+    labels = sample_labels[nearest[:, 0]]
+    labels[idx] = sample_labels
+    return labels
+
+
+def cluster(x: np.ndarray, algorithm: str, k: int, seed: int = 0) -> np.ndarray:
+    """Labels of one algorithm on one representation (DBSCAN ignores k; its noise is -1)."""
+    n = x.shape[0]
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    if n <= k or n < 3:
+        return np.arange(n) if n <= k else np.zeros(n, dtype=np.int64)
+    if algorithm == "kmeans":
+        return _kmeans(x, k, seed)
+    if algorithm == "spectral":
+        return _on_sample(x, lambda s: _spectral(s, k, seed), seed)
+    if algorithm == "dbscan":
+        return _on_sample(x, lambda s: _dbscan(s, seed), seed)
+    raise ValueError(f"unknown algorithm {algorithm!r}; one of {ALGORITHMS}")
+
+
+def name_clusters(labels: np.ndarray, known: list[str | None]) -> dict[int, str]:
+    """Name each cluster by its dominant known organization, else `unknown-N` (N counts from 1)."""
+    members: dict[int, list[str | None]] = {}
+    for label, org in zip(labels.tolist(), known, strict=True):
+        members.setdefault(int(label), []).append(org)
+    names, unknown = {}, 0
+    for label in sorted(members, key=lambda c: (-len(members[c]), c)):
+        orgs = [o for o in members[label] if o and o != GENERIC_ORG]
+        top = Counter(orgs).most_common(1)
+        if top and top[0][1] * 2 > len(orgs) and len(orgs) >= NAME_MIN_KNOWN_SHARE * len(members[label]):
+            names[label] = top[0][0]
+        else:
+            unknown += 1
+            names[label] = f"unknown-{unknown}"
+    return names
+
+
+def run_clustering(
+    prep: Prepared, setting: str, algorithm: str, k: int = 0, steps: int = 2, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """(representation, labels, k used) for one setting and algorithm."""
+    x = representation(prep, setting, steps=steps, seed=seed)
+    if x.shape[0] == 0:
+        return x, np.zeros(0, dtype=np.int64), 0
+    k = k or choose_k(x, seed=seed)
+    return x, cluster(x, algorithm, k, seed=seed), k
+
+
+def scanner_orgs(
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    setting: str = "graph+smoothing",
+    algorithm: str = "kmeans",
+    seed: int = 0,
+) -> pa.Table:
+    """One row per source of `events`: its cluster, the cluster's organization and how it was found."""
+    prep = prepare(con, settings.orgs.dir, seed=seed)
+    _, labels, _ = run_clustering(
+        prep, setting, algorithm, k=settings.orgs.k, steps=settings.orgs.smoothing_steps, seed=seed
+    )
+    names = name_clusters(labels, prep.known)
+    n = len(prep.ips)
+    return pa.table(
+        {
+            "src_ip": pa.array(prep.ips, pa.string()),
+            "cluster_id": pa.array(labels.astype(np.int32), pa.int32()),
+            "org": pa.array([names[int(c)] for c in labels.tolist()], pa.string()),
+            "method": pa.array([f"{algorithm} on {setting}"] * n, pa.string()),
+            "known_org": pa.array(prep.known, pa.string()),
+            "setting": pa.array([setting] * n, pa.string()),
+            "algorithm": pa.array([algorithm] * n, pa.string()),
+        },
+        schema=SCANNER_ORGS_SCHEMA,
+    )

@@ -1,0 +1,118 @@
+"""Risk per source and day (paper 000, DESIGN 5.2): traffic, time and geography indicators.
+
+F (traffic) when the source exceeded the dynamic threshold or was found by the slow-scan model,
+T (time) when it was active in the local night window, G (geography) when it comes from a public
+address outside the home country. The paper writes R = 0.4F + 0.3T + 0.3G with F/T/G worth
+50/30/20 points and malicious at R >= 60, which no source can reach (max 35); we default to
+R = F + T + G and offer the paper's weights on 0..100 indicators as `risk.formula = "paper"`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from datetime import date
+
+import duckdb
+import pyarrow as pa
+
+from pipelines.orgs.reference import load_reference
+from pipelines.settings import Settings
+from pipelines.sqlfiles import read_sql
+from pipelines.warehouse import sql_header_comments
+
+FORMULAS = ("sum", "paper")
+
+SOURCE_RISK_SCHEMA = pa.schema(
+    [
+        ("event_date", pa.date32()),
+        ("src_ip", pa.string()),
+        ("traffic_score", pa.int32()),
+        ("time_score", pa.int32()),
+        ("geo_score", pa.int32()),
+        ("risk", pa.float64()),
+        ("malicious", pa.bool_()),
+        ("country_code", pa.string()),
+        ("reasons", pa.list_(pa.string())),
+        ("probes", pa.int64()),
+        ("first_seen", pa.timestamp("us", tz="UTC")),
+        ("last_seen", pa.timestamp("us", tz="UTC")),
+        ("research_org", pa.string()),
+        ("formula", pa.string()),
+    ]
+)
+SOURCE_RISK_COMMENTS: dict[str, str] = sql_header_comments(read_sql("risk/source_risk"))[1]
+
+# Empty stand-ins for inputs a caller did not provide (e.g. a day with no detector output).
+_INPUT_SCHEMAS = {
+    "scan_fast": pa.schema([("window_start", pa.timestamp("us", tz="UTC")), ("src_ip", pa.string())]),
+    "scan_slow": pa.schema([("src_ip", pa.string()), ("kind", pa.string()), ("is_scan", pa.bool_())]),
+    "geo_ip": pa.schema([("ip", pa.string()), ("country_code", pa.string())]),
+}
+
+
+def parse_clock(text: str) -> int:
+    """Minutes after midnight of 'HH:MM' ('24:00' is the end of the day)."""
+    hours, _, minutes = text.strip().partition(":")
+    value = int(hours) * 60 + int(minutes or 0)
+    if not 0 <= value <= 24 * 60:
+        raise ValueError(f"not a time of day: {text!r}")
+    return value
+
+
+def is_public(ip: str) -> bool:
+    """True for globally routable addresses; private, reserved, shared and malformed ones are not."""
+    try:
+        addr = ipaddress.ip_address(ip.split("%")[0])
+    except ValueError:
+        return False
+    if addr.version == 6 and addr.ipv4_mapped is not None:
+        addr = addr.ipv4_mapped
+    return addr.is_global and not addr.is_multicast
+
+
+def _existing(con: duckdb.DuckDBPyConnection) -> set[str]:
+    rows = con.execute("SELECT table_name FROM duckdb_tables() UNION SELECT view_name FROM duckdb_views()").fetchall()
+    return {r[0] for r in rows}
+
+
+def source_risk(con: duckdb.DuckDBPyConnection, day: date, settings: Settings) -> pa.Table:
+    """Score every source of the day in `events` against `scan_fast`, `scan_slow` and `geo_ip`."""
+    rs, site = settings.risk, settings.site
+    if rs.formula not in FORMULAS:
+        raise ValueError(f"risk.formula must be one of {FORMULAS}, not {rs.formula!r}")
+    sources = con.execute("SELECT DISTINCT src_ip FROM events WHERE src_ip IS NOT NULL").fetch_arrow_table().column(0)
+    ips = sources.to_pylist()
+    public = pa.table(
+        {"ip": pa.array(ips, pa.string()), "is_public": pa.array([is_public(ip) for ip in ips], pa.bool_())}
+    )
+    research = load_reference(settings.orgs.dir).match(sources).select(["ip", "org"])
+    registered = {"risk_sources_public": public, "risk_research_orgs": research}
+    present = _existing(con)
+    for name, schema in _INPUT_SCHEMAS.items():
+        if name not in present:
+            registered[name] = schema.empty_table()
+    for name, table in registered.items():
+        con.register(name, table)
+    paper = rs.formula == "paper"
+    start, end = parse_clock(site.night_start), parse_clock(site.night_end)
+    params = {
+        "day": day,
+        "tz": site.timezone,
+        "night_start": start,
+        "night_end": end,
+        "night_label": f"{site.night_start}-{site.night_end} {site.timezone}",
+        "home": site.home_country,
+        "formula": rs.formula,
+        # The paper's weights apply to indicators on 0..100; the sum uses the points as they are.
+        "f_points": 100 if paper else rs.traffic_points,
+        "t_points": 100 if paper else rs.time_points,
+        "g_points": 100 if paper else rs.geo_points,
+        "malicious_at": float(rs.malicious_at),
+        "exclude_research": bool(rs.exclude_research_orgs),
+    }
+    try:
+        table = con.execute(read_sql("risk/source_risk"), params).fetch_arrow_table()
+    finally:
+        for name in registered:
+            con.unregister(name)
+    return table.select(SOURCE_RISK_SCHEMA.names).cast(SOURCE_RISK_SCHEMA)

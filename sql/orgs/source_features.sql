@@ -1,0 +1,76 @@
+-- table: One row per source over all days in events: the node attributes of the organization graph (paper 001 Table 1, DESIGN 5.4), before encoding.
+-- grain: one row per src_ip
+-- key: src_ip
+-- Inputs: events (all days) and orgs_geo_ip (geo_ip's columns, null where absent).
+-- column src_ip: Source (scanner) address.
+-- column probes: Events sent by the source.
+-- column ports: Distinct destination ports hit.
+-- column hosts: Distinct destination addresses hit.
+-- column days: Distinct UTC days the source was seen.
+-- column rate: Events per hour of activity (span from first to last event, at least one hour).
+-- column tcp_share: Share of events over TCP.
+-- column udp_share: Share of events over UDP.
+-- column icmp_share: Share of ICMP events.
+-- column zmap_share: Share of events carrying IP ID 54321 (ZMap/masscan fingerprint) among those with an IP ID.
+-- column tcp_window: Most common TCP window (1024 marks nmap/masscan SYN probes), null if unknown.
+-- column ttl_bucket: Most common TTL rounded up to the likely initial TTL (32, 64, 128, 255).
+-- column main_proto: Most common transport protocol.
+-- column flags: Most common TCP flags.
+-- column text: User agents, URIs, HTTP methods and payload prefixes seen (attacker-controlled text, at most 20 distinct values each).
+-- column country_code: Country of the source (geo_ip).
+-- column asn: Autonomous system number (geo_ip).
+-- column as_org: AS organization name (geo_ip).
+-- column lat: Latitude (geo_ip).
+-- column lon: Longitude (geo_ip).
+-- column net: /24 (IPv4) or /48 (IPv6) network of the source.
+-- column active_slots: Sorted (day, hour) slots of activity, the 'active together' key.
+-- column port_set: Sorted distinct destination ports when at most 256, the 'same port set' key.
+-- Most common values are taken from histogram() with ties broken by the larger value, so
+-- reruns give the same features whatever the thread scheduling (mode() breaks ties arbitrarily).
+WITH e AS (
+    SELECT * FROM events WHERE src_ip IS NOT NULL
+), agg AS (
+    SELECT
+        src_ip,
+        count(*) AS probes,
+        count(DISTINCT dst_port) AS ports,
+        count(DISTINCT dst_ip) AS hosts,
+        count(DISTINCT event_date) AS days,
+        count(*) / greatest(1.0, (epoch(max(ts)) - epoch(min(ts))) / 3600.0) AS rate,
+        avg(CASE WHEN proto = 'tcp' THEN 1.0 ELSE 0.0 END) AS tcp_share,
+        avg(CASE WHEN proto = 'udp' THEN 1.0 ELSE 0.0 END) AS udp_share,
+        avg(CASE WHEN proto LIKE 'icmp%' THEN 1.0 ELSE 0.0 END) AS icmp_share,
+        coalesce(avg(CASE WHEN ip_id IS NULL THEN NULL WHEN ip_id = 54321 THEN 1.0 ELSE 0.0 END), 0.0) AS zmap_share,
+        list_sort(list_transform(map_entries(histogram(tcp_window)), x -> {'n': x.value, 'v': x.key}), 'DESC')[1].v AS tcp_window,
+        list_sort(list_transform(map_entries(histogram(CASE WHEN ttl IS NULL THEN NULL WHEN ttl <= 32 THEN 32 WHEN ttl <= 64 THEN 64 WHEN ttl <= 128 THEN 128 ELSE 255 END)), x -> {'n': x.value, 'v': x.key}), 'DESC')[1].v AS ttl_bucket,
+        list_sort(list_transform(map_entries(histogram(proto)), x -> {'n': x.value, 'v': x.key}), 'DESC')[1].v AS main_proto,
+        list_sort(list_transform(map_entries(histogram(tcp_flags)), x -> {'n': x.value, 'v': x.key}), 'DESC')[1].v AS flags,
+        concat_ws(' ',
+            array_to_string(list_slice(list(DISTINCT user_agent) FILTER (WHERE user_agent IS NOT NULL), 1, 20), ' '),
+            array_to_string(list_slice(list(DISTINCT uri) FILTER (WHERE uri IS NOT NULL), 1, 20), ' '),
+            array_to_string(list_slice(list(DISTINCT http_method) FILTER (WHERE http_method IS NOT NULL), 1, 20), ' '),
+            array_to_string(list_slice(list(DISTINCT left(payload_hex, 16)) FILTER (WHERE payload_hex IS NOT NULL AND payload_hex <> ''), 1, 20), ' ')
+        ) AS text,
+        list(DISTINCT event_date::VARCHAR || 'T' || hour(ts)::VARCHAR ORDER BY event_date::VARCHAR || 'T' || hour(ts)::VARCHAR) AS slots,
+        list(DISTINCT dst_port ORDER BY dst_port) FILTER (WHERE dst_port IS NOT NULL) AS port_list
+    FROM e
+    GROUP BY src_ip
+), geo AS (
+    SELECT ip, any_value(country_code) AS country_code, any_value(asn) AS asn, any_value(as_org) AS as_org,
+           any_value(lat) AS lat, any_value(lon) AS lon
+    FROM orgs_geo_ip
+    GROUP BY ip
+)
+SELECT
+    a.src_ip, a.probes, a.ports, a.hosts, a.days, a.rate, a.tcp_share, a.udp_share, a.icmp_share, a.zmap_share,
+    a.tcp_window, a.ttl_bucket, a.main_proto, a.flags, a.text,
+    g.country_code, g.asn, g.as_org, g.lat, g.lon,
+    CASE
+        WHEN a.src_ip LIKE '%:%' THEN array_to_string(list_slice(string_split(a.src_ip, ':'), 1, 3), ':')
+        ELSE array_to_string(list_slice(string_split(a.src_ip, '.'), 1, 3), '.')
+    END AS net,
+    array_to_string(a.slots, ',') AS active_slots,
+    CASE WHEN len(a.port_list) BETWEEN 1 AND 256 THEN array_to_string(a.port_list, ',') END AS port_set
+FROM agg AS a
+LEFT JOIN geo AS g ON g.ip = a.src_ip
+ORDER BY a.src_ip

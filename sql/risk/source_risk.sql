@@ -1,0 +1,117 @@
+-- table: One row per source and UTC day: traffic, time and geography indicators, the risk total, the verdict and the reasons in words (paper 000, DESIGN 5.2).
+-- grain: one row per (event_date, src_ip)
+-- key: event_date, src_ip
+-- column event_date: UTC day scored.
+-- column src_ip: Source (scanner) address.
+-- column traffic_score: Traffic indicator F: points when the source exceeded the dynamic threshold in a window (scan_fast) or had a slow-scan growth period judged a scan (scan_slow).
+-- column time_score: Time indicator T: points when the source was active in the night window (settings site.night_start..night_end, site.timezone).
+-- column geo_score: Geography indicator G: points when the source's country is known, outside site.home_country, and the address is public (private/reserved score 0).
+-- column risk: Risk total R: F + T + G (formula 'sum', 0..100) or 0.4F + 0.3T + 0.3G on 0..100 indicators (formula 'paper').
+-- column malicious: R at or above risk.malicious_at for a source suspected by traffic (F > 0: paper 000 assesses only the marked suspected sources), and not a known research scanner when risk.exclude_research_orgs is set.
+-- column country_code: ISO country of the source from geo_ip, null when unknown.
+-- column reasons: Why the source scored, in words (e.g. 'exceeded the dynamic threshold 14 times', 'abroad: SG').
+-- column probes: Events (packets, flows, log lines) sent by the source that day.
+-- column first_seen: First event of the source that day, UTC.
+-- column last_seen: Last event of the source that day, UTC.
+-- column research_org: Known research-scanning organization of the source (reference lists, settings orgs.dir), else null.
+-- column formula: Formula used for risk: 'sum' or 'paper'.
+-- Parameters: $day, $tz, $night_start, $night_end (minutes after local midnight), $night_label,
+-- $home, $formula, $f_points, $t_points, $g_points, $malicious_at, $exclude_research.
+-- Inputs: events (the day), scan_fast, scan_slow, geo_ip, risk_sources_public(ip, is_public),
+-- risk_research_orgs(ip, org).
+WITH src AS (
+    SELECT
+        src_ip,
+        count(*) AS probes,
+        min(ts) AS first_seen,
+        max(ts) AS last_seen,
+        count(DISTINCT dst_port) AS ports,
+        count(DISTINCT dst_ip) AS hosts,
+        bool_or(
+            CASE
+                WHEN $night_start < $night_end THEN local_minute >= $night_start AND local_minute < $night_end
+                ELSE local_minute >= $night_start OR local_minute < $night_end
+            END
+        ) AS at_night
+    FROM (
+        SELECT
+            src_ip, ts, dst_port, dst_ip,
+            hour(timezone($tz, ts)) * 60 + minute(timezone($tz, ts)) AS local_minute
+        FROM events
+        WHERE src_ip IS NOT NULL
+    )
+    GROUP BY src_ip
+), fast AS (
+    SELECT src_ip, count(*) AS windows_over FROM scan_fast GROUP BY src_ip
+), slow AS (
+    SELECT src_ip, list(DISTINCT kind ORDER BY kind) AS kinds FROM scan_slow WHERE is_scan GROUP BY src_ip
+), geo AS (
+    SELECT ip, any_value(country_code) FILTER (WHERE country_code IS NOT NULL AND country_code <> '') AS country_code
+    FROM geo_ip
+    GROUP BY ip
+), flags AS (
+    SELECT
+        s.*,
+        coalesce(f.windows_over, 0) AS windows_over,
+        coalesce(sl.kinds, []) AS slow_kinds,
+        g.country_code,
+        coalesce(p.is_public, false) AS is_public,
+        o.org AS research_org,
+        coalesce(f.windows_over, 0) > 0 OR len(coalesce(sl.kinds, [])) > 0 AS f_hit,
+        g.country_code IS NOT NULL AND upper(g.country_code) <> upper($home) AND coalesce(p.is_public, false) AS g_hit
+    FROM src AS s
+    LEFT JOIN fast AS f USING (src_ip)
+    LEFT JOIN slow AS sl USING (src_ip)
+    LEFT JOIN geo AS g ON g.ip = s.src_ip
+    LEFT JOIN risk_sources_public AS p ON p.ip = s.src_ip
+    LEFT JOIN risk_research_orgs AS o ON o.ip = s.src_ip
+), scored AS (
+    SELECT
+        *,
+        CASE WHEN f_hit THEN $f_points ELSE 0 END::INTEGER AS traffic_score,
+        CASE WHEN at_night THEN $t_points ELSE 0 END::INTEGER AS time_score,
+        CASE WHEN g_hit THEN $g_points ELSE 0 END::INTEGER AS geo_score
+    FROM flags
+), totals AS (
+    SELECT
+        *,
+        CASE
+            -- Paper 000, equation (2): R = 0.4F + 0.3T + 0.3G, here on 0..100 indicators.
+            WHEN $formula = 'paper' THEN 0.4 * traffic_score + 0.3 * time_score + 0.3 * geo_score
+            ELSE (traffic_score + time_score + geo_score)::DOUBLE
+        END AS risk
+    FROM scored
+)
+SELECT
+    $day::DATE AS event_date,
+    src_ip,
+    traffic_score,
+    time_score,
+    geo_score,
+    round(risk, 6) AS risk,
+    -- Paper 000 scores only the sources its threshold marked as suspected, so without F no verdict:
+    -- this matters for the paper's weights, where night + abroad alone reach 0.3*100 + 0.3*100 = 60.
+    round(risk, 6) >= $malicious_at AND traffic_score > 0
+        AND NOT ($exclude_research AND research_org IS NOT NULL) AS malicious,
+    country_code,
+    list_filter(
+        [
+            CASE WHEN windows_over = 1 THEN 'exceeded the dynamic threshold once'
+                 WHEN windows_over > 1 THEN format('exceeded the dynamic threshold {:,} times', windows_over) END,
+            CASE WHEN list_contains(slow_kinds, 'vertical')
+                 THEN format('slow vertical scan of {:,} port{}', ports, CASE WHEN ports = 1 THEN '' ELSE 's' END) END,
+            CASE WHEN list_contains(slow_kinds, 'horizontal')
+                 THEN format('slow horizontal scan of {:,} host{}', hosts, CASE WHEN hosts = 1 THEN '' ELSE 's' END) END,
+            CASE WHEN at_night THEN 'active ' || $night_label END,
+            CASE WHEN g_hit THEN 'abroad: ' || upper(country_code) END,
+            CASE WHEN research_org IS NOT NULL THEN 'known research scanner: ' || research_org END
+        ],
+        x -> x IS NOT NULL
+    ) AS reasons,
+    probes,
+    first_seen,
+    last_seen,
+    research_org,
+    $formula AS formula
+FROM totals
+ORDER BY risk DESC, probes DESC, src_ip
