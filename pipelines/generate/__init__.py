@@ -62,11 +62,14 @@ def _benign_pcap(d: Day, sessions: int) -> None:
     countries = list(sc.CLIENT_BLOCKS)
     clients = [d.addr(d.rng.choice(sc.CLIENT_BLOCKS[c])) for c in d.rng.choice(countries, size=600, p=[0.6, 0.15, 0.1, 0.08, 0.07])]
     clients += ["2001:da8:8000::" + format(i, "x") for i in range(1, 40)]  # CERNET2 IPv6 clients
+    # Each client keeps to the one or two servers it uses; DNS goes to the site's resolver.
+    web_servers = sc.HOME_SERVERS[2:10]
+    affinity = {c: [web_servers[int(i)] for i in d.rng.integers(len(web_servers), size=2)] for c in clients}
     for ts in d.rhythm_times(sessions):
         client = clients[int(d.rng.integers(len(clients)))]
         v6 = ":" in client
-        server = "2001:da8:8000:1::80" if v6 else sc.HOME_SERVERS[int(d.rng.integers(len(sc.HOME_SERVERS)))]
         kind = d.rng.random()
+        server = "2001:da8:8000:1::80" if v6 else sc.HOME_SERVERS[1] if kind < 0.25 else affinity[client][int(kind * 100) % 2]
         if kind < 0.25:  # DNS over UDP
             sport = d.eph()
             d.pcap.append({"ts": ts, "src": client, "dst": server, "proto": "udp", "sport": sport, "dport": 53, "payload": b"\x12\x34" + b"\x00" * 26})
@@ -119,13 +122,14 @@ def _fast_scans(d: Day) -> None:
 def _benign_flows(d: Day, n: int) -> None:
     """Office traffic of another segment, as CIDDS-style flows."""
     office = [f"202.112.12.{i}" for i in range(10, 200)]
-    external = [d.addr(p) for p in ("74.125.{}.{}", "61.135.{}.{}", "23.45.{}.{}", "114.114.{}.{}") for _ in range(60)]
+    external = [d.addr(p) for p in ("74.125.{}.{}", "61.135.{}.{}", "23.45.{}.{}", "123.125.{}.{}") for _ in range(60)]
+    resolvers = ["114.114.114.114", "223.5.5.5"]
     for ts in d.rhythm_times(n):
         a = office[int(d.rng.integers(len(office)))]
         b = external[int(d.rng.integers(len(external)))]
         port = int(d.rng.choice([443, 443, 443, 80, 53, 993, 22]))
         if port == 53:
-            d.flows.append({"ts": ts, "src": a, "dst": b, "proto": "udp", "sport": d.eph(), "dport": 53, "packets": 1, "bytes": 70})
+            d.flows.append({"ts": ts, "src": a, "dst": resolvers[int(a.rsplit(".", 1)[1]) % 2], "proto": "udp", "sport": d.eph(), "dport": 53, "packets": 1, "bytes": 70})
         else:
             d.flows.append({"ts": ts, "src": a, "dst": b, "proto": "tcp", "sport": d.eph(), "dport": port, "flags": "APSF",
                             "packets": int(d.rng.integers(5, 40)), "bytes": int(d.rng.integers(600, 90000)), "duration": float(d.rng.random() * 20)})
@@ -212,7 +216,7 @@ def _attackers_at_sensor(d: Day) -> None:
         start = d.t0 + rng.random() * 80_000
         n = int(rng.integers(5, 60))
         for k in range(n):
-            ts = start + k * rng.uniform(1, 30)
+            ts = start + k * rng.uniform(10, 60)  # slower than a scanner's rate
             if k % 3 == 0:
                 port = int(rng.choice(SENSOR_UDP))
                 d.sensor.append({"ts": ts, "src": src, "dst": sc.SENSOR_IP, "proto": "udp", "sport": d.eph(), "dport": port, "payload": b"\x00\x01"})

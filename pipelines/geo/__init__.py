@@ -155,7 +155,7 @@ def _add_asn(con: duckdb.DuckDBPyConnection, table: pa.Table, settings: Settings
         WHERE column0 NOT LIKE '%:%'
         """,
         {"paths": paths},
-    ).arrow()
+    ).to_arrow_table()
     con.register("asn_ranges", ranges)
     joined = con.execute(
         """
@@ -169,7 +169,7 @@ def _add_asn(con: duckdb.DuckDBPyConnection, table: pa.Table, settings: Settings
                CASE WHEN g.num <= r.hi THEN r.as_org END AS as_org
         FROM g ASOF LEFT JOIN asn_ranges AS r ON g.num >= r.lo
         """
-    ).arrow()
+    ).to_arrow_table()
     con.unregister("geo_rows")
     con.unregister("asn_ranges")
     return joined.select(GEO_SCHEMA.names).cast(GEO_SCHEMA)

@@ -1,0 +1,22 @@
+"""The port-ratio baseline that paper 002 compares against."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import duckdb
+import pyarrow as pa
+
+from pipelines.detect import ensure_probes
+from pipelines.settings import Slow
+from pipelines.sqlfiles import read_sql
+
+MIN_PAIRS = 5  # fewer distinct targets than this is never a scan, whatever the ratio (one port of one host)
+
+
+def port_ratio(con: duckdb.DuckDBPyConnection, day: date, params: Slow) -> pa.Table:
+    """Per source: distinct (dst_ip, dst_port) over records, a scan above the threshold."""
+    ensure_probes(con)
+    return con.execute(
+        read_sql("detect/port_ratio"), {"day": day, "threshold": params.port_ratio_threshold, "min_pairs": MIN_PAIRS}
+    ).to_arrow_table()

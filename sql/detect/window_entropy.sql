@@ -1,0 +1,39 @@
+-- table: One window and feature: the normalized entropy (0..1) of src_ip, dst_ip or dst_port among the window's probes, and whether it falls outside mu +- k*sigma of the day's series (paper 002, section 2.1).
+-- grain: one row per (window_start, feature)
+-- column window_start: Start of the window (UTC).
+-- column feature: src_ip, dst_ip or dst_port.
+-- column entropy: Shannon entropy of the feature's values divided by the log of their distinct count (0 when one value).
+-- column records: Probes in the window.
+-- column lower: mu - k*sigma of the feature's entropy series over the day.
+-- column upper: mu + k*sigma of that series.
+-- column anomalous: True when the entropy lies outside [lower, upper].
+-- column k: The k of the bounds.
+-- column window_s: Window length in seconds.
+WITH p AS (
+    SELECT to_timestamp(floor(epoch(ts) / $window_s) * $window_s) AS window_start, src_ip, dst_ip, CAST(dst_port AS VARCHAR) AS dst_port
+    FROM probes
+    WHERE event_date = $day
+), long AS (
+    SELECT window_start, 'src_ip' AS feature, src_ip AS value FROM p
+    UNION ALL SELECT window_start, 'dst_ip', dst_ip FROM p
+    UNION ALL SELECT window_start, 'dst_port', dst_port FROM p
+), freq AS (
+    SELECT window_start, feature, value, count(*) AS n FROM long WHERE value IS NOT NULL GROUP BY ALL
+), ent AS (
+    SELECT
+        window_start, feature, sum(n) AS records, count(*) AS distinct_values,
+        -sum((n / total) * ln(n / total)) AS h
+    FROM (SELECT *, sum(n) OVER (PARTITION BY window_start, feature) AS total FROM freq)
+    GROUP BY ALL
+), norm AS (
+    SELECT window_start, feature, records, CASE WHEN distinct_values > 1 THEN h / ln(distinct_values) ELSE 0 END AS entropy FROM ent
+), bounds AS (
+    SELECT feature, avg(entropy) AS mu, coalesce(stddev_pop(entropy), 0) AS sigma FROM norm GROUP BY ALL
+)
+SELECT
+    n.window_start, n.feature, n.entropy::DOUBLE AS entropy, n.records::BIGINT AS records,
+    (b.mu - $k * b.sigma)::DOUBLE AS lower, (b.mu + $k * b.sigma)::DOUBLE AS upper,
+    (n.entropy < b.mu - $k * b.sigma OR n.entropy > b.mu + $k * b.sigma) AS anomalous,
+    $k::DOUBLE AS k, $window_s::INTEGER AS window_s
+FROM norm AS n JOIN bounds AS b USING (feature)
+ORDER BY n.window_start, n.feature
