@@ -83,7 +83,7 @@ def load_lake_table(
     name = name or table
     if files:
         con.execute(
-            f'CREATE OR REPLACE TABLE "{name}" AS SELECT * FROM read_parquet($files, union_by_name = true)',
+            f'CREATE OR REPLACE TABLE "{name}" AS SELECT * FROM read_parquet($files, union_by_name = true, hive_partitioning = false)',
             {"files": files},
         )
     elif schema is not None:
@@ -130,10 +130,11 @@ def missing_comments(con: duckdb.DuckDBPyConnection) -> list[str]:
     """Tables and columns of the main schema that carry no COMMENT (should be none)."""
     rows = con.execute(
         """
-        SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main' AND comment IS NULL
+        SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main' AND NOT internal AND comment IS NULL
         UNION ALL
-        SELECT table_name || '.' || column_name FROM duckdb_columns()
-        WHERE schema_name = 'main' AND comment IS NULL
+        SELECT c.table_name || '.' || c.column_name FROM duckdb_columns() AS c
+        JOIN duckdb_tables() AS t ON t.table_oid = c.table_oid
+        WHERE c.schema_name = 'main' AND NOT t.internal AND c.comment IS NULL
         """
     ).fetchall()
     return sorted(r[0] for r in rows)

@@ -1,0 +1,106 @@
+"""Build the daily report: a self-contained HTML page (Vega libraries inlined, opens offline from
+disk) and a PNG of every chart (vl-convert), from the warehouse opened read-only."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import duckdb
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from dashboards import charts
+from pipelines.settings import Settings
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+_ENV = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]))
+
+
+@dataclass
+class Report:
+    """Paths of a built report and its key figures (used by the email)."""
+
+    html: Path
+    pngs: dict[str, Path] = field(default_factory=dict)
+    figures: dict = field(default_factory=dict)
+    day: date | None = None
+    dq_failed: list[str] = field(default_factory=list)
+
+
+def _script_json(spec: dict) -> str:
+    """JSON safe to place inside a <script> element (no closing tag, no comment opener)."""
+    return json.dumps(spec).replace("</", "<\\/").replace("<!--", "<\\!--")
+
+
+def _q(con: duckdb.DuckDBPyConnection, sql: str, day: date):
+    return con.execute(sql, {"day": day} if "$day" in sql else {}).df()
+
+
+def build_report(db_path: Path, day: date, out_dir: Path, settings: Settings, dq_failed: list[str] | None = None) -> Report:
+    """Write `out_dir/report.html` and `out_dir/<chart>.png` for `day` from the warehouse at `db_path`."""
+    import vl_convert as vlc
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with duckdb.connect(str(db_path), read_only=True) as con:
+        daily = _q(con, "SELECT * FROM daily_summary ORDER BY event_date", day)
+        hourly = _q(con, "SELECT * FROM hourly_abnormal ORDER BY event_date, hour", day)
+        geo = _q(con, "SELECT * FROM geo_abnormal WHERE event_date = $day", day)
+        ports = _q(con, "SELECT * FROM port_abnormal WHERE event_date = $day", day)
+        risky = _q(con, """SELECT src_ip, country_code, risk, traffic_score, time_score, geo_score, probes, research_org, reasons
+                           FROM source_risk WHERE event_date = $day ORDER BY risk DESC, probes DESC LIMIT 25""", day)
+        slow = _q(con, """SELECT src_ip, kind, fixed_value, period_start, period_end, windows, targets, cond_entropy
+                          FROM scan_slow WHERE event_date = $day AND is_scan ORDER BY windows DESC LIMIT 25""", day)
+        orgs = _q(con, """SELECT o.org, o.method, count(*) AS sources, count(r.src_ip) AS active_today
+                          FROM scanner_orgs AS o LEFT JOIN source_risk AS r ON r.src_ip = o.src_ip AND r.event_date = $day
+                          GROUP BY ALL ORDER BY active_today DESC, sources DESC LIMIT 25""", day)
+    daily["event_date"] = daily["event_date"].astype(str)
+    hourly["event_date"] = hourly["event_date"].astype(str)
+    today = daily[daily["event_date"] == day.isoformat()]
+    figures = today.iloc[0].to_dict() if len(today) else {"sources": 0, "abnormal_sources": 0, "abnormal_share": 0.0, "events": 0}
+    figures = {k: (v.item() if hasattr(v, "item") else v) for k, v in figures.items()}
+    figures["top_ports"] = [f"{p}/{t}" for p, t in ports.sort_values("sources", ascending=False).head(5)[["dst_port", "proto"]].itertuples(index=False)]
+    by_cc = geo.groupby("country_code")["abnormal_sources"].sum().sort_values(ascending=False)
+    figures["top_countries"] = [f"{cc} ({int(n)})" for cc, n in by_cc.head(5).items() if n > 0]
+
+    specs = {
+        "abnormal_share": charts.abnormal_share(daily),
+        "hourly_trend": charts.hourly_trend(hourly, settings.site.timezone),
+        "by_country": charts.by_country(geo),
+        "by_region": charts.by_region(geo),
+        "source_map": charts.source_map(geo),
+        "top_ports": charts.top_ports(ports),
+    }
+    spec_json = {name: chart.to_dict() for name, chart in specs.items()}
+    pngs = {}
+    for name, spec in spec_json.items():
+        path = out_dir / f"{name}.png"
+        path.write_bytes(vlc.vegalite_to_png(spec, scale=1))
+        pngs[name] = path
+    embed = "const specs = " + _script_json(spec_json) + ";\n" + (
+        "const errors = [];\n"
+        "for (const [id, spec] of Object.entries(specs)) {\n"
+        "  vegaEmbed('#' + id, spec, {actions: false, renderer: 'svg'}).catch(e => {errors.push(String(e));"
+        " document.getElementById('errors').textContent = errors.join('\\n');});\n"
+        "}\n"
+    )
+    bundle = vlc.javascript_bundle(embed)
+    try:
+        from pipelines.geo import attribution
+
+        credit = attribution(settings)
+    except Exception:
+        credit = "IP geolocation by DB-IP.com (CC BY 4.0)"
+    page = _ENV.get_template("report.html.j2").render(
+        day=day.isoformat(), figures=figures, days=list(daily["event_date"]), charts=list(specs),
+        risky=risky.to_dict(orient="records"), slow=slow.to_dict(orient="records"), orgs=orgs.to_dict(orient="records"),
+        dq_failed=dq_failed or [], credit=credit, tz=settings.site.timezone, bundle=bundle.replace("</script", "<\\/script"),
+    )
+    html_path = out_dir / "report.html"
+    tmp = html_path.with_name(f".report.html.{os.getpid()}.tmp")
+    tmp.write_text(page, encoding="utf-8")
+    os.replace(tmp, html_path)
+    return Report(html=html_path, pngs=pngs, figures=figures, day=day, dq_failed=list(dq_failed or []))
