@@ -18,8 +18,8 @@ import pyarrow as pa
 
 from pipelines.settings import Settings
 
-IP_REGEX = r"^(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}|[0-9a-fA-F:.]*:[0-9a-fA-F:.]*)$"
-PROTO_REGEX = r"^(tcp|udp|icmp|icmpv6|\d{1,3})$"
+IP_REGEX = r"^(?:\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}|[0-9a-fA-F:.]*:[0-9a-fA-F:.]*)$"
+PROTO_REGEX = r"^(?:tcp|udp|icmp|icmpv6|\d{1,3})$"
 
 DQ_COLUMNS = [
     ("run_date", pa.date32(), "Day the checks ran for."),

@@ -15,6 +15,7 @@ import pytest
 from pipelines.generate import generate
 from pipelines.run import run_day
 from pipelines.settings import Settings, load_settings
+from pipelines.warehouse import missing_comments
 
 SCANSENSE = str(Path(sys.executable).with_name("scansense"))
 DAY = date(2025, 11, 26)
@@ -71,12 +72,10 @@ def test_run_fills_every_table_and_is_idempotent(tmp_path: Path, generated: Path
                       "geo_abnormal", "port_abnormal", "scanner_orgs", "dq_results"):
             assert con.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0] > 0, table
         # Every table and column carries a comment for analysts.
-        missing = con.execute(
-            "SELECT table_name || '.' || column_name FROM duckdb_columns() WHERE schema_name = 'main' AND comment IS NULL"
-        ).fetchall()
-        assert missing == []
+        assert missing_comments(con) == []
         truth = {r[0] for r in con.execute(
-            "SELECT src_ip FROM read_csv($p) WHERE label = 'scan' AND kind LIKE 'fast%'", {"p": str(generated / "truth.csv")}
+            "SELECT src_ip FROM read_csv($p) WHERE label = 'scan' AND kind LIKE 'fast%' AND CAST(start AS DATE) = $d",
+            {"p": str(generated / "truth.csv"), "d": DAY}
         ).fetchall()}
         found = {r[0] for r in con.execute("SELECT src_ip FROM source_risk WHERE traffic_score > 0").fetchall()}
         assert truth and len(truth & found) / len(truth) >= 0.9

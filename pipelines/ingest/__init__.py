@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 import re
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -72,7 +73,7 @@ def _head(path: Path, n: int = 4096) -> bytes:
         try:
             with gzip.open(path, "rb") as gz:
                 return gz.read(n)
-        except (OSError, EOFError):
+        except (OSError, EOFError, zlib.error):
             return b""
     return head
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import mmap
 import struct
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,7 @@ PCAP_MAGICS = {
     b"\x4d\x3c\xb2\xa1": ("<", 1000), b"\xa1\xb2\x3c\x4d": (">", 1000),
 }
 PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
+MAX_TS_US = 253_402_300_800_000_000  # year 9999: later timestamps are damage
 
 
 @dataclass
@@ -55,7 +57,7 @@ def load_bytes(path: Path) -> np.ndarray:
     if head == b"\x1f\x8b":
         try:
             data = gzip.decompress(Path(path).read_bytes())
-        except (OSError, EOFError):  # truncated gzip: keep what decompresses
+        except (OSError, EOFError, zlib.error):  # truncated gzip: keep what decompresses
             data = _partial_gunzip(path)
         return np.frombuffer(data, np.uint8)
     size = Path(path).stat().st_size
@@ -72,7 +74,7 @@ def _partial_gunzip(path: Path) -> bytes:
         try:
             while chunk := fh.read(1 << 20):
                 out += chunk
-        except (OSError, EOFError):
+        except (OSError, EOFError, zlib.error):
             pass
     return bytes(out)
 
@@ -194,8 +196,11 @@ def iter_pcapng(path: Path, sensor: str) -> Iterator[tuple[object, list[dict]]]:
             if iface < len(interfaces) and cap <= blen - 32:
                 lt, res = interfaces[iface]
                 ticks = (hi << 32) | lo
-                if lt in SUPPORTED_LINKTYPES:
-                    batch.add(body + 20, cap, ticks * 1_000_000 // res, lt, wire)
+                ts_us = ticks * 1_000_000 // res
+                if not 0 <= ts_us < MAX_TS_US:
+                    quarantine.append(quarantine_row(src, f"byte:{pos}", "implausible packet timestamp", bytes(mv[pos : pos + 64])))
+                elif lt in SUPPORTED_LINKTYPES:
+                    batch.add(body + 20, cap, ts_us, lt, wire)
                 else:
                     quarantine.append(quarantine_row(src, f"byte:{pos}", f"unsupported link type {lt}", b""))
             else:

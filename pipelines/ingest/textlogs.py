@@ -40,6 +40,8 @@ def open_text(path: Path) -> io.TextIOBase:
 
 
 def _ts(value: str) -> datetime:
+    if not isinstance(value, str):
+        raise ValueError(f"timestamp is not text: {value!r}"[:80])
     value = value.strip().replace("T", " ").rstrip("Z")
     for fmt in ("%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%d %H:%M:%S", "%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%m/%d/%Y %I:%M:%S %p"):
         try:
@@ -153,7 +155,16 @@ def _cic_row(rec: list[str], col: dict[str, int]) -> dict:
 def _ip(value: str) -> str:
     import ipaddress
 
+    if not isinstance(value, str):
+        raise ValueError(f"address is not text: {value!r}"[:80])
     return str(ipaddress.ip_address(value.strip()))
+
+
+def _text(value) -> str | None:
+    """Attacker-controlled fields as text, whatever JSON type they arrived as."""
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False)
 
 
 def iter_firewall(path: Path, year: int, sensor: str) -> Iterator[tuple[pa.Table, list[dict]]]:
@@ -219,7 +230,7 @@ def iter_jsonl(path: Path, fmt: str, sensor: str) -> Iterator[tuple[pa.Table, li
                 row.setdefault("sensor", sensor)
                 row["sensor"] = row["sensor"] or sensor
                 rows.append(row)
-            except (ValueError, KeyError, TypeError) as exc:
+            except (ValueError, KeyError, TypeError, AttributeError, OverflowError) as exc:
                 bad.append(quarantine_row(src, f"line:{lineno}", f"bad record: {exc}", line.rstrip("\r\n")))
             if len(rows) >= CHUNK:
                 yield _table(rows), bad
@@ -242,8 +253,8 @@ def _sensor_row(o: dict) -> dict:
         "ts": _ts(o["ts"]), "src_ip": _ip(o["src_ip"]), "dst_ip": _ip(o["dst_ip"]) if o.get("dst_ip") else None,
         "src_port": _port(o.get("src_port")), "dst_port": _port(o["dst_port"]), "proto": transport,
         "tcp_flags": "S" if transport == "tcp" else None, "packets": 1, "bytes": int(o.get("bytes") or 0),
-        "duration_s": float(o.get("duration_s") or 0.0), "action": o.get("event"),
-        "payload_hex": o.get("payload_hex") or None, "sensor": o.get("sensor"),
+        "duration_s": float(o.get("duration_s") or 0.0), "action": _text(o.get("event")),
+        "payload_hex": _text(o.get("payload_hex")) or None, "sensor": _text(o.get("sensor")),
     }
 
 
@@ -255,10 +266,10 @@ def _honeypot_row(o: dict) -> dict:
     return {
         "ts": _ts(str(o["utc"])), "src_ip": _ip(o["ip"]), "dst_ip": _ip(o["dst_ip"]) if o.get("dst_ip") else None,
         "src_port": _port(o.get("port")), "dst_port": _port(o.get("dst_port")),
-        "proto": str(o.get("transport_protocol") or "tcp").lower(), "packets": 1,
-        "bytes": int(o.get("data_length") or 0), "duration_s": 0.0, "action": o.get("action"),
-        "http_method": o.get("method"), "uri": o.get("uri"), "user_agent": ua,
-        "payload_hex": o.get("pack_datagram") or None,
+        "proto": str(o.get("transport_protocol") or "tcp").lower()[:16], "packets": 1,
+        "bytes": int(o.get("data_length") or 0), "duration_s": 0.0, "action": _text(o.get("action")),
+        "http_method": _text(o.get("method")), "uri": _text(o.get("uri")), "user_agent": ua,
+        "payload_hex": _text(o.get("pack_datagram")) or None,
     }
 
 
@@ -266,6 +277,6 @@ def _cowrie_row(o: dict) -> dict:
     return {
         "ts": _ts(str(o["timestamp"])), "src_ip": _ip(o["src_ip"]), "dst_ip": _ip(o["dst_ip"]) if o.get("dst_ip") else None,
         "src_port": _port(o.get("src_port")), "dst_port": _port(o.get("dst_port")), "proto": "tcp",
-        "packets": 1, "bytes": 0, "duration_s": float(o.get("duration") or 0.0), "action": o.get("eventid"),
-        "username": o.get("username"), "user_agent": o.get("version"), "sensor": o.get("sensor"),
+        "packets": 1, "bytes": 0, "duration_s": float(o.get("duration") or 0.0), "action": _text(o.get("eventid")),
+        "username": _text(o.get("username")), "user_agent": _text(o.get("version")), "sensor": _text(o.get("sensor")),
     }

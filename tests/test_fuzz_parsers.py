@@ -1,0 +1,29 @@
+"""A short run of the parser fuzzer (the long run is bench/fuzz_parsers.py, see docs/RELIABILITY.md)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+
+from fuzz_parsers import fuzz, seed_files  # noqa: E402
+
+
+def test_seeds_parse_cleanly(tmp_path: Path) -> None:
+    from pipelines.ingest import iter_file
+    from pipelines.settings import load_settings
+
+    settings = load_settings(env={})
+    for name, data in seed_files().items():
+        path = tmp_path / name
+        path.write_bytes(data)
+        chunks = list(iter_file(path, settings, year=2025))
+        assert sum(c.events.num_rows for c in chunks) >= 10, name
+        assert sum(len(c.quarantine) for c in chunks) == 0, name
+
+
+def test_mutated_inputs_never_crash_or_hang() -> None:
+    result = fuzz(1500, seed=7)
+    assert result["crashes"] == 0 and result["hangs"] == 0, result["findings"][:3]
+    assert result["quarantined"] > 0  # mutations do produce bad records, and they are kept
