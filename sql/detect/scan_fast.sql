@@ -51,9 +51,10 @@ SELECT
     c.probes,
     c.distinct_ports,
     c.distinct_hosts,
-    s.mu::DOUBLE AS mu,
-    s.sigma::DOUBLE AS sigma,
-    (s.mu + $k * greatest(s.sigma, $sigma_floor))::DOUBLE AS threshold,
+    -- rounded: parallel float sums differ in the last bits, and reruns must give identical rows
+    round(s.mu, 9)::DOUBLE AS mu,
+    round(s.sigma, 9)::DOUBLE AS sigma,
+    round(s.mu + $k * greatest(s.sigma, $sigma_floor), 9)::DOUBLE AS threshold,
     $mode AS mode,
     $k::DOUBLE AS k,
     $window_s::INTEGER AS window_s,

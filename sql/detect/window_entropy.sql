@@ -31,8 +31,9 @@ WITH p AS (
     SELECT feature, avg(entropy) AS mu, coalesce(stddev_pop(entropy), 0) AS sigma FROM norm GROUP BY ALL
 )
 SELECT
-    n.window_start, n.feature, n.entropy::DOUBLE AS entropy, n.records::BIGINT AS records,
-    (b.mu - $k * b.sigma)::DOUBLE AS lower, (b.mu + $k * b.sigma)::DOUBLE AS upper,
+    n.window_start, n.feature, round(n.entropy, 9)::DOUBLE AS entropy, n.records::BIGINT AS records,
+    -- rounded: parallel float sums differ in the last bits, and reruns must give identical rows
+    round(b.mu - $k * b.sigma, 9)::DOUBLE AS lower, round(b.mu + $k * b.sigma, 9)::DOUBLE AS upper,
     (n.entropy < b.mu - $k * b.sigma OR n.entropy > b.mu + $k * b.sigma) AS anomalous,
     $k::DOUBLE AS k, $window_s::INTEGER AS window_s
 FROM norm AS n JOIN bounds AS b USING (feature)
