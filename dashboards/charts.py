@@ -5,7 +5,7 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
-WIDTH = 560
+WIDTH = 500
 
 
 def abnormal_share(daily: pd.DataFrame) -> alt.Chart:

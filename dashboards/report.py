@@ -57,6 +57,7 @@ def build_report(db_path: Path, day: date, out_dir: Path, settings: Settings, dq
         orgs = _q(con, """SELECT o.org, o.method, count(*) AS sources, count(r.src_ip) AS active_today
                           FROM scanner_orgs AS o LEFT JOIN source_risk AS r ON r.src_ip = o.src_ip AND r.event_date = $day
                           GROUP BY ALL ORDER BY active_today DESC, sources DESC LIMIT 25""", day)
+    risky, slow, orgs = (f.astype(object).where(f.notna(), None) for f in (risky, slow, orgs))  # NaN -> blank cell
     daily["event_date"] = daily["event_date"].astype(str)
     hourly["event_date"] = hourly["event_date"].astype(str)
     today = daily[daily["event_date"] == day.isoformat()]

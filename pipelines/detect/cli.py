@@ -1,0 +1,48 @@
+"""`scansense eval slow` and `scansense eval sources`."""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+from pipelines.cli import Commands, emit, settings_from
+
+
+def register(commands: Commands) -> None:
+    """Add the detector evaluations."""
+    slow = commands.eval.add_parser("slow", help="paper 002 Table 2 on labelled CIDDS-style flows")
+    slow.add_argument("--flows", type=Path, required=True)
+    slow.add_argument("--thresholds", default="0.65,0.70,0.75,0.80,0.85")
+    slow.add_argument("--json", action="store_true")
+    slow.set_defaults(func=_slow)
+    src = commands.eval.add_parser("sources", help="source-level precision/recall per detector and scan kind")
+    src.add_argument("--landing", type=Path, required=True)
+    src.add_argument("--truth", type=Path, required=True)
+    src.add_argument("--json", action="store_true")
+    src.set_defaults(func=_sources)
+
+
+def _slow(args: argparse.Namespace) -> int:
+    from pipelines.detect.evaluate import eval_slow
+
+    thresholds = [float(t) for t in args.thresholds.split(",") if t.strip()]
+    result = eval_slow(args.flows, settings_from(args), thresholds)
+    lines = ["threshold  persistent: DR    paperFPR  FPR     | port ratio: DR    paperFPR  FPR"]
+    for p, r in zip(result["persistent"], result["port_ratio"], strict=True):
+        lines.append(f"{p['threshold']:.2f}       {p['detection_rate']:.4f}  {p['paper_fpr']:.4f}    {p['fpr']:.5f} | "
+                     f"{r['detection_rate']:.4f}  {r['paper_fpr']:.4f}    {r['fpr']:.5f}")
+    emit(result, args.json, "\n".join(lines))
+    return 0
+
+
+def _sources(args: argparse.Namespace) -> int:
+    from pipelines.detect.evaluate import eval_sources
+
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = settings_from(args).replace("paths", warehouse=tmp)
+        result = eval_sources(args.landing, args.truth, settings)
+    lines = [f"{k}: precision {v['precision']:.3f} recall {v['recall']:.3f} f1 {v['f1']:.3f}" for k, v in result["detectors"].items()]
+    lines += [f"  {k}: {v}" for k, v in result["kinds"].items()]
+    emit(result, args.json, "\n".join(lines))
+    return 0

@@ -1,0 +1,167 @@
+"""The report and its email on a generated day: self-contained HTML that renders in Chromium,
+attacker strings escaped, and the email received by a real SMTP server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import email
+import shutil
+import socket
+import subprocess
+from datetime import date
+from email import policy
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from pipelines.generate import generate
+from pipelines.run import run_day
+from pipelines.settings import load_settings
+
+DAY = date(2025, 11, 26)
+HOSTILE = ["<script>alert(1)</script>", "{{7*7}}", "'; DROP TABLE events; --"]
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    base = tmp_path_factory.mktemp("report")
+    generate(base / "gen", days=1, start=DAY, seed=2)
+    # A honeypot line full of attacker text, and a reason string that carries it into the report.
+    extra = base / "gen" / "landing" / DAY.isoformat() / "hostile.json"
+    extra.write_text(
+        "".join(
+            '{"ip": "45.33.1.%d", "port": 4000, "dst_port": %d, "utc": "2025-11-26 14:00:%02d", "method": "GET", '
+            '"uri": "/<script>alert(1)</script>", "headers": {"User-Agent": "{{7*7}}\\u202e\'; DROP TABLE events; --"}}\n' % (i % 3 + 1, 80 + i, i)
+            for i in range(40)
+        ),
+        encoding="utf-8",
+    )
+    settings = load_settings(env={"SCANSENSE_WAREHOUSE": str(base / "wh"), "SCANSENSE_LANDING": str(base / "gen" / "landing"),
+                                  "SCANSENSE_ORGS_DIR": str(base / "gen" / "orgs")})
+    result = run_day(DAY, settings, send_email=False)
+    assert result.published
+    return settings, Path(result.report)
+
+
+def test_attacker_strings_stored_verbatim_and_escaped_in_html(built) -> None:
+    settings, report = built
+    with duckdb.connect(str(settings.warehouse / "scansense.duckdb"), read_only=True) as con:
+        uris = {r[0] for r in con.execute("SELECT DISTINCT uri FROM events WHERE uri LIKE '%script%'").fetchall()}
+        assert "/<script>alert(1)</script>" in uris
+        assert con.execute("SELECT count(*) FROM events").fetchone()[0] > 0  # the DROP TABLE text did nothing
+    page = report.read_text(encoding="utf-8")
+    assert "<script>alert(1)</script>" not in page
+    assert not any('src="http' in line for line in page.splitlines() if "<script" in line)
+
+
+def test_report_is_self_contained_and_has_every_chart(built) -> None:
+    _, report = built
+    page = report.read_text(encoding="utf-8")
+    for chart in ("abnormal_share", "hourly_trend", "by_country", "by_region", "source_map", "top_ports"):
+        assert f'id="{chart}"' in page
+        assert (report.parent / f"{chart}.png").stat().st_size > 1000
+    assert "DB-IP" in page
+    assert "<script src=" not in page
+
+
+@pytest.mark.browser
+def test_report_renders_in_headless_chromium(built, tmp_path: Path) -> None:
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not chromium:
+        pytest.skip("Debian's chromium is not installed (make browser installs it as root)")
+    _, report = built
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+             "--disable-sync", "--no-first-run", "--disable-quic", f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=15000"]
+    dom = subprocess.run([chromium, *flags, "--dump-dom", report.as_uri()], capture_output=True, text=True, timeout=180)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    html = dom.stdout
+    # vega-embed replaced each placeholder by a rendered SVG, and no embedding error was shown.
+    assert html.count("<svg") >= 6, html[:2000]
+    assert 'id="errors"></div>' in html
+    shot = tmp_path / "report.png"
+    subprocess.run([chromium, *flags, "--window-size=1300,2400", f"--screenshot={shot}", report.as_uri()], capture_output=True, timeout=180)
+    assert shot.is_file() and shot.stat().st_size > 10_000
+    shutil.copy(shot, report.parent / "screenshot.png")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class _Sink:
+    def __init__(self) -> None:
+        self.messages: list[bytes] = []
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's hook name)
+        self.messages.append(envelope.content)
+        return "250 OK"
+
+
+def test_email_received_with_inline_charts_attachment_and_escaping(built) -> None:
+    from aiosmtpd.controller import Controller
+
+    from dashboards.report import build_report
+    from pipelines.notify import send_report
+
+    settings, report_path = built
+    sink = _Sink()
+    port = _free_port()
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        smtp_settings = settings.replace("smtp", port=port, to=("lead@example.org",), password="s3cret-never-logged")
+        report = build_report(settings.warehouse / "scansense.duckdb", DAY, report_path.parent, smtp_settings,
+                              dq_failed=["events: <b>injected</b>"])
+        send_report(report, smtp_settings, DAY)
+    finally:
+        controller.stop()
+    assert len(sink.messages) == 1
+    msg = email.message_from_bytes(sink.messages[0], policy=policy.default)
+    assert msg["To"] == "lead@example.org" and "[DQ FAILED]" in msg["Subject"]
+    html_part = msg.get_body(("html",))
+    text_part = msg.get_body(("plain",))
+    assert html_part is not None and text_part is not None
+    html = html_part.get_content()
+    images = [p for p in msg.walk() if p.get_content_type() == "image/png"]
+    assert len(images) == 6
+    for image in images:
+        assert f"cid:{image['Content-ID'].strip('<>')}" in html
+        assert image.get_content()[:8] == b"\x89PNG\r\n\x1a\n"
+    attachments = [p for p in msg.iter_attachments() if p.get_filename() == "report.html"]
+    assert len(attachments) == 1
+    assert "&lt;b&gt;injected&lt;/b&gt;" in html and "<b>injected</b>" not in html
+    assert b"s3cret-never-logged" not in sink.messages[0]
+
+
+def test_failed_send_retries_then_raises_and_keeps_the_report(built) -> None:
+    from dashboards.report import Report
+    from pipelines.notify import send_report
+
+    settings, report_path = built
+    pngs = {p.stem: p for p in report_path.parent.glob("*.png") if p.stem != "screenshot"}
+    report = Report(html=report_path, pngs=pngs, figures={"sources": 1, "abnormal_sources": 0, "abnormal_share": 0.0, "events": 1, "top_ports": [], "top_countries": []})
+    dead = settings.replace("smtp", port=_free_port(), retries=2)
+    with pytest.raises(RuntimeError, match="after 2 attempts"):
+        send_report(report, dead, DAY)
+    assert report_path.is_file()
+
+
+def test_secrets_never_reach_logs_reports_or_warehouse(built, caplog) -> None:
+    settings, report_path = built
+    secret = "s3cret-never-logged"
+    from pipelines.notify import send_report
+
+    report_pngs = {p.stem: p for p in report_path.parent.glob("*.png") if p.stem != "screenshot"}
+    from dashboards.report import Report
+
+    report = Report(html=report_path, pngs=report_pngs, figures={"sources": 1, "abnormal_sources": 0, "abnormal_share": 0.0, "events": 1, "top_ports": [], "top_countries": []})
+    with pytest.raises(RuntimeError):
+        send_report(report, settings.replace("smtp", port=_free_port(), retries=1, user="u", password=secret), DAY)
+    assert secret not in caplog.text
+    for path in Path(settings.warehouse).rglob("*"):
+        if path.is_file():
+            assert secret.encode() not in path.read_bytes(), path
+
+
