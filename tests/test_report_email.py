@@ -4,6 +4,7 @@ attacker strings escaped, and the email received by a real SMTP server on 127.0.
 from __future__ import annotations
 
 import email
+import json
 import shutil
 import socket
 import subprocess
@@ -28,14 +29,13 @@ def built(tmp_path_factory):
     generate(base / "gen", days=1, start=DAY, seed=2)
     # A honeypot line full of attacker text, and a reason string that carries it into the report.
     extra = base / "gen" / "landing" / DAY.isoformat() / "hostile.json"
-    extra.write_text(
-        "".join(
-            '{"ip": "45.33.1.%d", "port": 4000, "dst_port": %d, "utc": "2025-11-26 14:00:%02d", "method": "GET", '
-            '"uri": "/<script>alert(1)</script>", "headers": {"User-Agent": "{{7*7}}\\u202e\'; DROP TABLE events; --"}}\n' % (i % 3 + 1, 80 + i, i)
-            for i in range(40)
-        ),
-        encoding="utf-8",
-    )
+    lines = [
+        json.dumps({"ip": f"45.33.1.{i % 3 + 1}", "port": 4000, "dst_port": 80 + i, "utc": f"2025-11-26 14:00:{i:02d}",
+                    "method": "GET", "uri": "/<script>alert(1)</script>",
+                    "headers": {"User-Agent": "{{7*7}}\u202e'; DROP TABLE events; --"}})
+        for i in range(40)
+    ]
+    extra.write_text("\n".join(lines) + "\n", encoding="utf-8")
     settings = load_settings(env={"SCANSENSE_WAREHOUSE": str(base / "wh"), "SCANSENSE_LANDING": str(base / "gen" / "landing"),
                                   "SCANSENSE_ORGS_DIR": str(base / "gen" / "orgs")})
     result = run_day(DAY, settings, send_email=False)
