@@ -21,6 +21,7 @@ AREAS = [
     "pipelines.orgs.cli",
     "pipelines.sensor.cli",
     "pipelines.run_cli",
+    "pipelines.bench.cli",
 ]
 
 
