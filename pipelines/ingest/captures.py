@@ -107,32 +107,50 @@ def iter_pcap(path: Path, sensor: str) -> Iterator[tuple[object, list[dict]]]:
         return
     linktype &= 0xFFFF
     rec = struct.Struct(endian + "IIII")
+    unpack = rec.unpack_from
     size = len(buf)
     mv = memoryview(buf)
-    pos, batch, quarantine = 24, _Batch(), []
+    pos, quarantine = 24, []
     limit = max(snaplen, 65535) if 0 < snaplen <= MAX_RECORD else MAX_RECORD
+    frac_max = 1_000_000 * div
     prev_sec = None
     while pos < size:
-        if pos + 16 > size:
-            quarantine.append(quarantine_row(src, f"byte:{pos}", "truncated record header at end of file", bytes(mv[pos:])))
+        # The record walk is the only per-packet Python; it collects plain integers in lists and the
+        # numpy decoder does the rest (a dataclass method per record cost ~40% more, measured).
+        offs, caps, secs, fracs, wires = [], [], [], [], []
+        o_app, c_app, s_app, f_app, w_app = offs.append, caps.append, secs.append, fracs.append, wires.append
+        stop = False
+        for _ in range(BATCH):
+            if pos >= size:
+                break
+            if pos + 16 > size:
+                quarantine.append(quarantine_row(src, f"byte:{pos}", "truncated record header at end of file", bytes(mv[pos:])))
+                pos, stop = size, True
+                break
+            sec, frac, cap, wire = unpack(mv, pos)
+            if cap > limit or wire < cap or frac >= frac_max or (prev_sec is not None and not -604_800 < sec - prev_sec < 604_800):
+                nxt = _resync(mv, pos + 1, rec, limit, div, prev_sec)
+                quarantine.append(quarantine_row(src, f"byte:{pos}", f"damaged record header; skipped {nxt - pos} bytes", bytes(mv[pos : min(nxt, pos + 64)])))
+                pos = nxt
+                continue
+            end = pos + 16 + cap
+            if end > size:
+                quarantine.append(quarantine_row(src, f"byte:{pos}", f"truncated packet: {cap} bytes announced, {size - pos - 16} present", bytes(mv[pos : pos + 64])))
+                pos, stop = size, True
+                break
+            o_app(pos + 16)
+            c_app(cap)
+            s_app(sec)
+            f_app(frac)
+            w_app(wire)
+            prev_sec = sec
+            pos = end
+        batch = _Batch(offs, caps, [], [linktype] * len(offs), wires)
+        batch.ts = (np.array(secs, np.int64) * 1_000_000 + np.array(fracs, np.int64) // div).tolist() if offs else []
+        yield _emit(buf, batch, src, "pcap", sensor, quarantine), quarantine
+        quarantine = []
+        if stop:
             break
-        sec, frac, cap, wire = rec.unpack_from(mv, pos)
-        plausible = cap <= limit and wire >= cap and frac < 1_000_000 * div and (prev_sec is None or abs(sec - prev_sec) < 86_400 * 7)
-        if not plausible:
-            nxt = _resync(mv, pos + 1, rec, limit, div, prev_sec)
-            quarantine.append(quarantine_row(src, f"byte:{pos}", f"damaged record header; skipped {nxt - pos} bytes", bytes(mv[pos : min(nxt, pos + 64)])))
-            pos = nxt
-            continue
-        if pos + 16 + cap > size:
-            quarantine.append(quarantine_row(src, f"byte:{pos}", f"truncated packet: {cap} bytes announced, {size - pos - 16} present", bytes(mv[pos : pos + 64])))
-            break
-        batch.add(pos + 16, cap, sec * 1_000_000 + frac // div, linktype, wire)
-        prev_sec = sec
-        pos += 16 + cap
-        if len(batch) >= BATCH:
-            yield _emit(buf, batch, src, "pcap", sensor, quarantine), quarantine
-            batch, quarantine = _Batch(), []
-    yield _emit(buf, batch, src, "pcap", sensor, quarantine), quarantine
 
 
 def _resync(mv, start: int, rec: struct.Struct, limit: int, div: int, prev_sec: int | None) -> int:

@@ -11,6 +11,7 @@ import ipaddress
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute  # noqa: F401  (pa.compute)
 
 from pipelines.schema import conform_events
 
@@ -199,7 +200,7 @@ def decode_packets(
             "source_kind": pa.array(["pcap"] * len(sel), pa.string()),
             "source_format": pa.array([source_format] * len(sel), pa.string()),
             "source_file": pa.array([source_file] * len(sel), pa.string()),
-            "source_location": pa.array([f"byte:{int(o)}" for o in data_off[sel]], pa.string()),
+            "source_location": pa.compute.binary_join_element_wise("byte:", pa.array(data_off[sel]).cast(pa.string()), ""),
             "sensor": pa.array([sensor] * len(sel), pa.string()),
         }
     )
