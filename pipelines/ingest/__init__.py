@@ -74,7 +74,9 @@ def _head(path: Path, n: int = 4096) -> bytes:
             with gzip.open(path, "rb") as gz:
                 return gz.read(n)
         except (OSError, EOFError, zlib.error):
-            return b""
+            from pipelines.ingest.captures import _partial_gunzip
+
+            return _partial_gunzip(path)[:n]
     return head
 
 

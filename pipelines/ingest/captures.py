@@ -69,13 +69,18 @@ def load_bytes(path: Path) -> np.ndarray:
 
 
 def _partial_gunzip(path: Path) -> bytes:
+    """Decompress what a damaged or cut gzip file still holds (streaming, so the cut costs only the tail)."""
+    data = Path(path).read_bytes()
     out = bytearray()
-    with gzip.open(path, "rb") as fh:
+    while data:
+        d = zlib.decompressobj(16 + zlib.MAX_WBITS)
         try:
-            while chunk := fh.read(1 << 20):
-                out += chunk
-        except (OSError, EOFError, zlib.error):
-            pass
+            out += d.decompress(data)
+        except zlib.error:
+            break
+        data = d.unused_data  # concatenated members
+        if not d.eof:
+            break
     return bytes(out)
 
 
