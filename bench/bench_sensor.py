@@ -1,6 +1,6 @@
 """Connections per second the sensor sustains on loopback, measured with an asyncio client.
 
-    .venv/bin/python bench/bench_sensor.py --connections 5000 --json
+.venv/bin/python bench/bench_sensor.py --connections 5000 --json
 """
 
 from __future__ import annotations
@@ -17,7 +17,9 @@ from pipelines.sensor import Sensor, SensorConfig
 
 async def measure(connections: int, concurrency: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
-        sensor = Sensor(SensorConfig(out=Path(tmp), tcp_ports=(0,), host="127.0.0.1", per_source_rate=1e9, max_connections=4096))
+        sensor = Sensor(
+            SensorConfig(out=Path(tmp), tcp_ports=(0,), host="127.0.0.1", per_source_rate=1e9, max_connections=4096)
+        )
         await sensor.start()
         port = sensor.ports["tcp"][0]
         sem = asyncio.Semaphore(concurrency)
@@ -37,8 +39,13 @@ async def measure(connections: int, concurrency: int) -> dict:
             await asyncio.sleep(0.01)
         seconds = time.perf_counter() - started
         await sensor.stop()
-        return {"connections": connections, "recorded": sensor.stats["tcp"], "seconds": round(seconds, 2),
-                "connections_per_s": round(sensor.stats["tcp"] / seconds), "concurrency": concurrency}
+        return {
+            "connections": connections,
+            "recorded": sensor.stats["tcp"],
+            "seconds": round(seconds, 2),
+            "connections_per_s": round(sensor.stats["tcp"] / seconds),
+            "concurrency": concurrency,
+        }
 
 
 def main() -> None:

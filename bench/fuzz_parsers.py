@@ -70,19 +70,55 @@ def seed_files() -> dict[str, bytes]:
         for i in range(10)
     )
     sensor = "".join(
-        json.dumps({"ts": f"2025-11-26T00:00:0{i}.000001Z", "event": "connect", "transport": "tcp", "src_ip": f"1.2.3.{i}",
-                    "src_port": 40000 + i, "dst_ip": "10.0.0.1", "dst_port": 2222, "sent_data": True,
-                    "payload_hex": "474554", "bytes": 3, "duration_s": 0.1, "sensor": "s1"}) + "\n"
+        json.dumps(
+            {
+                "ts": f"2025-11-26T00:00:0{i}.000001Z",
+                "event": "connect",
+                "transport": "tcp",
+                "src_ip": f"1.2.3.{i}",
+                "src_port": 40000 + i,
+                "dst_ip": "10.0.0.1",
+                "dst_port": 2222,
+                "sent_data": True,
+                "payload_hex": "474554",
+                "bytes": 3,
+                "duration_s": 0.1,
+                "sensor": "s1",
+            }
+        )
+        + "\n"
         for i in range(10)
     )
     honeypot = "".join(
-        json.dumps({"ip": f"5.6.7.{i}", "port": 5000 + i, "dst_port": 80, "utc": f"2025-11-26 00:00:0{i}", "method": "GET",
-                    "uri": "/<script>alert(1)</script>", "headers": {"User-Agent": "{{7*7}}"}, "transport_protocol": "tcp"}) + "\n"
+        json.dumps(
+            {
+                "ip": f"5.6.7.{i}",
+                "port": 5000 + i,
+                "dst_port": 80,
+                "utc": f"2025-11-26 00:00:0{i}",
+                "method": "GET",
+                "uri": "/<script>alert(1)</script>",
+                "headers": {"User-Agent": "{{7*7}}"},
+                "transport_protocol": "tcp",
+            }
+        )
+        + "\n"
         for i in range(10)
     )
     cowrie = "".join(
-        json.dumps({"eventid": "cowrie.login.failed", "src_ip": f"9.9.9.{i}", "src_port": 4000 + i, "dst_ip": "10.0.0.1",
-                    "dst_port": 22, "session": "abc", "timestamp": f"2025-11-26T00:00:0{i}.000000Z", "username": "root\u202e"}) + "\n"
+        json.dumps(
+            {
+                "eventid": "cowrie.login.failed",
+                "src_ip": f"9.9.9.{i}",
+                "src_port": 4000 + i,
+                "dst_ip": "10.0.0.1",
+                "dst_port": 22,
+                "session": "abc",
+                "timestamp": f"2025-11-26T00:00:0{i}.000000Z",
+                "username": "root\u202e",
+            }
+        )
+        + "\n"
         for i in range(10)
     )
     return {
@@ -118,7 +154,9 @@ def mutate(data: bytes, rng: random.Random) -> bytes:
             buf[pos:pos] = buf[j : j + rng.randint(1, 64)]
         elif op == 5 and buf:  # interesting values in a 4-byte field
             i = rng.randrange(len(buf))
-            buf[i : i + 4] = rng.choice([b"\xff\xff\xff\xff", b"\x00\x00\x00\x00", b"\x7f\xff\xff\xff", b"\x00\x00\x01\x00"])
+            buf[i : i + 4] = rng.choice(
+                [b"\xff\xff\xff\xff", b"\x00\x00\x00\x00", b"\x7f\xff\xff\xff", b"\x00\x00\x01\x00"]
+            )
         else:  # random byte
             if buf:
                 buf[rng.randrange(len(buf))] = rng.randrange(256)
@@ -159,7 +197,9 @@ def fuzz(inputs: int, seed: int = 1, out_dir: Path | None = None) -> dict:
             except Hang:
                 findings.append({"input": n, "seed_file": name, "error": "hang"})
             except Exception as exc:
-                findings.append({"input": n, "seed_file": name, "error": repr(exc), "trace": traceback.format_exc()[-800:]})
+                findings.append(
+                    {"input": n, "seed_file": name, "error": repr(exc), "trace": traceback.format_exc()[-800:]}
+                )
             finally:
                 signal.alarm(0)
             if findings and out_dir and findings[-1]["input"] == n:

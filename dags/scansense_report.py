@@ -30,9 +30,9 @@ def scansense_report():
     def email_latest() -> str:
         """Send the report of the newest day in the published warehouse."""
         import duckdb
+
         from dashboards.report import build_report
         from pipelines.notify import send_report
-
         from pipelines.settings import load_settings
         from pipelines.warehouse import db_path
 
@@ -42,7 +42,12 @@ def scansense_report():
 
             conn = BaseHook.get_connection("scansense_smtp")
             extra = conn.extra_dejson or {}
-            smtp = {"host": conn.host, "port": int(conn.port or 25), "user": conn.login or "", "password": conn.password or ""}
+            smtp = {
+                "host": conn.host,
+                "port": int(conn.port or 25),
+                "user": conn.login or "",
+                "password": conn.password or "",
+            }
             if "to" in extra:
                 smtp["to"] = tuple(t.strip() for t in str(extra["to"]).split(","))
             if "from" in extra:

@@ -16,7 +16,13 @@ def abnormal_share(daily: pd.DataFrame) -> alt.Chart:
         .encode(
             x=alt.X("event_date:N", title="day (UTC)"),
             y=alt.Y("abnormal_share:Q", title="abnormal / all sources", axis=alt.Axis(format="%")),
-            tooltip=["event_date:N", "sources:Q", "suspected_sources:Q", "abnormal_sources:Q", alt.Tooltip("abnormal_share:Q", format=".1%")],
+            tooltip=[
+                "event_date:N",
+                "sources:Q",
+                "suspected_sources:Q",
+                "abnormal_sources:Q",
+                alt.Tooltip("abnormal_share:Q", format=".1%"),
+            ],
         )
         .properties(width=WIDTH, height=220)
     )
@@ -65,7 +71,11 @@ def by_region(geo: pd.DataFrame) -> alt.Chart:
     return (
         alt.Chart(data, title="Abnormal sources by region (top 15)")
         .mark_bar(color="#c0392b")
-        .encode(y=alt.Y("place:N", sort="-x", title="region"), x=alt.X("abnormal_sources:Q", title="abnormal sources"), tooltip=["place:N", "sources:Q", "abnormal_sources:Q"])
+        .encode(
+            y=alt.Y("place:N", sort="-x", title="region"),
+            x=alt.X("abnormal_sources:Q", title="abnormal sources"),
+            tooltip=["place:N", "sources:Q", "abnormal_sources:Q"],
+        )
         .properties(width=WIDTH, height=300)
     )
 
@@ -73,16 +83,30 @@ def by_region(geo: pd.DataFrame) -> alt.Chart:
 def source_map(geo: pd.DataFrame) -> alt.LayerChart:
     """Located sources on a graticule (equal-earth projection): size = sources, colour = abnormal."""
     data = geo.dropna(subset=["lat", "lon"])
-    data = data.groupby(["country_code", "region"], as_index=False).agg(lat=("lat", "mean"), lon=("lon", "mean"), sources=("sources", "sum"), abnormal_sources=("abnormal_sources", "sum"))
+    data = data.groupby(["country_code", "region"], as_index=False).agg(
+        lat=("lat", "mean"),
+        lon=("lon", "mean"),
+        sources=("sources", "sum"),
+        abnormal_sources=("abnormal_sources", "sum"),
+    )
     grid = alt.Chart(alt.graticule(step=[30, 30])).mark_geoshape(stroke="#ccc", strokeWidth=0.5, fill=None)
     sphere = alt.Chart(alt.sphere()).mark_geoshape(fill="#eef4fa")
-    points = alt.Chart(data).mark_circle(opacity=0.7).encode(
-        longitude="lon:Q", latitude="lat:Q",
-        size=alt.Size("sources:Q", scale=alt.Scale(range=[20, 600]), title="sources"),
-        color=alt.Color("abnormal_sources:Q", scale=alt.Scale(scheme="reds"), title="abnormal"),
-        tooltip=["country_code:N", "region:N", "sources:Q", "abnormal_sources:Q"],
+    points = (
+        alt.Chart(data)
+        .mark_circle(opacity=0.7)
+        .encode(
+            longitude="lon:Q",
+            latitude="lat:Q",
+            size=alt.Size("sources:Q", scale=alt.Scale(range=[20, 600]), title="sources"),
+            color=alt.Color("abnormal_sources:Q", scale=alt.Scale(scheme="reds"), title="abnormal"),
+            tooltip=["country_code:N", "region:N", "sources:Q", "abnormal_sources:Q"],
+        )
     )
-    return alt.layer(sphere, grid, points, title="Where the sources are").project("equalEarth").properties(width=WIDTH, height=320)
+    return (
+        alt.layer(sphere, grid, points, title="Where the sources are")
+        .project("equalEarth")
+        .properties(width=WIDTH, height=320)
+    )
 
 
 def top_ports(ports: pd.DataFrame) -> alt.Chart:

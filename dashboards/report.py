@@ -39,7 +39,9 @@ def _q(con: duckdb.DuckDBPyConnection, sql: str, day: date):
     return con.execute(sql, {"day": day} if "$day" in sql else {}).df()
 
 
-def build_report(db_path: Path, day: date, out_dir: Path, settings: Settings, dq_failed: list[str] | None = None) -> Report:
+def build_report(
+    db_path: Path, day: date, out_dir: Path, settings: Settings, dq_failed: list[str] | None = None
+) -> Report:
     """Write `out_dir/report.html` and `out_dir/<chart>.png` for `day` from the warehouse at `db_path`."""
     import vl_convert as vlc
 
@@ -50,20 +52,39 @@ def build_report(db_path: Path, day: date, out_dir: Path, settings: Settings, dq
         hourly = _q(con, "SELECT * FROM hourly_abnormal ORDER BY event_date, hour", day)
         geo = _q(con, "SELECT * FROM geo_abnormal WHERE event_date = $day", day)
         ports = _q(con, "SELECT * FROM port_abnormal WHERE event_date = $day", day)
-        risky = _q(con, """SELECT src_ip, country_code, risk, traffic_score, time_score, geo_score, probes, research_org, reasons
-                           FROM source_risk WHERE event_date = $day ORDER BY risk DESC, probes DESC LIMIT 25""", day)
-        slow = _q(con, """SELECT src_ip, kind, fixed_value, period_start, period_end, windows, targets, cond_entropy
-                          FROM scan_slow WHERE event_date = $day AND is_scan ORDER BY windows DESC LIMIT 25""", day)
-        orgs = _q(con, """SELECT o.org, o.method, count(*) AS sources, count(r.src_ip) AS active_today
+        risky = _q(
+            con,
+            """SELECT src_ip, country_code, risk, traffic_score, time_score, geo_score, probes, research_org, reasons
+                           FROM source_risk WHERE event_date = $day ORDER BY risk DESC, probes DESC LIMIT 25""",
+            day,
+        )
+        slow = _q(
+            con,
+            """SELECT src_ip, kind, fixed_value, period_start, period_end, windows, targets, cond_entropy
+                          FROM scan_slow WHERE event_date = $day AND is_scan ORDER BY windows DESC LIMIT 25""",
+            day,
+        )
+        orgs = _q(
+            con,
+            """SELECT o.org, o.method, count(*) AS sources, count(r.src_ip) AS active_today
                           FROM scanner_orgs AS o LEFT JOIN source_risk AS r ON r.src_ip = o.src_ip AND r.event_date = $day
-                          GROUP BY ALL ORDER BY active_today DESC, sources DESC LIMIT 25""", day)
+                          GROUP BY ALL ORDER BY active_today DESC, sources DESC LIMIT 25""",
+            day,
+        )
     risky, slow, orgs = (f.astype(object).where(f.notna(), None) for f in (risky, slow, orgs))  # NaN -> blank cell
     daily["event_date"] = daily["event_date"].astype(str)
     hourly["event_date"] = hourly["event_date"].astype(str)
     today = daily[daily["event_date"] == day.isoformat()]
-    figures = today.iloc[0].to_dict() if len(today) else {"sources": 0, "abnormal_sources": 0, "abnormal_share": 0.0, "events": 0}
+    figures = (
+        today.iloc[0].to_dict()
+        if len(today)
+        else {"sources": 0, "abnormal_sources": 0, "abnormal_share": 0.0, "events": 0}
+    )
     figures = {k: (v.item() if hasattr(v, "item") else v) for k, v in figures.items()}
-    figures["top_ports"] = [f"{p}/{t}" for p, t in ports.sort_values("sources", ascending=False).head(5)[["dst_port", "proto"]].itertuples(index=False)]
+    figures["top_ports"] = [
+        f"{p}/{t}"
+        for p, t in ports.sort_values("sources", ascending=False).head(5)[["dst_port", "proto"]].itertuples(index=False)
+    ]
     by_cc = geo.groupby("country_code")["abnormal_sources"].sum().sort_values(ascending=False)
     figures["top_countries"] = [f"{cc} ({int(n)})" for cc, n in by_cc.head(5).items() if n > 0]
 
@@ -81,12 +102,17 @@ def build_report(db_path: Path, day: date, out_dir: Path, settings: Settings, dq
         path = out_dir / f"{name}.png"
         path.write_bytes(vlc.vegalite_to_png(spec, scale=1))
         pngs[name] = path
-    embed = "const specs = " + _script_json(spec_json) + ";\n" + (
-        "const errors = [];\n"
-        "for (const [id, spec] of Object.entries(specs)) {\n"
-        "  vegaEmbed('#' + id, spec, {actions: false, renderer: 'svg'}).catch(e => {errors.push(String(e));"
-        " document.getElementById('errors').textContent = errors.join('\\n');});\n"
-        "}\n"
+    embed = (
+        "const specs = "
+        + _script_json(spec_json)
+        + ";\n"
+        + (
+            "const errors = [];\n"
+            "for (const [id, spec] of Object.entries(specs)) {\n"
+            "  vegaEmbed('#' + id, spec, {actions: false, renderer: 'svg'}).catch(e => {errors.push(String(e));"
+            " document.getElementById('errors').textContent = errors.join('\\n');});\n"
+            "}\n"
+        )
     )
     bundle = vlc.javascript_bundle(embed)
     try:
@@ -96,9 +122,17 @@ def build_report(db_path: Path, day: date, out_dir: Path, settings: Settings, dq
     except Exception:
         credit = "IP geolocation by DB-IP.com (CC BY 4.0)"
     page = _ENV.get_template("report.html.j2").render(
-        day=day.isoformat(), figures=figures, days=list(daily["event_date"]), charts=list(specs),
-        risky=risky.to_dict(orient="records"), slow=slow.to_dict(orient="records"), orgs=orgs.to_dict(orient="records"),
-        dq_failed=dq_failed or [], credit=credit, tz=settings.site.timezone, bundle=bundle.replace("</script", "<\\/script"),
+        day=day.isoformat(),
+        figures=figures,
+        days=list(daily["event_date"]),
+        charts=list(specs),
+        risky=risky.to_dict(orient="records"),
+        slow=slow.to_dict(orient="records"),
+        orgs=orgs.to_dict(orient="records"),
+        dq_failed=dq_failed or [],
+        credit=credit,
+        tz=settings.site.timezone,
+        bundle=bundle.replace("</script", "<\\/script"),
     )
     html_path = out_dir / "report.html"
     tmp = html_path.with_name(f".report.html.{os.getpid()}.tmp")

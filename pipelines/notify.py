@@ -25,17 +25,26 @@ def build_message(report: Report, settings: Settings, day: date, dq_failed: list
     dq_failed = dq_failed if dq_failed is not None else report.dq_failed
     msg = EmailMessage()
     prefix = "[DQ FAILED] " if dq_failed else ""
-    msg["Subject"] = f"{prefix}ScanSense {day.isoformat()}: {int(report.figures.get('abnormal_sources', 0))} abnormal sources"
+    msg["Subject"] = (
+        f"{prefix}ScanSense {day.isoformat()}: {int(report.figures.get('abnormal_sources', 0))} abnormal sources"
+    )
     msg["From"] = settings.smtp.sender
     msg["To"] = ", ".join(settings.smtp.to)
     msg["Message-ID"] = make_msgid(domain="scansense.local")
     cids = {name: make_msgid(domain="scansense.local")[1:-1] for name in report.pngs}
-    context = {"day": day.isoformat(), "figures": report.figures, "dq_failed": dq_failed or [], "images": list(cids.items())}
+    context = {
+        "day": day.isoformat(),
+        "figures": report.figures,
+        "dq_failed": dq_failed or [],
+        "images": list(cids.items()),
+    }
     msg.set_content(_TEXT.get_template("email.txt.j2").render(**context))
     msg.add_alternative(_HTML.get_template("email.html.j2").render(**context), subtype="html")
     html_part = msg.get_payload()[1]
     for name, path in report.pngs.items():
-        html_part.add_related(path.read_bytes(), maintype="image", subtype="png", cid=f"<{cids[name]}>", filename=f"{name}.png")
+        html_part.add_related(
+            path.read_bytes(), maintype="image", subtype="png", cid=f"<{cids[name]}>", filename=f"{name}.png"
+        )
     msg.add_attachment(report.html.read_bytes(), maintype="text", subtype="html", filename="report.html")
     return msg
 
@@ -56,6 +65,12 @@ def send_report(report: Report, settings: Settings, day: date, dq_failed: list[s
             return msg["Message-ID"]
         except (OSError, smtplib.SMTPException) as exc:
             last = exc
-            log.warning("sending the report to %s:%s failed (attempt %d): %s", smtp.host, smtp.port, attempt + 1, type(exc).__name__)
+            log.warning(
+                "sending the report to %s:%s failed (attempt %d): %s",
+                smtp.host,
+                smtp.port,
+                attempt + 1,
+                type(exc).__name__,
+            )
             time.sleep(min(30, 0.5 * 2**attempt))
     raise RuntimeError(f"email not sent after {smtp.retries} attempts: {last}") from last

@@ -49,16 +49,25 @@ def _suites(gxe, day: date) -> dict[str, list[tuple[object, bool]]]:
     """Expectations per table: (expectation, critical)."""
     start = datetime(day.year, day.month, day.day, tzinfo=UTC)
     end = start + timedelta(days=1) - timedelta(microseconds=1)
-    not_null = [gxe.ExpectColumnValuesToNotBeNull(column=c) for c in ("ts", "event_date", "src_ip", "proto", "source_kind", "source_file")]
+    not_null = [
+        gxe.ExpectColumnValuesToNotBeNull(column=c)
+        for c in ("ts", "event_date", "src_ip", "proto", "source_kind", "source_file")
+    ]
     return {
-        "events": [(e, True) for e in not_null] + [
+        "events": [(e, True) for e in not_null]
+        + [
             (gxe.ExpectColumnValuesToMatchRegex(column="src_ip", regex=IP_REGEX), True),
             (gxe.ExpectColumnValuesToMatchRegex(column="dst_ip", regex=IP_REGEX), True),
             (gxe.ExpectColumnValuesToBeBetween(column="dst_port", min_value=0, max_value=65535), True),
             (gxe.ExpectColumnValuesToBeBetween(column="src_port", min_value=0, max_value=65535), True),
             (gxe.ExpectColumnValuesToMatchRegex(column="proto", regex=PROTO_REGEX), True),
             (gxe.ExpectColumnValuesToBeBetween(column="ts", min_value=start, max_value=end), True),
-            (gxe.ExpectColumnValuesToBeInSet(column="source_kind", value_set=["pcap", "flow", "firewall", "honeypot", "sensor"]), True),
+            (
+                gxe.ExpectColumnValuesToBeInSet(
+                    column="source_kind", value_set=["pcap", "flow", "firewall", "honeypot", "sensor"]
+                ),
+                True,
+            ),
             (gxe.ExpectColumnValuesToBeBetween(column="packets", min_value=0), False),
         ],
         "geo_ip": [
@@ -83,13 +92,28 @@ def _suites(gxe, day: date) -> dict[str, list[tuple[object, bool]]]:
         ],
         "daily_summary": [
             (gxe.ExpectColumnValuesToBeBetween(column="abnormal_share", min_value=0, max_value=1), True),
-            (gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A="sources", column_B="abnormal_sources", or_equal=True), True),
-            (gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A="sources", column_B="suspected_sources", or_equal=True), True),
+            (
+                gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+                    column_A="sources", column_B="abnormal_sources", or_equal=True
+                ),
+                True,
+            ),
+            (
+                gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+                    column_A="sources", column_B="suspected_sources", or_equal=True
+                ),
+                True,
+            ),
             (gxe.ExpectTableRowCountToEqual(value=1), True),
         ],
         "hourly_abnormal": [
             (gxe.ExpectColumnValuesToBeBetween(column="hour", min_value=0, max_value=23), True),
-            (gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A="sources", column_B="abnormal_sources", or_equal=True), True),
+            (
+                gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+                    column_A="sources", column_B="abnormal_sources", or_equal=True
+                ),
+                True,
+            ),
         ],
         "agreement": [
             # sums that must agree across layers: mart totals against the detail tables
@@ -124,7 +148,9 @@ def _frame(con: duckdb.DuckDBPyConnection, table: str, day: date):
     return con.execute(f'SELECT * FROM "{table}" WHERE event_date = $day', {"day": day}).df()
 
 
-def run_checks(con: duckdb.DuckDBPyConnection, day: date, settings: Settings, docs_dir: Path | None = None) -> list[DQResult]:
+def run_checks(
+    con: duckdb.DuckDBPyConnection, day: date, settings: Settings, docs_dir: Path | None = None
+) -> list[DQResult]:
     """Validate the day's rows of every checked table; write an HTML summary to `docs_dir`."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
     import logging
@@ -140,18 +166,33 @@ def run_checks(con: duckdb.DuckDBPyConnection, day: date, settings: Settings, do
     results: list[DQResult] = []
     for table, expectations in _suites(gxe, day).items():
         frame = _frame(con, table, day)
-        batch = source.add_dataframe_asset(name=table).add_batch_definition_whole_dataframe("day").get_batch(
-            batch_parameters={"dataframe": frame}
+        batch = (
+            source.add_dataframe_asset(name=table)
+            .add_batch_definition_whole_dataframe("day")
+            .get_batch(batch_parameters={"dataframe": frame})
         )
         for expectation, critical in expectations:
             outcome = batch.validate(expectation)
             cfg = expectation.configuration
             cols = ",".join(str(v) for k, v in cfg.kwargs.items() if k.startswith("column"))
             name = f"{cfg.type}({cols})" if cols else cfg.type
-            observed = {k: v for k, v in (outcome.result or {}).items() if k in ("element_count", "unexpected_count", "unexpected_percent", "partial_unexpected_list", "observed_value")}
+            observed = {
+                k: v
+                for k, v in (outcome.result or {}).items()
+                if k
+                in (
+                    "element_count",
+                    "unexpected_count",
+                    "unexpected_percent",
+                    "partial_unexpected_list",
+                    "observed_value",
+                )
+            }
             if table == "agreement":
                 observed["checks"] = frame.to_dict(orient="records")
-            results.append(DQResult(table, name, bool(outcome.success), critical, json.dumps(observed, default=str)[:4000]))
+            results.append(
+                DQResult(table, name, bool(outcome.success), critical, json.dumps(observed, default=str)[:4000])
+            )
     if docs_dir is not None:
         write_summary(results, day, Path(docs_dir))
     return results
@@ -161,8 +202,18 @@ def dq_results_table(results: list[DQResult], day: date) -> pa.Table:
     """The `dq_results` rows of a day."""
     now = datetime.now(UTC)
     return pa.Table.from_pylist(
-        [{"run_date": day, "table_name": r.table_name, "expectation": r.expectation, "success": r.success,
-          "critical": r.critical, "details": r.details, "checked_at": now} for r in results],
+        [
+            {
+                "run_date": day,
+                "table_name": r.table_name,
+                "expectation": r.expectation,
+                "success": r.success,
+                "critical": r.critical,
+                "details": r.details,
+                "checked_at": now,
+            }
+            for r in results
+        ],
         schema=DQ_SCHEMA,
     )
 

@@ -91,7 +91,12 @@ def ingest_file(path: Path, settings: Settings, year: int | None = None) -> dict
     from pipelines.ingest import ingest_paths
 
     summary = ingest_paths([Path(path)], settings, year=year)
-    return {"files": summary.files, "rows": summary.rows, "quarantined": summary.quarantined, "errors": list(summary.errors)}
+    return {
+        "files": summary.files,
+        "rows": summary.rows,
+        "quarantined": summary.quarantined,
+        "errors": list(summary.errors),
+    }
 
 
 def record_run(day: date, summaries: list[dict], settings: Settings, started: datetime | None = None) -> dict:
@@ -173,17 +178,44 @@ def _comments_for(table: str) -> tuple[str, dict[str, str]]:
     from pipelines.quality import DQ_RESULTS_COMMENTS
 
     known: dict[str, tuple[str, dict[str, str]]] = {
-        "events": ("One probe: a packet, a flow, a firewall log line, a sensor connection or a honeypot record.", EVENT_COMMENTS),
+        "events": (
+            "One probe: a packet, a flow, a firewall log line, a sensor connection or a honeypot record.",
+            EVENT_COMMENTS,
+        ),
         "quarantine": ("One rejected input record, with the file, its location and the reason.", QUARANTINE_COMMENTS),
-        "ingest_files": ("One input file seen by ingestion, identified by sha256 (the same bytes are counted once).", INGEST_FILES_COMMENTS),
+        "ingest_files": (
+            "One input file seen by ingestion, identified by sha256 (the same bytes are counted once).",
+            INGEST_FILES_COMMENTS,
+        ),
         "runs": ("One daily run: what its ingestion found.", RUNS_COMMENTS),
-        "geo_ip": ("One address: where it is (offline database or online provider) and who announces it.", geo.GEO_IP_COMMENTS),
-        "scan_fast": ("One source in one window whose probe count exceeded the dynamic threshold T = mu + k*sigma (paper 000).", DETECT_COMMENTS["scan_fast"]),
-        "window_entropy": ("One window and feature: normalized entropy and its mu +- k*sigma bounds (paper 002, section 2.1).", DETECT_COMMENTS["window_entropy"]),
-        "scan_slow": ("One growth period of the persistent incremental model (paper 002, section 2.2), horizontal or vertical.", DETECT_COMMENTS["scan_slow"]),
-        "port_ratio": ("One source and day under the port-ratio baseline (distinct targets over records).", DETECT_COMMENTS["port_ratio"]),
-        "source_risk": ("One source and day: traffic, time and geography indicators, the risk and the verdict (paper 000).", risk.SOURCE_RISK_COMMENTS),
-        "scanner_orgs": ("One source: the organization cluster it belongs to (paper 001 without the neural network).", SCANNER_ORGS_COMMENTS),
+        "geo_ip": (
+            "One address: where it is (offline database or online provider) and who announces it.",
+            geo.GEO_IP_COMMENTS,
+        ),
+        "scan_fast": (
+            "One source in one window whose probe count exceeded the dynamic threshold T = mu + k*sigma (paper 000).",
+            DETECT_COMMENTS["scan_fast"],
+        ),
+        "window_entropy": (
+            "One window and feature: normalized entropy and its mu +- k*sigma bounds (paper 002, section 2.1).",
+            DETECT_COMMENTS["window_entropy"],
+        ),
+        "scan_slow": (
+            "One growth period of the persistent incremental model (paper 002, section 2.2), horizontal or vertical.",
+            DETECT_COMMENTS["scan_slow"],
+        ),
+        "port_ratio": (
+            "One source and day under the port-ratio baseline (distinct targets over records).",
+            DETECT_COMMENTS["port_ratio"],
+        ),
+        "source_risk": (
+            "One source and day: traffic, time and geography indicators, the risk and the verdict (paper 000).",
+            risk.SOURCE_RISK_COMMENTS,
+        ),
+        "scanner_orgs": (
+            "One source: the organization cluster it belongs to (paper 001 without the neural network).",
+            SCANNER_ORGS_COMMENTS,
+        ),
         "dq_results": ("One data-quality expectation evaluated for a day.", DQ_RESULTS_COMMENTS),
     }
     comment, columns = known[table]
@@ -195,7 +227,6 @@ def _comments_for(table: str) -> tuple[str, dict[str, str]]:
 def stage_publish(day: date, settings: Settings, send_email: bool = False) -> dict:
     """Build the warehouse from the lake, cluster, build marts, check quality, publish, report, email."""
     from dashboards.report import build_report
-
     from pipelines import orgs, quality
 
     warehouse = settings.warehouse
@@ -217,7 +248,16 @@ def stage_publish(day: date, settings: Settings, send_email: bool = False) -> di
         dq_rows = quality.dq_results_table(results, day)
         wh.write_day_partition(warehouse, "dq_results", day, dq_rows)
         wh.load_lake_table(con, warehouse, "dq_results")
-        for name in ("events", "quarantine", "ingest_files", "runs", "geo_ip", *DAY_TABLES, "scanner_orgs", "dq_results"):
+        for name in (
+            "events",
+            "quarantine",
+            "ingest_files",
+            "runs",
+            "geo_ip",
+            *DAY_TABLES,
+            "scanner_orgs",
+            "dq_results",
+        ):
             comment, columns = _comments_for(name)
             wh.apply_comments(con, name, comment, columns)
         missing = wh.missing_comments(con)
@@ -236,7 +276,12 @@ def stage_publish(day: date, settings: Settings, send_email: bool = False) -> di
     else:
         published = wh.publish(build_file, warehouse)
         report = build_report(published, day, report_dir, settings)
-    result = {"published": published is not None, "dq_failed": dq_failed, "warehouse": str(wh.db_path(warehouse)), "report": str(report.html)}
+    result = {
+        "published": published is not None,
+        "dq_failed": dq_failed,
+        "warehouse": str(wh.db_path(warehouse)),
+        "report": str(report.html),
+    }
     if send_email:
         result["email"] = stage_email(report, settings, day, dq_failed)
     return result

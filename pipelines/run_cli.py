@@ -88,7 +88,9 @@ def _query(args: argparse.Namespace) -> int:
     if args.json:
         emit({"columns": columns, "rows": [list(r) for r in rows]}, True)
     else:
-        widths = [max(len(str(c)), *(len(str(r[i])) for r in rows)) if rows else len(str(c)) for i, c in enumerate(columns)]
+        widths = [
+            max(len(str(c)), *(len(str(r[i])) for r in rows)) if rows else len(str(c)) for i, c in enumerate(columns)
+        ]
         print("  ".join(str(c).ljust(w) for c, w in zip(columns, widths, strict=True)))
         for row in rows:
             print("  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)))

@@ -120,7 +120,10 @@ def _quote(text: str) -> str:
 def apply_comments(con: duckdb.DuckDBPyConnection, table: str, table_comment: str, columns: dict[str, str]) -> None:
     """Attach COMMENTs to a table and its columns (our own constant text, not user input)."""
     con.execute(f'COMMENT ON TABLE "{table}" IS {_quote(table_comment)}')
-    present = {r[0] for r in con.execute("SELECT column_name FROM duckdb_columns() WHERE table_name = $t", {"t": table}).fetchall()}
+    present = {
+        r[0]
+        for r in con.execute("SELECT column_name FROM duckdb_columns() WHERE table_name = $t", {"t": table}).fetchall()
+    }
     for col, text in columns.items():
         if col in present:
             con.execute(f'COMMENT ON COLUMN "{table}"."{col}" IS {_quote(text)}')

@@ -73,7 +73,10 @@ def test_airflow_dags_test_runs_a_generated_day(tmp_path: Path) -> None:
         subprocess.run(cmd, env=env, check=True, capture_output=True, timeout=300)
     proc = subprocess.run(
         [str(AIRFLOW), "dags", "test", "scansense_daily", "2025-11-26"],
-        env=env, capture_output=True, text=True, timeout=900,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     import duckdb

@@ -19,8 +19,21 @@ from pipelines.warehouse import missing_comments
 
 SCANSENSE = str(Path(sys.executable).with_name("scansense"))
 DAY = date(2025, 11, 26)
-TABLES = ("events", "geo_ip", "scan_fast", "window_entropy", "scan_slow", "source_risk", "scanner_orgs",
-          "daily_summary", "hourly_abnormal", "geo_abnormal", "port_abnormal", "quarantine", "ingest_files")
+TABLES = (
+    "events",
+    "geo_ip",
+    "scan_fast",
+    "window_entropy",
+    "scan_slow",
+    "source_risk",
+    "scanner_orgs",
+    "daily_summary",
+    "hourly_abnormal",
+    "geo_abnormal",
+    "port_abnormal",
+    "quarantine",
+    "ingest_files",
+)
 
 
 def _cli(*args: str) -> dict:
@@ -52,9 +65,13 @@ def _content_hashes(db: Path) -> dict[str, str]:
     out = {}
     with duckdb.connect(str(db), read_only=True) as con:
         for table in TABLES:
-            cols = [c for (c,) in con.execute(
-                "SELECT column_name FROM duckdb_columns() WHERE table_name = $t ORDER BY column_index", {"t": table}
-            ).fetchall() if c not in volatile]
+            cols = [
+                c
+                for (c,) in con.execute(
+                    "SELECT column_name FROM duckdb_columns() WHERE table_name = $t ORDER BY column_index", {"t": table}
+                ).fetchall()
+                if c not in volatile
+            ]
             collist = ", ".join(f'"{c}"' for c in cols)
             rows = con.execute(f'SELECT {collist} FROM "{table}" ORDER BY ALL').fetchall()
             out[table] = hashlib.sha256(repr(rows).encode()).hexdigest()
@@ -68,15 +85,28 @@ def test_run_fills_every_table_and_is_idempotent(tmp_path: Path, generated: Path
     assert first.rows > 0 and first.events > 0 and first.malicious > 0
     db = settings.warehouse / "scansense.duckdb"
     with duckdb.connect(str(db), read_only=True) as con:
-        for table in ("events", "geo_ip", "scan_fast", "source_risk", "daily_summary", "hourly_abnormal",
-                      "geo_abnormal", "port_abnormal", "scanner_orgs", "dq_results"):
+        for table in (
+            "events",
+            "geo_ip",
+            "scan_fast",
+            "source_risk",
+            "daily_summary",
+            "hourly_abnormal",
+            "geo_abnormal",
+            "port_abnormal",
+            "scanner_orgs",
+            "dq_results",
+        ):
             assert con.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0] > 0, table
         # Every table and column carries a comment for analysts.
         assert missing_comments(con) == []
-        truth = {r[0] for r in con.execute(
-            "SELECT src_ip FROM read_csv($p) WHERE label = 'scan' AND kind LIKE 'fast%' AND CAST(start AS DATE) = $d",
-            {"p": str(generated / "truth.csv"), "d": DAY}
-        ).fetchall()}
+        truth = {
+            r[0]
+            for r in con.execute(
+                "SELECT src_ip FROM read_csv($p) WHERE label = 'scan' AND kind LIKE 'fast%' AND CAST(start AS DATE) = $d",
+                {"p": str(generated / "truth.csv"), "d": DAY},
+            ).fetchall()
+        }
         found = {r[0] for r in con.execute("SELECT src_ip FROM source_risk WHERE traffic_score > 0").fetchall()}
         assert truth and len(truth & found) / len(truth) >= 0.9
     before = _content_hashes(db)
@@ -100,8 +130,18 @@ def test_same_file_twice_is_counted_once(tmp_path: Path, generated: Path) -> Non
 
 def test_cli_run_and_query_contract(tmp_path: Path, generated: Path) -> None:
     wh = tmp_path / "warehouse"
-    result = _cli("run", "--date", "2025-11-27", "--landing", str(generated / "landing"), "--warehouse", str(wh),
-                  "--orgs-dir", str(generated / "orgs"), "--no-email")
+    result = _cli(
+        "run",
+        "--date",
+        "2025-11-27",
+        "--landing",
+        str(generated / "landing"),
+        "--warehouse",
+        str(wh),
+        "--orgs-dir",
+        str(generated / "orgs"),
+        "--no-email",
+    )
     assert result["published"] is True and result["events"] > 0
     rows = _cli("query", "--warehouse", str(wh), "SELECT count(*) AS n FROM events")
     assert rows["columns"] == ["n"] and rows["rows"][0][0] == result["events"]

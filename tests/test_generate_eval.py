@@ -36,10 +36,27 @@ def test_generator_is_deterministic_and_labelled(tmp_path: Path) -> None:
     generate(b, days=1, seed=4)
     assert _digest(a) == _digest(b)
     day = a / "landing" / "2025-11-26"
-    assert sorted(p.name for p in day.iterdir()) == ["capture.pcap", "firewall.log", "flows.csv", "honeypot.json", "sensor.jsonl"]
+    assert sorted(p.name for p in day.iterdir()) == [
+        "capture.pcap",
+        "firewall.log",
+        "flows.csv",
+        "honeypot.json",
+        "sensor.jsonl",
+    ]
     con = duckdb.connect()
-    kinds = dict(con.execute("SELECT kind, count(*) FROM read_csv($p) GROUP BY 1", {"p": str(a / "truth.csv")}).fetchall())
-    for kind in ("fast_vertical", "fast_horizontal", "udp", "slow_vertical", "slow_horizontal", "distributed", "research", "benign"):
+    kinds = dict(
+        con.execute("SELECT kind, count(*) FROM read_csv($p) GROUP BY 1", {"p": str(a / "truth.csv")}).fetchall()
+    )
+    for kind in (
+        "fast_vertical",
+        "fast_horizontal",
+        "udp",
+        "slow_vertical",
+        "slow_horizontal",
+        "distributed",
+        "research",
+        "benign",
+    ):
         assert kinds.get(kind, 0) >= 1, kind
     orgs = {p.stem.removesuffix("_v4") for p in (a / "orgs").glob("*_v4.txt")}
     assert len(orgs) >= 12

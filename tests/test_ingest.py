@@ -24,10 +24,14 @@ def _lake(settings) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
     lake = Path(settings.warehouse) / "lake"
     if list((lake / "events").glob("*/*.parquet")):
-        con.execute("CREATE TABLE events AS SELECT * FROM read_parquet($g, union_by_name = true, hive_partitioning = false)",
-                    {"g": str(lake / "events" / "*" / "*.parquet")})
+        con.execute(
+            "CREATE TABLE events AS SELECT * FROM read_parquet($g, union_by_name = true, hive_partitioning = false)",
+            {"g": str(lake / "events" / "*" / "*.parquet")},
+        )
     con.execute("CREATE TABLE files AS SELECT * FROM read_parquet($g)", {"g": str(lake / "ingest_files" / "*.parquet")})
-    con.execute("CREATE TABLE quarantine AS SELECT * FROM read_parquet($g)", {"g": str(lake / "quarantine" / "*.parquet")})
+    con.execute(
+        "CREATE TABLE quarantine AS SELECT * FROM read_parquet($g)", {"g": str(lake / "quarantine" / "*.parquet")}
+    )
     return con
 
 
@@ -41,9 +45,17 @@ def seeds(tmp_path: Path) -> dict[str, Path]:
 
 
 def test_formats_detected_from_content_not_name(seeds: dict[str, Path], tmp_path: Path) -> None:
-    expected = {"capture.pcap": "pcap", "capture_be_ns.pcap": "pcap", "capture.pcapng": "pcapng", "capture.pcap.gz": "pcap",
-                "flows.csv": "cidds", "ufw-2025-11-26.log": "ufw", "sensor-20251126T00.jsonl": "sensor_jsonl",
-                "honeypot.json": "honeypot_json", "cowrie.json": "cowrie"}
+    expected = {
+        "capture.pcap": "pcap",
+        "capture_be_ns.pcap": "pcap",
+        "capture.pcapng": "pcapng",
+        "capture.pcap.gz": "pcap",
+        "flows.csv": "cidds",
+        "ufw-2025-11-26.log": "ufw",
+        "sensor-20251126T00.jsonl": "sensor_jsonl",
+        "honeypot.json": "honeypot_json",
+        "cowrie.json": "cowrie",
+    }
     for name, fmt in expected.items():
         assert detect_format(seeds[name]) == fmt, name
     renamed = tmp_path / "not-a-log.txt"
@@ -107,7 +119,9 @@ def test_csv_missing_and_extra_columns_and_encodings(tmp_path: Path, settings) -
     assert _parse(utf16, settings)[0] == 1
     latin = tmp_path / "latin.log"
     latin.write_bytes(
-        "Nov 26 00:00:01 h\xe9te kernel: [1.0] [UFW BLOCK] IN=eth0 OUT= MAC=00 SRC=1.2.3.4 DST=5.6.7.8 LEN=40 TOS=0x00 PREC=0x00 TTL=240 ID=1 PROTO=TCP SPT=1 DPT=2 WINDOW=1024 RES=0x00 SYN URGP=0\n".encode("latin-1")
+        "Nov 26 00:00:01 h\xe9te kernel: [1.0] [UFW BLOCK] IN=eth0 OUT= MAC=00 SRC=1.2.3.4 DST=5.6.7.8 LEN=40 TOS=0x00 PREC=0x00 TTL=240 ID=1 PROTO=TCP SPT=1 DPT=2 WINDOW=1024 RES=0x00 SYN URGP=0\n".encode(
+            "latin-1"
+        )
     )
     assert _parse(latin, settings) == (1, [])
 
@@ -153,18 +167,28 @@ def test_real_captures_counts(shared_data: Path, settings) -> None:
     for name in ("probing_nmap.pcapng", "synscan.pcap", "synscan.pcapng", "masscan_vlan_tcp.pcap"):
         rows, bad = _parse(shared_data / "pcap" / name, settings)
         counts[name] = (rows, len(bad))
-    assert counts == {"probing_nmap.pcapng": (43011, 0), "synscan.pcap": (2011, 0), "synscan.pcapng": (2011, 0),
-                      "masscan_vlan_tcp.pcap": (1005, 0)}
+    assert counts == {
+        "probing_nmap.pcapng": (43011, 0),
+        "synscan.pcap": (2011, 0),
+        "synscan.pcapng": (2011, 0),
+        "masscan_vlan_tcp.pcap": (1005, 0),
+    }
     ingest_paths([shared_data / "pcap"], settings)
     con = _lake(settings)
-    protos = dict(con.execute("SELECT proto, count(*) FROM events WHERE source_file LIKE '%probing_nmap%' GROUP BY 1").fetchall())
+    protos = dict(
+        con.execute("SELECT proto, count(*) FROM events WHERE source_file LIKE '%probing_nmap%' GROUP BY 1").fetchall()
+    )
     assert protos == {"tcp": 42204, "udp": 552, "icmp": 255}
-    assert con.execute("SELECT count(DISTINCT dst_port) FROM events WHERE src_ip = '172.31.15.102'").fetchone()[0] == 1001
+    assert (
+        con.execute("SELECT count(DISTINCT dst_port) FROM events WHERE src_ip = '172.31.15.102'").fetchone()[0] == 1001
+    )
     cols = "ts, src_ip, dst_ip, src_port, dst_port, proto, tcp_flags, bytes"
     diff = con.execute(f"""SELECT count(*) FROM (
         (SELECT {cols} FROM events WHERE source_file LIKE '%synscan.pcap' EXCEPT ALL SELECT {cols} FROM events WHERE source_file LIKE '%synscan.pcapng')
         UNION ALL
-        (SELECT {cols} FROM events WHERE source_file LIKE '%synscan.pcapng' EXCEPT ALL SELECT {cols} FROM events WHERE source_file LIKE '%synscan.pcap'))""").fetchone()[0]
+        (SELECT {cols} FROM events WHERE source_file LIKE '%synscan.pcapng' EXCEPT ALL SELECT {cols} FROM events WHERE source_file LIKE '%synscan.pcap'))""").fetchone()[
+        0
+    ]
     assert diff == 0
 
 

@@ -19,8 +19,19 @@ from pipelines.generate import generate
 
 SCANSENSE = str(Path(sys.executable).with_name("scansense"))
 DAYS = [date(2025, 11, 26), date(2025, 11, 27), date(2025, 11, 28)]
-STABLE_TABLES = ("events", "scan_fast", "scan_slow", "window_entropy", "source_risk", "scanner_orgs",
-                 "daily_summary", "hourly_abnormal", "geo_abnormal", "port_abnormal", "quarantine")
+STABLE_TABLES = (
+    "events",
+    "scan_fast",
+    "scan_slow",
+    "window_entropy",
+    "source_risk",
+    "scanner_orgs",
+    "daily_summary",
+    "hourly_abnormal",
+    "geo_abnormal",
+    "port_abnormal",
+    "quarantine",
+)
 
 
 @pytest.fixture(scope="module")
@@ -33,9 +44,23 @@ def landing(tmp_path_factory) -> Path:
 def _run(landing: Path, warehouse: Path, day: date, **popen) -> subprocess.Popen:
     env = dict(os.environ, SCANSENSE_ORGS_DIR=str(landing / "orgs"))
     return subprocess.Popen(
-        [SCANSENSE, "run", "--date", day.isoformat(), "--landing", str(landing / "landing"),
-         "--warehouse", str(warehouse), "--no-email", "--json"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, **popen,
+        [
+            SCANSENSE,
+            "run",
+            "--date",
+            day.isoformat(),
+            "--landing",
+            str(landing / "landing"),
+            "--warehouse",
+            str(warehouse),
+            "--no-email",
+            "--json",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        **popen,
     )
 
 
@@ -51,10 +76,16 @@ def table_hashes(db: Path) -> dict[str, str]:
     hashes = {}
     with duckdb.connect(str(db), read_only=True) as con:
         for table in STABLE_TABLES:
-            cols = [c for (c,) in con.execute(
-                "SELECT column_name FROM duckdb_columns() WHERE table_name = $t ORDER BY column_index", {"t": table}
-            ).fetchall() if c not in volatile]
-            rows = con.execute(f'SELECT {", ".join(chr(34) + c + chr(34) for c in cols)} FROM "{table}" ORDER BY ALL').fetchall()
+            cols = [
+                c
+                for (c,) in con.execute(
+                    "SELECT column_name FROM duckdb_columns() WHERE table_name = $t ORDER BY column_index", {"t": table}
+                ).fetchall()
+                if c not in volatile
+            ]
+            rows = con.execute(
+                f'SELECT {", ".join(chr(34) + c + chr(34) for c in cols)} FROM "{table}" ORDER BY ALL'
+            ).fetchall()
             hashes[table] = hashlib.sha256(repr(rows).encode()).hexdigest()
     return hashes
 
@@ -91,7 +122,9 @@ def test_sigkill_at_random_moments_never_breaks_the_published_warehouse(tmp_path
         assert state in (previous, expected)
     _run_ok(landing, victim, DAYS[1])
     assert table_hashes(victim / "scansense.duckdb") == expected
-    strays = [p for p in victim.rglob("*") if p.name.endswith((".tmp", ".wal")) or p.parent.name == ".build" and p.is_file()]
+    strays = [
+        p for p in victim.rglob("*") if p.name.endswith((".tmp", ".wal")) or p.parent.name == ".build" and p.is_file()
+    ]
     assert strays == []
 
 
@@ -101,7 +134,9 @@ def test_reader_during_runs_sees_old_or_new_state_and_never_errors(tmp_path: Pat
     _run_ok(landing, warehouse, DAYS[0])
     reader = subprocess.Popen(
         [sys.executable, "-c", READER, str(warehouse / "scansense.duckdb")],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         _run_ok(landing, warehouse, DAYS[1])

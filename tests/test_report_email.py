@@ -30,14 +30,27 @@ def built(tmp_path_factory):
     # A honeypot line full of attacker text, and a reason string that carries it into the report.
     extra = base / "gen" / "landing" / DAY.isoformat() / "hostile.json"
     lines = [
-        json.dumps({"ip": f"45.33.1.{i % 3 + 1}", "port": 4000, "dst_port": 80 + i, "utc": f"2025-11-26 14:00:{i:02d}",
-                    "method": "GET", "uri": "/<script>alert(1)</script>",
-                    "headers": {"User-Agent": "{{7*7}}\u202e'; DROP TABLE events; --"}})
+        json.dumps(
+            {
+                "ip": f"45.33.1.{i % 3 + 1}",
+                "port": 4000,
+                "dst_port": 80 + i,
+                "utc": f"2025-11-26 14:00:{i:02d}",
+                "method": "GET",
+                "uri": "/<script>alert(1)</script>",
+                "headers": {"User-Agent": "{{7*7}}\u202e'; DROP TABLE events; --"},
+            }
+        )
         for i in range(40)
     ]
     extra.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    settings = load_settings(env={"SCANSENSE_WAREHOUSE": str(base / "wh"), "SCANSENSE_LANDING": str(base / "gen" / "landing"),
-                                  "SCANSENSE_ORGS_DIR": str(base / "gen" / "orgs")})
+    settings = load_settings(
+        env={
+            "SCANSENSE_WAREHOUSE": str(base / "wh"),
+            "SCANSENSE_LANDING": str(base / "gen" / "landing"),
+            "SCANSENSE_ORGS_DIR": str(base / "gen" / "orgs"),
+        }
+    )
     result = run_day(DAY, settings, send_email=False)
     assert result.published
     return settings, Path(result.report)
@@ -70,8 +83,18 @@ def test_report_renders_in_headless_chromium(built, tmp_path: Path) -> None:
     if not chromium:
         pytest.skip("Debian's chromium is not installed (make browser installs it as root)")
     _, report = built
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-             "--disable-sync", "--no-first-run", "--disable-quic", f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=15000"]
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--disable-quic",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--virtual-time-budget=15000",
+    ]
     dom = subprocess.run([chromium, *flags, "--dump-dom", report.as_uri()], capture_output=True, text=True, timeout=180)
     assert dom.returncode == 0, dom.stderr[-2000:]
     html = dom.stdout
@@ -79,7 +102,11 @@ def test_report_renders_in_headless_chromium(built, tmp_path: Path) -> None:
     assert html.count("<svg") >= 6, html[:2000]
     assert 'id="errors"></div>' in html
     shot = tmp_path / "report.png"
-    subprocess.run([chromium, *flags, "--window-size=1300,2400", f"--screenshot={shot}", report.as_uri()], capture_output=True, timeout=180)
+    subprocess.run(
+        [chromium, *flags, "--window-size=1300,2400", f"--screenshot={shot}", report.as_uri()],
+        capture_output=True,
+        timeout=180,
+    )
     assert shot.is_file() and shot.stat().st_size > 10_000
     shutil.copy(shot, report.parent / "screenshot.png")
 
@@ -112,8 +139,13 @@ def test_email_received_with_inline_charts_attachment_and_escaping(built) -> Non
     controller.start()
     try:
         smtp_settings = settings.replace("smtp", port=port, to=("lead@example.org",), password="s3cret-never-logged")
-        report = build_report(settings.warehouse / "scansense.duckdb", DAY, report_path.parent, smtp_settings,
-                              dq_failed=["events: <b>injected</b>"])
+        report = build_report(
+            settings.warehouse / "scansense.duckdb",
+            DAY,
+            report_path.parent,
+            smtp_settings,
+            dq_failed=["events: <b>injected</b>"],
+        )
         send_report(report, smtp_settings, DAY)
     finally:
         controller.stop()
@@ -141,7 +173,18 @@ def test_failed_send_retries_then_raises_and_keeps_the_report(built) -> None:
 
     settings, report_path = built
     pngs = {p.stem: p for p in report_path.parent.glob("*.png") if p.stem != "screenshot"}
-    report = Report(html=report_path, pngs=pngs, figures={"sources": 1, "abnormal_sources": 0, "abnormal_share": 0.0, "events": 1, "top_ports": [], "top_countries": []})
+    report = Report(
+        html=report_path,
+        pngs=pngs,
+        figures={
+            "sources": 1,
+            "abnormal_sources": 0,
+            "abnormal_share": 0.0,
+            "events": 1,
+            "top_ports": [],
+            "top_countries": [],
+        },
+    )
     dead = settings.replace("smtp", port=_free_port(), retries=2)
     with pytest.raises(RuntimeError, match="after 2 attempts"):
         send_report(report, dead, DAY)
@@ -156,12 +199,21 @@ def test_secrets_never_reach_logs_reports_or_warehouse(built, caplog) -> None:
     report_pngs = {p.stem: p for p in report_path.parent.glob("*.png") if p.stem != "screenshot"}
     from dashboards.report import Report
 
-    report = Report(html=report_path, pngs=report_pngs, figures={"sources": 1, "abnormal_sources": 0, "abnormal_share": 0.0, "events": 1, "top_ports": [], "top_countries": []})
+    report = Report(
+        html=report_path,
+        pngs=report_pngs,
+        figures={
+            "sources": 1,
+            "abnormal_sources": 0,
+            "abnormal_share": 0.0,
+            "events": 1,
+            "top_ports": [],
+            "top_countries": [],
+        },
+    )
     with pytest.raises(RuntimeError):
         send_report(report, settings.replace("smtp", port=_free_port(), retries=1, user="u", password=secret), DAY)
     assert secret not in caplog.text
     for path in Path(settings.warehouse).rglob("*"):
         if path.is_file():
             assert secret.encode() not in path.read_bytes(), path
-
-

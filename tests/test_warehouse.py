@@ -50,7 +50,9 @@ def _tiny_inputs(con: duckdb.DuckDBPyConnection) -> None:
         """
     )
     con.execute("CREATE TABLE scan_fast AS SELECT DATE '2025-11-26' AS event_date, '1.2.3.4' AS src_ip")
-    con.execute("CREATE TABLE scan_slow AS SELECT DATE '2025-11-26' AS event_date, '1.2.3.4' AS src_ip, false AS is_scan")
+    con.execute(
+        "CREATE TABLE scan_slow AS SELECT DATE '2025-11-26' AS event_date, '1.2.3.4' AS src_ip, false AS is_scan"
+    )
     con.execute("CREATE TABLE runs AS SELECT DATE '2025-11-26' AS run_date, 3 AS quarantined")
     con.execute(
         "CREATE TABLE geo_ip AS SELECT * FROM (VALUES ('1.2.3.4', 'US', 'United States', 'US-CA', 37.0, -122.0, 'public'),"
@@ -63,10 +65,14 @@ def test_marts_compute_shares_hours_geography_ports() -> None:
     _tiny_inputs(con)
     built = wh.build_marts(con, {"tz": "Asia/Shanghai"})
     assert set(built) == {"daily_summary", "hourly_abnormal", "geo_abnormal", "port_abnormal"}
-    summary = con.execute("SELECT sources, suspected_sources, abnormal_sources, abnormal_share, events, fast_scans, slow_scans, quarantined FROM daily_summary").fetchone()
+    summary = con.execute(
+        "SELECT sources, suspected_sources, abnormal_sources, abnormal_share, events, fast_scans, slow_scans, quarantined FROM daily_summary"
+    ).fetchone()
     assert summary == (2, 1, 1, 0.5, 3, 1, 0, 3)
     # 14:30 UTC is 22:30 in Asia/Shanghai: the abnormal source lands in the night hour 22.
-    assert con.execute("SELECT hour, abnormal_sources FROM hourly_abnormal WHERE abnormal_sources > 0").fetchall() == [(22, 1)]
+    assert con.execute("SELECT hour, abnormal_sources FROM hourly_abnormal WHERE abnormal_sources > 0").fetchall() == [
+        (22, 1)
+    ]
     assert con.execute("SELECT dst_port, sources FROM port_abnormal ORDER BY dst_port").fetchall() == [(22, 1), (23, 1)]
     assert con.execute("SELECT country_code, sources, abnormal_sources FROM geo_abnormal").fetchall() == [("US", 2, 1)]
     # The inputs here are uncommented fixtures; the marts themselves must be fully commented.

@@ -24,5 +24,9 @@ def _ingest(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         path = args.file or write_syn_capture(Path(tmp) / "syn.pcap", args.packets)
         result = bench_ingest(path)
-    emit(result, args.json, f"ours {result['ours_pps']:,} pkt/s, scapy {result['scapy_pps']:,}, dpkt {result['dpkt_pps']:,}")
+    emit(
+        result,
+        args.json,
+        f"ours {result['ours_pps']:,} pkt/s, scapy {result['scapy_pps']:,}, dpkt {result['dpkt_pps']:,}",
+    )
     return 0

@@ -65,13 +65,21 @@ def bench_ingest(path: Path) -> dict:
     tshark_pps = None
     if shutil.which("tshark"):
         started = time.perf_counter()
-        out = subprocess.run(["tshark", "-r", str(path), "-T", "fields", "-e", "ip.src", "-e", "tcp.dstport"], capture_output=True, timeout=3600)
+        out = subprocess.run(
+            ["tshark", "-r", str(path), "-T", "fields", "-e", "ip.src", "-e", "tcp.dstport"],
+            capture_output=True,
+            timeout=3600,
+        )
         tshark_pps = out.stdout.count(b"\n") / (time.perf_counter() - started)
     ours_pps = ours / ours_s
     return {
-        "packets": ours, "ours_pps": round(ours_pps), "scapy_pps": round(scapy_pps), "dpkt_pps": round(dpkt_pps),
+        "packets": ours,
+        "ours_pps": round(ours_pps),
+        "scapy_pps": round(scapy_pps),
+        "dpkt_pps": round(dpkt_pps),
         "tshark_pps": round(tshark_pps) if tshark_pps else None,
-        "ratio_vs_scapy": round(ours_pps / scapy_pps, 1), "ratio_vs_dpkt": round(ours_pps / dpkt_pps, 1),
+        "ratio_vs_scapy": round(ours_pps / scapy_pps, 1),
+        "ratio_vs_dpkt": round(ours_pps / dpkt_pps, 1),
         "scapy_sample": min(n, SCAPY_SAMPLE),
     }
 

@@ -30,8 +30,10 @@ def _slow(args: argparse.Namespace) -> int:
     result = eval_slow(args.flows, settings_from(args), thresholds)
     lines = ["threshold  persistent: DR    paperFPR  FPR     | port ratio: DR    paperFPR  FPR"]
     for p, r in zip(result["persistent"], result["port_ratio"], strict=True):
-        lines.append(f"{p['threshold']:.2f}       {p['detection_rate']:.4f}  {p['paper_fpr']:.4f}    {p['fpr']:.5f} | "
-                     f"{r['detection_rate']:.4f}  {r['paper_fpr']:.4f}    {r['fpr']:.5f}")
+        lines.append(
+            f"{p['threshold']:.2f}       {p['detection_rate']:.4f}  {p['paper_fpr']:.4f}    {p['fpr']:.5f} | "
+            f"{r['detection_rate']:.4f}  {r['paper_fpr']:.4f}    {r['fpr']:.5f}"
+        )
     emit(result, args.json, "\n".join(lines))
     return 0
 
@@ -42,7 +44,10 @@ def _sources(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         settings = settings_from(args).replace("paths", warehouse=tmp)
         result = eval_sources(args.landing, args.truth, settings)
-    lines = [f"{k}: precision {v['precision']:.3f} recall {v['recall']:.3f} f1 {v['f1']:.3f}" for k, v in result["detectors"].items()]
+    lines = [
+        f"{k}: precision {v['precision']:.3f} recall {v['recall']:.3f} f1 {v['f1']:.3f}"
+        for k, v in result["detectors"].items()
+    ]
     lines += [f"  {k}: {v}" for k, v in result["kinds"].items()]
     emit(result, args.json, "\n".join(lines))
     return 0

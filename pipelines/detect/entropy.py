@@ -15,4 +15,6 @@ from pipelines.sqlfiles import read_sql
 def window_entropy(con: duckdb.DuckDBPyConnection, day: date, params: Entropy) -> pa.Table:
     """Normalized entropy of src_ip, dst_ip and dst_port per window, flagged outside mu +- k*sigma."""
     ensure_probes(con)
-    return con.execute(read_sql("detect/window_entropy"), {"day": day, "window_s": params.window_s, "k": params.k}).to_arrow_table()
+    return con.execute(
+        read_sql("detect/window_entropy"), {"day": day, "window_s": params.window_s, "k": params.k}
+    ).to_arrow_table()

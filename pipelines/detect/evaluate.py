@@ -126,11 +126,18 @@ def eval_sources(landing: Path, truth: Path, settings: Settings) -> dict:
         tp, fp, fn = len(flagged & scanners), len(flagged - scanners), len(scanners - flagged)
         p = tp / (tp + fp) if tp + fp else 0.0
         r = tp / (tp + fn) if tp + fn else 0.0
-        detectors[name] = {"precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r else 0.0, "flagged": len(flagged), "true_positives": tp}
+        detectors[name] = {
+            "precision": p,
+            "recall": r,
+            "f1": 2 * p * r / (p + r) if p + r else 0.0,
+            "flagged": len(flagged),
+            "true_positives": tp,
+        }
     by_kind = {}
     for group, members in KIND_GROUPS.items():
         truth_set = set().union(*(kinds.get(k, set()) for k in members)) & sources
         by_kind[group] = {"sources": len(truth_set)} | {
-            f"recall_{name}": (len(flagged & truth_set) / len(truth_set) if truth_set else None) for name, flagged in found.items()
+            f"recall_{name}": (len(flagged & truth_set) / len(truth_set) if truth_set else None)
+            for name, flagged in found.items()
         }
     return {"detectors": detectors, "kinds": by_kind, "scanners": len(scanners), "sources": len(sources)}

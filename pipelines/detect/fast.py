@@ -19,6 +19,13 @@ def scan_fast(con: duckdb.DuckDBPyConnection, day: date, params: Fast) -> pa.Tab
     ensure_probes(con)
     return con.execute(
         read_sql("detect/scan_fast"),
-        {"day": day, "window_s": params.window_s, "period_s": params.period_s, "k": params.k,
-         "sigma_floor": params.sigma_floor, "min_probes": params.min_probes, "mode": params.mode},
+        {
+            "day": day,
+            "window_s": params.window_s,
+            "period_s": params.period_s,
+            "k": params.k,
+            "sigma_floor": params.sigma_floor,
+            "min_probes": params.min_probes,
+            "mode": params.mode,
+        },
     ).to_arrow_table()

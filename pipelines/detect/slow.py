@@ -26,11 +26,20 @@ from pipelines.sqlfiles import read_sql
 
 SCAN_SLOW_SCHEMA = pa.schema(
     [
-        ("src_ip", pa.string()), ("kind", pa.string()), ("fixed_value", pa.string()),
-        ("period_start", pa.timestamp("us", tz="UTC")), ("period_end", pa.timestamp("us", tz="UTC")),
-        ("windows", pa.int32()), ("targets", pa.int32()), ("records", pa.int64()), ("cond_entropy", pa.float64()),
-        ("is_scan", pa.bool_()), ("threshold", pa.float64()), ("window_s", pa.int32()),
-        ("min_windows", pa.int32()), ("min_period", pa.int32()),
+        ("src_ip", pa.string()),
+        ("kind", pa.string()),
+        ("fixed_value", pa.string()),
+        ("period_start", pa.timestamp("us", tz="UTC")),
+        ("period_end", pa.timestamp("us", tz="UTC")),
+        ("windows", pa.int32()),
+        ("targets", pa.int32()),
+        ("records", pa.int64()),
+        ("cond_entropy", pa.float64()),
+        ("is_scan", pa.bool_()),
+        ("threshold", pa.float64()),
+        ("window_s", pa.int32()),
+        ("min_windows", pa.int32()),
+        ("min_period", pa.int32()),
     ]
 )
 
@@ -83,13 +92,23 @@ def scan_slow(con: duckdb.DuckDBPyConnection, day: date, params: Slow) -> pa.Tab
                 continue
             targets = [t for rec in records[first : last + 1] for t in rec]
             h = cond_entropy(targets)
-            out.append({
-                "src_ip": src, "kind": kind, "fixed_value": fixed,
-                "period_start": datetime.fromtimestamp(windows[first] * params.window_s, UTC),
-                "period_end": datetime.fromtimestamp((windows[last] + 1) * params.window_s, UTC),
-                "windows": last - first + 1, "targets": len(set(targets)), "records": len(targets),
-                "cond_entropy": h, "is_scan": h >= params.threshold, "threshold": params.threshold,
-                "window_s": params.window_s, "min_windows": params.min_windows, "min_period": params.min_period,
-            })
+            out.append(
+                {
+                    "src_ip": src,
+                    "kind": kind,
+                    "fixed_value": fixed,
+                    "period_start": datetime.fromtimestamp(windows[first] * params.window_s, UTC),
+                    "period_end": datetime.fromtimestamp((windows[last] + 1) * params.window_s, UTC),
+                    "windows": last - first + 1,
+                    "targets": len(set(targets)),
+                    "records": len(targets),
+                    "cond_entropy": h,
+                    "is_scan": h >= params.threshold,
+                    "threshold": params.threshold,
+                    "window_s": params.window_s,
+                    "min_windows": params.min_windows,
+                    "min_period": params.min_period,
+                }
+            )
         i = j
     return pa.Table.from_pylist(out, schema=SCAN_SLOW_SCHEMA)

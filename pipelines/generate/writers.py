@@ -30,7 +30,21 @@ def packet_bytes(p: dict) -> bytes:
     payload = p.get("payload", b"")
     if proto == "tcp":
         flags = sum(TCP_BITS[c] for c in p["flags"])
-        l4 = struct.pack("!HHIIBBHHH", p["sport"], p["dport"], p.get("seq", 1), p.get("ack", 0), 0x50, flags, p.get("window", 64240), 0, 0) + payload
+        l4 = (
+            struct.pack(
+                "!HHIIBBHHH",
+                p["sport"],
+                p["dport"],
+                p.get("seq", 1),
+                p.get("ack", 0),
+                0x50,
+                flags,
+                p.get("window", 64240),
+                0,
+                0,
+            )
+            + payload
+        )
         num = 6
     elif proto == "udp":
         l4 = struct.pack("!HHHH", p["sport"], p["dport"], 8 + len(payload), 0) + payload
@@ -39,7 +53,19 @@ def packet_bytes(p: dict) -> bytes:
         l4 = struct.pack("!BBHI", p["dport"], p.get("code", 0), 0, 0) + payload
         num = 1 if src.version == 4 else 58
     if src.version == 4:
-        ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(l4), p.get("ip_id", 1), 0x4000, p.get("ttl", 64), num, 0, src.packed, dst.packed)
+        ip = struct.pack(
+            "!BBHHHBBH4s4s",
+            0x45,
+            0,
+            20 + len(l4),
+            p.get("ip_id", 1),
+            0x4000,
+            p.get("ttl", 64),
+            num,
+            0,
+            src.packed,
+            dst.packed,
+        )
         ip = ip[:10] + struct.pack("!H", _checksum(ip)) + ip[12:]
         ethertype = 0x0800
     else:
@@ -91,7 +117,9 @@ def write_ufw(path: Path, probes: list[dict]) -> int:
             head = f"{MONTH[t.month - 1]} {t.day:2d} {t:%H:%M:%S} vps kernel: [{uptime:.6f}] [UFW BLOCK] IN=eth0 OUT= MAC=52:54:00:7c:d8:0f:fe:54:00:7c:d8:0f:08:00"
             body = f" SRC={p['src']} DST={p['dst']} LEN={p.get('size', 40)} TOS=0x00 PREC=0x00 TTL={p.get('ttl', 64)} ID={p.get('ip_id', 1)}"
             if p["proto"] == "tcp":
-                body += f" PROTO=TCP SPT={p['sport']} DPT={p['dport']} WINDOW={p.get('window', 1024)} RES=0x00 SYN URGP=0 "
+                body += (
+                    f" PROTO=TCP SPT={p['sport']} DPT={p['dport']} WINDOW={p.get('window', 1024)} RES=0x00 SYN URGP=0 "
+                )
             else:
                 body += f" PROTO=UDP SPT={p['sport']} DPT={p['dport']} LEN={p.get('size', 40) - 20} "
             fh.write(head + body + "\n")
@@ -104,12 +132,25 @@ def write_sensor(path: Path, probes: list[dict], sensor: str) -> int:
     with open(path, "w", encoding="utf-8") as fh:
         for p in probes:
             payload = p.get("payload", b"")
-            fh.write(json.dumps({
-                "ts": _utc(p["ts"]).strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "event": "connect" if p["proto"] == "tcp" else "datagram",
-                "transport": p["proto"], "src_ip": p["src"], "src_port": p["sport"], "dst_ip": p["dst"], "dst_port": p["dport"],
-                "sent_data": bool(payload), "payload_hex": payload[:64].hex(), "bytes": len(payload),
-                "duration_s": round(p.get("duration", 0.05), 3), "sensor": sensor,
-            }) + "\n")
+            fh.write(
+                json.dumps(
+                    {
+                        "ts": _utc(p["ts"]).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+                        "event": "connect" if p["proto"] == "tcp" else "datagram",
+                        "transport": p["proto"],
+                        "src_ip": p["src"],
+                        "src_port": p["sport"],
+                        "dst_ip": p["dst"],
+                        "dst_port": p["dport"],
+                        "sent_data": bool(payload),
+                        "payload_hex": payload[:64].hex(),
+                        "bytes": len(payload),
+                        "duration_s": round(p.get("duration", 0.05), 3),
+                        "sensor": sensor,
+                    }
+                )
+                + "\n"
+            )
     return len(probes)
 
 
@@ -119,13 +160,21 @@ def write_honeypot(path: Path, hits: list[dict]) -> int:
     with open(path, "w", encoding="utf-8") as fh:
         for h in hits:
             rec = {
-                "ip": h["src"], "port": h["sport"], "dst_ip": h["dst"], "dst_port": h["dport"],
-                "utc": _utc(h["ts"]).strftime("%Y-%m-%d %H:%M:%S"), "transport_protocol": "tcp",
-                "proto": h.get("app", "http"), "action": h.get("action", "request"),
+                "ip": h["src"],
+                "port": h["sport"],
+                "dst_ip": h["dst"],
+                "dst_port": h["dport"],
+                "utc": _utc(h["ts"]).strftime("%Y-%m-%d %H:%M:%S"),
+                "transport_protocol": "tcp",
+                "proto": h.get("app", "http"),
+                "action": h.get("action", "request"),
             }
             if h.get("app", "http") == "http":
-                rec |= {"method": h.get("method", "GET"), "uri": h.get("uri", "/"),
-                        "headers": {"User-Agent": h.get("ua", ""), "Host": h["dst"]}}
+                rec |= {
+                    "method": h.get("method", "GET"),
+                    "uri": h.get("uri", "/"),
+                    "headers": {"User-Agent": h.get("ua", ""), "Host": h["dst"]},
+                }
             if h.get("payload"):
                 rec |= {"pack_datagram": h["payload"].hex(), "data_length": len(h["payload"])}
             fh.write(json.dumps(rec, ensure_ascii=False) + "\n")

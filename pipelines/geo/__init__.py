@@ -32,13 +32,23 @@ GEO_COLUMNS = [
     ("lon", pa.float64(), "Longitude."),
     ("asn", pa.int64(), "Autonomous system number announcing the address, where known."),
     ("as_org", pa.string(), "Name of that autonomous system's organization."),
-    ("provider", pa.string(), "Which source placed the address: mmdb file name, iptocc, an online provider, or special."),
-    ("looked_up_at", pa.timestamp("us", tz="UTC"), "When the answer was obtained (cache time to live counts from here)."),
+    (
+        "provider",
+        pa.string(),
+        "Which source placed the address: mmdb file name, iptocc, an online provider, or special.",
+    ),
+    (
+        "looked_up_at",
+        pa.timestamp("us", tz="UTC"),
+        "When the answer was obtained (cache time to live counts from here).",
+    ),
 ]
 GEO_SCHEMA = pa.schema([(n, t) for n, t, _ in GEO_COLUMNS])
 GEO_IP_COMMENTS = {n: c for n, _, c in GEO_COLUMNS}
 CGNAT = ipaddress.ip_network("100.64.0.0/10")
-DOCUMENTATION = [ipaddress.ip_network(n) for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32")]
+DOCUMENTATION = [
+    ipaddress.ip_network(n) for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32")
+]
 
 
 def ip_class(ip: str) -> str:
@@ -121,9 +131,14 @@ def _offline(ips: list[str], settings: Settings) -> list[dict]:
                     row |= {
                         "country_code": country.get("iso_code") or rec.get("country_code"),
                         # MaxMind layout (subdivisions[].names.en) or the flat ip-location-db layout (state1)
-                        "region": ((subs[0] or {}).get("names") or {}).get("en") if isinstance(subs, list) and subs and subs[0] else rec.get("state1") or None,
-                        "city": ((rec.get("city") or {}).get("names") or {}).get("en") if isinstance(rec.get("city"), dict) else rec.get("city"),
-                        "lat": loc.get("latitude", rec.get("latitude")), "lon": loc.get("longitude", rec.get("longitude")),
+                        "region": ((subs[0] or {}).get("names") or {}).get("en")
+                        if isinstance(subs, list) and subs and subs[0]
+                        else rec.get("state1") or None,
+                        "city": ((rec.get("city") or {}).get("names") or {}).get("en")
+                        if isinstance(rec.get("city"), dict)
+                        else rec.get("city"),
+                        "lat": loc.get("latitude", rec.get("latitude")),
+                        "lon": loc.get("longitude", rec.get("longitude")),
                         "provider": name,
                     }
                     break
@@ -187,17 +202,28 @@ def lookup(ips: list[str], settings: Settings, con: duckdb.DuckDBPyConnection | 
 
 def enrich(con: duckdb.DuckDBPyConnection, settings: Settings) -> pa.Table:
     """geo_ip rows for every distinct address of `events`, reusing cached answers younger than the TTL."""
-    ips = [r[0] for r in con.execute(
-        "SELECT DISTINCT ip FROM (SELECT src_ip AS ip FROM events UNION SELECT dst_ip FROM events) WHERE ip IS NOT NULL ORDER BY ip"
-    ).fetchall()]
+    ips = [
+        r[0]
+        for r in con.execute(
+            "SELECT DISTINCT ip FROM (SELECT src_ip AS ip FROM events UNION SELECT dst_ip FROM events) WHERE ip IS NOT NULL ORDER BY ip"
+        ).fetchall()
+    ]
     path = cache_path(settings)
     cached = pq.read_table(path).cast(GEO_SCHEMA) if path.is_file() else GEO_SCHEMA.empty_table()
     cutoff = datetime.now(UTC) - timedelta(days=settings.geo.ttl_days)
-    fresh = {ip: i for i, (ip, at) in enumerate(zip(cached["ip"].to_pylist(), cached["looked_up_at"].to_pylist(), strict=True)) if at and at >= cutoff}
+    fresh = {
+        ip: i
+        for i, (ip, at) in enumerate(zip(cached["ip"].to_pylist(), cached["looked_up_at"].to_pylist(), strict=True))
+        if at and at >= cutoff
+    }
     missing = [ip for ip in ips if ip not in fresh]
     new = lookup(missing, settings, con) if missing else GEO_SCHEMA.empty_table()
     keep = cached.take(sorted(fresh.values())) if fresh else GEO_SCHEMA.empty_table()
-    keep = keep.filter(pa.compute.invert(pa.compute.is_in(keep["ip"], value_set=pa.array(missing, pa.string())))) if missing and keep.num_rows else keep
+    keep = (
+        keep.filter(pa.compute.invert(pa.compute.is_in(keep["ip"], value_set=pa.array(missing, pa.string()))))
+        if missing and keep.num_rows
+        else keep
+    )
     merged = pa.concat_tables([keep, new]).sort_by("ip")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -216,8 +242,9 @@ def _asn_ranges(con: duckdb.DuckDBPyConnection, paths: list[str]) -> pa.Table:
     cached = Path(paths[0]).with_name(f".asn-ranges-{key}.parquet")
     if cached.is_file():
         return pq.read_table(cached)
-    table = con.execute(
-        """        SELECT CAST(split_part(column0, '.', 1) AS UBIGINT) * 16777216 + CAST(split_part(column0, '.', 2) AS UBIGINT) * 65536
+    table = (
+        con.execute(
+            """        SELECT CAST(split_part(column0, '.', 1) AS UBIGINT) * 16777216 + CAST(split_part(column0, '.', 2) AS UBIGINT) * 65536
                + CAST(split_part(column0, '.', 3) AS UBIGINT) * 256 + CAST(split_part(column0, '.', 4) AS UBIGINT) AS lo,
                CAST(split_part(column1, '.', 1) AS UBIGINT) * 16777216 + CAST(split_part(column1, '.', 2) AS UBIGINT) * 65536
                + CAST(split_part(column1, '.', 3) AS UBIGINT) * 256 + CAST(split_part(column1, '.', 4) AS UBIGINT) AS hi,
@@ -225,8 +252,11 @@ def _asn_ranges(con: duckdb.DuckDBPyConnection, paths: list[str]) -> pa.Table:
         FROM read_csv($paths, header = false, all_varchar = true)
         WHERE column0 NOT LIKE '%:%'
         """,
-        {"paths": paths},
-    ).to_arrow_table().sort_by("lo")
+            {"paths": paths},
+        )
+        .to_arrow_table()
+        .sort_by("lo")
+    )
     tmp = cached.with_name(f".{cached.name}.{os.getpid()}.tmp")
     pq.write_table(table, tmp)
     os.replace(tmp, cached)

@@ -39,7 +39,10 @@ def _lookup(args: argparse.Namespace) -> int:
     rows = lookup(ips, settings).to_pylist()
     keys = ("ip", "country_code", "region", "city", "asn", "as_org", "provider", "ip_class")
     results = [{k: r.get(k) for k in keys} for r in rows]
-    text = "\n".join(f"{r['ip']}: {r['country_code'] or '-'} {r['region'] or ''} {r['city'] or ''} AS{r['asn'] or '?'} {r['as_org'] or ''} ({r['provider']})" for r in results)
+    text = "\n".join(
+        f"{r['ip']}: {r['country_code'] or '-'} {r['region'] or ''} {r['city'] or ''} AS{r['asn'] or '?'} {r['as_org'] or ''} ({r['provider']})"
+        for r in results
+    )
     emit({"results": results, "invalid": bad}, args.json, text)
     return 1 if bad else 0
 

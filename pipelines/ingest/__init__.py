@@ -22,18 +22,32 @@ from pipelines.schema import QUARANTINE_SCHEMA, conform_events, empty_events, qu
 from pipelines.settings import Settings
 
 FORMAT_KIND = {
-    "pcap": "pcap", "pcapng": "pcap", "cidds": "flow", "cicflowmeter": "flow", "ufw": "firewall",
-    "sensor_jsonl": "sensor", "honeypot_json": "honeypot", "cowrie": "honeypot",
+    "pcap": "pcap",
+    "pcapng": "pcap",
+    "cidds": "flow",
+    "cicflowmeter": "flow",
+    "ufw": "firewall",
+    "sensor_jsonl": "sensor",
+    "honeypot_json": "honeypot",
+    "cowrie": "honeypot",
 }
 
 INGEST_FILES_COLUMNS = [
     ("path", pa.string(), "Path of the input file as given to ingestion (data, never opened as anything but input)."),
     ("sha256", pa.string(), "SHA-256 of the file's bytes; the same bytes under two paths are ingested once."),
-    ("format", pa.string(), "Format detected from the content (pcap, pcapng, cidds, cicflowmeter, ufw, sensor_jsonl, honeypot_json, cowrie)."),
+    (
+        "format",
+        pa.string(),
+        "Format detected from the content (pcap, pcapng, cidds, cicflowmeter, ufw, sensor_jsonl, honeypot_json, cowrie).",
+    ),
     ("source_kind", pa.string(), "Input family: pcap, flow, firewall, honeypot, sensor."),
     ("rows", pa.int64(), "Events ingested from the file."),
     ("quarantined", pa.int64(), "Records of the file rejected into quarantine."),
-    ("status", pa.string(), "ok, partial (some records quarantined), duplicate (same bytes seen under another path), empty, or error."),
+    (
+        "status",
+        pa.string(),
+        "ok, partial (some records quarantined), duplicate (same bytes seen under another path), empty, or error.",
+    ),
     ("error", pa.string(), "Why the file could not be ingested (status error), else null."),
     ("ingested_at", pa.timestamp("us", tz="UTC"), "When the file was ingested, UTC."),
     ("days", pa.list_(pa.date32()), "UTC days the file's events fall on (lake partitions written)."),
@@ -62,8 +76,13 @@ class IngestSummary:
     days: set[date] = field(default_factory=set)
 
     def to_dict(self) -> dict:
-        return {"files": self.files, "rows": self.rows, "quarantined": self.quarantined, "errors": self.errors,
-                "days": sorted(d.isoformat() for d in self.days)}
+        return {
+            "files": self.files,
+            "rows": self.rows,
+            "quarantined": self.quarantined,
+            "errors": self.errors,
+            "days": sorted(d.isoformat() for d in self.days),
+        }
 
 
 def _head(path: Path, n: int = 4096) -> bytes:
@@ -134,7 +153,11 @@ def iter_file(path: Path, settings: Settings, year: int | None = None) -> Iterat
     sensor = settings.site.sensor_name
     if fmt is None:
         size = path.stat().st_size
-        reason = "empty file" if size == 0 else "unrecognised format (not a capture, flow CSV, firewall log or known JSON log)"
+        reason = (
+            "empty file"
+            if size == 0
+            else "unrecognised format (not a capture, flow CSV, firewall log or known JSON log)"
+        )
         yield Chunk(empty_events(), [quarantine_row(str(path), "byte:0", reason, _head(path, 256))], None)
         return
     if fmt == "pcap":
@@ -206,7 +229,9 @@ def ingest_paths(paths: list[Path], settings: Settings, year: int | None = None)
     return summary
 
 
-def _ingest_one(path: Path, settings: Settings, year: int | None, lake: Path, registry: dict, summary: IngestSummary) -> dict:
+def _ingest_one(
+    path: Path, settings: Settings, year: int | None, lake: Path, registry: dict, summary: IngestSummary
+) -> dict:
     now = datetime.now(UTC)
     try:
         sha = sha256_of(path)
@@ -214,8 +239,18 @@ def _ingest_one(path: Path, settings: Settings, year: int | None, lake: Path, re
         summary.errors.append(f"{path}: {exc}")
         return {"sha256": "", "path": str(path), "status": "error"}
     key = file_key(sha, path)
-    row = {"path": str(path), "sha256": sha, "format": None, "source_kind": None, "rows": 0, "quarantined": 0,
-           "status": "ok", "error": None, "ingested_at": now, "days": []}
+    row = {
+        "path": str(path),
+        "sha256": sha,
+        "format": None,
+        "source_kind": None,
+        "rows": 0,
+        "quarantined": 0,
+        "status": "ok",
+        "error": None,
+        "ingested_at": now,
+        "days": [],
+    }
     # Remove this file's earlier parts so a re-ingest replaces them whole.
     for old in (lake / "events").glob(f"date=*/{key}.parquet") if (lake / "events").is_dir() else []:
         old.unlink()

@@ -24,8 +24,10 @@ from pipelines.schema import quarantine_row
 BATCH = 262_144  # packets decoded per numpy batch: bounds memory whatever the capture size
 MAX_RECORD = 262_144  # larger captured lengths are damage, not packets
 PCAP_MAGICS = {
-    b"\xd4\xc3\xb2\xa1": ("<", 1), b"\xa1\xb2\xc3\xd4": (">", 1),
-    b"\x4d\x3c\xb2\xa1": ("<", 1000), b"\xa1\xb2\x3c\x4d": (">", 1000),
+    b"\xd4\xc3\xb2\xa1": ("<", 1),
+    b"\xa1\xb2\xc3\xd4": (">", 1),
+    b"\x4d\x3c\xb2\xa1": ("<", 1000),
+    b"\xa1\xb2\x3c\x4d": (">", 1000),
 }
 PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
 MAX_TS_US = 253_402_300_800_000_000  # year 9999: later timestamps are damage
@@ -88,12 +90,26 @@ def _emit(buf, batch: _Batch, source_file: str, fmt: str, sensor: str, quarantin
     if not len(batch):
         return None
     events, bad = decode_packets(
-        buf, np.array(batch.off, np.int64), np.array(batch.cap, np.int64), np.array(batch.ts, np.int64),
-        np.array(batch.lt, np.int64), np.array(batch.wire, np.int64), source_file, fmt, sensor,
+        buf,
+        np.array(batch.off, np.int64),
+        np.array(batch.cap, np.int64),
+        np.array(batch.ts, np.int64),
+        np.array(batch.lt, np.int64),
+        np.array(batch.wire, np.int64),
+        source_file,
+        fmt,
+        sensor,
     )
     for i in np.flatnonzero(bad)[:10_000]:
         o, c = batch.off[i], batch.cap[i]
-        quarantine.append(quarantine_row(source_file, f"byte:{o}", "packet is not IPv4/IPv6 or too short to decode", bytes(buf[o : o + min(c, 64)])))
+        quarantine.append(
+            quarantine_row(
+                source_file,
+                f"byte:{o}",
+                "packet is not IPv4/IPv6 or too short to decode",
+                bytes(buf[o : o + min(c, 64)]),
+            )
+        )
     return events
 
 
@@ -129,18 +145,39 @@ def iter_pcap(path: Path, sensor: str) -> Iterator[tuple[object, list[dict]]]:
             if pos >= size:
                 break
             if pos + 16 > size:
-                quarantine.append(quarantine_row(src, f"byte:{pos}", "truncated record header at end of file", bytes(mv[pos:])))
+                quarantine.append(
+                    quarantine_row(src, f"byte:{pos}", "truncated record header at end of file", bytes(mv[pos:]))
+                )
                 pos, stop = size, True
                 break
             sec, frac, cap, wire = unpack(mv, pos)
-            if cap > limit or wire < cap or frac >= frac_max or (prev_sec is not None and not -604_800 < sec - prev_sec < 604_800):
+            if (
+                cap > limit
+                or wire < cap
+                or frac >= frac_max
+                or (prev_sec is not None and not -604_800 < sec - prev_sec < 604_800)
+            ):
                 nxt = _resync(mv, pos + 1, rec, limit, div, prev_sec)
-                quarantine.append(quarantine_row(src, f"byte:{pos}", f"damaged record header; skipped {nxt - pos} bytes", bytes(mv[pos : min(nxt, pos + 64)])))
+                quarantine.append(
+                    quarantine_row(
+                        src,
+                        f"byte:{pos}",
+                        f"damaged record header; skipped {nxt - pos} bytes",
+                        bytes(mv[pos : min(nxt, pos + 64)]),
+                    )
+                )
                 pos = nxt
                 continue
             end = pos + 16 + cap
             if end > size:
-                quarantine.append(quarantine_row(src, f"byte:{pos}", f"truncated packet: {cap} bytes announced, {size - pos - 16} present", bytes(mv[pos : pos + 64])))
+                quarantine.append(
+                    quarantine_row(
+                        src,
+                        f"byte:{pos}",
+                        f"truncated packet: {cap} bytes announced, {size - pos - 16} present",
+                        bytes(mv[pos : pos + 64]),
+                    )
+                )
                 pos, stop = size, True
                 break
             o_app(pos + 16)
@@ -188,7 +225,9 @@ def iter_pcapng(path: Path, sensor: str) -> Iterator[tuple[object, list[dict]]]:
     interfaces: list[tuple[int, int]] = []  # (linktype, ticks per second)
     while pos < size:
         if pos + 12 > size:
-            quarantine.append(quarantine_row(src, f"byte:{pos}", "truncated block header at end of file", bytes(mv[pos:])))
+            quarantine.append(
+                quarantine_row(src, f"byte:{pos}", "truncated block header at end of file", bytes(mv[pos:]))
+            )
             break
         btype_raw = bytes(mv[pos : pos + 4])
         if btype_raw == PCAPNG_MAGIC:
@@ -221,13 +260,22 @@ def iter_pcapng(path: Path, sensor: str) -> Iterator[tuple[object, list[dict]]]:
                 ticks = (hi << 32) | lo
                 ts_us = ticks * 1_000_000 // res
                 if not 0 <= ts_us < MAX_TS_US:
-                    quarantine.append(quarantine_row(src, f"byte:{pos}", "implausible packet timestamp", bytes(mv[pos : pos + 64])))
+                    quarantine.append(
+                        quarantine_row(src, f"byte:{pos}", "implausible packet timestamp", bytes(mv[pos : pos + 64]))
+                    )
                 elif lt in SUPPORTED_LINKTYPES:
                     batch.add(body + 20, cap, ts_us, lt, wire)
                 else:
                     quarantine.append(quarantine_row(src, f"byte:{pos}", f"unsupported link type {lt}", b""))
             else:
-                quarantine.append(quarantine_row(src, f"byte:{pos}", "packet block names an unknown interface or bad length", bytes(mv[pos : pos + 64])))
+                quarantine.append(
+                    quarantine_row(
+                        src,
+                        f"byte:{pos}",
+                        "packet block names an unknown interface or bad length",
+                        bytes(mv[pos : pos + 64]),
+                    )
+                )
         elif btype == 3 and blen >= 16 and interfaces:  # simple packet: no timestamp
             wire = struct.unpack_from(endian + "I", mv, body)[0]
             lt, _ = interfaces[0]

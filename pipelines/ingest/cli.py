@@ -23,6 +23,8 @@ def _ingest(args: argparse.Namespace) -> int:
 
     summary = ingest_paths(args.paths, settings_from(args), year=args.year)
     result = summary.to_dict()
-    text = f"{summary.files} files, {summary.rows} events, {summary.quarantined} quarantined, {len(summary.errors)} errors"
+    text = (
+        f"{summary.files} files, {summary.rows} events, {summary.quarantined} quarantined, {len(summary.errors)} errors"
+    )
     emit({k: result[k] for k in ("files", "rows", "quarantined", "errors")}, args.json, text)
     return 0

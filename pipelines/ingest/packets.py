@@ -18,8 +18,16 @@ from pipelines.schema import conform_events
 LINKTYPE_ETHERNET, LINKTYPE_RAW, LINKTYPE_RAW_ALT, LINKTYPE_SLL, LINKTYPE_SLL2 = 1, 101, 12, 113, 276
 LINKTYPE_IPV4, LINKTYPE_IPV6, LINKTYPE_NULL, LINKTYPE_LOOP = 228, 229, 0, 108
 SUPPORTED_LINKTYPES = {
-    LINKTYPE_ETHERNET, LINKTYPE_RAW, LINKTYPE_RAW_ALT, LINKTYPE_SLL, LINKTYPE_SLL2,
-    LINKTYPE_IPV4, LINKTYPE_IPV6, LINKTYPE_NULL, LINKTYPE_LOOP, 14,
+    LINKTYPE_ETHERNET,
+    LINKTYPE_RAW,
+    LINKTYPE_RAW_ALT,
+    LINKTYPE_SLL,
+    LINKTYPE_SLL2,
+    LINKTYPE_IPV4,
+    LINKTYPE_IPV6,
+    LINKTYPE_NULL,
+    LINKTYPE_LOOP,
+    14,
 }
 PROTO_NAMES = {6: "tcp", 17: "udp", 1: "icmp", 58: "icmpv6"}
 FLAG_LETTERS = ((0x01, "F"), (0x02, "S"), (0x04, "R"), (0x08, "P"), (0x10, "A"), (0x20, "U"), (0x40, "E"), (0x80, "C"))
@@ -200,7 +208,9 @@ def decode_packets(
             "source_kind": pa.array(["pcap"] * len(sel), pa.string()),
             "source_format": pa.array([source_format] * len(sel), pa.string()),
             "source_file": pa.array([source_file] * len(sel), pa.string()),
-            "source_location": pa.compute.binary_join_element_wise("byte:", pa.array(data_off[sel]).cast(pa.string()), ""),
+            "source_location": pa.compute.binary_join_element_wise(
+                "byte:", pa.array(data_off[sel]).cast(pa.string()), ""
+            ),
             "sensor": pa.array([sensor] * len(sel), pa.string()),
         }
     )

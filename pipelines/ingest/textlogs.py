@@ -18,14 +18,42 @@ import pyarrow as pa
 from pipelines.schema import EVENTS_SCHEMA, conform_events, quarantine_row
 
 CHUNK = 100_000
-CIDDS_COLUMNS = ["Date first seen", "Duration", "Proto", "Src IP Addr", "Src Pt", "Dst IP Addr", "Dst Pt",
-                 "Packets", "Bytes", "Flows", "Flags", "Tos", "class", "attackType", "attackID"]
+CIDDS_COLUMNS = [
+    "Date first seen",
+    "Duration",
+    "Proto",
+    "Src IP Addr",
+    "Src Pt",
+    "Dst IP Addr",
+    "Dst Pt",
+    "Packets",
+    "Bytes",
+    "Flows",
+    "Flags",
+    "Tos",
+    "class",
+    "attackType",
+    "attackID",
+]
 CIC_REQUIRED = ["Src IP", "Src Port", "Dst IP", "Dst Port", "Protocol", "Timestamp"]
 PROTO_NUM = {"6": "tcp", "17": "udp", "1": "icmp", "58": "icmpv6"}
-MONTHS = {m: i for i, m in enumerate(["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"], 1)}
-UFW_LINE = re.compile(r"^(?P<mon>[A-Z][a-z]{2})\s+(?P<day>\d{1,2}) (?P<time>\d\d:\d\d:\d\d)\s+\S+\s+kernel:.*?(?:\[(?P<tag>UFW [A-Z ]+)\]|(?P<prefix>\S*))?\s*IN=")
+MONTHS = {
+    m: i for i, m in enumerate(["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"], 1)
+}
+UFW_LINE = re.compile(
+    r"^(?P<mon>[A-Z][a-z]{2})\s+(?P<day>\d{1,2}) (?P<time>\d\d:\d\d:\d\d)\s+\S+\s+kernel:.*?(?:\[(?P<tag>UFW [A-Z ]+)\]|(?P<prefix>\S*))?\s*IN="
+)
 KV = re.compile(r"\b([A-Z]+)=(\S*)")
-TCP_FLAG_WORDS = (("FIN", "F"), ("SYN", "S"), ("RST", "R"), ("PSH", "P"), ("ACK", "A"), ("URG", "U"), ("ECE", "E"), ("CWR", "C"))
+TCP_FLAG_WORDS = (
+    ("FIN", "F"),
+    ("SYN", "S"),
+    ("RST", "R"),
+    ("PSH", "P"),
+    ("ACK", "A"),
+    ("URG", "U"),
+    ("ECE", "E"),
+    ("CWR", "C"),
+)
 
 
 def open_text(path: Path) -> io.TextIOBase:
@@ -43,12 +71,22 @@ def _ts(value: str) -> datetime:
     if not isinstance(value, str):
         raise ValueError(f"timestamp is not text: {value!r}"[:80])
     value = value.strip().replace("T", " ").rstrip("Z")
-    for fmt in ("%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%d %H:%M:%S", "%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%m/%d/%Y %I:%M:%S %p"):
+    for fmt in (
+        "%Y-%m-%d %H:%M:%S.%f",
+        "%Y-%m-%d %H:%M:%S",
+        "%d/%m/%Y %H:%M:%S",
+        "%d/%m/%Y %H:%M",
+        "%m/%d/%Y %I:%M:%S %p",
+    ):
         try:
             return datetime.strptime(value, fmt).replace(tzinfo=UTC)
         except ValueError:
             continue
-    return datetime.fromisoformat(value).astimezone(UTC) if "+" in value else datetime.fromisoformat(value).replace(tzinfo=UTC)
+    return (
+        datetime.fromisoformat(value).astimezone(UTC)
+        if "+" in value
+        else datetime.fromisoformat(value).replace(tzinfo=UTC)
+    )
 
 
 def _bytes(value: str) -> int:
@@ -88,7 +126,10 @@ def iter_csv(path: Path, fmt: str, sensor: str) -> Iterator[tuple[pa.Table, list
         required = CIDDS_COLUMNS[:11] if fmt == "cidds" else CIC_REQUIRED
         missing = [c for c in required if c not in header]
         if missing:
-            yield _table([]), [quarantine_row(src, "line:1", f"missing columns: {', '.join(missing)}", ",".join(header))]
+            yield (
+                _table([]),
+                [quarantine_row(src, "line:1", f"missing columns: {', '.join(missing)}", ",".join(header))],
+            )
             return
         col = {h: i for i, h in enumerate(header)}
         rows, bad = [], []
@@ -96,12 +137,23 @@ def iter_csv(path: Path, fmt: str, sensor: str) -> Iterator[tuple[pa.Table, list
             if not rec:
                 continue
             if len(rec) != len(header):
-                bad.append(quarantine_row(src, f"line:{lineno}", f"expected {len(header)} fields, found {len(rec)}", ",".join(rec)))
+                bad.append(
+                    quarantine_row(
+                        src, f"line:{lineno}", f"expected {len(header)} fields, found {len(rec)}", ",".join(rec)
+                    )
+                )
                 continue
             try:
-                rows.append(_finish(_cidds_row(rec, col) if fmt == "cidds" else _cic_row(rec, col)) | {
-                    "source_kind": "flow", "source_format": fmt, "source_file": src,
-                    "source_location": f"line:{lineno}", "sensor": sensor})
+                rows.append(
+                    _finish(_cidds_row(rec, col) if fmt == "cidds" else _cic_row(rec, col))
+                    | {
+                        "source_kind": "flow",
+                        "source_format": fmt,
+                        "source_file": src,
+                        "source_location": f"line:{lineno}",
+                        "sensor": sensor,
+                    }
+                )
             except (ValueError, KeyError, IndexError) as exc:
                 bad.append(quarantine_row(src, f"line:{lineno}", f"bad value: {exc}", ",".join(rec)))
             if len(rows) >= CHUNK:
@@ -133,10 +185,24 @@ def _cidds_row(rec: list[str], col: dict[str, int]) -> dict:
 def _cic_row(rec: list[str], col: dict[str, int]) -> dict:
     proto = PROTO_NUM.get(rec[col["Protocol"]].strip(), rec[col["Protocol"]].strip())
     flags = ""
-    for name, letter in (("FIN Flag Count", "F"), ("SYN Flag Count", "S"), ("RST Flag Count", "R"), ("PSH Flag Count", "P"), ("ACK Flag Count", "A"), ("URG Flag Count", "U")):
+    for name, letter in (
+        ("FIN Flag Count", "F"),
+        ("SYN Flag Count", "S"),
+        ("RST Flag Count", "R"),
+        ("PSH Flag Count", "P"),
+        ("ACK Flag Count", "A"),
+        ("URG Flag Count", "U"),
+    ):
         if name in col and rec[col[name]].strip() not in ("", "0"):
             flags += letter
-    packets = sum(int(float(rec[col[c]])) for c in ("Total Fwd Packet", "Total Bwd packets", "Total Fwd Packets", "Total Backward Packets") if c in col) or 1
+    packets = (
+        sum(
+            int(float(rec[col[c]]))
+            for c in ("Total Fwd Packet", "Total Bwd packets", "Total Fwd Packets", "Total Backward Packets")
+            if c in col
+        )
+        or 1
+    )
     return {
         "ts": _ts(rec[col["Timestamp"]]),
         "src_ip": _ip(rec[col["Src IP"]]),
@@ -188,21 +254,37 @@ def iter_firewall(path: Path, year: int, sensor: str) -> Iterator[tuple[pa.Table
                 if not line.rstrip().endswith(("URGP=0", "URGP=1")) and proto == "tcp" and "URGP" not in kv:
                     raise ValueError("line cut short")
                 ts = datetime(year, MONTHS[m["mon"]], int(m["day"]), *map(int, m["time"].split(":")), tzinfo=UTC)
-                flags = "".join(letter for word, letter in TCP_FLAG_WORDS if re.search(rf"\b{word}\b", line)) if proto == "tcp" else None
+                flags = (
+                    "".join(letter for word, letter in TCP_FLAG_WORDS if re.search(rf"\b{word}\b", line))
+                    if proto == "tcp"
+                    else None
+                )
                 tag = m["tag"] or m["prefix"] or ""
-                rows.append(_finish({
-                    "ts": ts, "src_ip": _ip(kv["SRC"]), "dst_ip": _ip(kv["DST"]),
-                    "src_port": int(kv["SPT"]) if "SPT" in kv else None,
-                    "dst_port": int(kv["DPT"]) if "DPT" in kv else (int(kv["TYPE"]) if "TYPE" in kv else None),
-                    "proto": "icmpv6" if proto == "icmpv6" else proto, "tcp_flags": flags, "packets": 1,
-                    "bytes": int(kv.get("LEN", "0") or 0), "duration_s": 0.0,
-                    "action": tag.replace("UFW ", "").strip() or "LOG",
-                    "ttl": int(kv["TTL"]) if kv.get("TTL", "").isdigit() else None,
-                    "ip_id": int(kv["ID"]) if kv.get("ID", "").isdigit() else None,
-                    "tcp_window": int(kv["WINDOW"]) if kv.get("WINDOW", "").isdigit() else None,
-                    "source_kind": "firewall", "source_format": "ufw", "source_file": src,
-                    "source_location": f"line:{lineno}", "sensor": sensor,
-                }))
+                rows.append(
+                    _finish(
+                        {
+                            "ts": ts,
+                            "src_ip": _ip(kv["SRC"]),
+                            "dst_ip": _ip(kv["DST"]),
+                            "src_port": int(kv["SPT"]) if "SPT" in kv else None,
+                            "dst_port": int(kv["DPT"]) if "DPT" in kv else (int(kv["TYPE"]) if "TYPE" in kv else None),
+                            "proto": "icmpv6" if proto == "icmpv6" else proto,
+                            "tcp_flags": flags,
+                            "packets": 1,
+                            "bytes": int(kv.get("LEN", "0") or 0),
+                            "duration_s": 0.0,
+                            "action": tag.replace("UFW ", "").strip() or "LOG",
+                            "ttl": int(kv["TTL"]) if kv.get("TTL", "").isdigit() else None,
+                            "ip_id": int(kv["ID"]) if kv.get("ID", "").isdigit() else None,
+                            "tcp_window": int(kv["WINDOW"]) if kv.get("WINDOW", "").isdigit() else None,
+                            "source_kind": "firewall",
+                            "source_format": "ufw",
+                            "source_file": src,
+                            "source_location": f"line:{lineno}",
+                            "sensor": sensor,
+                        }
+                    )
+                )
             except (ValueError, KeyError) as exc:
                 bad.append(quarantine_row(src, f"line:{lineno}", f"bad value: {exc}", line))
             if len(rows) >= CHUNK:
@@ -226,7 +308,12 @@ def iter_jsonl(path: Path, fmt: str, sensor: str) -> Iterator[tuple[pa.Table, li
                 if not isinstance(obj, dict):
                     raise ValueError("not a JSON object")
                 row = _finish(convert(obj))
-                row |= {"source_kind": kind, "source_format": fmt, "source_file": src, "source_location": f"line:{lineno}"}
+                row |= {
+                    "source_kind": kind,
+                    "source_format": fmt,
+                    "source_file": src,
+                    "source_location": f"line:{lineno}",
+                }
                 row.setdefault("sensor", sensor)
                 row["sensor"] = row["sensor"] or sensor
                 rows.append(row)
@@ -250,11 +337,19 @@ def _port(value) -> int | None:
 def _sensor_row(o: dict) -> dict:
     transport = str(o.get("transport", "tcp")).lower()
     return {
-        "ts": _ts(o["ts"]), "src_ip": _ip(o["src_ip"]), "dst_ip": _ip(o["dst_ip"]) if o.get("dst_ip") else None,
-        "src_port": _port(o.get("src_port")), "dst_port": _port(o["dst_port"]), "proto": transport,
-        "tcp_flags": "S" if transport == "tcp" else None, "packets": 1, "bytes": int(o.get("bytes") or 0),
-        "duration_s": float(o.get("duration_s") or 0.0), "action": _text(o.get("event")),
-        "payload_hex": _text(o.get("payload_hex")) or None, "sensor": _text(o.get("sensor")),
+        "ts": _ts(o["ts"]),
+        "src_ip": _ip(o["src_ip"]),
+        "dst_ip": _ip(o["dst_ip"]) if o.get("dst_ip") else None,
+        "src_port": _port(o.get("src_port")),
+        "dst_port": _port(o["dst_port"]),
+        "proto": transport,
+        "tcp_flags": "S" if transport == "tcp" else None,
+        "packets": 1,
+        "bytes": int(o.get("bytes") or 0),
+        "duration_s": float(o.get("duration_s") or 0.0),
+        "action": _text(o.get("event")),
+        "payload_hex": _text(o.get("payload_hex")) or None,
+        "sensor": _text(o.get("sensor")),
     }
 
 
@@ -264,19 +359,36 @@ def _honeypot_row(o: dict) -> dict:
     if isinstance(headers, dict):
         ua = next((str(v) for k, v in headers.items() if str(k).lower() == "user-agent"), None)
     return {
-        "ts": _ts(str(o["utc"])), "src_ip": _ip(o["ip"]), "dst_ip": _ip(o["dst_ip"]) if o.get("dst_ip") else None,
-        "src_port": _port(o.get("port")), "dst_port": _port(o.get("dst_port")),
-        "proto": str(o.get("transport_protocol") or "tcp").lower()[:16], "packets": 1,
-        "bytes": int(o.get("data_length") or 0), "duration_s": 0.0, "action": _text(o.get("action")),
-        "http_method": _text(o.get("method")), "uri": _text(o.get("uri")), "user_agent": ua,
+        "ts": _ts(str(o["utc"])),
+        "src_ip": _ip(o["ip"]),
+        "dst_ip": _ip(o["dst_ip"]) if o.get("dst_ip") else None,
+        "src_port": _port(o.get("port")),
+        "dst_port": _port(o.get("dst_port")),
+        "proto": str(o.get("transport_protocol") or "tcp").lower()[:16],
+        "packets": 1,
+        "bytes": int(o.get("data_length") or 0),
+        "duration_s": 0.0,
+        "action": _text(o.get("action")),
+        "http_method": _text(o.get("method")),
+        "uri": _text(o.get("uri")),
+        "user_agent": ua,
         "payload_hex": _text(o.get("pack_datagram")) or None,
     }
 
 
 def _cowrie_row(o: dict) -> dict:
     return {
-        "ts": _ts(str(o["timestamp"])), "src_ip": _ip(o["src_ip"]), "dst_ip": _ip(o["dst_ip"]) if o.get("dst_ip") else None,
-        "src_port": _port(o.get("src_port")), "dst_port": _port(o.get("dst_port")), "proto": "tcp",
-        "packets": 1, "bytes": 0, "duration_s": float(o.get("duration") or 0.0), "action": _text(o.get("eventid")),
-        "username": _text(o.get("username")), "user_agent": _text(o.get("version")), "sensor": _text(o.get("sensor")),
+        "ts": _ts(str(o["timestamp"])),
+        "src_ip": _ip(o["src_ip"]),
+        "dst_ip": _ip(o["dst_ip"]) if o.get("dst_ip") else None,
+        "src_port": _port(o.get("src_port")),
+        "dst_port": _port(o.get("dst_port")),
+        "proto": "tcp",
+        "packets": 1,
+        "bytes": 0,
+        "duration_s": float(o.get("duration") or 0.0),
+        "action": _text(o.get("eventid")),
+        "username": _text(o.get("username")),
+        "user_agent": _text(o.get("version")),
+        "sensor": _text(o.get("sensor")),
     }

@@ -166,9 +166,18 @@ class Sensor:
         finally:
             self.active -= 1
             self.stats["tcp"] += 1
-            self._record(event="connect", transport="tcp", src_ip=src, src_port=peer[1], dst_ip=local[0], dst_port=local[1],
-                         sent_data=total > 0, payload_hex=bytes(kept).hex(), bytes=total,
-                         duration_s=round(time.monotonic() - started, 3))
+            self._record(
+                event="connect",
+                transport="tcp",
+                src_ip=src,
+                src_port=peer[1],
+                dst_ip=local[0],
+                dst_port=local[1],
+                sent_data=total > 0,
+                payload_hex=bytes(kept).hex(),
+                bytes=total,
+                duration_s=round(time.monotonic() - started, 3),
+            )
             writer.close()
 
     def datagram(self, data: bytes, addr: tuple, local: tuple) -> None:
@@ -176,8 +185,18 @@ class Sensor:
             self.stats["dropped_rate"] += 1
             return
         self.stats["udp"] += 1
-        self._record(event="datagram", transport="udp", src_ip=addr[0], src_port=addr[1], dst_ip=local[0], dst_port=local[1],
-                     sent_data=bool(data), payload_hex=data[: self.config.max_bytes].hex(), bytes=len(data), duration_s=0.0)
+        self._record(
+            event="datagram",
+            transport="udp",
+            src_ip=addr[0],
+            src_port=addr[1],
+            dst_ip=local[0],
+            dst_port=local[1],
+            sent_data=bool(data),
+            payload_hex=data[: self.config.max_bytes].hex(),
+            bytes=len(data),
+            duration_s=0.0,
+        )
 
     async def stop(self) -> None:
         for server in self.servers:
