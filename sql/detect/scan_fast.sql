@@ -5,7 +5,7 @@
 -- column probes: Probes the source sent in the window.
 -- column distinct_ports: Distinct destination ports it probed in the window.
 -- column distinct_hosts: Distinct destination hosts it probed in the window.
--- column mu: Centre of the per-source counts over the trailing statistics period (mean, or median in robust mode).
+-- column mu: Centre of the other sources' counts over the trailing statistics period (leave-one-out mean, or median in robust mode).
 -- column sigma: Spread of those counts (standard deviation, or 1.4826*MAD in robust mode), before the floor.
 -- column threshold: T = mu + k * max(sigma, sigma_floor); the source exceeded it.
 -- column mode: mean (paper) or robust.
@@ -28,22 +28,42 @@ WITH counts AS (
     SELECT DISTINCT window_start FROM counts
 ), trail AS (
     -- every source count of the trailing period (period_s up to and including the window)
-    SELECT w.window_start, c.probes
+    SELECT w.window_start, c.src_ip, c.probes
     FROM windows AS w
     JOIN counts AS c
       ON c.window_start > w.window_start - to_seconds($period_s) AND c.window_start <= w.window_start
-), mean_stats AS (
-    SELECT window_start, avg(probes) AS mu, coalesce(stddev_pop(probes), 0) AS sigma FROM trail GROUP BY ALL
-), medians AS (
-    SELECT window_start, median(probes) AS med FROM trail GROUP BY ALL
-), robust_stats AS (
-    SELECT t.window_start, any_value(m.med) AS mu, 1.4826 * median(abs(t.probes - m.med)) AS sigma
-    FROM trail AS t JOIN medians AS m USING (window_start)
-    GROUP BY ALL
+), agg AS (
+    SELECT window_start, count(*) AS n, sum(probes) AS s1, sum(probes * probes) AS s2, median(probes) AS med
+    FROM trail GROUP BY ALL
+), mad AS (
+    SELECT t.window_start, median(abs(t.probes - a.med)) AS mad
+    FROM trail AS t JOIN agg AS a USING (window_start) GROUP BY ALL
+), own AS (
+    SELECT window_start, src_ip, count(*) AS n_c, sum(probes) AS s1_c, sum(probes * probes) AS s2_c
+    FROM trail GROUP BY ALL
 ), stats AS (
-    SELECT * FROM mean_stats WHERE $mode = 'mean'
-    UNION ALL
-    SELECT * FROM robust_stats WHERE $mode = 'robust'
+    -- The source being judged is left out of its own statistics (leave-one-out): otherwise a lone
+    -- scanner sets mu to its own count and can never exceed mu + k*sigma (paper 000's method fails
+    -- exactly on the single-scanner captures it is meant for). With no other source, mu = 0.
+    -- The robust mode keeps the median and MAD of all sources, which one outlier cannot drag,
+    -- and falls back to mu = 0 when fewer than three other sources were active.
+    SELECT
+        o.window_start,
+        o.src_ip,
+        CASE
+            WHEN $mode = 'mean' AND a.n > o.n_c THEN (a.s1 - o.s1_c) / (a.n - o.n_c)
+            WHEN $mode = 'robust' AND a.n - o.n_c >= 3 THEN a.med
+            ELSE 0
+        END AS mu,
+        CASE
+            WHEN $mode = 'mean' AND a.n > o.n_c
+                THEN sqrt(greatest((a.s2 - o.s2_c) / (a.n - o.n_c) - pow((a.s1 - o.s1_c) / (a.n - o.n_c), 2), 0))
+            WHEN $mode = 'robust' AND a.n - o.n_c >= 3 THEN 1.4826 * m.mad
+            ELSE 0
+        END AS sigma
+    FROM own AS o
+    JOIN agg AS a USING (window_start)
+    JOIN mad AS m USING (window_start)
 )
 SELECT
     c.window_start,
@@ -62,7 +82,8 @@ SELECT
     $sigma_floor::DOUBLE AS sigma_floor,
     $min_probes::INTEGER AS min_probes
 FROM counts AS c
-JOIN stats AS s USING (window_start)
+JOIN stats AS s USING (window_start, src_ip)
 WHERE c.probes > s.mu + $k * greatest(s.sigma, $sigma_floor)
   AND c.probes >= $min_probes
+  AND (c.distinct_ports > 1 OR c.distinct_hosts > 1)  -- one port of one host is never a scan
 ORDER BY c.window_start, c.src_ip
