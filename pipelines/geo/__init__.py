@@ -190,13 +190,11 @@ def lookup(ips: list[str], settings: Settings, con: duckdb.DuckDBPyConnection | 
     con = con or duckdb.connect()
     rows = _offline(ips, settings)
     if settings.geo.providers:
-        from pipelines.geo.providers import lookup_online
-
-        online = lookup_online([r["ip"] for r in rows if r["ip_class"] == "public"], settings)
-        for r in rows:
-            if r["ip"] in online:
-                r |= online[r["ip"]]
-                r["country"] = _country_name(r["country_code"]) if r.get("country_code") else r.get("country")
+        # Online providers (DESIGN 6) are not implemented yet: say so instead of silently ignoring the setting.
+        raise NotImplementedError(
+            f"online geolocation providers {list(settings.geo.providers)} are not available yet; "
+            "leave geo.providers empty to use the offline databases"
+        )
     return _add_asn(con, pa.Table.from_pylist(rows, schema=GEO_SCHEMA), settings)
 
 
