@@ -39,6 +39,11 @@ def _benign(rng: np.random.Generator, n: int, t0: float) -> pl.DataFrame:
     server = rng.integers(len(SERVERS), size=n)
     sport = rng.integers(32768, 61000, size=n)
     dport = rng.choice([80, 443, 443, 445, 22, 993, 8080, 8443, 3389, 139, 135, 5985], size=n)
+    # 3% of TCP attempts fail (server down, timeout); a client retries the service it uses, so the
+    # failures repeat one port instead of walking through ports as a scan does
+    failed = rng.random(n) < 0.03
+    dport = np.where(failed, np.array([443, 445, 22])[client % 3], dport)
+    server = np.where(failed, client % len(SERVERS), server)
     src = np.array(OFFICE, dtype=object)[client]
     dst = np.where(udp, np.array(DNS, dtype=object)[client % 2], np.array(SERVERS, dtype=object)[server])
     return pl.DataFrame(
@@ -50,9 +55,8 @@ def _benign(rng: np.random.Generator, n: int, t0: float) -> pl.DataFrame:
             "dst": dst,
             "dport": np.where(udp, 53, dport),
             "packets": np.where(udp, 1, rng.integers(3, 40, size=n)),
-            # 3% of TCP attempts fail (closed port, timeout): bare SYNs from benign clients, the hard negatives
             "bytes": np.where(udp, 70, rng.integers(200, 90_000, size=n)),
-            "flags": np.where(udp, "......", np.where(rng.random(n) < 0.03, "....S.", ".AP.SF")),
+            "flags": np.where(udp, "......", np.where(failed, "....S.", ".AP.SF")),
             "duration": np.where(udp, 0.0, rng.random(n) * 10),
             "cls": "normal",
             "attack_type": "---",
