@@ -167,50 +167,38 @@ def test_email_received_with_inline_charts_attachment_and_escaping(built) -> Non
     assert b"s3cret-never-logged" not in sink.messages[0]
 
 
-def test_failed_send_retries_then_raises_and_keeps_the_report(built) -> None:
+def _report_on_disk(report_path: Path):
+    """A Report for the already built files, with minimal figures (what the email needs)."""
     from dashboards.report import Report
+
+    pngs = {p.stem: p for p in report_path.parent.glob("*.png") if p.stem != "screenshot"}
+    figures = {
+        "sources": 1,
+        "abnormal_sources": 0,
+        "abnormal_share": 0.0,
+        "events": 1,
+        "top_ports": [],
+        "top_countries": [],
+    }
+    return Report(html=report_path, pngs=pngs, figures=figures)
+
+
+def test_failed_send_retries_then_raises_and_keeps_the_report(built) -> None:
     from pipelines.notify import send_report
 
     settings, report_path = built
-    pngs = {p.stem: p for p in report_path.parent.glob("*.png") if p.stem != "screenshot"}
-    report = Report(
-        html=report_path,
-        pngs=pngs,
-        figures={
-            "sources": 1,
-            "abnormal_sources": 0,
-            "abnormal_share": 0.0,
-            "events": 1,
-            "top_ports": [],
-            "top_countries": [],
-        },
-    )
     dead = settings.replace("smtp", port=_free_port(), retries=2)
     with pytest.raises(RuntimeError, match="after 2 attempts"):
-        send_report(report, dead, DAY)
+        send_report(_report_on_disk(report_path), dead, DAY)
     assert report_path.is_file()
 
 
 def test_secrets_never_reach_logs_reports_or_warehouse(built, caplog) -> None:
-    settings, report_path = built
-    secret = "s3cret-never-logged"
     from pipelines.notify import send_report
 
-    report_pngs = {p.stem: p for p in report_path.parent.glob("*.png") if p.stem != "screenshot"}
-    from dashboards.report import Report
-
-    report = Report(
-        html=report_path,
-        pngs=report_pngs,
-        figures={
-            "sources": 1,
-            "abnormal_sources": 0,
-            "abnormal_share": 0.0,
-            "events": 1,
-            "top_ports": [],
-            "top_countries": [],
-        },
-    )
+    settings, report_path = built
+    secret = "s3cret-never-logged"
+    report = _report_on_disk(report_path)
     with pytest.raises(RuntimeError):
         send_report(report, settings.replace("smtp", port=_free_port(), retries=1, user="u", password=secret), DAY)
     assert secret not in caplog.text
