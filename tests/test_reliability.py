@@ -70,6 +70,7 @@ def _run_ok(landing: Path, warehouse: Path, day: date) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)
 def test_backfill_in_any_order_gives_identical_tables(tmp_path: Path, landing: Path) -> None:
     forward, backward = tmp_path / "forward", tmp_path / "backward"
     for day in DAYS:
@@ -82,6 +83,7 @@ def test_backfill_in_any_order_gives_identical_tables(tmp_path: Path, landing: P
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(2400)  # 20 killed runs plus 4 full ones: minutes on a busy 2-core machine
 def test_sigkill_at_random_moments_never_breaks_the_published_warehouse(tmp_path: Path, landing: Path) -> None:
     reference, victim = tmp_path / "reference", tmp_path / "victim"
     _run_ok(landing, reference, DAYS[0])
@@ -110,6 +112,7 @@ def test_sigkill_at_random_moments_never_breaks_the_published_warehouse(tmp_path
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)
 def test_reader_during_runs_sees_old_or_new_state_and_never_errors(tmp_path: Path, landing: Path) -> None:
     warehouse = tmp_path / "wh"
     _run_ok(landing, warehouse, DAYS[0])
