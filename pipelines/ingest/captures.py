@@ -1,287 +1,497 @@
-"""pcap and pcapng readers: walk record headers, decode packets in vectorized batches.
+"""pcap and pcapng readers: a Python walk over record headers, numpy for everything else.
 
-The walk yields only offsets and lengths (cheap integers); `packets.decode_packets` does the header
-parsing for a whole batch with numpy. Damage is handled as DESIGN section 2 asks: a truncated last
-record keeps the packets before it, garbage in the middle is skipped by resynchronising on the next
-plausible record header, and every skipped region lands in quarantine with its byte offset.
+The file is read in windows of a few MiB (gzip decompressed on the fly), so memory is bounded
+whatever the capture size. Inside a window the only per-record Python is the walk that follows
+record lengths from header to header and collects offsets (plain integers); the headers are then
+validated and every packet decoded in one vectorized batch (`packets.decode_packets`).
+
+Damage handling (DESIGN section 2): a truncated last record keeps the packets before it; a
+damaged record header (garbage in the middle) is skipped by resynchronising on the next position
+that looks like a record header followed by another one (pcapng: a block whose trailing length
+matches), and the skipped region lands in quarantine with its byte offset. Offsets are in the
+decompressed stream for `.gz` inputs.
 """
 
 from __future__ import annotations
 
-import gzip
-import mmap
 import struct
-import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 
-from pipelines.ingest.packets import SUPPORTED_LINKTYPES, decode_packets
-from pipelines.schema import quarantine_row
+from pipelines.ingest import packets, slowpath
+from pipelines.ingest.detect import PCAP_MAGICS, PCAPNG_BOMS, PCAPNG_MAGIC
+from pipelines.ingest.records import RAW_PREVIEW, Chunk
+from pipelines.ingest.streams import open_binary, stream_damage
+from pipelines.schema import empty_events, quarantine_row
 
-BATCH = 262_144  # packets decoded per numpy batch: bounds memory whatever the capture size
-MAX_RECORD = 262_144  # larger captured lengths are damage, not packets
-PCAP_MAGICS = {
-    b"\xd4\xc3\xb2\xa1": ("<", 1),
-    b"\xa1\xb2\xc3\xd4": (">", 1),
-    b"\x4d\x3c\xb2\xa1": ("<", 1000),
-    b"\xa1\xb2\x3c\x4d": (">", 1000),
-}
-PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
-MAX_TS_US = 253_402_300_800_000_000  # year 9999: later timestamps are damage
-
-
-@dataclass
-class _Batch:
-    off: list[int] = field(default_factory=list)
-    cap: list[int] = field(default_factory=list)
-    ts: list[int] = field(default_factory=list)
-    lt: list[int] = field(default_factory=list)
-    wire: list[int] = field(default_factory=list)
-
-    def add(self, off: int, cap: int, ts: int, lt: int, wire: int) -> None:
-        self.off.append(off)
-        self.cap.append(cap)
-        self.ts.append(ts)
-        self.lt.append(lt)
-        self.wire.append(wire)
-
-    def __len__(self) -> int:
-        return len(self.off)
+WINDOW = 4 << 20  # bytes held at a time (plus one record if a record is larger)
+MAX_RECORD = 262_144  # captured lengths above this (and above the snaplen) are damage, not packets
+MAX_BLOCK = 16 << 20  # pcapng blocks above this are damage
+RESYNC_SPAN = 1 << 20  # bytes searched per numpy pass when looking for the next good header
+YEAR_S = 366 * 86_400
+MAX_TS_US = 7_258_118_400_000_000  # 2200-01-01: later packet timestamps are damage
+PCAPNG_BLOCK_TYPES = (1, 2, 3, 4, 5, 6, 0x0A0D0D0A)
 
 
-def load_bytes(path: Path) -> np.ndarray:
-    """The file's bytes as a read-only numpy array (memory-mapped; gzip decompressed)."""
-    with open(path, "rb") as fh:
-        head = fh.read(2)
-    if head == b"\x1f\x8b":
-        try:
-            data = gzip.decompress(Path(path).read_bytes())
-        except (OSError, EOFError, zlib.error):  # truncated gzip: keep what decompresses
-            data = _partial_gunzip(path)
-        return np.frombuffer(data, np.uint8)
-    size = Path(path).stat().st_size
-    if size == 0:
-        return np.zeros(0, np.uint8)
-    with open(path, "rb") as fh:
-        mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
-    return np.frombuffer(mm, np.uint8)
+class _Window:
+    """A sliding window over a byte stream: `data` holds the bytes from file offset `base` on."""
+
+    def __init__(self, stream) -> None:
+        self.stream = stream
+        self.data = b""
+        self.base = 0
+        self.eof = False
+
+    def advance(self, pos: int, want: int | None = None) -> None:
+        """Drop the bytes before file offset `pos`; then hold `want` bytes from it, or all that is left."""
+        want = WINDOW if want is None else want
+        if pos > self.base:
+            self.data = self.data[pos - self.base :]
+            self.base = pos
+        have = len(self.data)
+        if have >= want or self.eof:
+            return
+        parts = [self.data]
+        while have < want:
+            block = self.stream.read(want - have)
+            if not block:
+                self.eof = True
+                break
+            parts.append(block)
+            have += len(block)
+        self.data = b"".join(parts)
+
+    def array(self) -> np.ndarray:
+        """The window's bytes followed by zero padding, as numpy (a copy, so the window can move on)."""
+        out = np.zeros(len(self.data) + packets.PAD, np.uint8)
+        out[: len(self.data)] = np.frombuffer(self.data, np.uint8)
+        return out
 
 
-def _partial_gunzip(path: Path) -> bytes:
-    """Decompress what a damaged or cut gzip file still holds (streaming, so the cut costs only the tail)."""
-    data = Path(path).read_bytes()
-    out = bytearray()
-    while data:
-        d = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        try:
-            out += d.decompress(data)
-        except zlib.error:
-            break
-        data = d.unused_data  # concatenated members
-        if not d.eof:
-            break
-    return bytes(out)
+def _u32_at(view: np.ndarray, offsets: np.ndarray, endian: str) -> np.ndarray:
+    """uint32 values at arbitrary byte offsets of a uint8 array."""
+    b = packets.gather(view, offsets, 4).astype(np.int64)
+    if endian == "<":
+        return b[:, 0] | b[:, 1] << 8 | b[:, 2] << 16 | b[:, 3] << 24
+    return b[:, 3] | b[:, 2] << 8 | b[:, 1] << 16 | b[:, 0] << 24
 
 
-def _emit(buf, batch: _Batch, source_file: str, fmt: str, sensor: str, quarantine: list[dict]):
-    if not len(batch):
-        return None
-    events, bad = decode_packets(
-        buf,
-        np.array(batch.off, np.int64),
-        np.array(batch.cap, np.int64),
-        np.array(batch.ts, np.int64),
-        np.array(batch.lt, np.int64),
-        np.array(batch.wire, np.int64),
-        source_file,
-        fmt,
-        sensor,
-    )
-    for i in np.flatnonzero(bad)[:10_000]:
-        o, c = batch.off[i], batch.cap[i]
-        quarantine.append(
-            quarantine_row(
-                source_file,
-                f"byte:{o}",
-                "packet is not IPv4/IPv6 or too short to decode",
-                bytes(buf[o : o + min(c, 64)]),
-            )
+def _u32_everywhere(data: bytes, start: int, stop: int, endian: str) -> np.ndarray:
+    """uint32 at every byte offset in [start, stop) (for resynchronisation scans)."""
+    a = np.frombuffer(data, np.uint8)[start : stop + 3].astype(np.int64)
+    m = stop - start
+    b0, b1, b2, b3 = a[0:m], a[1 : m + 1], a[2 : m + 2], a[3 : m + 3]
+    return b0 | b1 << 8 | b2 << 16 | b3 << 24 if endian == "<" else b3 | b2 << 8 | b1 << 16 | b0 << 24
+
+
+class _Emitter:
+    """Turns batches of packet positions into Chunks: fast numpy path, scapy for other link types."""
+
+    def __init__(self, fmt: str, meta: dict[str, str]) -> None:
+        self.fmt = fmt
+        self.meta = meta
+        self.src = meta["source_file"]
+
+    def chunk(
+        self,
+        arr: np.ndarray,
+        base: int,
+        rec: np.ndarray,
+        data: np.ndarray,
+        cap: np.ndarray,
+        ts: np.ndarray,
+        lt: np.ndarray,
+        wire: np.ndarray,
+        quarantine: list[dict],
+    ) -> Chunk:
+        skipped = 0
+        implausible = (ts < 0) | (ts >= MAX_TS_US)
+        if implausible.any():
+            for i in np.flatnonzero(implausible):
+                quarantine.append(self._bad(arr, base, rec[i], data[i], cap[i], "implausible packet timestamp"))
+            keep = ~implausible
+            rec, data, cap, ts, lt, wire = rec[keep], data[keep], cap[keep], ts[keep], lt[keep], wire[keep]
+        if not len(rec):
+            return Chunk(empty_events(), quarantine, self.fmt)
+        dec = packets.decode_packets(arr, rec, data, cap, ts, lt, wire, base, self.meta)
+        for i in dec.bad:
+            quarantine.append(self._bad(arr, base, rec[i], data[i], cap[i], "IP packet too short or malformed"))
+        tables = [dec.events]
+        skipped += dec.skipped
+        if len(dec.other_link):
+            o = dec.other_link
+            frames = [bytes(arr[d : d + c]) for d, c in zip(data[o], cap[o], strict=True)]
+            got = slowpath.decode_frames(frames, ts[o], lt[o], rec[o] + base, self.meta)
+            tables.append(got.events)
+            skipped += got.skipped
+            for j, reason in got.bad:
+                i = o[j]
+                quarantine.append(self._bad(arr, base, rec[i], data[i], cap[i], reason))
+        events = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
+        return Chunk(events, quarantine, self.fmt, skipped)
+
+    def _bad(self, arr: np.ndarray, base: int, rec: int, data: int, cap: int, reason: str) -> dict:
+        return quarantine_row(
+            self.src, f"byte:{base + int(rec)}", reason, bytes(arr[data : data + min(cap, RAW_PREVIEW)])
         )
-    return events
 
 
-def iter_pcap(path: Path, sensor: str) -> Iterator[tuple[object, list[dict]]]:
-    """Yield (events, quarantine rows) batches of a classic pcap file."""
-    buf = load_bytes(path)
-    src = str(path)
-    raw = buf.tobytes() if len(buf) < 24 else None
-    if len(buf) < 24:
-        yield None, [quarantine_row(src, "byte:0", "file too short for a pcap header", raw or b"")]
-        return
-    endian, div = PCAP_MAGICS[bytes(buf[:4])]
-    _, _, _, _, snaplen, linktype = struct.unpack(endian + "HHiIII", bytes(buf[4:24]))
-    if linktype & 0xFFFF not in SUPPORTED_LINKTYPES:
-        yield None, [quarantine_row(src, "byte:20", f"unsupported link type {linktype}", b"")]
-        return
-    linktype &= 0xFFFF
-    rec = struct.Struct(endian + "IIII")
-    unpack = rec.unpack_from
-    size = len(buf)
-    mv = memoryview(buf)
-    pos, quarantine = 24, []
-    limit = max(snaplen, 65535) if 0 < snaplen <= MAX_RECORD else MAX_RECORD
-    frac_max = 1_000_000 * div
-    prev_sec = None
-    while pos < size:
-        # The record walk is the only per-packet Python; it collects plain integers in lists and the
-        # numpy decoder does the rest (a dataclass method per record cost ~40% more, measured).
-        offs, caps, secs, fracs, wires = [], [], [], [], []
-        o_app, c_app, s_app, f_app, w_app = offs.append, caps.append, secs.append, fracs.append, wires.append
-        stop = False
-        for _ in range(BATCH):
-            if pos >= size:
-                break
-            if pos + 16 > size:
-                quarantine.append(
-                    quarantine_row(src, f"byte:{pos}", "truncated record header at end of file", bytes(mv[pos:]))
-                )
-                pos, stop = size, True
-                break
-            sec, frac, cap, wire = unpack(mv, pos)
-            if (
-                cap > limit
-                or wire < cap
-                or frac >= frac_max
-                or (prev_sec is not None and not -604_800 < sec - prev_sec < 604_800)
-            ):
-                nxt = _resync(mv, pos + 1, rec, limit, div, prev_sec)
-                quarantine.append(
-                    quarantine_row(
-                        src,
-                        f"byte:{pos}",
-                        f"damaged record header; skipped {nxt - pos} bytes",
-                        bytes(mv[pos : min(nxt, pos + 64)]),
-                    )
-                )
-                pos = nxt
-                continue
-            end = pos + 16 + cap
-            if end > size:
+def iter_pcap(path: Path, meta: dict[str, str]) -> Iterator[Chunk]:
+    """Chunks of a classic pcap file (either byte order, micro- or nanosecond timestamps)."""
+    src = meta["source_file"]
+    out = _Emitter("pcap", meta)
+    with open_binary(path) as stream:
+        win = _Window(stream)
+        win.advance(0, 24)
+        if len(win.data) < 24:
+            yield Chunk(quarantine=[quarantine_row(src, "byte:0", "file too short for a pcap header", win.data)])
+            return
+        endian, div = PCAP_MAGICS[win.data[:4]]
+        snaplen, linktype = struct.unpack_from(endian + "II", win.data, 16)
+        linktype &= 0xFFFF  # the upper bits may carry the FCS length
+        limit = max(snaplen, 65535) if 0 < snaplen <= MAX_RECORD else MAX_RECORD
+        frac_max = 1_000_000 * div
+        header = struct.Struct(endian + "IIII")
+        cap_at = struct.Struct(endian + "I").unpack_from
+        dtype = np.dtype(endian + "u4")
+
+        def plausible(sec: int, frac: int, cap: int, wire: int, near: int | None) -> bool:
+            ok = 0 < cap <= limit and wire >= cap and frac < frac_max
+            return ok and (near is None or abs(sec - near) <= YEAR_S)
+
+        pos, prev_sec = 24, None
+        damaged_at: int | None = None  # file offset where skipped garbage began
+        damaged_raw = b""
+        while True:
+            win.advance(pos)
+            data, base, end = win.data, win.base, len(win.data)
+            rel = pos - base
+            quarantine: list[dict] = []
+            if damaged_at is not None:
+                found, rel = _resync_pcap(data, rel, end, win.eof, endian, plausible, prev_sec)
+                if found is None:
+                    if win.eof and rel >= end - 16:
+                        yield Chunk(
+                            quarantine=[
+                                quarantine_row(
+                                    src,
+                                    f"byte:{damaged_at}",
+                                    f"damaged data up to the end of the file; skipped {base + end - damaged_at} bytes",
+                                    damaged_raw,
+                                )
+                            ],
+                            format="pcap",
+                        )
+                        break
+                    pos = base + rel
+                    continue
                 quarantine.append(
                     quarantine_row(
                         src,
-                        f"byte:{pos}",
-                        f"truncated packet: {cap} bytes announced, {size - pos - 16} present",
-                        bytes(mv[pos : pos + 64]),
+                        f"byte:{damaged_at}",
+                        f"damaged record header; skipped {base + found - damaged_at} bytes",
+                        damaged_raw,
                     )
                 )
-                pos, stop = size, True
-                break
-            o_app(pos + 16)
-            c_app(cap)
-            s_app(sec)
-            f_app(frac)
-            w_app(wire)
-            prev_sec = sec
-            pos = end
-        batch = _Batch(offs, caps, [], [linktype] * len(offs), wires)
-        batch.ts = (np.array(secs, np.int64) * 1_000_000 + np.array(fracs, np.int64) // div).tolist() if offs else []
-        yield _emit(buf, batch, src, "pcap", sensor, quarantine), quarantine
-        quarantine = []
-        if stop:
-            break
-
-
-def _resync(mv, start: int, rec: struct.Struct, limit: int, div: int, prev_sec: int | None) -> int:
-    """Offset of the next plausible record header whose successor is plausible too (or end of data)."""
-    size = len(mv)
-    for pos in range(start, size - 16):
-        sec, frac, cap, wire = rec.unpack_from(mv, pos)
-        if cap == 0 or cap > limit or wire < cap or frac >= 1_000_000 * div:
-            continue
-        if prev_sec is not None and abs(sec - prev_sec) > 86_400 * 7:
-            continue
-        nxt = pos + 16 + cap
-        if nxt == size:
-            return pos
-        if nxt + 16 <= size:
-            s2, f2, c2, w2 = rec.unpack_from(mv, nxt)
-            if c2 <= limit and w2 >= c2 and f2 < 1_000_000 * div and abs(s2 - sec) < 86_400 * 7:
-                return pos
-    return size
-
-
-def iter_pcapng(path: Path, sensor: str) -> Iterator[tuple[object, list[dict]]]:
-    """Yield (events, quarantine rows) batches of a pcapng file (several interfaces and link types)."""
-    buf = load_bytes(path)
-    src = str(path)
-    mv = memoryview(buf)
-    size = len(buf)
-    pos, batch, quarantine = 0, _Batch(), []
-    endian = "<"
-    interfaces: list[tuple[int, int]] = []  # (linktype, ticks per second)
-    while pos < size:
-        if pos + 12 > size:
-            quarantine.append(
-                quarantine_row(src, f"byte:{pos}", "truncated block header at end of file", bytes(mv[pos:]))
-            )
-            break
-        btype_raw = bytes(mv[pos : pos + 4])
-        if btype_raw == PCAPNG_MAGIC:
-            bom = bytes(mv[pos + 8 : pos + 12])
-            endian = "<" if bom == b"\x4d\x3c\x2b\x1a" else ">"
-            interfaces = []
-        btype, blen = struct.unpack_from(endian + "II", mv, pos)
-        if blen < 12 or blen % 4 or pos + blen > size:
-            reason = "truncated block at end of file" if pos + blen > size and blen >= 12 else "damaged block length"
-            quarantine.append(quarantine_row(src, f"byte:{pos}", reason, bytes(mv[pos : pos + 64])))
-            break  # block lengths chain the file: past a broken one nothing is trustworthy
-        body = pos + 8
-        if btype == 1 and blen >= 20:  # interface description
-            lt = struct.unpack_from(endian + "H", mv, body)[0]
-            tsres = 1_000_000
-            opt = body + 8
-            while opt + 4 <= pos + blen - 4:
-                code, olen = struct.unpack_from(endian + "HH", mv, opt)
-                if code == 0:
+                damaged_at, rel = None, found
+            # The walk: follow record lengths, collecting offsets. Validation is vectorized below.
+            offs = []
+            app = offs.append
+            p = rel
+            while p + 16 <= end:
+                nxt = p + 16 + cap_at(data, p + 8)[0]
+                if nxt > end:
                     break
-                if code == 9 and olen >= 1:
-                    v = mv[opt + 4]
-                    tsres = 2 ** (v & 0x7F) if v & 0x80 else 10 ** (v & 0x7F)
-                opt += 4 + olen + (-olen % 4)
-            interfaces.append((lt, tsres))
-        elif btype == 6 and blen >= 32:  # enhanced packet
-            iface, hi, lo, cap, wire = struct.unpack_from(endian + "IIIII", mv, body)
-            if iface < len(interfaces) and cap <= blen - 32:
-                lt, res = interfaces[iface]
-                ticks = (hi << 32) | lo
-                ts_us = ticks * 1_000_000 // res
-                if not 0 <= ts_us < MAX_TS_US:
+                app(p)
+                p = nxt
+            stop, damage = p, False
+            if offs:
+                arr = win.array()
+                o = np.array(offs, np.int64)
+                h = packets.gather(arr, o, 16).view(dtype).astype(np.int64)
+                sec, frac, cap, wire = h[:, 0], h[:, 1], h[:, 2], h[:, 3]
+                ok = (cap <= limit) & (frac < frac_max)
+                if not ok.all():
+                    k = int(np.argmin(ok))
+                    o, sec, frac, cap, wire = o[:k], sec[:k], frac[:k], cap[:k], wire[:k]
+                    stop, damage = int(offs[k]), True
+                if len(o):
+                    prev_sec = int(sec[-1])
+                    ts = sec * 1_000_000 + frac // div
+                    lt = np.full(len(o), linktype, np.int64)
+                    yield out.chunk(arr, base, o, o + 16, cap, ts, lt, wire, quarantine)
+                    quarantine = []
+                del arr
+            if not damage and stop + 16 <= end:
+                sec1, frac1, cap1, _ = header.unpack_from(data, stop)
+                damage = cap1 > limit or frac1 >= frac_max
+                if not damage and win.eof:
                     quarantine.append(
-                        quarantine_row(src, f"byte:{pos}", "implausible packet timestamp", bytes(mv[pos : pos + 64]))
+                        quarantine_row(
+                            src,
+                            f"byte:{base + stop}",
+                            f"truncated packet: {cap1} bytes announced, {end - stop - 16} present",
+                            data[stop : stop + RAW_PREVIEW],
+                        )
                     )
-                elif lt in SUPPORTED_LINKTYPES:
-                    batch.add(body + 20, cap, ts_us, lt, wire)
-                else:
-                    quarantine.append(quarantine_row(src, f"byte:{pos}", f"unsupported link type {lt}", b""))
+                    yield Chunk(quarantine=quarantine, format="pcap")
+                    break
+                if not damage:
+                    pos = base + stop
+                    win.advance(pos, 16 + cap1)
+                    continue
+            if damage:
+                damaged_at, damaged_raw = base + stop, data[stop : stop + RAW_PREVIEW]
+                pos = base + stop + 1
+                if quarantine:
+                    yield Chunk(quarantine=quarantine, format="pcap")
+                continue
+            if win.eof:
+                if stop < end:
+                    quarantine.append(
+                        quarantine_row(
+                            src, f"byte:{base + stop}", "truncated record header at end of file", data[stop:end]
+                        )
+                    )
+                if quarantine:
+                    yield Chunk(quarantine=quarantine, format="pcap")
+                break
+            pos = base + stop
+        if damage_msg := stream_damage(stream):
+            yield Chunk(quarantine=[quarantine_row(src, f"byte:{win.base + len(win.data)}", damage_msg, b"")])
+
+
+def _resync_pcap(data: bytes, rel: int, end: int, eof: bool, endian: str, plausible, near) -> tuple[int | None, int]:
+    """Next offset in the window that starts a plausible record followed by another, or where to go on.
+
+    Returns (found, rel): found is the window offset of the next good record header or None; when
+    None, rel is where the search continues once more data is in the window.
+    """
+    stop = min(end - 16, rel + RESYNC_SPAN)
+    if stop <= rel:
+        return None, rel
+    cap = _u32_everywhere(data, rel + 8, stop + 8, endian)
+    wire = _u32_everywhere(data, rel + 12, stop + 12, endian)
+    cand = np.flatnonzero((cap > 0) & (cap <= MAX_RECORD) & (wire >= cap)) + rel
+    unpack = struct.Struct(endian + "IIII").unpack_from
+    for c in cand.tolist():
+        first = unpack(data, c)
+        if not plausible(*first, near):
+            continue
+        nxt = c + 16 + first[2]
+        if nxt == end and eof:
+            return c, c
+        if nxt + 16 <= end:
+            if plausible(*unpack(data, nxt), first[0]):
+                return c, c
+            continue
+        if not eof:
+            return None, c  # cannot judge this candidate before more data arrives
+    return None, stop
+
+
+def iter_pcapng(path: Path, meta: dict[str, str]) -> Iterator[Chunk]:
+    """Chunks of a pcapng file: several sections and interfaces, mixed link types and resolutions."""
+    src = meta["source_file"]
+    out = _Emitter("pcapng", meta)
+    with open_binary(path) as stream:
+        win = _Window(stream)
+        pos, endian = 0, "<"
+        interfaces: list[tuple[int, int, int]] = []  # (link type, ticks per second, offset in seconds)
+        damaged_at: int | None = None
+        damaged_raw = b""
+        while True:
+            win.advance(pos)
+            data, base, end = win.data, win.base, len(win.data)
+            rel = pos - base
+            quarantine: list[dict] = []
+            if damaged_at is not None:
+                found, rel, endian = _resync_pcapng(data, rel, end, win.eof, endian)
+                if found is None:
+                    if win.eof and rel >= end - 12:
+                        reason = f"damaged data up to the end of the file; skipped {base + end - damaged_at} bytes"
+                        yield Chunk(quarantine=[quarantine_row(src, f"byte:{damaged_at}", reason, damaged_raw)])
+                        break
+                    pos = base + rel
+                    continue
+                reason = f"damaged block; skipped {base + found - damaged_at} bytes"
+                quarantine.append(quarantine_row(src, f"byte:{damaged_at}", reason, damaged_raw))
+                damaged_at, rel = None, found
+
+            # Walk the blocks: enhanced packet blocks are only collected (the common case, one
+            # unpack each) and decoded together below. Any other block is handled on the spot, but
+            # only once the packets before it are decoded and their blocks validated, so that a
+            # damaged chain is never followed into interface or section changes.
+            pairs = struct.Struct(endian + "II").unpack_from
+            offs: list[int] = []
+            p, why, need = rel, "end", 12
+            while True:
+                app = offs.append
+                while p + 12 <= end:
+                    btype, blen = pairs(data, p)
+                    if btype != 6 or blen < 32 or blen & 3 or p + blen > end:
+                        break
+                    app(p)
+                    p += blen
+                if p + 12 > end:
+                    break
+                if offs:
+                    why = "flush"
+                    break
+                if data[p : p + 4] == PCAPNG_MAGIC:
+                    bom = data[p + 8 : p + 12]
+                    if bom not in PCAPNG_BOMS:
+                        why = "damage"
+                        break
+                    endian = "<" if bom == PCAPNG_BOMS[0] else ">"
+                    pairs = struct.Struct(endian + "II").unpack_from
+                    interfaces = []
+                btype, blen = pairs(data, p)
+                if blen < 12 or blen & 3 or blen > MAX_BLOCK or (btype == 6 and blen < 32):
+                    why = "damage"
+                    break
+                if p + blen > end:
+                    need = blen
+                    break
+                if struct.unpack_from(endian + "I", data, p + blen - 4)[0] != blen:
+                    why = "damage"
+                    break
+                if btype == 1:
+                    interfaces.append(_interface(data, p, blen, endian))
+                elif btype in (2, 3):
+                    got = _old_or_simple(data, p, blen, btype, endian, interfaces)
+                    if got is None:
+                        reason = "packet block names an unknown interface or overflows its block"
+                        quarantine.append(quarantine_row(src, f"byte:{base + p}", reason, data[p : p + RAW_PREVIEW]))
+                    else:
+                        yield out.chunk(win.array(), base, *(np.array([v], np.int64) for v in got), quarantine)
+                        quarantine = []
+                p += blen
+
+            if offs:
+                arr = win.array()
+                o = np.array(offs, np.int64)
+                blen = _u32_at(arr, o + 4, endian)
+                trailer_ok = _u32_at(arr, o + blen - 4, endian) == blen
+                if not trailer_ok.all():
+                    k = int(np.argmin(trailer_ok))
+                    o, blen, p, why = o[:k], blen[:k], int(offs[k]), "damage"
+                iface = _u32_at(arr, o + 8, endian)
+                cap = _u32_at(arr, o + 20, endian)
+                wire = _u32_at(arr, o + 24, endian)
+                hi = _u32_at(arr, o + 12, endian).astype(np.uint64)
+                ticks = (hi << np.uint64(32)) | _u32_at(arr, o + 16, endian).astype(np.uint64)
+                known = (iface < len(interfaces)) & (cap <= blen - 32)
+                for i in np.flatnonzero(~known):
+                    reason = "packet block names an unknown interface or overflows its block"
+                    raw = bytes(arr[o[i] : o[i] + RAW_PREVIEW])
+                    quarantine.append(quarantine_row(src, f"byte:{base + int(o[i])}", reason, raw))
+                o, iface, cap, wire, ticks = o[known], iface[known], cap[known], wire[known], ticks[known]
+                lt, ts = _link_and_time(interfaces, iface, ticks)
+                yield out.chunk(arr, base, o, o + 28, cap, ts, lt, wire, quarantine)
+                quarantine = []
+                del arr
+
+            if why == "damage":
+                damaged_at, damaged_raw, pos = base + p, data[p : p + RAW_PREVIEW], base + p + 1
+            elif why == "flush":
+                pos = base + p
+            elif win.eof:
+                if p < end:
+                    reason = (
+                        "truncated block at end of file" if p + 12 <= end else "truncated block header at end of file"
+                    )
+                    quarantine.append(quarantine_row(src, f"byte:{base + p}", reason, data[p : p + RAW_PREVIEW]))
+                if quarantine:
+                    yield Chunk(quarantine=quarantine)
+                break
             else:
-                quarantine.append(
-                    quarantine_row(
-                        src,
-                        f"byte:{pos}",
-                        "packet block names an unknown interface or bad length",
-                        bytes(mv[pos : pos + 64]),
-                    )
-                )
-        elif btype == 3 and blen >= 16 and interfaces:  # simple packet: no timestamp
-            wire = struct.unpack_from(endian + "I", mv, body)[0]
-            lt, _ = interfaces[0]
-            batch.add(body + 4, min(wire, blen - 16), 0, lt, wire)
-        pos += blen
-        if len(batch) >= BATCH:
-            yield _emit(buf, batch, src, "pcapng", sensor, quarantine), quarantine
-            batch, quarantine = _Batch(), []
-    yield _emit(buf, batch, src, "pcapng", sensor, quarantine), quarantine
+                pos = base + p
+                win.advance(pos, max(WINDOW, need))
+            if quarantine:
+                yield Chunk(quarantine=quarantine)
+        if damage_msg := stream_damage(stream):
+            yield Chunk(quarantine=[quarantine_row(src, f"byte:{win.base + len(win.data)}", damage_msg, b"")])
+
+
+def _interface(data: bytes, p: int, blen: int, endian: str) -> tuple[int, int, int]:
+    """(link type, ticks per second, timestamp offset in seconds) from an interface description block."""
+    linktype = struct.unpack_from(endian + "H", data, p + 8)[0]
+    tsres, tsoffset = 1_000_000, 0
+    opt, last = p + 16, p + blen - 4
+    while opt + 4 <= last:
+        code, olen = struct.unpack_from(endian + "HH", data, opt)
+        if code == 0:
+            break
+        if code == 9 and olen >= 1 and opt + 5 <= last:  # if_tsresol: 10^-v, or 2^-v with the high bit
+            v = data[opt + 4]
+            tsres = 2 ** (v & 0x7F) if v & 0x80 else 10 ** (v & 0x7F)
+        elif code == 14 and olen == 8 and opt + 12 <= last:  # if_tsoffset: seconds added to every timestamp
+            tsoffset = struct.unpack_from(endian + "q", data, opt + 4)[0]
+        opt += 4 + olen + (-olen % 4)
+    return linktype, max(tsres, 1), tsoffset
+
+
+def _link_and_time(interfaces: list[tuple[int, int, int]], iface: np.ndarray, ticks: np.ndarray):
+    """Per-packet link type and microsecond timestamp from the interface table."""
+    lt = np.zeros(len(iface), np.int64)
+    ts = np.zeros(len(iface), np.int64)
+    for i in np.unique(iface).tolist():
+        sel = iface == i
+        linktype, res, offset = interfaces[i]
+        t = ticks[sel]
+        if res == 1_000_000:
+            us = t.astype(np.int64)
+        elif res % 1_000_000 == 0:
+            us = (t // np.uint64(res // 1_000_000)).astype(np.int64)
+        elif 1_000_000 % res == 0:
+            us = (t * np.uint64(1_000_000 // res)).astype(np.int64)
+        else:
+            us = (t.astype(np.float64) * (1_000_000 / res)).astype(np.int64)
+        lt[sel] = linktype
+        ts[sel] = us + offset * 1_000_000
+    return lt, ts
+
+
+def _old_or_simple(data: bytes, p: int, blen: int, btype: int, endian: str, interfaces) -> tuple | None:
+    """(record, data offset, caplen, ts, link type, wire length) of an obsolete (2) or simple (3) packet block."""
+    if not interfaces:
+        return None
+    if btype == 3:  # simple packet block: interface 0, no timestamp
+        wire = struct.unpack_from(endian + "I", data, p + 8)[0]
+        linktype = interfaces[0][0]
+        return p, p + 12, min(wire, blen - 16), 0, linktype, wire
+    iface, _drops, hi, lo, cap, wire = struct.unpack_from(endian + "HHIIII", data, p + 8)
+    if iface >= len(interfaces) or cap > blen - 32:
+        return None
+    lt, ts = _link_and_time(interfaces, np.array([iface]), np.array([(hi << 32) | lo], np.uint64))
+    return p, p + 28, cap, int(ts[0]), int(lt[0]), wire
+
+
+def _resync_pcapng(data: bytes, rel: int, end: int, eof: bool, endian: str) -> tuple[int | None, int, str]:
+    """Next offset that starts a block whose trailing length matches its leading one (see _resync_pcap)."""
+    stop = min(end - 12, rel + RESYNC_SPAN)
+    if stop <= rel:
+        return None, rel, endian
+    btype = _u32_everywhere(data, rel, stop, endian)
+    cand = np.flatnonzero(np.isin(btype, PCAPNG_BLOCK_TYPES)) + rel
+    for c in cand.tolist():
+        e = endian
+        if data[c : c + 4] == PCAPNG_MAGIC:
+            bom = data[c + 8 : c + 12]
+            if bom not in PCAPNG_BOMS:
+                continue
+            e = "<" if bom == PCAPNG_BOMS[0] else ">"
+        blen = struct.unpack_from(e + "I", data, c + 4)[0]
+        if blen < 12 or blen & 3 or blen > MAX_BLOCK:
+            continue
+        if c + blen > end:
+            if eof:
+                continue
+            return None, c, endian
+        if struct.unpack_from(e + "I", data, c + blen - 4)[0] == blen:
+            return c, c, e
+    return None, stop, endian

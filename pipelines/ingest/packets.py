@@ -1,218 +1,239 @@
-"""Decode link/IP/transport headers of many packets at once with numpy (no object per packet).
+"""Decode link, IP and transport headers of many packets at once with numpy (no object per packet).
 
-Input: the capture's bytes as a numpy uint8 array and, per packet, the offset of its data, the
-captured length, the timestamp and the link type. Output: an events table. Fields a packet is too
-short to carry are null; the caller quarantines what cannot be decoded at all.
+Input: a window of the capture's bytes (zero-padded past its end, so a fixed-size header read
+never leaves the array) and, per packet, where its record and its data start, its captured
+length, timestamp and link type. The headers are gathered into small per-packet byte matrices
+(link, IP, transport) and every field is column arithmetic on them. Packets whose link type the
+fast path does not know are handed back for the scapy path; non-IP frames (ARP, LLDP, ...) are
+counted as skipped; IP packets too short to decode are returned for quarantine.
 """
 
 from __future__ import annotations
 
-import ipaddress
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute  # noqa: F401  (pa.compute)
+import pyarrow.compute as pc
 
 from pipelines.schema import conform_events
 
-LINKTYPE_ETHERNET, LINKTYPE_RAW, LINKTYPE_RAW_ALT, LINKTYPE_SLL, LINKTYPE_SLL2 = 1, 101, 12, 113, 276
-LINKTYPE_IPV4, LINKTYPE_IPV6, LINKTYPE_NULL, LINKTYPE_LOOP = 228, 229, 0, 108
-SUPPORTED_LINKTYPES = {
-    LINKTYPE_ETHERNET,
-    LINKTYPE_RAW,
-    LINKTYPE_RAW_ALT,
-    LINKTYPE_SLL,
-    LINKTYPE_SLL2,
-    LINKTYPE_IPV4,
-    LINKTYPE_IPV6,
-    LINKTYPE_NULL,
-    LINKTYPE_LOOP,
-    14,
-}
+LINKTYPE_NULL, LINKTYPE_ETHERNET, LINKTYPE_RAW_BSD, LINKTYPE_RAW_OPENBSD = 0, 1, 12, 14
+LINKTYPE_RAW, LINKTYPE_LOOP, LINKTYPE_SLL, LINKTYPE_IPV4, LINKTYPE_IPV6, LINKTYPE_SLL2 = 101, 108, 113, 228, 229, 276
+FAST_LINKTYPES = frozenset(
+    {
+        LINKTYPE_NULL,
+        LINKTYPE_ETHERNET,
+        LINKTYPE_RAW_BSD,
+        LINKTYPE_RAW_OPENBSD,
+        LINKTYPE_RAW,
+        LINKTYPE_LOOP,
+        LINKTYPE_SLL,
+        LINKTYPE_IPV4,
+        LINKTYPE_IPV6,
+        LINKTYPE_SLL2,
+    }
+)
+RAW_LINKTYPES = (LINKTYPE_RAW_BSD, LINKTYPE_RAW_OPENBSD, LINKTYPE_RAW, LINKTYPE_IPV4, LINKTYPE_IPV6)
+PAD = 128  # zero bytes the caller keeps after the window: the longest fixed-size read here
+VLAN_TPIDS = (0x8100, 0x88A8, 0x9100)
+IPV6_EXT_HEADERS = (0, 43, 60, 51, 135, 139, 140)  # hop-by-hop, routing, dest. options, AH, mobility, HIP, shim6
 PROTO_NAMES = {6: "tcp", 17: "udp", 1: "icmp", 58: "icmpv6"}
-FLAG_LETTERS = ((0x01, "F"), (0x02, "S"), (0x04, "R"), (0x08, "P"), (0x10, "A"), (0x20, "U"), (0x40, "E"), (0x80, "C"))
-IPV6_EXT_HEADERS = (0, 43, 60, 51)  # hop-by-hop, routing, destination options, AH (fragment 44 handled apart)
+# Flag bits low to high are F S R P A U E C, which is also the order letters are written in.
+FLAG_TABLE = pa.array(["".join(ch for bit, ch in enumerate("FSRPAUEC") if v >> bit & 1) for v in range(256)])
+PROTO_TABLE = pa.array([PROTO_NAMES.get(p, str(p)) for p in range(256)])
+HALF_V4 = pa.array([f"{i >> 8}.{i & 255}" for i in range(65536)])  # two octets of dotted-quad text
 
 
-class _Reader:
-    """Bounds-checked vectorized byte access: value 0 and valid=False beyond the captured length."""
+@dataclass
+class Decoded:
+    """What `decode_packets` made of a batch: events plus the packets it could not use."""
 
-    def __init__(self, buf: np.ndarray, start: np.ndarray, end: np.ndarray) -> None:
-        self.buf, self.start, self.end = buf, start, end
-        self.last = len(buf) - 1
-
-    def u8(self, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        ok = pos < self.end
-        return self.buf[np.minimum(pos, self.last)].astype(np.int64) * ok, ok
-
-    def u16(self, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        hi, ok = self.u8(pos)
-        lo, ok2 = self.u8(pos + 1)
-        return (hi << 8) | lo, ok & ok2
+    events: pa.Table
+    bad: np.ndarray  # indices of IP packets too short or malformed to decode (quarantine)
+    other_link: np.ndarray  # indices of packets on link types the fast path does not read (scapy)
+    skipped: int  # frames that are not IP at all (ARP, LLDP, STP ...): no probe, not damage
 
 
-def _flags_text(flags: np.ndarray, valid: np.ndarray) -> list[str | None]:
-    table = []
-    for v in range(256):
-        table.append("".join(ch for bit, ch in FLAG_LETTERS if v & bit))
-    lookup = np.array(table, dtype=object)
-    out = lookup[flags & 0xFF]
-    out[~valid] = None
-    return out.tolist()
+def _cols(m: np.ndarray, i: int) -> np.ndarray:
+    return m[:, i].astype(np.int64)
 
 
-def _ipv4_text(raw: np.ndarray) -> list[str]:
-    """uint32 addresses to dotted quads, formatting each distinct address once."""
-    uniq, inv = np.unique(raw, return_inverse=True)
-    text = np.array([str(ipaddress.IPv4Address(int(v))) for v in uniq], dtype=object)
-    return text[inv].tolist()
+def _u16(m: np.ndarray, i: int) -> np.ndarray:
+    return (m[:, i].astype(np.int64) << 8) | m[:, i + 1]
 
 
-def _ipv6_text(b: np.ndarray) -> list[str]:
+def gather(buf: np.ndarray, pos: np.ndarray, width: int) -> np.ndarray:
+    """Rows of `width` bytes starting at each position (positions clamped into the padded window)."""
+    pos = np.minimum(pos, len(buf) - width)
+    # Row selection on a strided view copies each row as one block: ~5x faster than 2-D fancy indexing.
+    return np.lib.stride_tricks.sliding_window_view(buf, width)[pos]
+
+
+def ipv4_text(raw: np.ndarray) -> pa.Array:
+    """uint32 addresses to dotted-quad strings without a Python object per address."""
+    raw = raw.astype(np.uint32)
+    hi = pc.take(HALF_V4, pa.array((raw >> 16).astype(np.int32)))
+    lo = pc.take(HALF_V4, pa.array((raw & 0xFFFF).astype(np.int32)))
+    return pc.binary_join_element_wise(hi, lo, ".")
+
+
+def ipv6_text(rows: np.ndarray) -> pa.Array:
     """16-byte rows to compressed IPv6 text, formatting each distinct address once."""
-    if len(b) == 0:
-        return []
-    view = np.ascontiguousarray(b).view(np.dtype((np.void, 16))).ravel()
+    import ipaddress
+
+    if len(rows) == 0:
+        return pa.array([], pa.string())
+    view = np.ascontiguousarray(rows).view(np.dtype((np.void, 16))).ravel()
     uniq, inv = np.unique(view, return_inverse=True)
-    text = np.array([str(ipaddress.IPv6Address(bytes(u))) for u in uniq], dtype=object)
-    return text[inv].tolist()
+    text = pa.array([str(ipaddress.IPv6Address(bytes(u))) for u in uniq], pa.string())
+    return pc.take(text, pa.array(inv.ravel()))
 
 
 def decode_packets(
     buf: np.ndarray,
+    rec_off: np.ndarray,
     data_off: np.ndarray,
     caplen: np.ndarray,
     ts_us: np.ndarray,
     linktype: np.ndarray,
     wire_len: np.ndarray,
-    source_file: str,
-    source_format: str,
-    sensor: str,
-) -> tuple[pa.Table, np.ndarray]:
-    """Decode packets; return (events of the decodable ones, boolean mask of undecodable ones)."""
+    base: int,
+    meta: dict[str, str],
+) -> Decoded:
+    """Decode a batch of packets; `base` is the file offset of buf[0], `meta` the constant columns."""
     n = len(data_off)
     start = data_off.astype(np.int64)
     end = start + caplen.astype(np.int64)
-    r = _Reader(buf, start, end)
-    ethertype = np.zeros(n, np.int64)
-    l3 = start.copy()
-    lt = linktype.astype(np.int64)
+    lt = np.asarray(linktype, np.int64)
 
+    # Link layer: where the IP header starts and which protocol the link says it carries.
+    link = gather(buf, start, 24)
+    l3 = start.copy()
+    ethertype = np.zeros(n, np.int64)
     eth = lt == LINKTYPE_ETHERNET
-    et, _ = r.u16(start + 12)
-    l3 = np.where(eth, start + 14, l3)
-    ethertype = np.where(eth, et, ethertype)
-    for _ in range(2):  # 802.1Q / 802.1ad (QinQ): up to two tags
-        tagged = eth & np.isin(ethertype, (0x8100, 0x88A8, 0x9100))
-        inner, _ = r.u16(l3 + 2)
-        ethertype = np.where(tagged, inner, ethertype)
-        l3 = np.where(tagged, l3 + 4, l3)
+    if eth.any():
+        et = _u16(link, 12)
+        off = np.full(n, 14, np.int64)
+        for tag in (16, 20):  # 802.1Q and 802.1ad/QinQ: up to two tags
+            tagged = np.isin(et, VLAN_TPIDS)
+            et = np.where(tagged, _u16(link, tag), et)
+            off = np.where(tagged, off + 4, off)
+        ethertype = np.where(eth, et, ethertype)
+        l3 = np.where(eth, start + off, l3)
     sll = lt == LINKTYPE_SLL
-    et, _ = r.u16(start + 14)
-    ethertype = np.where(sll, et, ethertype)
-    l3 = np.where(sll, start + 16, l3)
+    if sll.any():
+        ethertype = np.where(sll, _u16(link, 14), ethertype)
+        l3 = np.where(sll, start + 16, l3)
     sll2 = lt == LINKTYPE_SLL2
-    et, _ = r.u16(start)
-    ethertype = np.where(sll2, et, ethertype)
-    l3 = np.where(sll2, start + 20, l3)
+    if sll2.any():
+        ethertype = np.where(sll2, _u16(link, 0), ethertype)
+        l3 = np.where(sll2, start + 20, l3)
     null = np.isin(lt, (LINKTYPE_NULL, LINKTYPE_LOOP))
     l3 = np.where(null, start + 4, l3)
-    raw = np.isin(lt, (LINKTYPE_RAW, LINKTYPE_RAW_ALT, 14, LINKTYPE_IPV4, LINKTYPE_IPV6)) | null
-    first, _ = r.u8(l3)
-    version = first >> 4
-    ethertype = np.where(raw & (version == 4), 0x0800, ethertype)
-    ethertype = np.where(raw & (version == 6), 0x86DD, ethertype)
+    bare = np.isin(lt, RAW_LINKTYPES) | null  # no ethertype: the IP version nibble says
 
-    is4 = (ethertype == 0x0800) & ((first >> 4) == 4)
-    is6 = (ethertype == 0x86DD) & ((first >> 4) == 6)
-    # IPv4
-    ihl = (first & 0x0F) * 4
-    total_len, _ = r.u16(l3 + 2)
-    ip_id, _ = r.u16(l3 + 4)
-    frag, _ = r.u16(l3 + 6)
-    ttl4, _ = r.u8(l3 + 8)
-    proto4, _ = r.u8(l3 + 9)
-    src4 = np.zeros(n, np.uint64)
-    dst4 = np.zeros(n, np.uint64)
-    for k in range(4):
-        s, _ = r.u8(l3 + 12 + k)
-        d, _ = r.u8(l3 + 16 + k)
-        src4 = (src4 << np.uint64(8)) | s.astype(np.uint64)
-        dst4 = (dst4 << np.uint64(8)) | d.astype(np.uint64)
-    v4_ok = is4 & (l3 + 20 <= end) & (ihl >= 20)
-    frag_offset = frag & 0x1FFF  # non-first fragments carry no transport header
-    # IPv6, walking up to four extension headers
-    payload6, _ = r.u16(l3 + 4)
-    nh, _ = r.u8(l3 + 6)
-    hop6, _ = r.u8(l3 + 7)
-    l4_6 = l3 + 40
-    frag6 = np.zeros(n, bool)
-    for _ in range(4):
-        ext = is6 & np.isin(nh, IPV6_EXT_HEADERS)
-        fr = is6 & (nh == 44)
-        nxt, _ = r.u8(l4_6)
-        hlen, _ = r.u8(l4_6 + 1)
-        off6, _ = r.u16(l4_6 + 2)
-        size = np.where(nh == 51, (hlen + 2) * 4, np.where(fr, 8, (hlen + 1) * 8))
-        frag6 = frag6 | (fr & ((off6 >> 3) != 0))
-        nh = np.where(ext | fr, nxt, nh)
-        l4_6 = np.where(ext | fr, l4_6 + size, l4_6)
+    ip = gather(buf, l3, 40)
+    version = ip[:, 0] >> 4
+    is4 = np.where(bare, version == 4, (ethertype == 0x0800) & (version == 4))
+    is6 = np.where(bare, version == 6, (ethertype == 0x86DD) & (version == 6))
+    fast = np.isin(lt, tuple(FAST_LINKTYPES))
+    cut_link = fast & (l3 > end)  # frame shorter than its own link header
+    claims_ip = fast & ~cut_link & (np.isin(ethertype, (0x0800, 0x86DD)) | bare)  # says IP, may be malformed
+
+    ihl = (ip[:, 0] & 0x0F).astype(np.int64) * 4
+    v4_ok = is4 & (ihl >= 20) & (l3 + 20 <= end)
     v6_ok = is6 & (l3 + 40 <= end)
+    good = v4_ok | v6_ok
 
-    proto = np.where(is4, proto4, np.where(is6, nh, -1))
-    l4 = np.where(is4, l3 + ihl, l4_6)
-    has_l4 = (v4_ok & (frag_offset == 0)) | (v6_ok & ~frag6)
-    sport, sp_ok = r.u16(l4)
-    dport, dp_ok = r.u16(l4 + 2)
-    tflags, tf_ok = r.u8(l4 + 13)
-    window, win_ok = r.u16(l4 + 14)
-    icmp_type, ic_ok = r.u8(l4)
+    # IPv6: walk extension headers (only on the packets that have them).
+    nh = _cols(ip, 6)
+    l4 = np.where(is4, l3 + ihl, l3 + 40)
+    later_fragment = is4 & ((_u16(ip, 6) & 0x1FFF) != 0)  # non-first fragments carry no ports
+    ext = np.flatnonzero(v6_ok & np.isin(nh, (*IPV6_EXT_HEADERS, 44)))
+    if len(ext):
+        pos6, nh6, frag6 = l4[ext].copy(), nh[ext].copy(), np.zeros(len(ext), bool)
+        for _ in range(8):
+            hop = np.isin(nh6, IPV6_EXT_HEADERS)
+            fr = nh6 == 44
+            if not (hop | fr).any():
+                break
+            h = gather(buf, pos6, 4)
+            size = np.where(nh6 == 51, (h[:, 1].astype(np.int64) + 2) * 4, (h[:, 1].astype(np.int64) + 1) * 8)
+            size = np.where(fr, 8, size)
+            frag6 |= fr & ((_u16(h, 2) >> 3) != 0)
+            nh6 = np.where(hop | fr, h[:, 0], nh6)
+            pos6 = np.where(hop | fr, pos6 + size, pos6)
+        nh[ext], l4[ext] = nh6, pos6
+        later_fragment[ext] = frag6
+    proto = np.where(is4, _cols(ip, 9), nh)
+
+    tp = gather(buf, l4, 16)
+    has_l4 = good & ~later_fragment
     tcp = has_l4 & (proto == 6)
     udp = has_l4 & (proto == 17)
-    icmp = has_l4 & np.isin(proto, (1, 58))
-    ports_ok = (tcp | udp) & sp_ok & dp_ok
+    icmp = has_l4 & ((proto == 1) | (proto == 58))
+    ports_ok = (tcp | udp) & (l4 + 4 <= end)
+    flags_ok = tcp & (l4 + 14 <= end)
+    win_ok = tcp & (l4 + 16 <= end)
+    icmp_ok = icmp & (l4 + 1 <= end)
 
-    good = v4_ok | v6_ok
-    idx = np.flatnonzero(good)
-    src_text = np.empty(n, dtype=object)
-    dst_text = np.empty(n, dtype=object)
-    i4 = np.flatnonzero(v4_ok)
-    if len(i4):
-        src_text[i4] = _ipv4_text(src4[i4])
-        dst_text[i4] = _ipv4_text(dst4[i4])
-    i6 = np.flatnonzero(v6_ok)
-    if len(i6):
-        gather = np.minimum(l3[i6, None] + np.arange(8, 40)[None, :], len(buf) - 1)
-        block = buf[gather]
-        src_text[i6] = _ipv6_text(block[:, :16])
-        dst_text[i6] = _ipv6_text(block[:, 16:])
+    sel = np.flatnonzero(good)
+    k = len(sel)
+    ip_s, tp_s = ip[sel], tp[sel]
+    is4_s, is6_s = is4[sel], is6[sel]
+    src = pa.array(np.empty(0, object), pa.string())
+    dst = src
+    if k:
+        if is4_s.all():
+            a = ip_s[:, 12:20].astype(np.uint32)
+            src = ipv4_text(a[:, 0] << 24 | a[:, 1] << 16 | a[:, 2] << 8 | a[:, 3])
+            dst = ipv4_text(a[:, 4] << 24 | a[:, 5] << 16 | a[:, 6] << 8 | a[:, 7])
+        else:
+            src_py = np.empty(k, object)
+            dst_py = np.empty(k, object)
+            i4, i6 = np.flatnonzero(is4_s), np.flatnonzero(is6_s)
+            a = ip_s[i4, 12:20].astype(np.uint32)
+            src_py[i4] = ipv4_text(a[:, 0] << 24 | a[:, 1] << 16 | a[:, 2] << 8 | a[:, 3]).to_numpy(
+                zero_copy_only=False
+            )
+            dst_py[i4] = ipv4_text(a[:, 4] << 24 | a[:, 5] << 16 | a[:, 6] << 8 | a[:, 7]).to_numpy(
+                zero_copy_only=False
+            )
+            src_py[i6] = ipv6_text(ip_s[i6, 8:24]).to_numpy(zero_copy_only=False)
+            dst_py[i6] = ipv6_text(ip_s[i6, 24:40]).to_numpy(zero_copy_only=False)
+            src, dst = pa.array(src_py, pa.string()), pa.array(dst_py, pa.string())
 
-    proto_text = np.array([PROTO_NAMES.get(int(p), str(int(p))) for p in range(256)], dtype=object)
-    sel = idx
-    dst_port = np.where(ports_ok, dport, np.where(icmp & ic_ok, icmp_type, -1))[sel]
+    ports = ports_ok[sel]
+    dport = np.where(ports, _u16(tp_s, 2), np.where(icmp_ok[sel], _cols(tp_s, 0), 0))
+    flags = flags_ok[sel]
+    ts = ts_us[sel].astype(np.int64)
+    location = pc.binary_join_element_wise(
+        "byte:", pa.array(rec_off[sel].astype(np.int64) + base).cast(pa.string()), ""
+    )
     table = pa.table(
         {
-            "ts": pa.array(ts_us[sel].astype("datetime64[us]"), pa.timestamp("us")).cast(pa.timestamp("us", tz="UTC")),
-            "src_ip": pa.array(src_text[sel].tolist(), pa.string()),
-            "dst_ip": pa.array(dst_text[sel].tolist(), pa.string()),
-            "src_port": pa.array(np.where(ports_ok, sport, 0)[sel], pa.int32(), mask=~ports_ok[sel]),
-            "dst_port": pa.array(np.maximum(dst_port, 0), pa.int32(), mask=dst_port < 0),
-            "proto": pa.array(proto_text[np.clip(proto, 0, 255)][sel].tolist(), pa.string()),
-            "tcp_flags": pa.array(_flags_text(tflags[sel], (tcp & tf_ok)[sel]), pa.string()),
-            "packets": pa.array(np.ones(len(sel), np.int64)),
-            "bytes": pa.array(np.where(is4, total_len, payload6 + 40)[sel].astype(np.int64)),
-            "duration_s": pa.array(np.zeros(len(sel))),
-            "ttl": pa.array(np.where(is4, ttl4, hop6)[sel], pa.int32()),
-            "ip_id": pa.array(ip_id[sel], pa.int32(), mask=~is4[sel]),
-            "tcp_window": pa.array(window[sel], pa.int32(), mask=~(tcp & win_ok)[sel]),
-            "source_kind": pa.array(["pcap"] * len(sel), pa.string()),
-            "source_format": pa.array([source_format] * len(sel), pa.string()),
-            "source_file": pa.array([source_file] * len(sel), pa.string()),
-            "source_location": pa.compute.binary_join_element_wise(
-                "byte:", pa.array(data_off[sel]).cast(pa.string()), ""
-            ),
-            "sensor": pa.array([sensor] * len(sel), pa.string()),
+            "ts": pa.array(ts, pa.timestamp("us", tz="UTC")),
+            "event_date": pa.array((ts // 86_400_000_000).astype(np.int32), pa.date32()),
+            "src_ip": src,
+            "dst_ip": dst,
+            "src_port": pa.array(_u16(tp_s, 0), pa.int32(), mask=~ports),
+            "dst_port": pa.array(dport, pa.int32(), mask=~(ports | icmp_ok[sel])),
+            "proto": pc.take(PROTO_TABLE, pa.array(proto[sel] & 0xFF)),
+            "tcp_flags": pc.take(FLAG_TABLE, pa.array(_cols(tp_s, 13), mask=~flags)),
+            "packets": pa.array(np.ones(k, np.int64)),
+            "bytes": pa.array(np.where(is4_s, _u16(ip_s, 2), _u16(ip_s, 4) + 40)),
+            "duration_s": pa.array(np.zeros(k)),
+            "ttl": pa.array(np.where(is4_s, ip_s[:, 8], ip_s[:, 7]), pa.int32()),
+            "ip_id": pa.array(_u16(ip_s, 4), pa.int32(), mask=~is4_s),
+            "tcp_window": pa.array(_u16(tp_s, 14), pa.int32(), mask=~win_ok[sel]),
+            "source_location": location,
+            **{name: pa.repeat(value, k) for name, value in meta.items()},
         }
     )
-    table = table.append_column("event_date", pa.compute.cast(table["ts"], pa.date32()))
-    return conform_events(table), ~good
+    return Decoded(
+        events=conform_events(table),
+        bad=np.flatnonzero((claims_ip & ~good) | cut_link),
+        other_link=np.flatnonzero(~fast),
+        skipped=int((fast & ~claims_ip & ~cut_link).sum()),
+    )

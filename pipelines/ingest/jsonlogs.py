@@ -1,0 +1,192 @@
+"""JSON-lines logs: the project's sensor dumps, the organization paper's honeypot log, Cowrie.
+
+One event per record. Every string taken from these logs is attacker-controlled and stored
+verbatim (never interpreted); non-string values in text fields are kept as their JSON text.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pyarrow as pa
+
+from pipelines.ingest.records import CHUNK_ROWS, Chunk
+from pipelines.ingest.streams import open_text, stream_damage
+from pipelines.schema import EVENTS_SCHEMA, conform_events, quarantine_row
+
+HEADER_UA = re.compile(r"(?im)^user-agent:\s*(.*?)\s*$")
+
+
+def _when(value: object) -> datetime:
+    """A UTC datetime from ISO text (Z or offset; naive = UTC) or epoch seconds."""
+    if isinstance(value, bool):
+        raise ValueError("timestamp is a boolean")
+    if isinstance(value, int | float):
+        return datetime.fromtimestamp(float(value), UTC)
+    if not isinstance(value, str):
+        raise ValueError(f"timestamp is not text: {value!r}"[:80])
+    ts = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+
+
+def _ip(value: object) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"address is not text: {value!r}"[:80])
+    return str(ipaddress.ip_address(value.strip()))
+
+
+def _opt_ip(value: object) -> str | None:
+    return _ip(value) if value not in (None, "") else None
+
+
+def _port(value: object) -> int | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, bool):
+        raise ValueError("port is a boolean")
+    port = int(value)
+    if not 0 <= port <= 65535:
+        raise ValueError(f"port out of range: {port}")
+    return port
+
+
+def _text(value: object) -> str | None:
+    """Attacker-controlled field as text, whatever JSON type it arrived as."""
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _count(value: object) -> int:
+    if value in (None, ""):
+        return 0
+    if isinstance(value, bool):
+        raise ValueError("count is a boolean")
+    return int(value)
+
+
+def sensor_row(o: dict) -> dict:
+    """A `scansense sensor` dump record (docs: formats, sensor JSONL)."""
+    transport = str(o.get("transport") or "tcp").lower()
+    return {
+        "ts": _when(o["ts"]),
+        "src_ip": _ip(o["src_ip"]),
+        "dst_ip": _opt_ip(o.get("dst_ip")),
+        "src_port": _port(o.get("src_port")),
+        "dst_port": _port(o["dst_port"]),
+        "proto": transport[:16],
+        # A TCP connection attempt starts with the peer's SYN; a datagram has no flags.
+        "tcp_flags": "S" if transport == "tcp" else None,
+        "packets": 1,
+        "bytes": _count(o.get("bytes")),
+        "duration_s": float(o.get("duration_s") or 0.0),
+        "action": _text(o.get("event")),
+        "payload_hex": _text(o.get("payload_hex")) or None,
+        "sensor": _text(o.get("sensor")) or None,
+    }
+
+
+def _user_agent(headers: object) -> str | None:
+    if isinstance(headers, dict):
+        return next((_text(v) for k, v in headers.items() if str(k).lower() == "user-agent"), None)
+    if isinstance(headers, str):
+        try:
+            parsed = json.loads(headers)
+        except ValueError:
+            m = HEADER_UA.search(headers)
+            return m.group(1) if m else None
+        return _user_agent(parsed) if isinstance(parsed, dict) else None
+    return None
+
+
+def honeypot_row(o: dict) -> dict:
+    """A record of the organization paper's honeypot log (its Table 1 keys; only ip and utc required)."""
+    transport = str(o.get("transport_protocol") or "tcp").lower()
+    return {
+        "ts": _when(o["utc"]),
+        "src_ip": _ip(o["ip"]),
+        "dst_ip": _opt_ip(o.get("dst_ip")),
+        "src_port": _port(o.get("port")),
+        "dst_port": _port(o.get("dst_port")),
+        "proto": transport[:16],
+        "packets": 1,
+        "bytes": _count(o.get("data_length")),
+        "duration_s": 0.0,
+        "action": _text(o.get("action")),
+        "http_method": _text(o.get("method")),
+        "uri": _text(o.get("uri")),
+        "user_agent": _user_agent(o.get("headers")),
+        "payload_hex": _text(o.get("pack_datagram")) or None,
+    }
+
+
+def cowrie_row(o: dict) -> dict:
+    """A Cowrie honeypot event (eventid becomes the action; the SSH client version the user agent)."""
+    return {
+        "ts": _when(o["timestamp"]),
+        "src_ip": _ip(o["src_ip"]),
+        "dst_ip": _opt_ip(o.get("dst_ip")),
+        "src_port": _port(o.get("src_port")),
+        "dst_port": _port(o.get("dst_port")),
+        "proto": "tcp",
+        "packets": 1,
+        "bytes": 0,
+        "duration_s": float(o.get("duration") or 0.0),
+        "action": _text(o.get("eventid")),
+        "username": _text(o.get("username")),
+        "user_agent": _text(o.get("version")),
+        "sensor": _text(o.get("sensor")) or None,
+    }
+
+
+ROWS: dict[str, tuple[str, Callable[[dict], dict]]] = {
+    "sensor_jsonl": ("sensor", sensor_row),
+    "honeypot_json": ("honeypot", honeypot_row),
+    "cowrie": ("honeypot", cowrie_row),
+}
+
+
+def iter_jsonl(path: Path, fmt: str, meta: dict[str, str]) -> Iterator[Chunk]:
+    """Chunks of a JSON-lines log of one of the formats in ROWS."""
+    src = meta["source_file"]
+    _, convert = ROWS[fmt]
+    rows: list[dict] = []
+    bad: list[dict] = []
+    with open_text(path) as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+                if not isinstance(obj, dict):
+                    raise ValueError("not a JSON object")
+                row = convert(obj)
+            except (ValueError, KeyError, TypeError, OverflowError) as exc:
+                reason = f"missing field {exc}" if isinstance(exc, KeyError) else f"bad record: {exc}"
+                bad.append(quarantine_row(src, f"line:{lineno}", reason[:300], line.rstrip("\r\n")))
+                continue
+            row["event_date"] = row["ts"].date()
+            row["source_location"] = f"line:{lineno}"
+            rows.append(row)
+            if len(rows) >= CHUNK_ROWS:
+                yield _chunk(rows, bad, fmt, meta)
+                rows, bad = [], []
+        if damage := stream_damage(fh.buffer):
+            bad.append(quarantine_row(src, "end", damage, b""))
+    if rows or bad:
+        yield _chunk(rows, bad, fmt, meta)
+
+
+def _chunk(rows: list[dict], bad: list[dict], fmt: str, meta: dict[str, str]) -> Chunk:
+    for row in rows:
+        sensor = row.get("sensor")
+        row.update(meta)
+        if sensor:
+            row["sensor"] = sensor  # the record names its sensor: that wins over the setting
+    table = pa.Table.from_pylist(rows, schema=EVENTS_SCHEMA)
+    return Chunk(conform_events(table), bad, fmt)
