@@ -1,27 +1,16 @@
-"""The generators and the detector evaluations: deterministic data, the contract JSON, sane results."""
+"""Generated data through the detector evaluations, via the CLI contract: `eval sources` on a demo
+landing and paper 002's Table 2 (`eval slow`) on a CIDDS-like day."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import subprocess
 import sys
 from pathlib import Path
 
-import duckdb
-
-from pipelines.generate import generate
-from pipelines.generate.cidds import generate_cidds
+from pipelines.generate import generate, generate_cidds
 
 SCANSENSE = str(Path(sys.executable).with_name("scansense"))
-
-
-def _digest(folder: Path) -> str:
-    h = hashlib.sha256()
-    for p in sorted(folder.rglob("*")):
-        if p.is_file():
-            h.update(p.name.encode() + p.read_bytes())
-    return h.hexdigest()
 
 
 def _cli(*args: str) -> dict:
@@ -30,50 +19,21 @@ def _cli(*args: str) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def test_generator_is_deterministic_and_labelled(tmp_path: Path) -> None:
-    a, b = tmp_path / "a", tmp_path / "b"
-    generate(a, days=1, seed=4)
-    generate(b, days=1, seed=4)
-    assert _digest(a) == _digest(b)
-    day = a / "landing" / "2025-11-26"
-    assert sorted(p.name for p in day.iterdir()) == [
-        "capture.pcap",
-        "firewall.log",
-        "flows.csv",
-        "honeypot.json",
-        "sensor.jsonl",
-    ]
-    con = duckdb.connect()
-    kinds = dict(
-        con.execute("SELECT kind, count(*) FROM read_csv($p) GROUP BY 1", {"p": str(a / "truth.csv")}).fetchall()
-    )
-    for kind in (
-        "fast_vertical",
-        "fast_horizontal",
-        "udp",
-        "slow_vertical",
-        "slow_horizontal",
-        "distributed",
-        "research",
-        "benign",
-    ):
-        assert kinds.get(kind, 0) >= 1, kind
-    orgs = {p.stem.removesuffix("_v4") for p in (a / "orgs").glob("*_v4.txt")}
-    assert len(orgs) >= 12
-
-
 def test_eval_sources_contract_and_fast_scans_found(tmp_path: Path) -> None:
     generate(tmp_path, days=1, seed=9)
     result = _cli("eval", "sources", "--landing", str(tmp_path / "landing"), "--truth", str(tmp_path / "truth.csv"))
     assert set(result["detectors"]) == {"fast", "slow", "combined"}
     assert result["kinds"]["fast"]["recall_combined"] == 1.0
     assert result["kinds"]["udp"]["recall_combined"] == 1.0
+    assert result["kinds"]["slow"]["recall_combined"] >= 0.8
+    # benign sessions (browsers opening several connections, SSH, DNS) must not drown the scanners
     assert result["detectors"]["combined"]["precision"] >= 0.9
 
 
 def test_cidds_profile_and_eval_slow_table(tmp_path: Path) -> None:
-    info = generate_cidds(tmp_path, seed=3, flows=60_000)
-    assert info["records"] == 60_000 and info["attack_flows"] == 15_000
+    # a quarter of the flows are scan flows, so that the eight scans keep their full length in a small file
+    info = generate_cidds(tmp_path, seed=3, flows=60_000, attack_share=0.25)
+    assert info["records"] == 60_000 and abs(info["attack_share"] - 0.25) < 0.01
     flows = tmp_path / "landing" / "2025-11-26" / "flows.csv"
     result = _cli("eval", "slow", "--flows", str(flows), "--thresholds", "0.70,0.75")
     for method in ("persistent", "port_ratio"):

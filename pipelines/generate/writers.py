@@ -1,181 +1,175 @@
-"""Render synthetic probes into the input formats ScanSense reads: classic pcap (built with struct,
-far faster than scapy per packet), CIDDS-001 flow CSV, UFW firewall log, sensor JSONL, honeypot JSON."""
+"""Render synthetic records into the input formats ScanSense reads: CIDDS-001 flow CSV, UFW
+firewall log (both built column-wise with Polars), sensor JSONL and honeypot JSON lines. The pcap
+writer lives in `pcap.py`. Every writer takes records already in time order and returns the count."""
 
 from __future__ import annotations
 
-import ipaddress
 import json
-import struct
 from datetime import UTC, datetime
 from pathlib import Path
 
-CIDDS_HEADER = "Date first seen,Duration,Proto,Src IP Addr,Src Pt,Dst IP Addr,Dst Pt,Packets,Bytes,Flows,Flags,Tos,class,attackType,attackID,attackDescription"
-TCP_BITS = {"F": 0x01, "S": 0x02, "R": 0x04, "P": 0x08, "A": 0x10, "U": 0x20}
-MONTH = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+import polars as pl
+
+CIDDS_HEADER = (
+    "Date first seen,Duration,Proto,Src IP Addr,Src Pt,Dst IP Addr,Dst Pt,Packets,Bytes,Flows,Flags,Tos,"
+    "class,attackType,attackID,attackDescription"
+)
+TRUTH_FIELDS = ["src_ip", "label", "kind", "org", "start", "end"]
+UFW_MAC = "52:54:00:7c:d8:0f:fe:54:00:7c:d8:0f:08:00"
+UPTIME_AT_EPOCH = 1_700_000_000  # the firewall host booted at this epoch: kernel uptime = ts - boot
 
 
-def _checksum(data: bytes) -> int:
-    if len(data) % 2:
-        data += b"\x00"
-    s = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    s = (s >> 16) + (s & 0xFFFF)
-    s += s >> 16
-    return ~s & 0xFFFF
+def _utc_text(fmt: str) -> pl.Expr:
+    return pl.from_epoch((pl.col("ts") * 1_000_000).round().cast(pl.Int64), time_unit="us").dt.strftime(fmt)
 
 
-def packet_bytes(p: dict) -> bytes:
-    """One Ethernet frame for a probe record (IPv4 or IPv6; TCP, UDP or ICMP)."""
-    src, dst = ipaddress.ip_address(p["src"]), ipaddress.ip_address(p["dst"])
-    proto = p["proto"]
-    payload = p.get("payload", b"")
-    if proto == "tcp":
-        flags = sum(TCP_BITS[c] for c in p["flags"])
-        l4 = (
-            struct.pack(
-                "!HHIIBBHHH",
-                p["sport"],
-                p["dport"],
-                p.get("seq", 1),
-                p.get("ack", 0),
-                0x50,
-                flags,
-                p.get("window", 64240),
-                0,
-                0,
-            )
-            + payload
-        )
-        num = 6
-    elif proto == "udp":
-        l4 = struct.pack("!HHHH", p["sport"], p["dport"], 8 + len(payload), 0) + payload
-        num = 17
-    else:
-        l4 = struct.pack("!BBHI", p["dport"], p.get("code", 0), 0, 0) + payload
-        num = 1 if src.version == 4 else 58
-    if src.version == 4:
-        ip = struct.pack(
-            "!BBHHHBBH4s4s",
-            0x45,
-            0,
-            20 + len(l4),
-            p.get("ip_id", 1),
-            0x4000,
-            p.get("ttl", 64),
-            num,
-            0,
-            src.packed,
-            dst.packed,
-        )
-        ip = ip[:10] + struct.pack("!H", _checksum(ip)) + ip[12:]
-        ethertype = 0x0800
-    else:
-        ip = struct.pack("!IHBB16s16s", 0x60000000, len(l4), num, p.get("ttl", 64), src.packed, dst.packed)
-        ethertype = 0x86DD
-    return b"\x02\x00\x00\x00\x00\x02\x02\x00\x00\x00\x00\x01" + struct.pack("!H", ethertype) + ip + l4
+def cidds_table(df: pl.DataFrame) -> pl.DataFrame:
+    """Flows in CIDDS-001's columns: flags as six positions UAPRSF, big byte counts as '1.2 M', Proto padded."""
+    flags = pl.concat_str(
+        [
+            pl.when(pl.col("flags").str.contains(c, literal=True)).then(pl.lit(c)).otherwise(pl.lit("."))
+            for c in "UAPRSF"
+        ]
+    )
+    is_icmp = pl.col("proto") == "icmp"
+    return df.select(
+        _utc_text("%Y-%m-%d %H:%M:%S%.3f").alias("Date first seen"),
+        pl.col("duration").fill_null(0.0).alias("Duration"),
+        pl.col("proto").str.to_uppercase().str.pad_end(5).alias("Proto"),
+        pl.col("src").alias("Src IP Addr"),
+        pl.when(is_icmp).then(pl.lit("0")).otherwise(pl.col("sport").cast(pl.Utf8)).alias("Src Pt"),
+        pl.col("dst").alias("Dst IP Addr"),
+        # CIDDS writes ICMP type.code in the destination port column (e.g. 3.3, 8.0)
+        pl.when(is_icmp)
+        .then(pl.format("{}.{}", pl.col("dport"), pl.col("code").fill_null(0)))
+        .otherwise(pl.col("dport").cast(pl.Utf8))
+        .alias("Dst Pt"),
+        pl.col("packets").fill_null(1).alias("Packets"),
+        pl.when(pl.col("bytes") >= 1_000_000)
+        .then(pl.format("{} M", (pl.col("bytes") / 1_000_000).round(1)))
+        .otherwise(pl.col("bytes").fill_null(60).cast(pl.Utf8))
+        .alias("Bytes"),
+        pl.lit(1).alias("Flows"),
+        pl.when(pl.col("proto") == "tcp").then(flags).otherwise(pl.lit("......")).alias("Flags"),
+        pl.lit(0).alias("Tos"),
+        pl.col("cls").fill_null("normal").alias("class"),
+        pl.col("attack_type").fill_null("---").alias("attackType"),
+        pl.col("attack_id").fill_null("---").alias("attackID"),
+        pl.col("attack_desc").fill_null("---").alias("attackDescription"),
+    )
 
 
-def write_pcap(path: Path, packets: list[dict]) -> int:
-    """Write packets sorted by time as a little-endian microsecond pcap (Ethernet)."""
-    packets = sorted(packets, key=lambda p: p["ts"])
-    with open(path, "wb") as fh:
-        fh.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
-        for p in packets:
-            frame = packet_bytes(p)
-            us = int(round(p["ts"] * 1_000_000))
-            fh.write(struct.pack("<IIII", us // 1_000_000, us % 1_000_000, len(frame), len(frame)))
-            fh.write(frame)
-    return len(packets)
+def write_cidds(path: Path, df: pl.DataFrame) -> int:
+    """Write flows as a CIDDS-001 CSV (header exactly CIDDS's, durations with 3 decimals)."""
+    table = cidds_table(df)
+    assert ",".join(table.columns) == CIDDS_HEADER
+    table.write_csv(path, float_precision=3)
+    return table.height
+
+
+def write_ufw(path: Path, df: pl.DataFrame) -> int:
+    """Write blocked probes as UFW kernel log lines (syslog without the year, clock in UTC)."""
+    uptime_us = ((pl.col("ts") - UPTIME_AT_EPOCH) * 1_000_000).round().cast(pl.Int64)
+    ip_len = pl.col("plen").fill_null(0) + pl.when(pl.col("proto") == "tcp").then(
+        20 + 20 + pl.col("opts").fill_null(0).replace_strict({0: 0, 1: 4, 2: 20, 3: 12}, return_dtype=pl.Int32)
+    ).otherwise(20 + 8)
+    tail = (
+        pl.when(pl.col("proto") == "tcp")
+        .then(pl.format("PROTO=TCP SPT={} DPT={} WINDOW={} RES=0x00 SYN URGP=0 ", "sport", "dport", "window"))
+        .when(pl.col("proto") == "udp")
+        .then(pl.format("PROTO=UDP SPT={} DPT={} LEN={} ", "sport", "dport", pl.col("plen").fill_null(0) + 8))
+        .otherwise(pl.format("PROTO=ICMP TYPE={} CODE={} ID={} SEQ=1 ", "dport", pl.col("code").fill_null(0), "sport"))
+    )
+    lines = df.select(
+        pl.format(
+            "{} vps kernel: [{}.{}] [UFW BLOCK] IN=eth0 OUT= MAC={} SRC={} DST={} LEN={} TOS=0x00 PREC=0x00 TTL={} ID={}{} {}",
+            _utc_text("%b %e %H:%M:%S"),
+            uptime_us // 1_000_000,
+            (uptime_us % 1_000_000).cast(pl.Utf8).str.zfill(6),
+            pl.lit(UFW_MAC),
+            "src",
+            "dst",
+            ip_len,
+            "ttl",
+            pl.col("ip_id").fill_null(0),
+            pl.when(pl.col("df").fill_null(False)).then(pl.lit(" DF")).otherwise(pl.lit("")),
+            tail,
+        ).alias("line")
+    )["line"]
+    with open(path, "w", encoding="utf-8", newline="\n") as fh:
+        for line in lines:
+            fh.write(line + "\n")
+    return len(lines)
 
 
 def _utc(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, UTC)
 
 
-def write_cidds(path: Path, flows: list[dict]) -> int:
-    """Write flows in CIDDS-001's CSV columns (flags as 6 positions UAPRSF, '.' for unset)."""
-    flows = sorted(flows, key=lambda f: f["ts"])
-    with open(path, "w", encoding="utf-8", newline="") as fh:
-        fh.write(CIDDS_HEADER + "\n")
-        for f in flows:
-            flags = "".join(c if c in f.get("flags", "") else "." for c in "UAPRSF")
-            first = _utc(f["ts"]).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
-            fh.write(
-                f"{first},{f.get('duration', 0.0):.3f},{f['proto'].upper():<5},{f['src']},{f['sport']},{f['dst']},{f['dport']},"
-                f"{f.get('packets', 1)},{f.get('bytes', 60)},1,{flags},0,{f.get('cls', 'normal')},{f.get('attack_type', '---')},"
-                f"{f.get('attack_id', '---')},{f.get('attack_desc', '---')}\n"
-            )
-    return len(flows)
-
-
-def write_ufw(path: Path, probes: list[dict]) -> int:
-    """Write blocked probes as UFW kernel log lines (syslog: no year, local clock taken as UTC)."""
-    probes = sorted(probes, key=lambda p: p["ts"])
-    with open(path, "w", encoding="utf-8") as fh:
-        for p in probes:
-            t = _utc(p["ts"])
-            uptime = p["ts"] - 1_700_000_000
-            head = f"{MONTH[t.month - 1]} {t.day:2d} {t:%H:%M:%S} vps kernel: [{uptime:.6f}] [UFW BLOCK] IN=eth0 OUT= MAC=52:54:00:7c:d8:0f:fe:54:00:7c:d8:0f:08:00"
-            body = f" SRC={p['src']} DST={p['dst']} LEN={p.get('size', 40)} TOS=0x00 PREC=0x00 TTL={p.get('ttl', 64)} ID={p.get('ip_id', 1)}"
-            if p["proto"] == "tcp":
-                body += (
-                    f" PROTO=TCP SPT={p['sport']} DPT={p['dport']} WINDOW={p.get('window', 1024)} RES=0x00 SYN URGP=0 "
-                )
-            else:
-                body += f" PROTO=UDP SPT={p['sport']} DPT={p['dport']} LEN={p.get('size', 40) - 20} "
-            fh.write(head + body + "\n")
-    return len(probes)
-
-
-def write_sensor(path: Path, probes: list[dict], sensor: str) -> int:
-    """Write probes as the sensor's JSON lines dump."""
-    probes = sorted(probes, key=lambda p: p["ts"])
-    with open(path, "w", encoding="utf-8") as fh:
-        for p in probes:
-            payload = p.get("payload", b"")
+def write_sensor(path: Path, df: pl.DataFrame, sensor: str) -> int:
+    """Write connections and datagrams as the sensor's JSON lines dump (payload prefix bounded to 64 bytes)."""
+    with open(path, "w", encoding="utf-8", newline="\n") as fh:
+        for r in df.select("ts", "src", "sport", "dst", "dport", "proto", "payload", "duration").iter_rows(named=True):
+            payload = r["payload"] or b""
             fh.write(
                 json.dumps(
                     {
-                        "ts": _utc(p["ts"]).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-                        "event": "connect" if p["proto"] == "tcp" else "datagram",
-                        "transport": p["proto"],
-                        "src_ip": p["src"],
-                        "src_port": p["sport"],
-                        "dst_ip": p["dst"],
-                        "dst_port": p["dport"],
+                        "ts": _utc(r["ts"]).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+                        "event": "connect" if r["proto"] == "tcp" else "datagram",
+                        "transport": r["proto"],
+                        "src_ip": r["src"],
+                        "src_port": r["sport"],
+                        "dst_ip": r["dst"],
+                        "dst_port": r["dport"],
                         "sent_data": bool(payload),
                         "payload_hex": payload[:64].hex(),
                         "bytes": len(payload),
-                        "duration_s": round(p.get("duration", 0.05), 3),
+                        "duration_s": round(r["duration"] or 0.0, 3),
                         "sensor": sensor,
                     }
                 )
                 + "\n"
             )
-    return len(probes)
+    return df.height
 
 
-def write_honeypot(path: Path, hits: list[dict]) -> int:
-    """Write honeypot hits in the organization paper's JSON shape (its Table 1)."""
-    hits = sorted(hits, key=lambda h: h["ts"])
-    with open(path, "w", encoding="utf-8") as fh:
-        for h in hits:
-            rec = {
-                "ip": h["src"],
-                "port": h["sport"],
-                "dst_ip": h["dst"],
-                "dst_port": h["dport"],
-                "utc": _utc(h["ts"]).strftime("%Y-%m-%d %H:%M:%S"),
-                "transport_protocol": "tcp",
-                "proto": h.get("app", "http"),
-                "action": h.get("action", "request"),
+def write_honeypot(path: Path, df: pl.DataFrame) -> int:
+    """Write honeypot hits in the organization paper's JSON shape (its Table 1); absent fields are left out."""
+    cols = (
+        "ts",
+        "src",
+        "sport",
+        "dst",
+        "dport",
+        "proto",
+        "app",
+        "method",
+        "uri",
+        "ua",
+        "action",
+        "payload",
+        "asn",
+        "as_org",
+    )
+    with open(path, "w", encoding="utf-8", newline="\n") as fh:
+        for r in df.select(cols).iter_rows(named=True):
+            rec: dict = {
+                "ip": r["src"],
+                "port": r["sport"],
+                "dst_ip": r["dst"],
+                "dst_port": r["dport"],
+                "utc": _utc(r["ts"]).strftime("%Y-%m-%d %H:%M:%S"),
+                "transport_protocol": r["proto"],
+                "proto": r["app"] or "http",
+                "action": r["action"] or "request",
             }
-            if h.get("app", "http") == "http":
-                rec |= {
-                    "method": h.get("method", "GET"),
-                    "uri": h.get("uri", "/"),
-                    "headers": {"User-Agent": h.get("ua", ""), "Host": h["dst"]},
-                }
-            if h.get("payload"):
-                rec |= {"pack_datagram": h["payload"].hex(), "data_length": len(h["payload"])}
+            if r["asn"] is not None:
+                rec |= {"asn": f"AS{r['asn']}", "org": r["as_org"] or ""}
+            if (r["app"] or "http") == "http":
+                rec |= {"method": r["method"] or "GET", "uri": r["uri"] or "/", "headers": {"Host": r["dst"]}}
+                if r["ua"] is not None:
+                    rec["headers"]["User-Agent"] = r["ua"]
+            if r["payload"]:
+                rec |= {"pack_datagram": r["payload"].hex(), "data_length": len(r["payload"])}
             fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
-    return len(hits)
+    return df.height
