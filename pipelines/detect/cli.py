@@ -12,13 +12,13 @@ from pipelines.cli import Commands, emit, settings_from
 def register(commands: Commands) -> None:
     """Add the detector evaluations."""
     slow = commands.eval.add_parser("slow", help="paper 002 Table 2 on labelled CIDDS-style flows")
-    slow.add_argument("--flows", type=Path, required=True)
-    slow.add_argument("--thresholds", default="0.65,0.70,0.75,0.80,0.85")
+    slow.add_argument("--flows", type=Path, required=True, help="labelled flow file (CIDDS columns)")
+    slow.add_argument("--thresholds", default="0.65,0.70,0.75,0.80,0.85", help="comma-separated thresholds")
     slow.add_argument("--json", action="store_true")
     slow.set_defaults(func=_slow)
     src = commands.eval.add_parser("sources", help="source-level precision/recall per detector and scan kind")
-    src.add_argument("--landing", type=Path, required=True)
-    src.add_argument("--truth", type=Path, required=True)
+    src.add_argument("--landing", type=Path, required=True, help="folder of <YYYY-MM-DD>/ input folders")
+    src.add_argument("--truth", type=Path, required=True, help="truth.csv of the generator")
     src.add_argument("--json", action="store_true")
     src.set_defaults(func=_sources)
 
@@ -47,6 +47,10 @@ def _sources(args: argparse.Namespace) -> int:
     lines = [
         f"{k}: precision {v['precision']:.3f} recall {v['recall']:.3f} f1 {v['f1']:.3f}"
         for k, v in result["detectors"].items()
+    ]
+    lines += [
+        f"  fast threshold, {k} mode: precision {v['precision']:.3f} recall {v['recall']:.3f}"
+        for k, v in result["fast_modes"].items()
     ]
     lines += [f"  {k}: {v}" for k, v in result["kinds"].items()]
     emit(result, args.json, "\n".join(lines))

@@ -1,47 +1,37 @@
 """Slow scans by the persistent incremental model of paper 002 (section 2.2, DESIGN 5.3).
 
 For each combination (horizontal: src_ip + dst_port; vertical: src_ip + dst_ip) seen in more than
-`min_windows` 2-minute windows, run the incremental filter over its windows:
+`min_windows` 2-minute windows, the incremental filter runs over its N windows:
     pre = dip_0; for i >= 1: u = pre | dip_i; pre = dip_i if |u| == |pre| else u; len_i = |pre|
 A growth period is a maximal run of windows where len strictly increases; periods shorter than
 `min_period` windows are dropped. A period is a scan when the normalized conditional entropy of its
 targets, H(targets of its records) / log(record count), reaches the threshold.
 
-The filter is sequential per combination, so it runs in Python over the per-window target lists that
-DuckDB groups; only persistent combinations reach Python, which keeps the loop small.
+The filter is sequential per combination; it is run without sets, vectorized across combinations.
+Within a period starting at window s, `pre` is the union of dip_s..dip_{i-1}, so window i adds
+nothing new (|u| == |pre|, a restart) exactly when every target of dip_i already occurred at or
+after s. With prev(t, i) the combination's last window before i holding target t (-1 if none) and
+m_i = min over t in dip_i of prev(t, i), the filter reduces to one integer per combination:
+    s = 0; for i >= 1: if m_i >= s: s = i (restart)
+DuckDB computes prev with a window function (`sql/detect/slow_triples.sql`) and m_i by grouping;
+numpy steps i over all combinations at once (one iteration per window position, at most a day's
+windows); DuckDB computes each period's entropy (`sql/detect/scan_slow.sql`). `growth_periods` and `cond_entropy`
+are the literal set-based statement of the model, kept as the reference the tests compare against.
 """
 
 from __future__ import annotations
 
 import math
 from collections import Counter
-from datetime import UTC, date, datetime
+from datetime import date
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 
 from pipelines.detect import ensure_probes
 from pipelines.settings import Slow
 from pipelines.sqlfiles import read_sql
-
-SCAN_SLOW_SCHEMA = pa.schema(
-    [
-        ("src_ip", pa.string()),
-        ("kind", pa.string()),
-        ("fixed_value", pa.string()),
-        ("period_start", pa.timestamp("us", tz="UTC")),
-        ("period_end", pa.timestamp("us", tz="UTC")),
-        ("windows", pa.int32()),
-        ("targets", pa.int32()),
-        ("records", pa.int64()),
-        ("cond_entropy", pa.float64()),
-        ("is_scan", pa.bool_()),
-        ("threshold", pa.float64()),
-        ("window_s", pa.int32()),
-        ("min_windows", pa.int32()),
-        ("min_period", pa.int32()),
-    ]
-)
 
 
 def growth_periods(window_sets: list[set]) -> list[tuple[int, int]]:
@@ -71,44 +61,90 @@ def cond_entropy(targets: list) -> float:
     return h / math.log(n)
 
 
+def restarts(combo: np.ndarray, pos: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """Whether each (combination, window position) starts a new growth period of the incremental filter.
+
+    Rows must be sorted by (pos, combo); `m` is the minimum over the window's targets of the
+    previous position holding the target (-1 when one is new). Vectorized across combinations:
+    one numpy step per window position.
+    """
+    n = len(pos)
+    out = np.zeros(n, dtype=bool)
+    if n == 0:
+        return out
+    start = np.zeros(int(combo.max()) + 1, dtype=np.int64)  # current period's first position per combination
+    bounds = np.searchsorted(pos, np.arange(int(pos.max()) + 2), side="left")
+    out[bounds[0] : bounds[1]] = True  # position 0 always starts a period
+    for i in range(1, int(pos.max()) + 1):
+        lo, hi = bounds[i], bounds[i + 1]
+        c = combo[lo:hi]
+        restart = m[lo:hi] >= start[c]
+        start[c[restart]] = i
+        out[lo:hi] = restart
+    return out
+
+
+def window_positions(combo: np.ndarray, w: np.ndarray, prev_w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Turn window numbers into positions among each combination's windows.
+
+    Rows are (combination, window) sorted by both, `prev_w` the earliest previous window of the
+    window's targets (-1 when one is new). Returns (pos, m): the window's position and the position
+    of prev_w (-1 stays -1).
+    """
+    n = len(combo)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    first = np.flatnonzero(np.r_[True, combo[1:] != combo[:-1]])  # first row of each combination
+    first_of_row = np.repeat(first, np.diff(np.r_[first, n]))
+    pos = np.arange(n, dtype=np.int64) - first_of_row
+    span = int(w.max() - w.min()) + 2
+    key = combo.astype(np.int64) * span + (w - w.min())
+    found = np.searchsorted(key, combo.astype(np.int64) * span + (np.maximum(prev_w, w.min()) - w.min()))
+    m = np.where(prev_w < 0, -1, found - first_of_row)
+    return pos, m
+
+
+def kept_periods(combo: np.ndarray, pos: np.ndarray, m: np.ndarray, min_period: int) -> tuple[np.ndarray, np.ndarray]:
+    """Growth period number of each (combination, position) row and whether its period is kept.
+
+    Rows sorted by (combination, position); a period is kept when it spans at least `min_period` windows.
+    """
+    if len(pos) == 0:
+        return np.zeros(0, dtype=bool), np.zeros(0, dtype=np.int64)
+    order = np.lexsort((combo, pos))  # by position, then combination: what `restarts` steps over
+    starts = np.empty(len(pos), dtype=bool)
+    starts[order] = restarts(combo[order], pos[order], m[order])
+    period = np.cumsum(starts) - 1  # each combination opens with a restart, so periods never straddle two
+    keep = np.bincount(period)[period] >= min_period
+    return keep, period.astype(np.int64)
+
+
 def scan_slow(con: duckdb.DuckDBPyConnection, day: date, params: Slow) -> pa.Table:
     """Growth periods of every persistent combination of the day, judged by conditional entropy."""
     ensure_probes(con)
-    rows = con.execute(
-        read_sql("detect/slow_windows"), {"day": day, "window_s": params.window_s, "min_windows": params.min_windows}
-    ).fetchall()
-    out: list[dict] = []
-    i = 0
-    while i < len(rows):
-        kind, src, fixed = rows[i][0], rows[i][1], rows[i][2]
-        j = i
-        while j < len(rows) and rows[j][:3] == (kind, src, fixed):
-            j += 1
-        group = rows[i:j]
-        windows = [r[3] for r in group]
-        records = [r[4] for r in group]
-        for first, last in growth_periods([set(t) for t in records]):
-            if last - first + 1 < params.min_period:
-                continue
-            targets = [t for rec in records[first : last + 1] for t in rec]
-            h = cond_entropy(targets)
-            out.append(
-                {
-                    "src_ip": src,
-                    "kind": kind,
-                    "fixed_value": fixed,
-                    "period_start": datetime.fromtimestamp(windows[first] * params.window_s, UTC),
-                    "period_end": datetime.fromtimestamp((windows[last] + 1) * params.window_s, UTC),
-                    "windows": last - first + 1,
-                    "targets": len(set(targets)),
-                    "records": len(targets),
-                    "cond_entropy": h,
-                    "is_scan": h >= params.threshold,
-                    "threshold": params.threshold,
-                    "window_s": params.window_s,
-                    "min_windows": params.min_windows,
-                    "min_period": params.min_period,
-                }
-            )
-        i = j
-    return pa.Table.from_pylist(out, schema=SCAN_SLOW_SCHEMA)
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _slow_triples AS {read_sql('detect/slow_triples')}",
+        {"day": day, "window_s": params.window_s, "min_windows": params.min_windows},
+    )
+    try:
+        steps = con.execute(
+            """SELECT combo_id, w, min(coalesce(prev_w, -1)) AS prev_w FROM _slow_triples
+               GROUP BY combo_id, w ORDER BY combo_id, w"""
+        ).fetchnumpy()
+        combo, w = steps["combo_id"], steps["w"]
+        pos, m = window_positions(combo, w, steps["prev_w"])
+        keep, period = kept_periods(combo, pos, m, params.min_period)
+        periods = pa.table({"combo_id": combo[keep], "w": w[keep], "period_id": period[keep]})
+        con.register("_slow_periods", periods)
+        return con.execute(
+            read_sql("detect/scan_slow"),
+            {
+                "window_s": params.window_s,
+                "threshold": params.threshold,
+                "min_windows": params.min_windows,
+                "min_period": params.min_period,
+            },
+        ).to_arrow_table()
+    finally:
+        con.execute("DROP TABLE IF EXISTS _slow_triples")
+        con.unregister("_slow_periods")

@@ -1,0 +1,44 @@
+-- table: slow_triples (intermediate of scan_slow): the persistent incremental model's input (paper 002, section 2.2).
+-- grain: one row per (combination, window, target) of a persistent combination on $day
+-- Horizontal combinations fix (src_ip, dst_port) and grow the set of dst_ip; vertical ones fix (src_ip, dst_ip)
+-- and grow the set of dst_port. Only combinations present in more than $min_windows windows are kept.
+-- column combo_id: Number of the combination (kind, src_ip, fixed_value).
+-- column kind: horizontal or vertical.
+-- column src_ip: The source.
+-- column fixed_value: dst_port (horizontal) or dst_ip (vertical), as text.
+-- column target: dst_ip (horizontal) or dst_port (vertical), as text.
+-- column w: Window number: floor(epoch seconds / $window_s).
+-- column n: Probe records of the combination to this target in this window.
+-- column prev_w: The combination's previous window holding this target (null when none): the incremental
+--   filter's window adds nothing new exactly when every target's prev_w lies in the current growth period
+--   (see pipelines/detect/slow.py).
+WITH base AS (
+    -- one grouping serves both kinds: (src_ip, dst_ip, dst_port, window) -> records
+    SELECT src_ip, dst_ip, dst_port, floor(epoch(ts) / $window_s)::BIGINT AS w, count(*)::BIGINT AS n
+    FROM probes
+    WHERE event_date = $day AND src_ip IS NOT NULL AND dst_ip IS NOT NULL AND dst_port IS NOT NULL
+    GROUP BY ALL
+), horizontal AS (
+    SELECT src_ip, dst_port FROM base GROUP BY src_ip, dst_port HAVING count(DISTINCT w) > $min_windows
+), vertical AS (
+    SELECT src_ip, dst_ip FROM base GROUP BY src_ip, dst_ip HAVING count(DISTINCT w) > $min_windows
+), combos AS (
+    SELECT
+        kind, src_ip, dst_port, dst_ip,
+        (row_number() OVER (ORDER BY kind, src_ip, dst_port, dst_ip) - 1)::BIGINT AS combo_id
+    FROM (
+        SELECT 'horizontal' AS kind, src_ip, dst_port, NULL::VARCHAR AS dst_ip FROM horizontal
+        UNION ALL
+        SELECT 'vertical' AS kind, src_ip, NULL::INTEGER AS dst_port, dst_ip FROM vertical
+    )
+), triples AS (
+    SELECT c.combo_id, c.kind, b.src_ip, CAST(b.dst_port AS VARCHAR) AS fixed_value, b.dst_ip AS target, b.w, b.n
+    FROM base AS b
+    JOIN combos AS c ON c.kind = 'horizontal' AND c.src_ip = b.src_ip AND c.dst_port = b.dst_port
+    UNION ALL
+    SELECT c.combo_id, c.kind, b.src_ip, b.dst_ip AS fixed_value, CAST(b.dst_port AS VARCHAR) AS target, b.w, b.n
+    FROM base AS b
+    JOIN combos AS c ON c.kind = 'vertical' AND c.src_ip = b.src_ip AND c.dst_ip = b.dst_ip
+)
+SELECT *, lag(w) OVER (PARTITION BY combo_id, target ORDER BY w) AS prev_w
+FROM triples
