@@ -1,0 +1,444 @@
+"""The listener: asyncio protocols for TCP and a recvmsg loop for UDP, writing one record per probe.
+
+asyncio rather than a thread pool (measured in docs/BENCHMARKS_sensor.md): a silent or trickling
+peer costs one small protocol object and a timer, not a thread, so a few hundred hostile peers
+cannot starve everyone else the way they starve a fixed pool of blocking workers. TCP uses bare
+`asyncio.Protocol` callbacks (no task or StreamReader per connection) because accepting is the hot
+path. UDP reads the socket directly with `recvmsg` so that it can see the datagram's destination
+address (IP_PKTINFO, needed when bound to 0.0.0.0) and the kernel's drop counter (SO_RXQ_OVFL),
+and drains up to a batch per wake-up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import signal
+import socket
+import struct
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pipelines.sensor.dump import STATS_NAME, DumpWriter, format_ts, write_json_atomic
+from pipelines.sensor.limits import SourceRateLimiter
+
+log = logging.getLogger("pipelines.sensor")
+
+# Linux values; the socket module does not export them all (IP_PKTINFO, SO_RXQ_OVFL).
+_LINUX = sys.platform.startswith("linux")
+IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)
+IPV6_RECVPKTINFO = getattr(socket, "IPV6_RECVPKTINFO", 49)
+IPV6_PKTINFO = getattr(socket, "IPV6_PKTINFO", 50)
+SO_RXQ_OVFL = getattr(socket, "SO_RXQ_OVFL", 40)
+UDP_BATCH = 256  # datagrams read per wake-up before yielding to TCP callbacks
+
+
+@dataclass(frozen=True)
+class SensorConfig:
+    """What to listen on and the limits that keep the sensor up under abuse."""
+
+    out: Path
+    tcp_ports: tuple[int, ...] = ()
+    udp_ports: tuple[int, ...] = ()
+    host: str = "0.0.0.0"
+    name: str = "sensor"
+    max_connections: int = 512  # concurrent TCP connections; more are closed at accept and counted
+    max_bytes: int = 4096  # payload bound: bytes kept (as hex) per connection or datagram
+    max_read_bytes: int = 16 << 20  # bytes read (and counted) per connection before it is cut
+    read_timeout_s: float = 2.0  # a connection silent this long is closed
+    max_duration_s: float = 30.0  # a connection is closed after this long even if it trickles data
+    per_source_rate: float = 50.0  # probes per second per source (token bucket, burst the same); <=0 disables
+    banners: dict[int, bytes] = field(default_factory=dict)  # TCP port -> bytes sent after the handshake
+    flush_interval_s: float = 1.0  # dump lines reach the file at least this often
+    stats_interval_s: float = 60.0  # a stats log line and sensor-stats.json this often
+    backlog: int = 4096  # listen() queue; the kernel caps it at net.core.somaxconn
+    udp_rcvbuf: int = 4 << 20  # socket receive buffer; the kernel caps it at net.core.rmem_max
+
+
+def _plain_ip(ip: str) -> str:
+    """Undo the IPv4-mapped form a dual-stack socket reports (::ffff:1.2.3.4 -> 1.2.3.4)."""
+    return ip[7:] if ip.startswith("::ffff:") and "." in ip else ip
+
+
+class Sensor:
+    """The listener: `await start()`, then `await stop()`; `stats` counts records and drops."""
+
+    def __init__(self, config: SensorConfig) -> None:
+        self.config = config
+        self.writer: DumpWriter | None = None
+        self.servers: list[asyncio.AbstractServer] = []
+        self.udp_socks: list[socket.socket] = []
+        self.ports: dict[str, list[int]] = {"tcp": [], "udp": []}
+        self.live: set[_TcpProbe] = set()
+        self.limiter = SourceRateLimiter(config.per_source_rate)
+        self.stats: dict[str, int] = dict.fromkeys(
+            (
+                "records",
+                "tcp",
+                "udp",
+                "dropped_max_connections",
+                "dropped_rate_tcp",
+                "dropped_rate_udp",
+                "dropped_udp_kernel",
+                "cut_read_limit",
+                "cut_duration",
+                "cut_timeout",
+                "cut_shutdown",
+                "errors",
+            ),
+            0,
+        )
+        self._kernel_drops: dict[int, int] = {}
+        self._housekeeper: asyncio.Task | None = None
+        self._started_at = datetime.now(UTC)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping = False
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Open the dump folder, bind every port, start housekeeping; raise OSError if a bind fails."""
+        cfg = self.config
+        self._loop = asyncio.get_running_loop()
+        # A connection is written when it ends, at most max_duration_s after its ts: keep the
+        # previous hour's file open that long (plus a margin) so the record lands in its own hour.
+        self.writer = DumpWriter(Path(cfg.out), grace_s=cfg.max_duration_s + cfg.read_timeout_s + 5.0)
+        for path in self.writer.recovered:
+            log.warning("closed a dump left open by a previous run: %s", path.name)
+        try:
+            # asyncio makes an AF_INET6 listener v6-only; "::" (all addresses) means both families here.
+            tcp_host = None if cfg.host in ("::", "") else cfg.host
+            for port in cfg.tcp_ports:
+                server = await self._loop.create_server(
+                    lambda: _TcpProbe(self), tcp_host, port, backlog=cfg.backlog, reuse_address=True
+                )
+                self.servers.append(server)
+                self.ports["tcp"].append(server.sockets[0].getsockname()[1])
+            for port in cfg.udp_ports:
+                self._open_udp(port)
+        except BaseException:
+            await self._close_listeners()
+            self.writer.close()
+            raise
+        self._housekeeper = asyncio.create_task(self._housekeeping())
+        self._write_stats()
+
+    def _open_udp(self, port: int) -> None:
+        cfg = self.config
+        info = socket.getaddrinfo(cfg.host, port, type=socket.SOCK_DGRAM, flags=socket.AI_PASSIVE)[0]
+        family, address = info[0], info[4]
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            sock.setblocking(False)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+            sock.bind(address)
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, cfg.udp_rcvbuf)  # absorb bursts
+            except OSError:
+                pass
+            if _LINUX:
+                sock.setsockopt(socket.SOL_SOCKET, SO_RXQ_OVFL, 1)
+                sock.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
+                if family == socket.AF_INET6:
+                    sock.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVPKTINFO, 1)
+        except BaseException:
+            sock.close()
+            raise
+        self.udp_socks.append(sock)
+        self.ports["udp"].append(sock.getsockname()[1])
+        assert self._loop is not None
+        self._loop.add_reader(sock.fileno(), self._udp_ready, sock)
+
+    async def _close_listeners(self) -> None:
+        for server in self.servers:
+            server.close()
+        for server in self.servers:
+            await server.wait_closed()
+        for sock in self.udp_socks:
+            if self._loop is not None and sock.fileno() >= 0:
+                self._loop.remove_reader(sock.fileno())
+            sock.close()
+
+    async def stop(self, grace_s: float = 0.5) -> dict[str, Any]:
+        """Stop listening, let live connections finish for `grace_s`, close the rest, close the dumps."""
+        if self._stopping or self.writer is None:  # already stopped, or never started
+            return self.snapshot()
+        self._stopping = True
+        await self._close_listeners()
+        deadline = time.monotonic() + grace_s
+        while self.live and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        for probe in list(self.live):
+            self.stats["cut_shutdown"] += 1
+            probe.finish()
+        if self._housekeeper is not None:
+            self._housekeeper.cancel()
+            try:
+                await self._housekeeper
+            except asyncio.CancelledError:
+                pass
+        assert self.writer is not None
+        closed = self.writer.close()
+        snapshot = self._write_stats(stopped=True)
+        log.info("sensor %s stopped: %s; closed %s", self.config.name, self._stats_line(), [p.name for p in closed])
+        return snapshot
+
+    async def _housekeeping(self) -> None:
+        """Flush lines, close finished hours, write stats; errors are logged, never fatal."""
+        cfg = self.config
+        next_stats = time.monotonic() + cfg.stats_interval_s
+        while True:
+            await asyncio.sleep(min(cfg.flush_interval_s, 1.0))
+            try:
+                assert self.writer is not None
+                self.writer.flush()
+                for path in self.writer.roll():
+                    log.info("closed %s", path.name)
+                if time.monotonic() >= next_stats:
+                    next_stats = time.monotonic() + cfg.stats_interval_s
+                    self.limiter.prune()
+                    self._write_stats()
+                    log.info("stats %s", self._stats_line())
+            except Exception:  # a full disk must not kill the listener: log and keep trying
+                self.stats["errors"] += 1
+                log.exception("sensor housekeeping failed")
+
+    # --- records ---------------------------------------------------------------------------
+
+    def record(
+        self,
+        ts: datetime,
+        event: str,
+        transport: str,
+        src: tuple,
+        dst: tuple,
+        payload: bytes,
+        total: int,
+        duration_s: float,
+    ) -> None:
+        """Write one dump line in the shared sensor JSONL shape (docs: /tmp/formats.md, item 1)."""
+        line = {
+            "ts": format_ts(ts),
+            "event": event,
+            "transport": transport,
+            "src_ip": _plain_ip(src[0]),
+            "src_port": src[1],
+            "dst_ip": _plain_ip(dst[0]),
+            "dst_port": dst[1],
+            "sent_data": total > 0,
+            "payload_hex": payload.hex(),
+            "bytes": total,
+            "duration_s": round(duration_s, 6),
+            "sensor": self.config.name,
+        }
+        try:
+            assert self.writer is not None
+            self.writer.write(line, ts)
+        except Exception:
+            self.stats["errors"] += 1
+            log.exception("could not write a dump line")
+            return
+        self.stats["records"] += 1
+        self.stats[transport] += 1
+
+    def _udp_ready(self, sock: socket.socket) -> None:
+        """Drain up to UDP_BATCH datagrams: rate-limit per source, record the rest."""
+        cfg = self.config
+        local = sock.getsockname()
+        for _ in range(UDP_BATCH):
+            try:
+                data, ancdata, _flags, addr = sock.recvmsg(65535, 256)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:  # e.g. ICMP errors surfacing on the socket: not fatal
+                if exc.errno not in (errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH):
+                    self.stats["errors"] += 1
+                continue
+            dst_ip = local[0]
+            for level, kind, value in ancdata:
+                if level == socket.SOL_SOCKET and kind == SO_RXQ_OVFL and len(value) >= 4:
+                    # The kernel's running count of datagrams this socket dropped (buffer full).
+                    self._kernel_drops[sock.fileno()] = struct.unpack("=I", value[:4])[0]
+                elif level == socket.IPPROTO_IP and kind == IP_PKTINFO and len(value) >= 12:
+                    dst_ip = socket.inet_ntop(socket.AF_INET, value[8:12])  # in_pktinfo.ipi_addr
+                elif level == socket.IPPROTO_IPV6 and kind == IPV6_PKTINFO and len(value) >= 16:
+                    dst_ip = socket.inet_ntop(socket.AF_INET6, value[:16])  # in6_pktinfo.ipi6_addr
+            if not self.limiter.allow(_plain_ip(addr[0])):
+                self.stats["dropped_rate_udp"] += 1
+                continue
+            self.record(
+                datetime.now(UTC), "datagram", "udp", addr, (dst_ip, local[1]), data[: cfg.max_bytes], len(data), 0.0
+            )
+
+    # --- stats -----------------------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """Counters plus what is open right now (for sensor-stats.json and --json output)."""
+        self.stats["dropped_udp_kernel"] = sum(self._kernel_drops.values())
+        return {
+            "sensor": self.config.name,
+            "started_at": self._started_at.isoformat(),
+            "updated_at": datetime.now(UTC).isoformat(),
+            "ports": self.ports,
+            **self.stats,
+            "active_connections": len(self.live),
+            "tracked_sources": len(self.limiter.buckets),
+            "rate_table_resets": self.limiter.resets,
+            "files_closed": len(self.writer.files_closed) if self.writer else 0,
+            "open_files": [p.name for p in self.writer.open_parts] if self.writer else [],
+        }
+
+    def _write_stats(self, stopped: bool = False) -> dict[str, Any]:
+        snap = self.snapshot()
+        if stopped:
+            snap["stopped_at"] = snap["updated_at"]
+        try:
+            write_json_atomic(Path(self.config.out) / STATS_NAME, snap)
+        except OSError:
+            self.stats["errors"] += 1
+            log.exception("could not write %s", STATS_NAME)
+        return snap
+
+    def _stats_line(self) -> str:
+        snap = self.snapshot()
+        keys = [k for k in self.stats if snap.get(k)] + ["active_connections"]
+        return " ".join(f"{k}={snap[k]}" for k in keys)
+
+
+class _TcpProbe(asyncio.Protocol):
+    """One TCP connection: admit or drop it, read what it sends (bounded), record it when it ends."""
+
+    __slots__ = ("sensor", "transport", "ts", "started", "last", "src", "dst", "kept", "total", "timer", "done")
+
+    def __init__(self, sensor: Sensor) -> None:
+        self.sensor = sensor
+        self.transport: asyncio.Transport | None = None
+        self.done = False
+        self.timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        sensor, cfg = self.sensor, self.sensor.config
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self.src = transport.get_extra_info("peername") or ("", 0)
+        if not sensor.limiter.allow(_plain_ip(self.src[0])):
+            sensor.stats["dropped_rate_tcp"] += 1
+            self.done = True
+            transport.abort()
+            return
+        if len(sensor.live) >= cfg.max_connections:
+            sensor.stats["dropped_max_connections"] += 1
+            self.done = True
+            transport.abort()
+            return
+        self.dst = transport.get_extra_info("sockname") or ("", 0)
+        self.ts = datetime.now(UTC)
+        self.started = self.last = time.monotonic()
+        self.kept = bytearray()
+        self.total = 0
+        sensor.live.add(self)
+        banner = cfg.banners.get(self.dst[1])
+        if banner:
+            transport.write(banner)
+        first_check = min(cfg.read_timeout_s, cfg.max_duration_s)
+        self.timer = asyncio.get_running_loop().call_later(first_check, self._check_time)
+        if sensor._stopping:  # accepted just as the sensor stops: record it, do not wait for data
+            sensor.stats["cut_shutdown"] += 1
+            self.finish()
+
+    def _check_time(self) -> None:
+        """One timer per connection: close it when silent too long or alive too long."""
+        if self.done:
+            return
+        cfg = self.sensor.config
+        now = time.monotonic()
+        if now - self.started >= cfg.max_duration_s:
+            self.sensor.stats["cut_duration"] += 1
+            self.finish()
+        elif now - self.last >= cfg.read_timeout_s:
+            self.sensor.stats["cut_timeout"] += 1
+            self.finish()
+        else:
+            wait = min(self.last + cfg.read_timeout_s, self.started + cfg.max_duration_s) - now
+            self.timer = asyncio.get_running_loop().call_later(max(wait, 0.001), self._check_time)
+
+    def data_received(self, data: bytes) -> None:
+        if self.done:
+            return
+        cfg = self.sensor.config
+        self.last = time.monotonic()
+        self.total += len(data)
+        room = cfg.max_bytes - len(self.kept)
+        if room > 0:
+            self.kept += data[:room]
+        if self.total >= cfg.max_read_bytes:  # a firehose: stop reading, keep what we have
+            self.sensor.stats["cut_read_limit"] += 1
+            self.finish()
+
+    def eof_received(self) -> bool:
+        self.finish()
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.finish()
+
+    def finish(self) -> None:
+        """Record the connection once and close it (idempotent: EOF, reset, timer, limit or stop)."""
+        if self.done:
+            return
+        self.done = True
+        sensor = self.sensor
+        sensor.live.discard(self)
+        if self.timer is not None:
+            self.timer.cancel()
+        sensor.record(
+            self.ts,
+            "connect",
+            "tcp",
+            self.src,
+            self.dst,
+            bytes(self.kept),
+            self.total,
+            time.monotonic() - self.started,
+        )
+        if self.transport is not None:
+            self.transport.close()
+
+
+async def run_sensor(
+    config: SensorConfig,
+    duration: float | None = None,
+    ready: Path | None = None,
+) -> dict[str, Any]:
+    """Run until SIGTERM/SIGINT (or `duration` seconds), then flush and close the dumps; return the stats."""
+    sensor = Sensor(config)
+    await sensor.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    handled = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+            handled.append(sig)
+        except (NotImplementedError, RuntimeError, ValueError):  # not the main thread: caller stops us
+            pass
+    log.info(
+        "sensor %s listening on %s: tcp %s udp %s", config.name, config.host, sensor.ports["tcp"], sensor.ports["udp"]
+    )
+    if ready is not None:
+        write_json_atomic(Path(ready), sensor.ports)
+    try:
+        await asyncio.wait_for(stop.wait(), timeout=duration)
+    except TimeoutError:
+        pass
+    finally:
+        for sig in handled:
+            loop.remove_signal_handler(sig)
+        snapshot = await sensor.stop()
+    return snapshot

@@ -1,0 +1,73 @@
+"""Hourly dump files: `.part` while open, renamed after the hour and its grace, names never reused."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from pipelines.sensor import DumpFolderBusy, DumpWriter
+from pipelines.sensor.dump import format_ts
+
+T = datetime(2025, 11, 26, 3, 59, 58, 123456, tzinfo=UTC)
+
+
+def _rec(ts: datetime, n: int) -> dict:
+    return {"ts": format_ts(ts), "event": "connect", "n": n}
+
+
+def _names(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith("sensor-"))
+
+
+def test_hour_closes_after_its_grace_and_records_keep_their_hour(tmp_path: Path) -> None:
+    w = DumpWriter(tmp_path, grace_s=30)
+    w.write(_rec(T, 1), T)
+    w.write(_rec(T + timedelta(seconds=3), 2), T + timedelta(seconds=3))  # 04:00:01
+    assert _names(tmp_path) == ["sensor-20251126T03.jsonl.part", "sensor-20251126T04.jsonl.part"]
+    assert w.roll(datetime(2025, 11, 26, 4, 0, 20, tzinfo=UTC)) == []  # within grace: 03 may still get lines
+    w.write(_rec(T + timedelta(seconds=1), 3), T + timedelta(seconds=1))  # a connection from 03:59:59 ending now
+    closed = w.roll(datetime(2025, 11, 26, 4, 0, 31, tzinfo=UTC))
+    assert [p.name for p in closed] == ["sensor-20251126T03.jsonl"]
+    assert [json.loads(x)["n"] for x in closed[0].read_text().splitlines()] == [1, 3]
+    assert w.open_parts == [tmp_path / "sensor-20251126T04.jsonl.part"]
+    w.close()
+    assert _names(tmp_path) == ["sensor-20251126T03.jsonl", "sensor-20251126T04.jsonl"]
+    with pytest.raises(RuntimeError):
+        w.write(_rec(T, 4), T)
+
+
+def test_a_closed_hour_is_never_appended_to(tmp_path: Path) -> None:
+    w = DumpWriter(tmp_path)
+    w.write(_rec(T, 1), T)
+    w.close()
+    first = (tmp_path / "sensor-20251126T03.jsonl").read_bytes()
+    w2 = DumpWriter(tmp_path)  # a restart within the same hour
+    w2.write(_rec(T, 2), T)
+    w2.close()
+    w3 = DumpWriter(tmp_path)
+    w3.write(_rec(T, 3), T)
+    w3.close()
+    assert (tmp_path / "sensor-20251126T03.jsonl").read_bytes() == first
+    assert _names(tmp_path) == ["sensor-20251126T03-1.jsonl", "sensor-20251126T03-2.jsonl", "sensor-20251126T03.jsonl"]
+
+
+def test_parts_left_by_a_killed_sensor_are_repaired_and_closed(tmp_path: Path) -> None:
+    (tmp_path / "sensor-20251126T03.jsonl").write_text('{"n": 0}\n')
+    (tmp_path / "sensor-20251126T03.jsonl.part").write_text('{"n": 1}\n{"n": 2}\n{"n": 3, "tor')
+    (tmp_path / "sensor-20251126T05.jsonl.part").write_text('{"n": 4, "torn')  # nothing whole: removed
+    w = DumpWriter(tmp_path)
+    assert [p.name for p in w.recovered] == ["sensor-20251126T03-1.jsonl"]
+    assert (tmp_path / "sensor-20251126T03-1.jsonl").read_text() == '{"n": 1}\n{"n": 2}\n'
+    assert _names(tmp_path) == ["sensor-20251126T03-1.jsonl", "sensor-20251126T03.jsonl"]
+    w.close()
+
+
+def test_one_writer_per_folder(tmp_path: Path) -> None:
+    w = DumpWriter(tmp_path)
+    with pytest.raises(DumpFolderBusy):
+        DumpWriter(tmp_path)
+    w.close()
+    DumpWriter(tmp_path).close()
