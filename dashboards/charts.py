@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import csv
+import functools
+import hashlib
+import json
+from pathlib import Path
+
 import altair as alt
 import pandas as pd
 
@@ -80,33 +86,93 @@ def by_region(geo: pd.DataFrame) -> alt.Chart:
     )
 
 
+ASSETS = Path(__file__).resolve().parent / "assets"
+# world-atlas 2.0.2 (ISC), Natural Earth 1:110m countries; see assets/README.md.
+ATLAS = ASSETS / "countries-110m.json"
+ATLAS_SHA256 = "2516c915867c7baf18ddec727aec46c315541a07cfb3d79a6559b05d5e94eee8"
+
+
+@functools.cache
+def world_atlas() -> dict:
+    """The vendored countries TopoJSON, checked against its recorded sha256."""
+    raw = ATLAS.read_bytes()
+    digest = hashlib.sha256(raw).hexdigest()
+    if digest != ATLAS_SHA256:
+        raise ValueError(f"{ATLAS} has sha256 {digest}, expected {ATLAS_SHA256} (see assets/README.md)")
+    return json.loads(raw)
+
+
+@functools.cache
+def iso_numeric() -> dict[str, str]:
+    """ISO 3166-1 alpha-2 -> numeric (3 digits), the atlas's feature id."""
+    with (ASSETS / "iso3166_numeric.csv").open(encoding="utf-8", newline="") as f:
+        return {row["alpha_2"]: row["numeric"] for row in csv.DictReader(f)}
+
+
+def country_shares(geo: pd.DataFrame) -> pd.DataFrame:
+    """Sources per country keyed by the atlas's id; labels like 'private' or '??' have no id and drop out."""
+    data = geo.groupby(["country_code", "country"], as_index=False)[["sources", "abnormal_sources"]].sum()
+    data["id"] = data["country_code"].map(iso_numeric())
+    data = data.dropna(subset=["id"]).copy()
+    data["abnormal_share"] = (data["abnormal_sources"] / data["sources"].where(data["sources"] > 0)).fillna(0.0)
+    return data[["id", "country_code", "country", "sources", "abnormal_sources", "abnormal_share"]]
+
+
 def source_map(geo: pd.DataFrame) -> alt.LayerChart:
-    """Located sources on a graticule (equal-earth projection): size = sources, colour = abnormal."""
-    data = geo.dropna(subset=["lat", "lon"])
-    data = data.groupby(["country_code", "region"], as_index=False).agg(
+    """Countries shaded by abnormal sources on a world basemap, located sources as circles (size = sources).
+
+    The basemap is the vendored world-atlas TopoJSON inlined into the spec, so the map needs no
+    network when it is built (vl-convert) or viewed (the HTML report).
+    """
+    points = geo.dropna(subset=["lat", "lon"])
+    points = points.groupby(["country_code", "region"], as_index=False).agg(
         lat=("lat", "mean"),
         lon=("lon", "mean"),
         sources=("sources", "sum"),
         abnormal_sources=("abnormal_sources", "sum"),
     )
-    grid = alt.Chart(alt.graticule(step=[30, 30])).mark_geoshape(stroke="#ccc", strokeWidth=0.5, fill=None)
+    countries = alt.InlineData(values=world_atlas(), format=alt.DataFormat(type="topojson", feature="countries"))
+    fields = ["sources", "abnormal_sources", "abnormal_share"]
     sphere = alt.Chart(alt.sphere()).mark_geoshape(fill="#eef4fa")
-    points = (
-        alt.Chart(data)
-        .mark_circle(opacity=0.7)
+    grid = alt.Chart(alt.graticule(step=[30, 30])).mark_geoshape(stroke="#d5dde5", strokeWidth=0.5, fill=None)
+    shaded = (
+        alt.Chart(countries, name="countries")
+        .mark_geoshape(stroke="#fff", strokeWidth=0.5)
+        .transform_lookup(lookup="id", from_=alt.LookupData(country_shares(geo), key="id", fields=fields))
+        # Countries without sources get zeros: a null colour field would drop their shape from the map.
+        .transform_calculate(
+            sources="datum.sources || 0",
+            abnormal_sources="datum.abnormal_sources || 0",
+            abnormal_share="datum.abnormal_share || 0",
+        )
+        .encode(
+            color=alt.condition(
+                "datum.abnormal_sources > 0",
+                alt.Color("abnormal_sources:Q", scale=alt.Scale(scheme="reds"), title="abnormal sources"),
+                alt.value("#dde3e8"),
+            ),
+            tooltip=[
+                alt.Tooltip("properties.name:N", title="country"),
+                alt.Tooltip("sources:Q"),
+                alt.Tooltip("abnormal_sources:Q", title="abnormal"),
+                alt.Tooltip("abnormal_share:Q", title="abnormal share", format=".1%"),
+            ],
+        )
+    )
+    located = (
+        alt.Chart(points, name="sources")
+        .mark_circle(fillOpacity=0.25, stroke="#1f4e79", strokeWidth=1)
         .encode(
             longitude="lon:Q",
             latitude="lat:Q",
-            size=alt.Size("sources:Q", scale=alt.Scale(range=[20, 600]), title="sources"),
-            color=alt.Color("abnormal_sources:Q", scale=alt.Scale(scheme="reds"), title="abnormal"),
+            size=alt.Size("sources:Q", scale=alt.Scale(range=[15, 500]), title="sources"),
+            color=alt.value("#1f4e79"),
             tooltip=["country_code:N", "region:N", "sources:Q", "abnormal_sources:Q"],
         )
     )
-    return (
-        alt.layer(sphere, grid, points, title="Where the sources are")
-        .project("equalEarth")
-        .properties(width=WIDTH, height=320)
-    )
+    # Country-level providers (iptocc) give no coordinates: the choropleth alone then, with no empty size legend.
+    layers = [sphere, grid, shaded] + ([located] if len(points) else [])
+    return alt.layer(*layers, title="Where the sources are").project("equalEarth").properties(width=WIDTH, height=260)
 
 
 def top_ports(ports: pd.DataFrame) -> alt.Chart:

@@ -39,14 +39,36 @@ def _q(con: duckdb.DuckDBPyConnection, sql: str, day: date):
     return con.execute(sql, {"day": day} if "$day" in sql else {}).df()
 
 
+def _dq_links(out_dir: Path, day: date, dq_dir: Path | None) -> dict[str, str]:
+    """Links to the GX Data Docs index and the day's DQ summary: relative for the report on disk,
+    absolute (file URI) for the email, whose attachment is opened from elsewhere."""
+    dq_dir = Path(dq_dir) if dq_dir is not None else out_dir.resolve().parent.parent / "dq"
+    links: dict[str, str] = {}
+    for key, path in (("dq_docs", dq_dir / "index.html"), ("dq_summary", dq_dir / f"dq-{day.isoformat()}.html")):
+        if path.is_file():
+            links[key] = Path(os.path.relpath(path.resolve(), out_dir.resolve())).as_posix()
+            links[f"{key}_uri"] = path.resolve().as_uri()
+    return links
+
+
 def build_report(
-    db_path: Path, day: date, out_dir: Path, settings: Settings, dq_failed: list[str] | None = None
+    db_path: Path,
+    day: date,
+    out_dir: Path,
+    settings: Settings,
+    dq_failed: list[str] | None = None,
+    dq_dir: Path | None = None,
 ) -> Report:
-    """Write `out_dir/report.html` and `out_dir/<chart>.png` for `day` from the warehouse at `db_path`."""
+    """Write `out_dir/report.html` and `out_dir/<chart>.png` for `day` from the warehouse at `db_path`.
+
+    `dq_dir` holds the GX Data Docs the report links to; by default `<warehouse>/dq`, the warehouse
+    being two levels above `out_dir` (`<warehouse>/reports/<day>`).
+    """
     import vl_convert as vlc
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    dq_links = _dq_links(out_dir, day, dq_dir)
     with duckdb.connect(str(db_path), read_only=True) as con:
         daily = _q(con, "SELECT * FROM daily_summary ORDER BY event_date", day)
         hourly = _q(con, "SELECT * FROM hourly_abnormal ORDER BY event_date, hour", day)
@@ -87,6 +109,8 @@ def build_report(
     ]
     by_cc = geo.groupby("country_code")["abnormal_sources"].sum().sort_values(ascending=False)
     figures["top_countries"] = [f"{cc} ({int(n)})" for cc, n in by_cc.head(5).items() if n > 0]
+    # The email templates only see `figures`: the Data Docs location travels with them.
+    figures["dq_docs"] = dq_links.get("dq_docs_uri", "")
 
     specs = {
         "abnormal_share": charts.abnormal_share(daily),
@@ -130,6 +154,7 @@ def build_report(
         slow=slow.to_dict(orient="records"),
         orgs=orgs.to_dict(orient="records"),
         dq_failed=dq_failed or [],
+        dq_links=dq_links,
         credit=credit,
         tz=settings.site.timezone,
         bundle=bundle.replace("</script", "<\\/script"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import email
 import json
+import re
 import shutil
 import socket
 import subprocess
@@ -75,6 +76,10 @@ def test_report_is_self_contained_and_has_every_chart(built) -> None:
         assert (report.parent / f"{chart}.png").stat().st_size > 1000
     assert "DB-IP" in page
     assert "<script src=" not in page
+    # The world basemap is inlined (no URL to fetch at view time) and the report links the Data Docs.
+    assert "topojson" in page and "countries-110m" not in page
+    assert 'href="../../dq/index.html"' in page
+    assert (report.parent / "../../dq/index.html").resolve().is_file()
 
 
 @pytest.mark.browser
@@ -101,6 +106,10 @@ def test_report_renders_in_headless_chromium(built, tmp_path: Path) -> None:
     # vega-embed replaced each placeholder by a rendered SVG, and no embedding error was shown.
     assert html.count("<svg") >= 6, html[:2000]
     assert 'id="errors"></div>' in html
+    # The map draws every country of the inlined world atlas (177 in countries-110m) as a path.
+    countries = re.search(r'<g class="mark-shape role-mark countries_marks"[^>]*>(.*?)</g>', html, re.S)
+    assert countries, "no countries layer in the map"
+    assert countries.group(1).count("<path") >= 170
     shot = tmp_path / "report.png"
     subprocess.run(
         [chromium, *flags, "--window-size=1300,2400", f"--screenshot={shot}", report.as_uri()],
@@ -164,6 +173,7 @@ def test_email_received_with_inline_charts_attachment_and_escaping(built) -> Non
     attachments = [p for p in msg.iter_attachments() if p.get_filename() == "report.html"]
     assert len(attachments) == 1
     assert "&lt;b&gt;injected&lt;/b&gt;" in html and "<b>injected</b>" not in html
+    assert "dq/index.html" in html and "dq/index.html" in text_part.get_content()
     assert b"s3cret-never-logged" not in sink.messages[0]
 
 
