@@ -23,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 
 from pipelines.orgs.cluster import choose_k, cluster, name_clusters, prepare, representation
-from pipelines.orgs.evaluate import format_table, table2
+from pipelines.orgs.evaluate import format_table, summary, table2
 from pipelines.orgs.synthetic import generate_orgs
 from pipelines.schema import conform_events
 
@@ -51,10 +51,10 @@ def speed(sources: int, seed: int, k: int) -> dict:
     gen_s = time.perf_counter() - started
     t = {}
     clock = time.perf_counter()
-    prep = prepare(con, str(tmp), seed=seed)
+    prep = prepare(con, str(tmp), seed=seed, population="scanning")  # as scanner_orgs does
     t["features+graph+svd+lists"] = time.perf_counter() - clock
     clock = time.perf_counter()
-    x = representation(prep, "graph+smoothing", steps=2, seed=seed)
+    x = representation(prep, "graph+smoothing", steps=3, seed=seed)
     t["smoothing"] = time.perf_counter() - clock
     clock = time.perf_counter()
     k = k or choose_k(x, seed=seed)
@@ -146,7 +146,7 @@ def read_ufw(path: Path, year: int) -> pa.Table:
     return conform_events(pa.Table.from_pylist(rows))
 
 
-def ufw(path: Path, orgs_dir: Path, k: int, seed: int) -> dict:
+def ufw(path: Path, orgs_dir: Path, k: int, seed: int, population: str = "labelled", steps: int = 3) -> dict:
     """Table 2 on a real firewall log; ground truth = the reference lists."""
     events = read_ufw(path, 2023)
     con = _con(events, None)
@@ -159,15 +159,14 @@ def ufw(path: Path, orgs_dir: Path, k: int, seed: int) -> dict:
         con.execute("CREATE TABLE geo_ip AS SELECT * FROM g")
     except ImportError:
         pass
-    prep = prepare(con, str(orgs_dir), seed=seed)
+    prep = prepare(con, str(orgs_dir), seed=seed, population=population)
     known = [o for o in prep.known if o and o != "mass_scanner"]
     counts = {o: known.count(o) for o in sorted(set(known))}
     return {
         "events": events.num_rows,
-        "sources": len(prep.ips),
-        "known_sources": len(known),
+        "summary": summary(prep),
         "orgs": dict(sorted(counts.items(), key=lambda kv: -kv[1])),
-        "results": table2(prep, k=k, seed=seed),
+        "results": table2(prep, k=k, steps=steps, seed=seed),
     }
 
 
@@ -188,6 +187,8 @@ def main(argv: list[str] | None = None) -> int:
     u.add_argument("log", type=Path)
     u.add_argument("--orgs-dir", type=Path, required=True)
     u.add_argument("--k", type=int, default=0)
+    u.add_argument("--steps", type=int, default=3)
+    u.add_argument("--population", choices=("labelled", "scanning", "all"), default="labelled")
     u.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     if args.what == "speed":
@@ -201,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
         out = {"sources": len(prep.ips), "results": table2(prep, seed=args.seed)}
         print(format_table(out["results"]))
     else:
-        out = ufw(args.log, args.orgs_dir, args.k, args.seed)
+        out = ufw(args.log, args.orgs_dir, args.k, args.seed, args.population, args.steps)
         print(format_table(out["results"]))
     print(json.dumps(out))
     return 0

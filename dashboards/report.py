@@ -90,7 +90,7 @@ def build_report(
             con,
             """SELECT o.org, o.method, count(*) AS sources, count(r.src_ip) AS active_today
                           FROM scanner_orgs AS o LEFT JOIN source_risk AS r ON r.src_ip = o.src_ip AND r.event_date = $day
-                          GROUP BY ALL ORDER BY active_today DESC, sources DESC LIMIT 25""",
+                          WHERE o.org <> 'unclustered' GROUP BY ALL ORDER BY active_today DESC, sources DESC LIMIT 25""",
             day,
         )
     risky, slow, orgs = (f.astype(object).where(f.notna(), None) for f in (risky, slow, orgs))  # NaN -> blank cell

@@ -86,7 +86,9 @@ class Geo:
 class Orgs:
     dir: str = ""  # folder of <org>_v4.txt / <org>_v6.txt CIDR lists and 'IP # rdns' lists
     k: int = 0  # clusters for K-means; 0 = chosen by silhouette
-    smoothing_steps: int = 2  # t in X~ = H^t X
+    smoothing_steps: int = 3  # t in X~ = H^t X
+    min_probes: int = 3  # cluster only sources with at least this many unsolicited probes...
+    min_probe_share: float = 0.5  # ...making up at least this share of their events
 
 
 @dataclass(frozen=True)

@@ -70,7 +70,8 @@ def test_table2_smoothing_beats_features(population) -> None:
     prep = prepare(_con(syn), str(orgs_dir))
     results = table2(prep)
     assert [(r["setting"], r["algorithm"]) for r in results] == [(s, a) for s in SETTINGS for a in ALGORITHMS]
-    assert all(set(r) == {"setting", "algorithm", "acc", "nmi", "ari", "silhouette", "chi", "dbi"} for r in results)
+    keys = {"setting", "algorithm", "acc", "nmi", "ari", "silhouette", "chi", "dbi"}
+    assert all(set(r) == keys | {"k"} for r in results)
     best = {(r["setting"], r["algorithm"]): r for r in results}
     smoothed, plain = best[("graph+smoothing", "kmeans")], best[("features", "kmeans")]
     assert smoothed["acc"] >= 0.9 and smoothed["nmi"] >= 0.75 and smoothed["ari"] >= 0.70
@@ -120,7 +121,11 @@ def test_eval_cli_reads_warehouse_read_only(population, tmp_path: Path) -> None:
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert list(result) == ["results"] and len(result["results"]) == 9
+    assert list(result) == ["results", "summary"] and len(result["results"]) == 9
+    keys = {"setting", "algorithm", "acc", "nmi", "ari", "silhouette", "chi", "dbi"}
+    assert all(set(r) == keys for r in result["results"])  # issue 7's row format, exactly
+    assert result["summary"]["population"] == "labelled"
+    assert result["summary"]["sources"] == result["summary"]["scored"] == len(syn.listed)
     row = next(r for r in result["results"] if r["setting"] == "graph+smoothing" and r["algorithm"] == "kmeans")
     assert row["acc"] >= 0.9
 
@@ -149,3 +154,45 @@ def test_neighbour_algorithms_on_a_sample(monkeypatch) -> None:
         assert len(labels) == 1000
         blobs = [Counter(labels[i * 250 : (i + 1) * 250].tolist()).most_common(1)[0] for i in range(4)]
         assert len({label for label, _ in blobs}) == 4 and all(count >= 200 for _, count in blobs)
+
+
+def test_only_scanning_sources_are_clustered(population, settings) -> None:
+    syn, orgs_dir = population
+    con = _con(syn)
+    # Two quiet sources: one on a /24 an organization's CIDR list holds, one unknown; and a busy web client.
+    listed_ip = next(ip for ip in sorted(syn.listed) if (orgs_dir / f"{syn.truth[ip]}_v4.txt").is_file())
+    net = listed_ip.rsplit(".", 1)[0]
+    quiet = f"{net}.254" if f"{net}.254" not in syn.truth else f"{net}.253"
+    con.execute(
+        """INSERT INTO events (ts, event_date, src_ip, dst_ip, src_port, dst_port, proto, tcp_flags)
+           SELECT TIMESTAMPTZ '2025-11-26 10:00:00+00' + i * INTERVAL 1 SECOND, DATE '2025-11-26', ip, '203.0.113.9',
+                  40000 + i, 443, 'tcp', CASE WHEN ip = '198.18.7.7' THEN 'PA' ELSE 'S' END
+           FROM (VALUES ($quiet), ('192.0.2.99'), ('198.18.7.7')) AS t(ip), range(2) AS r(i)""",
+        {"quiet": quiet},
+    )
+    con.execute(
+        """INSERT INTO events (ts, event_date, src_ip, dst_ip, src_port, dst_port, proto, tcp_flags)
+           SELECT TIMESTAMPTZ '2025-11-26 11:00:00+00' + i * INTERVAL 1 SECOND, DATE '2025-11-26', '198.18.7.7',
+                  '203.0.113.9', 40000, 443, 'tcp', 'PA' FROM range(20) AS r(i)"""
+    )
+    rows = {r["src_ip"]: r for r in scanner_orgs(con, settings.replace("orgs", dir=str(orgs_dir))).to_pylist()}
+    assert rows[quiet]["cluster_id"] is None and rows[quiet]["org"] == syn.truth[listed_ip]
+    assert rows[quiet]["method"] == "reference list"
+    for ip in ("192.0.2.99", "198.18.7.7"):  # too few probes; a client whose traffic is not probing
+        assert rows[ip]["cluster_id"] is None and rows[ip]["org"] == "unclustered"
+    assert all(rows[ip]["cluster_id"] is not None for ip in syn.truth)
+    prep = prepare(con, str(orgs_dir), population="labelled")
+    assert set(prep.ips) == syn.listed | {quiet}
+
+
+def test_port_set_bands_tie_similar_port_sets() -> None:
+    import scipy.sparse as sp
+
+    from pipelines.orgs.features import PORT_BANDS, port_band_keys
+
+    ports = [22, 80, 443, 8080, 8443, 3389, 5900, 6379, 9200, 27017]
+    m = sp.csr_matrix(np.array([[1] * 10, [1] * 9 + [0], [0] * 9 + [1], [0] * 10], dtype=float))
+    bands = [b.to_pylist() for b in port_band_keys(m, ports)]
+    assert len(bands) == PORT_BANDS
+    shared = sum(b[0] == b[1] for b in bands)
+    assert shared >= 1 and all(b[0] != b[2] for b in bands) and all(b[3] is None for b in bands)

@@ -27,10 +27,10 @@ def test_ufw_log_table2(shared_data: Path) -> None:
     events = _ufw_events(shared_data / "firewall" / "ufw_vps_2023-08-20.log")  # noqa: F841
     con = duckdb.connect()
     con.execute("CREATE TABLE events AS SELECT * FROM events")
-    prep = prepare(con, str(shared_data / "scanner_orgs"))
-    assert len(prep.ips) >= 900  # 914 sources in the log
+    prep = prepare(con, str(shared_data / "scanner_orgs"), population="labelled")  # paper 001's protocol
+    assert len(prep.all_ips) >= 900  # 914 sources in the log
     known = [o for o in prep.known if o and o != "mass_scanner"]
-    assert len(known) >= 400 and {"censys", "stretchoid", "shadowserver"} <= set(known)
+    assert len(known) == len(prep.ips) >= 400 and {"censys", "stretchoid", "shadowserver"} <= set(known)
     results = table2(prep)
     print("\n" + format_table(results))
     by = {(r["setting"], r["algorithm"]): r for r in results}

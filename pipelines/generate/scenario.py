@@ -5,6 +5,7 @@ monitored network sits in the home country (CN, CERNET)."""
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from dataclasses import dataclass
 
@@ -136,8 +137,18 @@ class AddressPool:
         return out
 
     def country(self, rng: np.random.Generator, country: str, n: int = 1) -> list[str]:
-        """`n` fresh scanner addresses allocated to `country`."""
-        return self.draw(rng, SCANNER_BLOCKS[country], n)
+        """`n` fresh scanner addresses allocated to `country`, outside every organization's blocks.
+
+        Some country blocks hold an organization's /24s (89.248.160.0/20 holds recyber's): an
+        anonymous scanner drawn there would sit on the organization's reference list while the
+        truth calls it unaffiliated.
+        """
+        out: list[str] = []
+        while len(out) < n:
+            ip = self.draw(rng, SCANNER_BLOCKS[country])[0]
+            if not _in_org_block(ip):
+                out.append(ip)
+        return out
 
     def anywhere(self, rng: np.random.Generator, n: int) -> tuple[list[str], list[str]]:
         """`n` fresh background addresses, countries drawn by NOISE_WEIGHTS; returns (ips, countries)."""
@@ -279,3 +290,15 @@ def org_v6_hosts(org: Org, n: int = 2) -> list[str]:
 def rdns(org: Org, i: int) -> str:
     """The reverse-DNS name of an organization's i-th scanner."""
     return f"scan-{i:02d}.{org.domain}"
+
+
+@functools.cache
+def _org_networks() -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(
+        ipaddress.ip_network(b) for org in ORGS for b in (*org.blocks, *([org.v6_block] if org.v6_block else []))
+    )
+
+
+def _in_org_block(ip: str) -> bool:
+    address = ipaddress.ip_address(ip)
+    return any(address in net for net in _org_networks())

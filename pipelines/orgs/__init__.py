@@ -1,6 +1,6 @@
 """Scanning organizations (paper 001 without the neural network, DESIGN 5.4).
 
-`scanner_orgs(con, settings)` clusters the sources of `events` into organizations;
+`scanner_orgs(con, settings)` clusters the scanning sources of `events` into organizations;
 `reference.load_reference(dir)` reads the known organizations' address lists. Heavy imports
 (scikit-learn, scipy) happen inside the functions so that importing this package stays cheap.
 """
@@ -29,9 +29,9 @@ SCANNER_ORGS_SCHEMA = pa.schema(
 )
 SCANNER_ORGS_COMMENTS: dict[str, str] = {
     "src_ip": "Source (scanner) address; every source seen in events appears once.",
-    "cluster_id": "Cluster number from the clustering run (-1: DBSCAN noise); stable only within one build.",
-    "org": "Organization of the cluster: the known organization dominating it (reference lists), else unknown-N.",
-    "method": "How the cluster was found: '<algorithm> on <setting>', e.g. 'kmeans on graph+smoothing'.",
+    "cluster_id": "Cluster number from the clustering run (-1: DBSCAN noise; null: not a scanning source, not clustered); stable only within one build.",
+    "org": "Organization of the cluster: the known organization dominating it (reference lists), else unknown-N; for sources not clustered their listed organization, else 'unclustered'.",
+    "method": "How the organization was found: '<algorithm> on <setting>' (e.g. 'kmeans on graph+smoothing'), 'reference list', or 'not clustered (fewer than N probes)'.",
     "known_org": "The source's own organization on the reference lists (settings orgs.dir), else null.",
     "setting": "Representation clustered: features, graph (features + graph structure) or graph+smoothing (X~ = H^t X).",
     "algorithm": "Clustering algorithm: kmeans, spectral or dbscan.",
@@ -39,7 +39,7 @@ SCANNER_ORGS_COMMENTS: dict[str, str] = {
 
 
 def scanner_orgs(con: duckdb.DuckDBPyConnection, settings: Settings) -> pa.Table:
-    """Cluster every source of `events` (all days, `geo_ip` joined) into scanning organizations."""
+    """Cluster the scanning sources of `events` (all days, `geo_ip` joined) into organizations; one row per source."""
     from pipelines.orgs.cluster import scanner_orgs as run
 
     return run(con, settings)

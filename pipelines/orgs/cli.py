@@ -19,6 +19,12 @@ def register(commands: Commands) -> None:
     ev.add_argument(
         "--steps", type=int, default=None, help="smoothing steps t (default: settings orgs.smoothing_steps)"
     )
+    ev.add_argument(
+        "--population",
+        choices=("labelled", "scanning", "all"),
+        default="labelled",
+        help="sources clustered: those the lists name (paper 001's protocol, default), every probing source, or all",
+    )
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--json", action="store_true")
     ev.set_defaults(func=_eval)
@@ -38,11 +44,26 @@ def _eval(args: argparse.Namespace) -> int:
     k = settings.orgs.k if args.k is None else args.k
     steps = settings.orgs.smoothing_steps if args.steps is None else args.steps
     try:
-        result = evaluate_warehouse(settings.warehouse, orgs_dir, k=k, steps=steps, seed=args.seed)
+        result = evaluate_warehouse(
+            settings.warehouse,
+            orgs_dir,
+            k=k,
+            steps=steps,
+            seed=args.seed,
+            population=args.population,
+            min_probes=settings.orgs.min_probes,
+            min_probe_share=settings.orgs.min_probe_share,
+        )
     except FileNotFoundError as exc:
         emit({"error": str(exc)}, args.json, str(exc))
         return 1
-    emit(result, args.json, format_table(result["results"]))
+    s = result["summary"]
+    head = (
+        f"population {s['population']}: {s['sources']} of {s['events_sources']} sources clustered, "
+        f"{s['scored']} scored ({s['orgs']} organizations on the lists)"
+    )
+    rows = [r | {"k": s["k"].get(f"{r['setting']}/{r['algorithm']}")} for r in result["results"]]
+    emit(result, args.json, head + "\n" + format_table(rows))
     return 0
 
 

@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 
 from pipelines.orgs import SCANNER_ORGS_SCHEMA
-from pipelines.orgs.features import SourceFeatures, reduce, source_features
+from pipelines.orgs.features import POPULATIONS, SourceFeatures, reduce, scanning_mask, source_features, source_tables
 from pipelines.orgs.graph import SourceGraph, build_graph, lambda_max, smooth, structure_embedding
 from pipelines.orgs.reference import GENERIC_ORG, load_reference
 from pipelines.settings import Settings
@@ -25,6 +25,8 @@ SETTINGS = ("features", "graph", "graph+smoothing")
 ALGORITHMS = ("kmeans", "spectral", "dbscan")
 SVD_DIMS = 64  # dense width after truncated SVD; enough for tens of organizations
 K_MAX = 40  # largest k tried by the silhouette search
+K_GRID = 20  # k values tried directly; a larger range is searched coarse to fine
+K_SAMPLE = 2000  # points used to choose k on large inputs
 SAMPLE = 3000  # points used to choose k and to compute the silhouette on large inputs
 MINIBATCH_ABOVE = 20000  # sources above which K-means runs mini-batch
 # Spectral clustering and DBSCAN need neighbour graphs that grow too costly beyond this many
@@ -46,6 +48,9 @@ class Prepared:
     reduced: np.ndarray
     known: list[str | None]
     representations: dict[str, np.ndarray] = field(default_factory=dict)
+    population: str = "all"
+    all_ips: list[str] = field(default_factory=list)  # every source of events, clustered or not
+    all_known: list[str | None] = field(default_factory=list)
 
     @property
     def ips(self) -> list[str]:
@@ -59,7 +64,7 @@ def _unit_rows(x: np.ndarray) -> np.ndarray:
     return x / norms
 
 
-def representation(prep: Prepared, setting: str, steps: int = 2, seed: int = 0) -> np.ndarray:
+def representation(prep: Prepared, setting: str, steps: int = 3, seed: int = 0) -> np.ndarray:
     """The matrix clustered for one setting (computed once, cached on `prep`)."""
     if setting in prep.representations:
         return prep.representations[setting]
@@ -78,16 +83,53 @@ def representation(prep: Prepared, setting: str, steps: int = 2, seed: int = 0) 
     return out
 
 
-def prepare(con: duckdb.DuckDBPyConnection, orgs_dir: str | None, seed: int = 0) -> Prepared:
-    """Encode the sources of `events`, build their graph and look up their known organizations."""
-    feats = source_features(con)
+def _known(orgs_dir: str | None, ips) -> list[str | None]:
+    ref = load_reference(orgs_dir)
+    if len(ips) == 0:
+        return []
+    matched = ref.match(ips)
+    by_ip = dict(zip(matched["ip"].to_pylist(), matched["org"].to_pylist(), strict=True))
+    return [by_ip.get(ip) for ip in ips.to_pylist()]
+
+
+def prepare(
+    con: duckdb.DuckDBPyConnection,
+    orgs_dir: str | None,
+    seed: int = 0,
+    population: str = "all",
+    min_probes: int = 3,
+    min_probe_share: float = 0.5,
+) -> Prepared:
+    """Encode the sources of `events` in `population`, build their graph and look up their known organizations.
+
+    population: "scanning" (sources sending at least `min_probes` probes, at least `min_probe_share`
+    of their events), "labelled" (sources the reference lists name; paper 001's evaluation
+    protocol) or "all".
+    """
+    if population not in POPULATIONS:
+        raise ValueError(f"unknown population {population!r}; one of {POPULATIONS}")
+    tables = source_tables(con)
+    sources = tables[0]
+    all_known = _known(orgs_dir, sources["src_ip"])
+    if population == "scanning":
+        keep = scanning_mask(sources, min_probes, min_probe_share)
+    elif population == "labelled":
+        keep = np.array([bool(o) and o != GENERIC_ORG for o in all_known], dtype=bool)
+    else:
+        keep = None
+    feats = source_features(con, keep=keep, tables=tables)
     graph = build_graph(feats.sources)
     reduced = reduce(feats.matrix, SVD_DIMS, seed=seed)
-    ref = load_reference(orgs_dir)
-    matched = ref.match(feats.sources["src_ip"]) if feats.sources.num_rows else None
-    by_ip = dict(zip(matched["ip"].to_pylist(), matched["org"].to_pylist(), strict=True)) if matched is not None else {}
-    known = [by_ip.get(ip) for ip in feats.ips]
-    return Prepared(features=feats, graph=graph, reduced=reduced, known=known)
+    known = all_known if keep is None else [o for o, k in zip(all_known, keep.tolist(), strict=True) if k]
+    return Prepared(
+        features=feats,
+        graph=graph,
+        reduced=reduced,
+        known=known,
+        population=population,
+        all_ips=sources["src_ip"].to_pylist(),
+        all_known=all_known,
+    )
 
 
 def _kmeans(x: np.ndarray, k: int, seed: int) -> np.ndarray:
@@ -101,7 +143,12 @@ def _kmeans(x: np.ndarray, k: int, seed: int) -> np.ndarray:
 
 
 def choose_k(x: np.ndarray, seed: int = 0, k_max: int = K_MAX) -> int:
-    """k with the best silhouette of K-means on a sample (paper 001 Figure 3 picks k the same way)."""
+    """k with the best silhouette of K-means on a sample (paper 001 Figure 3 picks k the same way).
+
+    Tries k = 2..k_max, at most an organization per two sources; beyond K_GRID candidates a
+    coarse grid is tried first and then every k around the best one (the silhouette curve is smooth
+    at that scale), which keeps the choice cheap on large inputs.
+    """
     from sklearn.cluster import KMeans
     from sklearn.metrics import silhouette_score
 
@@ -109,17 +156,28 @@ def choose_k(x: np.ndarray, seed: int = 0, k_max: int = K_MAX) -> int:
     if n < 4:
         return max(1, n)
     rng = np.random.default_rng(seed)
-    sample = x[rng.choice(n, SAMPLE, replace=False)] if n > SAMPLE else x
+    sample = x[rng.choice(n, K_SAMPLE, replace=False)] if n > K_SAMPLE else x
+    n_init = 2 if n <= K_SAMPLE else 1  # large inputs: one k-means++ start per k on the sample
     distinct = len(np.unique(np.round(sample, 9), axis=0))
-    best, best_score = 2, -2.0
-    for k in range(2, min(k_max, distinct - 1, sample.shape[0] - 1) + 1):
-        labels = KMeans(n_clusters=k, random_state=seed, n_init=2).fit_predict(sample)
-        if len(set(labels)) < 2:
-            continue
-        score = silhouette_score(sample, labels)
-        if score > best_score + 1e-9:
-            best, best_score = k, score
-    return best
+    top = min(k_max, distinct - 1, sample.shape[0] // 2)
+    if top < 2:
+        return 2 if distinct > 2 else max(1, distinct)
+    scores: dict[int, float] = {}
+
+    def score(k: int) -> float:
+        if k not in scores:
+            labels = KMeans(n_clusters=k, random_state=seed, n_init=n_init).fit_predict(sample)
+            scores[k] = silhouette_score(sample, labels) if len(set(labels)) > 1 else -2.0
+        return scores[k]
+
+    step = max(1, -(-(top - 1) // K_GRID))
+    for k in range(2, top + 1, step):
+        score(k)
+    if step > 1:
+        best = max(scores, key=lambda k: (scores[k], -k))
+        for k in range(max(2, best - step + 1), min(top, best + step - 1) + 1):
+            score(k)
+    return max(scores, key=lambda k: (scores[k], -k))
 
 
 def _spectral(x: np.ndarray, k: int, seed: int) -> np.ndarray:
@@ -206,7 +264,7 @@ def name_clusters(labels: np.ndarray, known: list[str | None]) -> dict[int, str]
 
 
 def run_clustering(
-    prep: Prepared, setting: str, algorithm: str, k: int = 0, steps: int = 2, seed: int = 0
+    prep: Prepared, setting: str, algorithm: str, k: int = 0, steps: int = 3, seed: int = 0
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """(representation, labels, k used) for one setting and algorithm."""
     x = representation(prep, setting, steps=steps, seed=seed)
@@ -216,6 +274,9 @@ def run_clustering(
     return x, cluster(x, algorithm, k, seed=seed), k
 
 
+UNCLUSTERED = "unclustered"
+
+
 def scanner_orgs(
     con: duckdb.DuckDBPyConnection,
     settings: Settings,
@@ -223,20 +284,42 @@ def scanner_orgs(
     algorithm: str = "kmeans",
     seed: int = 0,
 ) -> pa.Table:
-    """One row per source of `events`: its cluster, the cluster's organization and how it was found."""
-    prep = prepare(con, settings.orgs.dir, seed=seed)
-    _, labels, _ = run_clustering(
-        prep, setting, algorithm, k=settings.orgs.k, steps=settings.orgs.smoothing_steps, seed=seed
+    """One row per source of `events`: its cluster, the cluster's organization and how it was found.
+
+    Only scanning sources (settings orgs.min_probes / orgs.min_probe_share) are clustered; the
+    others keep a null cluster and are named by the reference lists when listed, else `unclustered`.
+    """
+    o = settings.orgs
+    prep = prepare(
+        con, o.dir, seed=seed, population="scanning", min_probes=o.min_probes, min_probe_share=o.min_probe_share
     )
+    _, labels, _ = run_clustering(prep, setting, algorithm, k=o.k, steps=o.smoothing_steps, seed=seed)
     names = name_clusters(labels, prep.known)
-    n = len(prep.ips)
+    clustered = {ip: int(c) for ip, c in zip(prep.ips, labels.tolist(), strict=True)}
+    method = f"{algorithm} on {setting}"
+    rows = {"src_ip": [], "cluster_id": [], "org": [], "method": [], "known_org": []}
+    for ip, known in zip(prep.all_ips, prep.all_known, strict=True):
+        cluster_id = clustered.get(ip)
+        rows["src_ip"].append(ip)
+        rows["cluster_id"].append(cluster_id)
+        rows["known_org"].append(known)
+        if cluster_id is not None:
+            rows["org"].append(names[cluster_id])
+            rows["method"].append(method)
+        elif known:
+            rows["org"].append(known)
+            rows["method"].append("reference list")
+        else:
+            rows["org"].append(UNCLUSTERED)
+            rows["method"].append(f"not clustered (fewer than {o.min_probes} probes)")
+    n = len(rows["src_ip"])
     return pa.table(
         {
-            "src_ip": pa.array(prep.ips, pa.string()),
-            "cluster_id": pa.array(labels.astype(np.int32), pa.int32()),
-            "org": pa.array([names[int(c)] for c in labels.tolist()], pa.string()),
-            "method": pa.array([f"{algorithm} on {setting}"] * n, pa.string()),
-            "known_org": pa.array(prep.known, pa.string()),
+            "src_ip": pa.array(rows["src_ip"], pa.string()),
+            "cluster_id": pa.array(rows["cluster_id"], pa.int32()),
+            "org": pa.array(rows["org"], pa.string()),
+            "method": pa.array(rows["method"], pa.string()),
+            "known_org": pa.array(rows["known_org"], pa.string()),
             "setting": pa.array([setting] * n, pa.string()),
             "algorithm": pa.array([algorithm] * n, pa.string()),
         },

@@ -1,8 +1,10 @@
 """Paper 001's Table 2 without the neural network: {features, graph, graph+smoothing} x {K-means, spectral, DBSCAN}.
 
-External metrics (ACC by Hungarian matching, NMI, ARI) are computed on the sources whose
-organization the reference lists name (the generic mass-scanner label excluded); all sources are
-clustered. Internal metrics (silhouette, Calinski-Harabasz, Davies-Bouldin) use every source and
+External metrics (ACC by Hungarian matching, NMI, ARI) are computed on the clustered sources whose
+organization the reference lists name (the generic mass-scanner label excluded). Which sources are
+clustered is the population: by default the labelled ones, as paper 001 clusters the labelled
+traffic of its organizations; "scanning" clusters every probing source (an open-world check, the
+unlabelled scanners competing for clusters) and "all" every source. Internal metrics (silhouette, Calinski-Harabasz, Davies-Bouldin) use every source and
 the representation that was clustered; DBSCAN noise counts as one more cluster.
 """
 
@@ -58,7 +60,7 @@ def _internal(x: np.ndarray, labels: np.ndarray, seed: int) -> dict[str, float |
 def table2(
     prep: Prepared,
     k: int = 0,
-    steps: int = 2,
+    steps: int = 3,
     seed: int = 0,
     settings: tuple[str, ...] = SETTINGS,
     algorithms: tuple[str, ...] = ALGORITHMS,
@@ -85,25 +87,59 @@ def table2(
             else:
                 row |= {"acc": None, "nmi": None, "ari": None}
             row |= _internal(x, labels, seed)
+            row["k"] = int(len(set(labels.tolist()))) if algorithm == "dbscan" else int(k_used)
             results.append(
                 {key: (round(v, 4) if isinstance(v, float) and np.isfinite(v) else v) for key, v in row.items()}
             )
     return results
 
 
-def evaluate_warehouse(warehouse: Path, orgs_dir: Path | str | None, k: int = 0, steps: int = 2, seed: int = 0) -> dict:
+def evaluate_warehouse(
+    warehouse: Path,
+    orgs_dir: Path | str | None,
+    k: int = 0,
+    steps: int = 3,
+    seed: int = 0,
+    population: str = "labelled",
+    min_probes: int = 3,
+    min_probe_share: float = 0.5,
+) -> dict:
     """Table 2 over `events` and `geo_ip` of `<warehouse>/scansense.duckdb`, opened read-only."""
     db = Path(warehouse) / "scansense.duckdb"
     if not db.is_file():
         raise FileNotFoundError(f"no warehouse at {db}")
     with duckdb.connect(str(db), read_only=True) as con:
-        prep = prepare(con, str(orgs_dir) if orgs_dir else None, seed=seed)
-    return {"results": table2(prep, k=k, steps=steps, seed=seed)}
+        prep = prepare(
+            con,
+            str(orgs_dir) if orgs_dir else None,
+            seed=seed,
+            population=population,
+            min_probes=min_probes,
+            min_probe_share=min_probe_share,
+        )
+    results = table2(prep, k=k, steps=steps, seed=seed)
+    info = summary(prep) | {"k": {f"{r['setting']}/{r['algorithm']}": r.get("k") for r in results}}
+    # The rows keep exactly issue 7's keys; the clusters found per row go to the summary.
+    return {"results": [{key: v for key, v in r.items() if key != "k"} for r in results], "summary": info}
+
+
+def summary(prep: Prepared) -> dict:
+    """What was clustered and scored: population, sources, labelled sources and organizations."""
+    scored = [o for o in prep.known if o and o != GENERIC_ORG]
+    return {
+        "population": prep.population,
+        "sources": len(prep.ips),
+        "scored": len(scored),
+        "orgs": len(set(scored)),
+        "events_sources": len(prep.all_ips),
+    }
 
 
 def format_table(results: list[dict]) -> str:
     """Paper-style text table."""
-    head = f"{'setting':<16} {'algorithm':<9} {'ACC':>7} {'NMI':>7} {'ARI':>7} {'SI':>7} {'CHI':>11} {'DBI':>7}"
+    head = (
+        f"{'setting':<16} {'algorithm':<9} {'k':>3} {'ACC':>7} {'NMI':>7} {'ARI':>7} {'SI':>7} {'CHI':>11} {'DBI':>7}"
+    )
     lines = [head, "-" * len(head)]
 
     def f(v, width=7, digits=4):
@@ -111,7 +147,8 @@ def format_table(results: list[dict]) -> str:
 
     for r in results:
         lines.append(
-            f"{r['setting']:<16} {r['algorithm']:<9} {f(r['acc'])} {f(r['nmi'])} {f(r['ari'])} {f(r['silhouette'])} "
+            f"{r['setting']:<16} {r['algorithm']:<9} {r.get('k', '-'):>3} {f(r['acc'])} {f(r['nmi'])} {f(r['ari'])} "
+            f"{f(r['silhouette'])} "
             f"{f(r['chi'], 11, 1)} {f(r['dbi'])}"
         )
     return "\n".join(lines)

@@ -1,8 +1,9 @@
 """Node attributes of the organization graph (paper 001 section 3.2, DESIGN 5.4), encoded sparse.
 
 Text (user agents, URIs, payload prefixes, AS organization) as TF-IDF, categories (country, ASN,
-protocol, tool fingerprints) one-hot, numbers (volume, rate, shares, lat/lon) standardized, plus
-the port profile (TF-IDF over ports hit) and the hour-of-day histogram. Each block is scaled to
+protocol, tool fingerprints: TTL as received, TCP window, fixed IP ID) one-hot, numbers (volume,
+rate, shares, pace: gaps between probes and sweep length, lat/lon) standardized, plus the port
+profile (TF-IDF over ports hit) and the hour-of-day histogram. Each block is scaled to
 unit row norm times its weight so that no block dominates by its width.
 """
 
@@ -30,11 +31,32 @@ NUMBER_COLUMNS = (
     "udp_share",
     "icmp_share",
     "zmap_share",
+    "probe_share",
+    "src_ports_ratio",
+    "gap_median",
+    "gap_p90",
+    "burst",
     "lat",
     "lon",
 )
-CATEGORY_COLUMNS = ("country_code", "asn", "main_proto", "flags", "tcp_window", "ttl_bucket", "zmap")
-_LOG_COLUMNS = ("probes", "ports", "hosts", "rate")
+# Tool fingerprints (TTL as received, fixed IP ID, TCP window) and where the source sits.
+CATEGORY_COLUMNS = (
+    "country_code",
+    "asn",
+    "main_proto",
+    "flags",
+    "tcp_window",
+    "ttl_bucket",
+    "ttl_mode",
+    "ip_id_mode",
+    "zmap",
+)
+_LOG_COLUMNS = ("probes", "ports", "hosts", "rate", "gap_median", "gap_p90", "burst")
+# Which sources are clustered (DESIGN 5.4 clusters scanners, not every client of the site):
+# "scanning" = at least `min_probes` unsolicited probes making up at least `min_probe_share` of
+# the source's events; "labelled" = the sources the reference lists name (paper 001's protocol:
+# its Table 2 clusters the labelled traffic of its 19 organizations); "all" = every source.
+POPULATIONS = ("scanning", "labelled", "all")
 
 
 @dataclass
@@ -166,17 +188,44 @@ def _geo_view(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(f"CREATE OR REPLACE TEMP VIEW orgs_geo_ip AS SELECT ip::VARCHAR AS ip, {select} FROM geo_ip")
 
 
-def source_features(con: duckdb.DuckDBPyConnection) -> SourceFeatures:
-    """Aggregate `events` (+ `geo_ip`) per source and encode the node attributes as one sparse matrix."""
+def source_tables(con: duckdb.DuckDBPyConnection) -> tuple[pa.Table, pa.Table, pa.Table]:
+    """Per-source aggregates, (source, port) and (source, hour) counts of `events` (+ `geo_ip`)."""
     _geo_view(con)
     try:
-        sources = con.execute(read_sql("orgs/source_features")).fetch_arrow_table()
-        ports = con.execute(read_sql("orgs/source_ports")).fetch_arrow_table()
-        hours = con.execute(read_sql("orgs/source_hours")).fetch_arrow_table()
+        sources = con.execute(read_sql("orgs/source_features")).to_arrow_table()
+        ports = con.execute(read_sql("orgs/source_ports")).to_arrow_table()
+        hours = con.execute(read_sql("orgs/source_hours")).to_arrow_table()
     finally:
         con.execute("DROP VIEW IF EXISTS orgs_geo_ip")
+    return sources, ports, hours
+
+
+def scanning_mask(sources: pa.Table, min_probes: int, min_probe_share: float) -> np.ndarray:
+    """Sources that probe: at least `min_probes` probes, at least `min_probe_share` of their events."""
+    probes = np.nan_to_num(sources["probe_events"].to_numpy(zero_copy_only=False).astype(np.float64))
+    share = np.nan_to_num(sources["probe_share"].to_numpy(zero_copy_only=False).astype(np.float64))
+    return (probes >= min_probes) & (share >= min_probe_share)
+
+
+def _keep(table: pa.Table, ips: set[str]) -> pa.Table:
+    import pyarrow.compute as pc
+
+    return table.filter(pc.is_in(table["src_ip"], value_set=pa.array(sorted(ips), pa.string())))
+
+
+def source_features(con: duckdb.DuckDBPyConnection, keep: np.ndarray | None = None, tables=None) -> SourceFeatures:
+    """Aggregate `events` (+ `geo_ip`) per source and encode the node attributes as one sparse matrix.
+
+    `keep` (a mask over `source_tables(con)[0]`) restricts the sources encoded, so that TF-IDF
+    weights and scaling are those of the clustered population; `tables` reuses tables already read.
+    """
+    sources, ports, hours = tables if tables is not None else source_tables(con)
+    if keep is not None:
+        sources = sources.filter(pa.array(keep, pa.bool_()))
+        ips = set(sources["src_ip"].to_pylist())
+        ports, hours = _keep(ports, ips), _keep(hours, ips)
     index = {ip: i for i, ip in enumerate(sources["src_ip"].to_pylist())}
-    port_counts, _ = _long_to_matrix(ports, index, "dst_port")
+    port_counts, port_labels = _long_to_matrix(ports, index, "dst_port")
     hour_counts, _ = _long_to_matrix(hours, index, "hour", width=24)
     blocks_raw = {
         "ports": _tfidf_counts(port_counts),
@@ -193,7 +242,57 @@ def source_features(con: duckdb.DuckDBPyConnection) -> SourceFeatures:
         ranges[name] = (start, start + m.shape[1])
         start += m.shape[1]
     matrix = sp.hstack(parts, format="csr") if parts else sp.csr_matrix((sources.num_rows, 0))
+    keys = graph_keys(sources, port_counts, port_labels)
+    for name, values in keys.items():
+        sources = sources.append_column(name, values)
     return SourceFeatures(sources=sources, matrix=matrix, blocks=ranges)
+
+
+# MinHash of each source's port set: sources whose sets agree on all rows of one band share that
+# band's key, so port sets with Jaccard similarity s meet in some band with 1 - (1 - s^r)^b.
+PORT_BANDS, PORT_ROWS = 8, 2
+_PRIME = 2_147_483_647
+
+
+def port_band_keys(port_counts: sp.csr_matrix, ports: list, seed: int = 0) -> list[pa.Array]:
+    """PORT_BANDS int64 arrays of per-source band keys over the distinct ports hit (null without ports).
+
+    `ports` are the port numbers of `port_counts`' columns, hashed so keys do not depend on the population.
+    """
+    n = port_counts.shape[0]
+    m = sp.csr_matrix(port_counts)
+    rng = np.random.default_rng(seed)
+    hashes = PORT_BANDS * PORT_ROWS
+    a = rng.integers(1, _PRIME, size=hashes, dtype=np.int64)
+    b = rng.integers(0, _PRIME, size=hashes, dtype=np.int64)
+    cols = np.asarray(ports, dtype=np.int64)[m.indices] if m.nnz else np.zeros(0, dtype=np.int64)
+    has = np.diff(m.indptr) > 0
+    mins = np.zeros((n, hashes), dtype=np.int64)
+    if cols.size:
+        h = (cols[:, None] * a[None, :] + b[None, :]) % _PRIME
+        mins[has] = np.minimum.reduceat(h, m.indptr[:-1][has], axis=0)
+    out = []
+    for band in range(PORT_BANDS):
+        key = np.zeros(n, dtype=np.int64)
+        for row in range(PORT_ROWS):  # the band's minima as digits base _PRIME (wrapping is harmless)
+            key = key * _PRIME + mins[:, band * PORT_ROWS + row]
+        out.append(pa.array(key, pa.int64(), mask=~has))
+    return out
+
+
+def graph_keys(sources: pa.Table, port_counts: sp.csr_matrix, ports: list) -> dict[str, pa.Array]:
+    """Group keys of the graph's edge kinds that are not plain columns: tool fingerprint, port-set bands.
+
+    The fingerprint edge is TTL as received and TCP window (the IP ID stays a node attribute: IPv6
+    has none, and the same scanner probing over both families should still be tied).
+    """
+    ttl = sources["ttl_mode"].to_pylist()
+    win = sources["tcp_window"].to_pylist()
+    fingerprint = [None if t is None and w is None else f"{t}/{w}" for t, w in zip(ttl, win, strict=True)]
+    keys: dict[str, pa.Array] = {"fingerprint": pa.array(fingerprint, pa.string())}
+    for band, values in enumerate(port_band_keys(port_counts, ports)):
+        keys[f"port_band_{band}"] = values
+    return keys
 
 
 def reduce(matrix: sp.csr_matrix, dims: int = 64, seed: int = 0) -> np.ndarray:
@@ -206,4 +305,7 @@ def reduce(matrix: sp.csr_matrix, dims: int = 64, seed: int = 0) -> np.ndarray:
     k = min(dims, d - 1, n - 1)
     if k < 1:
         return matrix.toarray()
-    return TruncatedSVD(n_components=k, random_state=seed, algorithm="randomized", n_iter=4).fit_transform(matrix)
+    # Fewer power iterations on large inputs: the leading directions (organizations) are well
+    # separated, and the cost grows with n x d x iterations.
+    n_iter = 4 if n <= 20000 else 2
+    return TruncatedSVD(n_components=k, random_state=seed, algorithm="randomized", n_iter=n_iter).fit_transform(matrix)

@@ -1,7 +1,8 @@
 """The source graph and its Laplacian low-pass filter (paper 001 section 3.2, DESIGN 5.4).
 
-Edges tie sources that share a /24 (or /48), an ASN, the exact same port set, or the same
-activity slots (active together). Instead of materializing every pair (an ASN with 10,000
+Edges tie sources that share a /24 (or /48), an ASN, a tool fingerprint (TTL as received, TCP
+window, fixed IP ID), a port set (MinHash bands: similar sets share a band), or their busiest hour
+(active together). Instead of materializing every pair (an ASN with 10,000
 sources would give 50 M edges), the adjacency is kept factored: A = B W B^T + I, with B the
 source x group incidence and W = weight(kind) / |group|, so that applying A costs O(nnz(B)).
 Smoothing is X~ = H^t X with H = I - L_sym / lambda_max and L_sym = I - D^-1/2 A D^-1/2.
@@ -16,8 +17,9 @@ import pyarrow as pa
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-# Edge kinds: the column of the source table that keys the group, and its weight.
-EDGE_KINDS = {"net": 1.0, "asn": 0.5, "port_set": 1.0, "active_slots": 0.5}
+# Edge kinds: the column of the source table that keys the group (a kind ending in "_" names a
+# family of columns, e.g. the port-set bands, sharing the weight), and its weight.
+EDGE_KINDS = {"net": 1.0, "asn": 0.5, "fingerprint": 1.0, "port_band_": 1.0, "peak_slot": 0.5}
 
 
 @dataclass
@@ -56,6 +58,17 @@ class SourceGraph:
         return x - self.normalized(x)
 
 
+def _codes(column: pa.ChunkedArray) -> np.ndarray:
+    """Integer code per value of a key column (-1 for null and empty strings), by dictionary encoding."""
+    import pyarrow.compute as pc
+
+    array = column.combine_chunks()
+    if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
+        array = pc.if_else(pc.equal(array, ""), pa.scalar(None, array.type), array)
+    indices = array.dictionary_encode().indices.cast(pa.int64())
+    return pc.fill_null(indices, -1).to_numpy()
+
+
 def build_graph(sources: pa.Table, kinds: dict[str, float] | None = None) -> SourceGraph:
     """Group sources by each edge kind's key (groups of one source dropped) and factor the adjacency."""
     kinds = EDGE_KINDS if kinds is None else kinds
@@ -63,22 +76,33 @@ def build_graph(sources: pa.Table, kinds: dict[str, float] | None = None) -> Sou
     rows, cols, weights = [], [], []
     group = 0
     for kind, weight in kinds.items():
-        if kind not in sources.column_names or weight <= 0:
+        columns = [c for c in sources.column_names if c.startswith(kind)] if kind.endswith("_") else [kind]
+        columns = [c for c in columns if c in sources.column_names]
+        if not columns or weight <= 0:
             continue
-        values = sources[kind].to_pylist()
-        members: dict[str, list[int]] = {}
-        for i, v in enumerate(values):
-            if v is not None and v != "":
-                members.setdefault(str(v), []).append(i)
-        for idx in members.values():
-            if len(idx) < 2:
+        for column in columns:
+            codes = _codes(sources[column])
+            present = np.flatnonzero(codes >= 0)
+            if present.size < 2:
                 continue
-            rows.extend(idx)
-            cols.extend([group] * len(idx))
-            weights.append(weight / len(idx))
-            group += 1
-    incidence = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, group))
-    w = np.array(weights, dtype=np.float64)
+            keys, inverse, sizes = np.unique(codes[present], return_inverse=True, return_counts=True)
+            shared = sizes[inverse] >= 2
+            if not shared.any():
+                continue
+            # Renumber the shared groups 0..g-1 after the groups already built.
+            kept = np.flatnonzero(sizes >= 2)
+            renumber = np.full(len(keys), -1, dtype=np.int64)
+            renumber[kept] = np.arange(len(kept)) + group
+            rows.append(present[shared])
+            cols.append(renumber[inverse[shared]])
+            weights.append(weight / len(columns) / sizes[kept])
+            group += len(kept)
+    if group:
+        r, c = np.concatenate(rows), np.concatenate(cols)
+        incidence = sp.csr_matrix((np.ones(len(r)), (r, c)), shape=(n, group))
+        w = np.concatenate(weights).astype(np.float64)
+    else:
+        incidence, w = sp.csr_matrix((n, 0)), np.zeros(0)
     sizes = np.asarray(incidence.sum(axis=0)).ravel()
     degree = incidence @ (w * sizes) + 1.0 if group else np.ones(n)
     return SourceGraph(incidence=incidence, weights=w, degree=np.asarray(degree).ravel())

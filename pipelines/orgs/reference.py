@@ -39,6 +39,9 @@ ALIASES = {
     "cortex-xpanse": "paloaltonetworks",
     "xpanse": "paloaltonetworks",
 }
+# openfilters files that gather many unrelated scanners (its README: "scanners that do not belong
+# to any specific organization", and some twenty universities): matches get the generic label.
+GROUP_LISTS = {"other", "universities"}
 # Second-level labels under which registrable domains sit one level deeper (example.co.uk).
 _SECOND_LEVEL = {"co", "com", "net", "org", "ac", "edu", "gov", "or", "ne", "go"}
 _DOMAIN = re.compile(r"^[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z][a-z0-9-]*\.?$")  # last label not numeric: no IPs
@@ -99,6 +102,7 @@ def _rows_of_file(path: Path) -> Iterable[dict]:
     stem = path.stem
     m = re.fullmatch(r"(.+)_v[46]", stem)
     file_org = canonical_org(m.group(1)) if m else None
+    grouped = file_org in GROUP_LISTS
     for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
         body, _, comment = line.partition("#")
         body = body.strip()
@@ -108,7 +112,7 @@ def _rows_of_file(path: Path) -> Iterable[dict]:
         if net is None:
             continue
         comment = comment.strip()
-        org = file_org or org_from_comment(comment)
+        org = None if grouped else file_org or org_from_comment(comment)
         rdns = comment.split()[0].rstrip(".").lower() if comment and _DOMAIN.match(comment.split()[0].lower()) else None
         first = ip_number(net.network_address)
         last = ip_number(net.broadcast_address)

@@ -25,10 +25,21 @@
 -- column net: /24 (IPv4) or /48 (IPv6) network of the source.
 -- column active_slots: Sorted (day, hour) slots of activity, the 'active together' key.
 -- column port_set: Sorted distinct destination ports when at most 256, the 'same port set' key.
+-- column probe_events: Unsolicited probes: TCP SYN without ACK, or events a firewall blocked/dropped/rejected, or flows left unanswered (S0/REJ).
+-- column probe_share: Share of the source's events that are probes.
+-- column ttl_mode: Most common TTL as received (initial TTL minus the hops: a tool and path fingerprint).
+-- column ip_id_mode: Most common IP ID when it covers at least half the events with one (a fixed IP ID is a tool fingerprint), else null.
+-- column src_ports_ratio: Distinct source ports per event (1 = a new port per probe, near 0 = a fixed source port).
+-- column gap_median: Median seconds between consecutive events of the source (the pace inside a sweep).
+-- column gap_p90: 90th percentile of those gaps (the pause between sweeps).
+-- column burst: Events per sweep, a sweep being a run of events less than 60 s apart.
+-- column peak_slot: Day and UTC hour with the most events, the 'active together' key.
 -- Most common values are taken from histogram() with ties broken by the larger value, so
 -- reruns give the same features whatever the thread scheduling (mode() breaks ties arbitrarily).
 WITH e AS (
-    SELECT * FROM events WHERE src_ip IS NOT NULL
+    SELECT *,
+        epoch(ts) - epoch(lag(ts) OVER (PARTITION BY src_ip ORDER BY ts)) AS gap
+    FROM events WHERE src_ip IS NOT NULL
 ), agg AS (
     SELECT
         src_ip,
@@ -36,6 +47,18 @@ WITH e AS (
         count(DISTINCT dst_port) AS ports,
         count(DISTINCT dst_ip) AS hosts,
         count(DISTINCT event_date) AS days,
+        count(*) FILTER (WHERE (proto = 'tcp' AND tcp_flags = 'S')
+                            OR upper(action) IN ('BLOCK', 'DROP', 'DENY', 'REJECT')
+                            OR conn_state IN ('S0', 'REJ')) AS probe_events,
+        list_sort(list_transform(map_entries(histogram(ttl)), x -> {'n': x.value, 'v': x.key}), 'DESC')[1].v AS ttl_mode,
+        list_sort(list_transform(map_entries(histogram(ip_id)), x -> {'n': x.value, 'v': x.key}), 'DESC')[1] AS ip_id_top,
+        count(ip_id) AS ip_id_n,
+        count(DISTINCT src_port) / count(*) AS src_ports_ratio,
+        median(gap) AS gap_median,
+        quantile_cont(gap, 0.9) AS gap_p90,
+        count(*) / (1 + count(*) FILTER (WHERE gap >= 60)) AS burst,
+        list_sort(list_transform(map_entries(histogram(event_date::VARCHAR || 'T' || lpad(hour(ts)::VARCHAR, 2, '0'))),
+                                 x -> {'n': x.value, 'v': x.key}), 'DESC')[1].v AS peak_slot,
         count(*) / greatest(1.0, (epoch(max(ts)) - epoch(min(ts))) / 3600.0) AS rate,
         avg(CASE WHEN proto = 'tcp' THEN 1.0 ELSE 0.0 END) AS tcp_share,
         avg(CASE WHEN proto = 'udp' THEN 1.0 ELSE 0.0 END) AS udp_share,
@@ -64,6 +87,9 @@ WITH e AS (
 SELECT
     a.src_ip, a.probes, a.ports, a.hosts, a.days, a.rate, a.tcp_share, a.udp_share, a.icmp_share, a.zmap_share,
     a.tcp_window, a.ttl_bucket, a.main_proto, a.flags, a.text,
+    a.probe_events, a.probe_events / a.probes AS probe_share, a.ttl_mode,
+    CASE WHEN a.ip_id_top.n * 2 >= a.ip_id_n AND a.ip_id_n >= 2 THEN a.ip_id_top.v END AS ip_id_mode,
+    a.src_ports_ratio, a.gap_median, a.gap_p90, a.burst, a.peak_slot,
     g.country_code, g.asn, g.as_org, g.lat, g.lon,
     CASE
         WHEN a.src_ip LIKE '%:%' THEN array_to_string(list_slice(string_split(a.src_ip, ':'), 1, 3), ':')
