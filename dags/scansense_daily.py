@@ -95,13 +95,17 @@ def scansense_daily():
         """Rebuild the warehouse from the lake, check it, publish it and write the report."""
         from datetime import date
 
+        from scansense_smtp import with_smtp_connection
+
         from pipelines import warehouse
         from pipelines.run import stage_publish
         from pipelines.settings import load_settings
 
-        settings = load_settings()
+        settings = with_smtp_connection(load_settings())
         with warehouse.writer_lock(settings.warehouse):
-            result = stage_publish(date.fromisoformat(ds), settings, send_email=False)
+            # A day that fails its critical checks emits no asset (no report email from
+            # scansense_report), so the marked report is mailed from here before the task fails.
+            result = stage_publish(date.fromisoformat(ds), settings, send_email=False, email_on_dq_failure=True)
         if result["dq_failed"]:
             raise RuntimeError(f"critical data-quality checks failed, previous warehouse kept: {result['dq_failed']}")
         return result

@@ -30,33 +30,14 @@ def scansense_report():
     def email_latest() -> str:
         """Send the report of the newest day in the published warehouse."""
         import duckdb
+        from scansense_smtp import with_smtp_connection
 
         from dashboards.report import build_report
         from pipelines.notify import send_report
         from pipelines.settings import load_settings
         from pipelines.warehouse import db_path
 
-        settings = load_settings()
-        try:
-            from airflow.sdk import BaseHook
-
-            conn = BaseHook.get_connection("scansense_smtp")
-            extra = conn.extra_dejson or {}
-            smtp = {
-                "host": conn.host,
-                "port": int(conn.port or 25),
-                "user": conn.login or "",
-                "password": conn.password or "",
-            }
-            if "to" in extra:
-                smtp["to"] = tuple(t.strip() for t in str(extra["to"]).split(","))
-            if "from" in extra:
-                smtp["sender"] = extra["from"]
-            if "starttls" in extra:
-                smtp["starttls"] = bool(extra["starttls"])
-            settings = settings.replace("smtp", **smtp)
-        except Exception:  # no connection configured: settings apply
-            pass
+        settings = with_smtp_connection(load_settings())
         path = db_path(settings.warehouse)
         with duckdb.connect(str(path), read_only=True) as con:
             day = con.execute("SELECT max(event_date) FROM daily_summary").fetchone()[0]

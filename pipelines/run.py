@@ -224,8 +224,12 @@ def _comments_for(table: str) -> tuple[str, dict[str, str]]:
     return comment, columns
 
 
-def stage_publish(day: date, settings: Settings, send_email: bool = False) -> dict:
-    """Build the warehouse from the lake, cluster, build marts, check quality, publish, report, email."""
+def stage_publish(day: date, settings: Settings, send_email: bool = False, email_on_dq_failure: bool = False) -> dict:
+    """Build the warehouse from the lake, cluster, build marts, check quality, publish, report, email.
+
+    `email_on_dq_failure` mails the marked report only when critical checks failed (the DAG's
+    report DAG mails published days).
+    """
     from dashboards.report import build_report
     from pipelines import orgs, quality
 
@@ -282,7 +286,7 @@ def stage_publish(day: date, settings: Settings, send_email: bool = False) -> di
         "warehouse": str(wh.db_path(warehouse)),
         "report": str(report.html),
     }
-    if send_email:
+    if send_email or (email_on_dq_failure and dq_failed):
         result["email"] = stage_email(report, settings, day, dq_failed)
     return result
 
