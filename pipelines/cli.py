@@ -21,7 +21,6 @@ AREAS = [
     "pipelines.orgs.cli",
     "pipelines.sensor.cli",
     "pipelines.run_cli",
-    "pipelines.bench.cli",
 ]
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import tempfile
 from pathlib import Path
 
@@ -18,14 +17,11 @@ def register(commands: Commands) -> None:
     p.add_argument("--year", type=int, help="year for syslog lines, which carry none")
     p.add_argument("--json", action="store_true", help="print the summary as JSON on the last line")
     p.set_defaults(func=_ingest)
-    # An older `bench ingest` lives in pipelines/bench/ until that area is retired; registering the
-    # same name twice would break the whole command, so this one steps aside while it exists.
-    if importlib.util.find_spec("pipelines.bench.ingest") is None and "ingest" not in commands.bench.choices:
-        b = commands.bench.add_parser("ingest", help="packets/s of ours vs scapy vs dpkt on one capture")
-        b.add_argument("file", type=Path, nargs="?", help="capture (default: a generated SYN capture)")
-        b.add_argument("--packets", type=int, default=1_000_000, help="size of the generated capture")
-        b.add_argument("--json", action="store_true")
-        b.set_defaults(func=_bench)
+    b = commands.bench.add_parser("ingest", help="packets/s of ours vs scapy vs dpkt on one capture")
+    b.add_argument("file", type=Path, nargs="?", help="capture (default: a generated SYN capture)")
+    b.add_argument("--packets", type=int, default=1_000_000, help="size of the generated capture")
+    b.add_argument("--json", action="store_true")
+    b.set_defaults(func=_bench)
 
 
 def _ingest(args: argparse.Namespace) -> int:
