@@ -46,6 +46,13 @@ CIDDS_REQUIRED = [
 CIC_REQUIRED = ["Src IP", "Src Port", "Dst IP", "Dst Port", "Protocol", "Timestamp"]
 NFDUMP_REQUIRED = ["ts", "td", "sa", "da", "sp", "dp", "pr"]
 ZEEK_REQUIRED = ["ts", "id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p", "proto"]
+# CICFlowMeter versions spell the same counters differently; the first present name is read.
+CIC_FWD_PACKETS = ("Total Fwd Packet", "Total Fwd Packets", "Tot Fwd Pkts")
+CIC_BWD_PACKETS = ("Total Bwd packets", "Total Backward Packets", "Total Bwd Packets", "Tot Bwd Pkts")
+CIC_FWD_BYTES = ("Total Length of Fwd Packet", "Total Length of Fwd Packets", "TotLen Fwd Pkts")
+CIC_BWD_BYTES = ("Total Length of Bwd Packet", "Total Length of Bwd Packets", "TotLen Bwd Pkts")
+CIC_CWR = ("CWR Flag Count", "CWE Flag Count")  # CIC-IDS2017 misnames CWR as CWE
+CIC_FLAG_COUNTS = tuple(f"{f} Flag Count" for f in ("FIN", "SYN", "RST", "PSH", "ACK", "URG", "ECE"))  # bits 0-6
 TS_FORMATS = {
     "cidds": ["%Y-%m-%d %H:%M:%S%.f"],
     # CIC-IDS2017 as published writes day/month/year; the corrected release writes ISO.
@@ -374,20 +381,11 @@ def _total(f: pl.DataFrame, names: list[str | None], parse: Callable[[pl.Series]
 
 def _cic(f: pl.DataFrame) -> tuple[dict[str, pl.Series], dict[str, str]]:
     proto = _proto(f["Protocol"])
-    fwd_p = _first(f, "Total Fwd Packet", "Total Fwd Packets", "Tot Fwd Pkts")
-    bwd_p = _first(f, "Total Bwd packets", "Total Backward Packets", "Total Bwd Packets", "Tot Bwd Pkts")
-    fwd_b = _first(f, "Total Length of Fwd Packet", "Total Length of Fwd Packets", "TotLen Fwd Pkts")
-    bwd_b = _first(f, "Total Length of Bwd Packet", "Total Length of Bwd Packets", "TotLen Bwd Pkts")
-    flag_cols = [
-        "FIN Flag Count",
-        "SYN Flag Count",
-        "RST Flag Count",
-        "PSH Flag Count",
-        "ACK Flag Count",
-        "URG Flag Count",
-        "ECE Flag Count",
-        _first(f, "CWR Flag Count", "CWE Flag Count") or "CWR Flag Count",
-    ]
+    fwd_p = _first(f, *CIC_FWD_PACKETS)
+    bwd_p = _first(f, *CIC_BWD_PACKETS)
+    fwd_b = _first(f, *CIC_FWD_BYTES)
+    bwd_b = _first(f, *CIC_BWD_BYTES)
+    flag_cols = [*CIC_FLAG_COUNTS, _first(f, *CIC_CWR) or CIC_CWR[0]]
     bits = pl.Series(np.zeros(f.height, np.int64))
     for bit, c in enumerate(flag_cols):
         if c in f.columns:
@@ -481,28 +479,12 @@ USED_COLUMNS = {
     "attackType",
     *CIC_REQUIRED,
     "Flow Duration",
-    "Total Fwd Packet",
-    "Total Fwd Packets",
-    "Tot Fwd Pkts",
-    "Total Bwd packets",
-    "Total Backward Packets",
-    "Total Bwd Packets",
-    "Tot Bwd Pkts",
-    "Total Length of Fwd Packet",
-    "Total Length of Fwd Packets",
-    "TotLen Fwd Pkts",
-    "Total Length of Bwd Packet",
-    "Total Length of Bwd Packets",
-    "TotLen Bwd Pkts",
-    "FIN Flag Count",
-    "SYN Flag Count",
-    "RST Flag Count",
-    "PSH Flag Count",
-    "ACK Flag Count",
-    "URG Flag Count",
-    "ECE Flag Count",
-    "CWR Flag Count",
-    "CWE Flag Count",
+    *CIC_FWD_PACKETS,
+    *CIC_BWD_PACKETS,
+    *CIC_FWD_BYTES,
+    *CIC_BWD_BYTES,
+    *CIC_FLAG_COUNTS,
+    *CIC_CWR,
     "Label",
     *NFDUMP_REQUIRED,
     "flg",
