@@ -12,12 +12,12 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from generated import generated_settings
 from hashing import table_hashes
 from test_report_email import DAY, _Sink
 
 from pipelines.generate import generate
 from pipelines.run import run_day, stage_publish
-from pipelines.settings import load_settings
 
 
 def _free_port() -> int:
@@ -30,13 +30,7 @@ def test_critical_failure_keeps_previous_warehouse_marks_report_and_emails(tmp_p
     from aiosmtpd.controller import Controller
 
     generate(tmp_path / "gen", days=1, start=DAY, seed=5)
-    settings = load_settings(
-        env={
-            "SCANSENSE_WAREHOUSE": str(tmp_path / "wh"),
-            "SCANSENSE_LANDING": str(tmp_path / "gen" / "landing"),
-            "SCANSENSE_ORGS_DIR": str(tmp_path / "gen" / "orgs"),
-        }
-    )
+    settings = generated_settings(tmp_path / "gen", tmp_path / "wh")
     assert run_day(DAY, settings, send_email=False).published
     db = settings.warehouse / "scansense.duckdb"
     before = table_hashes(db, ["events", "source_risk", "daily_summary"])

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from generated import generated_settings
 from hashing import table_hashes
 
 from pipelines.generate import generate
 from pipelines.run import run_day
-from pipelines.settings import Settings, load_settings
 from pipelines.warehouse import missing_comments
 
 SCANSENSE = str(Path(sys.executable).with_name("scansense"))
@@ -49,18 +49,8 @@ def generated(tmp_path_factory) -> Path:
     return out
 
 
-def _settings(base: Path, gen: Path) -> Settings:
-    return load_settings(
-        env={
-            "SCANSENSE_WAREHOUSE": str(base / "warehouse"),
-            "SCANSENSE_LANDING": str(gen / "landing"),
-            "SCANSENSE_ORGS_DIR": str(gen / "orgs"),
-        }
-    )
-
-
 def test_run_fills_every_table_and_is_idempotent(tmp_path: Path, generated: Path) -> None:
-    settings = _settings(tmp_path, generated)
+    settings = generated_settings(generated, tmp_path / "warehouse")
     first = run_day(DAY, settings, send_email=False)
     assert first.published, first.dq_failed
     assert first.rows > 0 and first.events > 0 and first.malicious > 0
@@ -98,7 +88,7 @@ def test_run_fills_every_table_and_is_idempotent(tmp_path: Path, generated: Path
 
 
 def test_same_file_twice_is_counted_once(tmp_path: Path, generated: Path) -> None:
-    settings = _settings(tmp_path, generated)
+    settings = generated_settings(generated, tmp_path / "warehouse")
     capture = generated / "landing" / DAY.isoformat() / "capture.pcap"
     copy = tmp_path / "elsewhere" / "copy.pcap"
     copy.parent.mkdir()

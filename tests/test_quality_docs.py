@@ -11,11 +11,11 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from generated import generated_settings
 
 from pipelines.generate import generate
 from pipelines.quality import run_checks
 from pipelines.run import run_day
-from pipelines.settings import load_settings
 
 DAY = date(2025, 11, 26)
 SUITES = (
@@ -35,13 +35,7 @@ HOSTILE_IP = "<script>alert(1)</script>"
 def warehouse(tmp_path_factory):
     base = tmp_path_factory.mktemp("dq")
     generate(base / "gen", days=1, start=DAY, seed=3)
-    settings = load_settings(
-        env={
-            "SCANSENSE_WAREHOUSE": str(base / "wh"),
-            "SCANSENSE_LANDING": str(base / "gen" / "landing"),
-            "SCANSENSE_ORGS_DIR": str(base / "gen" / "orgs"),
-        }
-    )
+    settings = generated_settings(base / "gen", base / "wh")
     result = run_day(DAY, settings, send_email=False)
     assert result.published
     return settings

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from generated import generated_settings
 
 from pipelines.generate import generate
 from pipelines.run import run_day
-from pipelines.settings import load_settings
 
 DAY = date(2025, 11, 26)
 HOSTILE = ["<script>alert(1)</script>", "{{7*7}}", "'; DROP TABLE events; --"]
@@ -45,13 +45,7 @@ def built(tmp_path_factory):
         for i in range(40)
     ]
     extra.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    settings = load_settings(
-        env={
-            "SCANSENSE_WAREHOUSE": str(base / "wh"),
-            "SCANSENSE_LANDING": str(base / "gen" / "landing"),
-            "SCANSENSE_ORGS_DIR": str(base / "gen" / "orgs"),
-        }
-    )
+    settings = generated_settings(base / "gen", base / "wh")
     result = run_day(DAY, settings, send_email=False)
     assert result.published
     return settings, Path(result.report)
