@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from pipelines.ingest import packets, slowpath
+from pipelines.ingest import packets, slowpath, walk
 from pipelines.ingest.detect import PCAP_MAGICS, PCAPNG_BOMS, PCAPNG_MAGIC
 from pipelines.ingest.records import RAW_PREVIEW, Chunk
 from pipelines.ingest.streams import open_binary, stream_damage
@@ -154,7 +154,6 @@ def iter_pcap(path: Path, meta: dict[str, str]) -> Iterator[Chunk]:
         linktype &= 0xFFFF  # the upper bits may carry the FCS length
         limit = max(snaplen, 65535) if 0 < snaplen <= MAX_RECORD else MAX_RECORD
         frac_max = 1_000_000 * div
-        header = struct.Struct(endian + "IIII")
         cap_at = struct.Struct(endian + "I").unpack_from
         dtype = np.dtype(endian + "u4")
 
@@ -197,38 +196,21 @@ def iter_pcap(path: Path, meta: dict[str, str]) -> Iterator[Chunk]:
                     )
                 )
                 damaged_at, rel = None, found
-            # The walk: follow record lengths, collecting offsets. Validation is vectorized below.
-            offs = []
-            app = offs.append
-            p = rel
-            while p + 16 <= end:
-                nxt = p + 16 + cap_at(data, p + 8)[0]
-                if nxt > end:
-                    break
-                app(p)
-                p = nxt
-            stop, damage = p, False
-            if offs:
+            # The walk follows record lengths up to the first damaged header (compiled: walk.py).
+            o, stop, damage = walk.walk_pcap(np.frombuffer(data, np.uint8), rel, end, endian == "<", limit, frac_max)
+            if len(o):
                 arr = win.array()
-                o = np.array(offs, np.int64)
                 h = packets.gather(arr, o, 16).view(dtype).astype(np.int64)
                 sec, frac, cap, wire = h[:, 0], h[:, 1], h[:, 2], h[:, 3]
-                ok = (cap <= limit) & (frac < frac_max)
-                if not ok.all():
-                    k = int(np.argmin(ok))
-                    o, sec, frac, cap, wire = o[:k], sec[:k], frac[:k], cap[:k], wire[:k]
-                    stop, damage = int(offs[k]), True
-                if len(o):
-                    prev_sec = int(sec[-1])
-                    ts = sec * 1_000_000 + frac // div
-                    lt = np.full(len(o), linktype, np.int64)
-                    yield out.chunk(arr, base, o, o + 16, cap, ts, lt, wire, quarantine)
-                    quarantine = []
+                prev_sec = int(sec[-1])
+                ts = sec * 1_000_000 + frac // div
+                lt = np.full(len(o), linktype, np.int64)
+                yield out.chunk(arr, base, o, o + 16, cap, ts, lt, wire, quarantine)
+                quarantine = []
                 del arr
-            if not damage and stop + 16 <= end:
-                sec1, frac1, cap1, _ = header.unpack_from(data, stop)
-                damage = cap1 > limit or frac1 >= frac_max
-                if not damage and win.eof:
+            if not damage and stop + 16 <= end:  # a whole header, its record past the window
+                cap1 = cap_at(data, stop + 8)[0]
+                if win.eof:
                     quarantine.append(
                         quarantine_row(
                             src,
@@ -239,10 +221,11 @@ def iter_pcap(path: Path, meta: dict[str, str]) -> Iterator[Chunk]:
                     )
                     yield Chunk(quarantine=quarantine, format="pcap")
                     break
-                if not damage:
-                    pos = base + stop
-                    win.advance(pos, 16 + cap1)
-                    continue
+                if quarantine:
+                    yield Chunk(quarantine=quarantine, format="pcap")
+                pos = base + stop
+                win.advance(pos, 16 + cap1)
+                continue
             if damage:
                 damaged_at, damaged_raw = base + stop, data[stop : stop + RAW_PREVIEW]
                 pos = base + stop + 1
@@ -321,24 +304,18 @@ def iter_pcapng(path: Path, meta: dict[str, str]) -> Iterator[Chunk]:
                 quarantine.append(quarantine_row(src, f"byte:{damaged_at}", reason, damaged_raw))
                 damaged_at, rel = None, found
 
-            # Walk the blocks: enhanced packet blocks are only collected (the common case, one
-            # unpack each) and decoded together below. Any other block is handled on the spot, but
+            # Walk the blocks: enhanced packet blocks are only collected (the common case; compiled,
+            # walk.py) and decoded together below. Any other block is handled on the spot, but
             # only once the packets before it are decoded and their blocks validated, so that a
             # damaged chain is never followed into interface or section changes.
             pairs = struct.Struct(endian + "II").unpack_from
-            offs: list[int] = []
+            view = np.frombuffer(data, np.uint8)
             p, why, need = rel, "end", 12
             while True:
-                app = offs.append
-                while p + 12 <= end:
-                    btype, blen = pairs(data, p)
-                    if btype != 6 or blen < 32 or blen & 3 or p + blen > end:
-                        break
-                    app(p)
-                    p += blen
+                offs, p = walk.walk_pcapng_packets(view, p, end, endian == "<")
                 if p + 12 > end:
                     break
-                if offs:
+                if len(offs):
                     why = "flush"
                     break
                 if data[p : p + 4] == PCAPNG_MAGIC:
@@ -371,9 +348,9 @@ def iter_pcapng(path: Path, meta: dict[str, str]) -> Iterator[Chunk]:
                         quarantine = []
                 p += blen
 
-            if offs:
+            if len(offs):
                 arr = win.array()
-                o = np.array(offs, np.int64)
+                o = offs
                 blen = _u32_at(arr, o + 4, endian)
                 trailer_ok = _u32_at(arr, o + blen - 4, endian) == blen
                 if not trailer_ok.all():
