@@ -79,32 +79,40 @@ def _minute_weights() -> np.ndarray:
     return np.where((hour >= 12) & (hour < 13), w * 0.7, w), minutes
 
 
+Column = np.ndarray | str | int | float  # one value per flow, or one for all
+
+
 def _flows(
     ts: np.ndarray,
-    proto: np.ndarray,
-    src: np.ndarray,
-    dst: np.ndarray,
-    sport: np.ndarray,
-    dport: np.ndarray,
-    packets: np.ndarray,
-    nbytes: np.ndarray,
-    flags: np.ndarray,
-    duration: np.ndarray,
+    proto: Column,
+    src: Column,
+    dst: Column,
+    sport: Column,
+    dport: Column,
+    packets: Column,
+    nbytes: Column,
+    flags: Column,
+    duration: Column,
     addresses: list[str],
 ) -> pl.DataFrame:
+    """Flows, one per time in `ts`, with `src` and `dst` as indexes into `addresses`."""
     names = pl.Series(addresses, dtype=pl.Utf8)
+
+    def per_flow(value: Column) -> np.ndarray:
+        return value if isinstance(value, np.ndarray) else np.full(len(ts), value)
+
     return pl.DataFrame(
         {
             "ts": ts,
-            "proto": proto,
-            "src": names.gather(src),
-            "dst": names.gather(dst),
-            "sport": sport.astype(np.int32),
-            "dport": dport.astype(np.int32),
-            "packets": packets.astype(np.int64),
-            "bytes": nbytes.astype(np.int64),
-            "flags": flags,
-            "duration": duration,
+            "proto": per_flow(proto),
+            "src": names.gather(per_flow(src)),
+            "dst": names.gather(per_flow(dst)),
+            "sport": per_flow(sport).astype(np.int32),
+            "dport": per_flow(dport).astype(np.int32),
+            "packets": per_flow(packets).astype(np.int64),
+            "bytes": per_flow(nbytes).astype(np.int64),
+            "flags": per_flow(flags),
+            "duration": per_flow(duration),
         }
     )
 
@@ -179,66 +187,18 @@ def _benign(rng: np.random.Generator, n_rows: int, t0: float, addresses: list[st
     auth = np.array([index[x] for x in AUTHORITATIVE])[(rng.zipf(1.4, size=m) - 1) % len(AUTHORITATIVE)]
     qt, res = ts[miss] + 0.0003, dst[miss]
     qport = rng.integers(1024, 65535, size=m)
-    one, none = np.ones(m), np.full(m, "")
-    ask = _flows(
-        qt,
-        np.full(m, "udp"),
-        res,
-        auth,
-        qport,
-        np.full(m, 53),
-        one,
-        rng.integers(60, 110, size=m),
-        none,
-        np.zeros(m),
-        addresses,
-    )
+    ask = _flows(qt, "udp", res, auth, qport, 53, 1, rng.integers(60, 110, size=m), "", 0.0, addresses)
     got = _flows(
-        qt + rng.gamma(2, 0.01, m),
-        np.full(m, "udp"),
-        auth,
-        res,
-        np.full(m, 53),
-        qport,
-        one,
-        rng.integers(90, 500, size=m),
-        none,
-        np.zeros(m),
-        addresses,
+        qt + rng.gamma(2, 0.01, m), "udp", auth, res, 53, qport, 1, rng.integers(90, 500, size=m), "", 0.0, addresses
     )
     # the monitoring server pings every server every five minutes (echo request and reply flows)
     rounds = np.arange(t0 + WINDOW[0] * 3600 + 17, t0 + WINDOW[1] * 3600, 300.0)
     tgt = np.array([index[s] for s in SERVERS[:39]])
     pt = (rounds[:, None] + np.arange(len(tgt))[None, :] * 0.05).ravel()
     pd_ = np.tile(tgt, len(rounds))
-    k = len(pt)
-    mon = np.full(k, index[MONITOR])
-    ping = _flows(
-        pt,
-        np.full(k, "icmp"),
-        mon,
-        pd_,
-        np.zeros(k),
-        np.full(k, 8),
-        np.ones(k),
-        np.full(k, 84),
-        np.full(k, ""),
-        np.zeros(k),
-        addresses,
-    )
-    pong = _flows(
-        pt + 0.0005,
-        np.full(k, "icmp"),
-        pd_,
-        mon,
-        np.zeros(k),
-        np.zeros(k),
-        np.ones(k),
-        np.full(k, 84),
-        np.full(k, ""),
-        np.zeros(k),
-        addresses,
-    )
+    mon = index[MONITOR]
+    ping = _flows(pt, "icmp", mon, pd_, 0, 8, 1, 84, "", 0.0, addresses)
+    pong = _flows(pt + 0.0005, "icmp", pd_, mon, 0, 0, 1, 84, "", 0.0, addresses)
     df = pl.concat([req, resp, ask, got, ping, pong])
     keep = np.sort(rng.choice(df.height, size=min(n_rows, df.height), replace=False))
     return df[keep].with_columns(
@@ -283,38 +243,12 @@ def _scans(rng: np.random.Generator, n_rows: int, t0: float, addresses: list[str
         sport = np.full(probes, rng.integers(40000, 60000))
         pacing = "-T1" if gap >= 15 else "-T2"
         label = {"attack_type": "portScan", "attack_id": str(i + 1), "attack_desc": f"nmap {pacing} {kind}"}
-        one, zero = np.ones(probes), np.zeros(probes)
-        probe = _flows(
-            ts,
-            np.full(probes, "tcp"),
-            src,
-            victim,
-            sport,
-            dport,
-            one,
-            np.full(probes, 44),
-            np.full(probes, "S"),
-            zero,
-            addresses,
-        )
+        probe = _flows(ts, "tcp", src, victim, sport, dport, 1, 44, "S", 0.0, addresses)
         frames.append(
             probe.with_columns(pl.lit("attacker").alias("cls"), *[pl.lit(v).alias(k) for k, v in label.items()])
         )
         up = np.isin(victim, list(alive))
-        m = int(up.sum())
-        reply = _flows(
-            ts[up] + 0.001,
-            np.full(m, "tcp"),
-            victim[up],
-            src[up],
-            dport[up],
-            sport[up],
-            np.ones(m),
-            np.full(m, 40),
-            np.full(m, "AR"),
-            np.zeros(m),
-            addresses,
-        )
+        reply = _flows(ts[up] + 0.001, "tcp", victim[up], src[up], dport[up], sport[up], 1, 40, "AR", 0.0, addresses)
         frames.append(
             reply.with_columns(pl.lit("victim").alias("cls"), *[pl.lit(v).alias(k) for k, v in label.items()])
         )
