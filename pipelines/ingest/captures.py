@@ -64,11 +64,39 @@ class _Window:
             have += len(block)
         self.data = b"".join(parts)
 
+    def at(self, pos: int) -> tuple[bytes, int, int, int]:
+        """Advance to file offset `pos`; return (bytes, file offset of bytes[0], their length, pos in them)."""
+        self.advance(pos)
+        return self.data, self.base, len(self.data), pos - self.base
+
     def array(self) -> np.ndarray:
         """The window's bytes followed by zero padding, as numpy (a copy, so the window can move on)."""
         out = np.zeros(len(self.data) + packets.PAD, np.uint8)
         out[: len(self.data)] = np.frombuffer(self.data, np.uint8)
         return out
+
+
+class _Damage:
+    """Skipped garbage while resynchronising: where it began (file offset) and its first bytes."""
+
+    def __init__(self, src: str) -> None:
+        self.src = src
+        self.at: int | None = None
+        self.raw = b""
+
+    def begin(self, at: int, raw: bytes) -> None:
+        self.at, self.raw = at, raw
+
+    def skipped(self, found: int, what: str) -> dict:
+        """The quarantine row once a good header is found again at file offset `found`."""
+        row = quarantine_row(self.src, f"byte:{self.at}", f"{what}; skipped {found - self.at} bytes", self.raw)
+        self.at = None
+        return row
+
+    def to_end(self, file_end: int) -> dict:
+        """The quarantine row when no good header follows before the end of the file."""
+        reason = f"damaged data up to the end of the file; skipped {file_end - self.at} bytes"
+        return quarantine_row(self.src, f"byte:{self.at}", reason, self.raw)
 
 
 def _u32_at(view: np.ndarray, offsets: np.ndarray, endian: str) -> np.ndarray:
@@ -162,40 +190,20 @@ def iter_pcap(path: Path, meta: dict[str, str]) -> Iterator[Chunk]:
             return ok and (near is None or abs(sec - near) <= YEAR_S)
 
         pos, prev_sec = 24, None
-        damaged_at: int | None = None  # file offset where skipped garbage began
-        damaged_raw = b""
+        damaged = _Damage(src)
         while True:
-            win.advance(pos)
-            data, base, end = win.data, win.base, len(win.data)
-            rel = pos - base
+            data, base, end, rel = win.at(pos)
             quarantine: list[dict] = []
-            if damaged_at is not None:
+            if damaged.at is not None:
                 found, rel = _resync_pcap(data, rel, end, win.eof, endian, plausible, prev_sec)
                 if found is None:
                     if win.eof and rel >= end - 16:
-                        yield Chunk(
-                            quarantine=[
-                                quarantine_row(
-                                    src,
-                                    f"byte:{damaged_at}",
-                                    f"damaged data up to the end of the file; skipped {base + end - damaged_at} bytes",
-                                    damaged_raw,
-                                )
-                            ],
-                            format="pcap",
-                        )
+                        yield Chunk(quarantine=[damaged.to_end(base + end)], format="pcap")
                         break
                     pos = base + rel
                     continue
-                quarantine.append(
-                    quarantine_row(
-                        src,
-                        f"byte:{damaged_at}",
-                        f"damaged record header; skipped {base + found - damaged_at} bytes",
-                        damaged_raw,
-                    )
-                )
-                damaged_at, rel = None, found
+                quarantine.append(damaged.skipped(base + found, "damaged record header"))
+                rel = found
             # The walk follows record lengths up to the first damaged header (compiled: walk.py).
             o, stop, damage = walk.walk_pcap(np.frombuffer(data, np.uint8), rel, end, endian == "<", limit, frac_max)
             if len(o):
@@ -227,7 +235,7 @@ def iter_pcap(path: Path, meta: dict[str, str]) -> Iterator[Chunk]:
                 win.advance(pos, 16 + cap1)
                 continue
             if damage:
-                damaged_at, damaged_raw = base + stop, data[stop : stop + RAW_PREVIEW]
+                damaged.begin(base + stop, data[stop : stop + RAW_PREVIEW])
                 pos = base + stop + 1
                 if quarantine:
                     yield Chunk(quarantine=quarantine, format="pcap")
@@ -284,25 +292,20 @@ def iter_pcapng(path: Path, meta: dict[str, str]) -> Iterator[Chunk]:
         win = _Window(stream)
         pos, endian = 0, "<"
         interfaces: list[tuple[int, int, int]] = []  # (link type, ticks per second, offset in seconds)
-        damaged_at: int | None = None
-        damaged_raw = b""
+        damaged = _Damage(src)
         while True:
-            win.advance(pos)
-            data, base, end = win.data, win.base, len(win.data)
-            rel = pos - base
+            data, base, end, rel = win.at(pos)
             quarantine: list[dict] = []
-            if damaged_at is not None:
+            if damaged.at is not None:
                 found, rel, endian = _resync_pcapng(data, rel, end, win.eof, endian)
                 if found is None:
                     if win.eof and rel >= end - 12:
-                        reason = f"damaged data up to the end of the file; skipped {base + end - damaged_at} bytes"
-                        yield Chunk(quarantine=[quarantine_row(src, f"byte:{damaged_at}", reason, damaged_raw)])
+                        yield Chunk(quarantine=[damaged.to_end(base + end)])
                         break
                     pos = base + rel
                     continue
-                reason = f"damaged block; skipped {base + found - damaged_at} bytes"
-                quarantine.append(quarantine_row(src, f"byte:{damaged_at}", reason, damaged_raw))
-                damaged_at, rel = None, found
+                quarantine.append(damaged.skipped(base + found, "damaged block"))
+                rel = found
 
             # Walk the blocks: enhanced packet blocks are only collected (the common case; compiled,
             # walk.py) and decoded together below. Any other block is handled on the spot, but
@@ -373,7 +376,8 @@ def iter_pcapng(path: Path, meta: dict[str, str]) -> Iterator[Chunk]:
                 del arr
 
             if why == "damage":
-                damaged_at, damaged_raw, pos = base + p, data[p : p + RAW_PREVIEW], base + p + 1
+                damaged.begin(base + p, data[p : p + RAW_PREVIEW])
+                pos = base + p + 1
             elif why == "flush":
                 pos = base + p
             elif win.eof:
