@@ -41,6 +41,21 @@ DAY = date(2025, 11, 26)
 POPULAR = np.array([22, 23, 80, 443, 445, 3389, 8080, 1433, 3306, 5900, 6379, 8443, 2222, 25, 53, 123])
 
 
+def _scanners(rng: np.random.Generator, n: int, per: int, first_id: int, start_span: float, hosts: int, step_s: float):
+    """n probes from n // per scanners, one every step_s from a random start; half vertical, half horizontal."""
+    k = max(n // per, 1)
+    idx = np.arange(n)
+    scanner, step = idx % k, idx // k
+    start = rng.random(k) * start_span
+    vertical = scanner % 2 == 0
+    return (
+        first_id + scanner,
+        np.where(vertical, rng.integers(0, hosts, k)[scanner], step % hosts),
+        np.where(vertical, step % 65535 + 1, POPULAR[scanner % len(POPULAR)]),
+        start[scanner] + step * step_s,
+    )
+
+
 def synth_day(events: int, seed: int) -> pa.Table:
     """A day of firewall drops: 45% background, 25% fast scans, 20% slow scans, 10% busy repeaters."""
     rng = np.random.default_rng(seed)
@@ -57,33 +72,9 @@ def synth_day(events: int, seed: int) -> pa.Table:
         np.where(rng.random(n_bg) < 0.8, POPULAR[rng.integers(0, len(POPULAR), n_bg)], rng.integers(1, 65536, n_bg)),
         rng.random(n_bg) * 86400,
     )
-    # fast scanners: 20k probes in about five minutes each, half vertical, half horizontal
-    per = 20_000
-    k_fast = max(n_fast // per, 1)
-    idx = np.arange(n_fast)
-    scanner = idx % k_fast
-    step = idx // k_fast
-    start = rng.random(k_fast) * 86000
-    vertical = scanner % 2 == 0
-    fa = (
-        200_000 + scanner,
-        np.where(vertical, rng.integers(0, hosts, k_fast)[scanner], step % hosts),
-        np.where(vertical, step % 65535 + 1, POPULAR[scanner % len(POPULAR)]),
-        start[scanner] + step * (300 / per),
-    )
-    # slow scanners: one probe every ~15 s (nmap -T1) for up to a day
-    k_slow = max(n_slow // 4000, 1)
-    idx = np.arange(n_slow)
-    scanner = idx % k_slow
-    step = idx // k_slow
-    start = rng.random(k_slow) * 20000
-    vertical = scanner % 2 == 0
-    sl = (
-        300_000 + scanner,
-        np.where(vertical, rng.integers(0, hosts, k_slow)[scanner], step % hosts),
-        np.where(vertical, step % 65535 + 1, POPULAR[scanner % len(POPULAR)]),
-        np.minimum(start[scanner] + step * 15.0 + rng.random(n_slow) * 3, 86399.9),
-    )
+    fa = _scanners(rng, n_fast, 20_000, 200_000, 86000, hosts, 300 / 20_000)  # ~5 minutes each
+    sl = _scanners(rng, n_slow, 4000, 300_000, 20000, hosts, 15.0)  # nmap -T1: one probe every ~15 s
+    sl = (*sl[:3], np.minimum(sl[3] + rng.random(n_slow) * 3, 86399.9))
     # busy repeaters: 2k sources hammering one or two services of a few hosts all day (brute force)
     rep_src = rng.integers(0, 2000, n_rep)
     rp = (
