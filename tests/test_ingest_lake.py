@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 import json
 import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -114,6 +116,20 @@ def test_cli_ingest_json_is_the_last_line(tmp_path: Path, settings, capsys) -> N
     assert (result["files"], result["rows"], result["quarantined"]) == (2, 2, 1)
     assert len(result["errors"]) == 1 and "junk.pcap" in result["errors"][0]
     assert (tmp_path / "wh" / "lake" / "ingest_files").is_dir()
+
+
+def test_cli_ingest_imports_only_its_own_area(tmp_path: Path) -> None:
+    """`scansense ingest` loads neither the other areas nor DuckDB (memory, issue 3)."""
+    capture = tmp_path / "c.pcap"
+    capture.write_bytes(pcap([MIDNIGHT]))
+    script = (
+        "import sys; from pipelines.cli import main; "
+        f"code = main(['ingest', {str(capture)!r}, '--warehouse', {str(tmp_path / 'wh')!r}]); "
+        "print(sorted(m for m in ('pipelines.generate', 'pipelines.geo', 'pipelines.detect', 'pipelines.sensor', "
+        "'duckdb') if m in sys.modules), code)"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[] 0"
 
 
 def test_a_failing_parser_marks_the_file_and_the_run_goes_on(tmp_path: Path, settings, monkeypatch) -> None:
