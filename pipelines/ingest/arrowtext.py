@@ -3,7 +3,8 @@
 Arrow's own route (table lookups of two octets joined with `binary_join_element_wise`, and an
 int-to-string cast joined to a prefix) cost ~0.35 s of the 1.1 s that decoding 2 M packets took
 (cProfile over `bench/bench_ingest.py`'s capture); writing the bytes and offsets directly is ~10x
-faster. Compiled functions are cached on disk like the record walks (`walk.py`).
+faster. Compiled functions are cached on disk like the record walks (`walk.py`) and release the
+GIL (the CSV reader builds `line:N` locations in its worker threads).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import numpy as np
 import pyarrow as pa
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(cache=True, nogil=True, inline="always")
 def _digits(out: np.ndarray, pos: int, value: int) -> int:
     """Write `value` (>= 0) in decimal at out[pos:], return the position after it."""
     width = 1
@@ -28,7 +29,7 @@ def _digits(out: np.ndarray, pos: int, value: int) -> int:
     return end
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _dotted(addr: np.ndarray, offsets: np.ndarray, out: np.ndarray) -> None:
     pos = 0
     for i in range(len(addr)):
@@ -41,7 +42,7 @@ def _dotted(addr: np.ndarray, offsets: np.ndarray, out: np.ndarray) -> None:
         offsets[i + 1] = pos
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _prefixed(prefix: np.ndarray, values: np.ndarray, offsets: np.ndarray, out: np.ndarray) -> None:
     pos = 0
     for i in range(len(values)):
@@ -52,9 +53,11 @@ def _prefixed(prefix: np.ndarray, values: np.ndarray, offsets: np.ndarray, out: 
         offsets[i + 1] = pos
 
 
-def _string_array(n: int, offsets: np.ndarray, out: np.ndarray) -> pa.Array:
+def string_array(offsets: np.ndarray, data: np.ndarray) -> pa.Array:
+    """An Arrow string array from int32 offsets and the bytes they index (no copy)."""
     # Arrow's `string` type has 32-bit offsets: callers pass chunks, far below 2 GiB of text.
-    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(out[: offsets[n]]))
+    n = len(offsets) - 1
+    return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(data[: offsets[n]]))
 
 
 def dotted_quads(addr: np.ndarray) -> pa.Array:
@@ -63,7 +66,7 @@ def dotted_quads(addr: np.ndarray) -> pa.Array:
     offsets = np.zeros(len(addr) + 1, np.int32)
     out = np.empty(len(addr) * 15, np.uint8)
     _dotted(addr, offsets, out)
-    return _string_array(len(addr), offsets, out)
+    return string_array(offsets, out)
 
 
 def prefixed_numbers(prefix: str, values: np.ndarray) -> pa.Array:
@@ -77,4 +80,4 @@ def prefixed_numbers(prefix: str, values: np.ndarray) -> pa.Array:
     if len(out) >= 2**31:
         raise ValueError("too many values for one Arrow string array; pass smaller chunks")
     _prefixed(head, values, offsets, out)
-    return _string_array(len(values), offsets, out)
+    return string_array(offsets, out)

@@ -308,25 +308,3 @@ def intern(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray, limit: int) ->
                     break
             slot = (slot + 1) & (size - 1)
     return codes, first[:count]
-
-
-@numba.njit(cache=True, nogil=True)
-def line_labels(lines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Arrow string buffers of `line:N` for each line number N (positive)."""
-    offsets = np.empty(len(lines) + 1, np.int32)
-    offsets[0] = 0
-    for r in range(len(lines)):
-        width, v = 1, lines[r]
-        while v >= 10:
-            v //= 10
-            width += 1
-        offsets[r + 1] = offsets[r] + 5 + width
-    data = np.empty(offsets[-1], np.uint8)
-    for r in range(len(lines)):
-        o = offsets[r]
-        data[o], data[o + 1], data[o + 2], data[o + 3], data[o + 4] = 108, 105, 110, 101, 58  # "line:"
-        v = lines[r]
-        for i in range(offsets[r + 1] - 1, o + 4, -1):
-            data[i] = 48 + v % 10
-            v //= 10
-    return offsets, data

@@ -31,6 +31,7 @@ import polars as pl
 import pyarrow as pa
 
 from pipelines.ingest import csvfast
+from pipelines.ingest.arrowtext import prefixed_numbers, string_array
 from pipelines.ingest.detect import CIC_ALIASES, header_fields
 from pipelines.ingest.records import Chunk
 from pipelines.ingest.streams import Utf8Lines
@@ -622,7 +623,7 @@ class Fast:
 
     def ip(self, name: str) -> pa.Array:
         offsets, data = csvfast.ipv4_text(self.buf, *self._field(name), self.ok)
-        return _strings(offsets, data)
+        return string_array(offsets, data)
 
     def text(self, name: str, fn: Callable[[str], str | None]) -> Coded:
         """Map each distinct text once; an empty field is null, as the CSV reader makes it."""
@@ -786,13 +787,9 @@ def _events(lines: Lines, fmt: str, src: str, bad: list[dict]) -> tuple[pa.Table
     return pl.DataFrame(cols).to_arrow(compat_level=pl.CompatLevel.oldest()), line
 
 
-def _strings(offsets: np.ndarray, data: np.ndarray) -> pa.Array:
-    return pa.Array.from_buffers(pa.string(), len(offsets) - 1, [None, pa.py_buffer(offsets), pa.py_buffer(data)])
-
-
 def _locations(line: np.ndarray) -> pa.Array:
     """`line:N` for each line number."""
-    return _strings(*csvfast.line_labels(np.asarray(line, np.int64)))
+    return prefixed_numbers("line:", line)
 
 
 def _conform(table: pa.Table, location: pa.Array, meta: dict[str, str]) -> pa.Table:
