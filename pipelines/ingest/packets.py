@@ -19,7 +19,6 @@ from pipelines.ingest import headers
 from pipelines.ingest.arrowtext import dotted_quads, prefixed_numbers
 from pipelines.schema import conform_events
 
-FAST_LINKTYPES = frozenset(headers.FAST_LINKTYPES)
 PAD = headers.PAD
 PROTO_NAMES = {6: "tcp", 17: "udp", 1: "icmp", 58: "icmpv6"}
 # Flag bits low to high are F S R P A U E C, which is also the order letters are written in.
