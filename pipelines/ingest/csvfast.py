@@ -83,7 +83,7 @@ def _split_regular(
 
 
 @numba.njit(cache=True, nogil=True)
-def split_fields(buf: np.ndarray, sep: int, ncols: int, slots: np.ndarray, nslots: int) -> tuple:
+def split_fields(buf: np.ndarray, sep: int, ncols: int, slots: np.ndarray, nslots: int, newlines: int) -> tuple:
     """Field spans of the wanted columns (`slots[c]` >= 0) per row, each row's line index and span; clean or not.
 
     Blank lines are skipped and a CR before a line break dropped; the split gives up (False) on a
@@ -92,9 +92,7 @@ def split_fields(buf: np.ndarray, sep: int, ncols: int, slots: np.ndarray, nslot
     n = len(buf)
     special = np.zeros(256, np.int64)
     special[sep] = special[10] = special[13] = special[34] = 1
-    lines = 1
-    for i in range(n):
-        lines += buf[i] == 10
+    lines = newlines + 1  # the block's LF count (`count_newlines`, made once by the reader) and a last line
     starts = np.empty((nslots, lines), np.int32)
     ends = np.empty((nslots, lines), np.int32)
     row = np.empty((3, lines), np.int64)  # line index, start, end

@@ -216,13 +216,13 @@ def read_delimited(
     header: Callable[[str], list[str] | None],
     quotes: bool = True,
     keep: Callable[[np.ndarray, np.ndarray, bytes], np.ndarray] | None = None,
-    fast: Callable[[bytes, int, list[str]], Fast | None] | None = None,
+    fast: Callable[[bytes, int, list[str], int], Fast | None] | None = None,
 ) -> Iterator[tuple[list[str] | None, Callable[[], Lines | Fast] | None, list[dict], str | None]]:
     """Yield (names, the split of the block into good lines, bad rows, stream damage) per block of a
     delimited text file.
 
     The split is a call, to be made in order or in other threads (it fills the block's bad rows);
-    it tries `fast(block, first line, names)` first. The first line is the header: `header(line)`
+    it tries `fast(block, first line, names, line breaks)` first. The first line is the header: `header(line)`
     turns it into column names (None: not a header, nothing is read). The last item carries the
     compressed stream's damage, if any.
     """
@@ -247,9 +247,10 @@ def read_delimited(
         yield names, None, [], reader.damage
 
 
-def _split_block(fast: Callable[[bytes, int, list[str]], Fast | None] | None, block: bytes, *args) -> Lines | Fast:
-    """`fast(block, first line, names)`, else `split_lines(block, *args)`."""
-    got = fast(block, args[0], args[2]) if fast is not None else None
+def _split_block(fast: Callable[[bytes, int, list[str], int], Fast | None] | None, block: bytes, *args) -> Lines | Fast:
+    """`fast(block, first line, names, line breaks)`, else `split_lines(block, *args)`."""
+    line_no, _sep, names, *_, newlines = args
+    got = fast(block, line_no, names, newlines) if fast is not None else None
     return got if got is not None else split_lines(block, *args)
 
 
@@ -742,14 +743,14 @@ def _first_of(f: Fast, *names: str) -> str | None:
 FAST_CONVERTERS = {"cidds": _fast_cidds, "cicflowmeter": _fast_cic, "nfdump": _fast_nfdump}
 
 
-def fast_split(fmt: str, block: bytes, first_line: int, names: list[str], sep: str) -> Fast | None:
+def fast_split(fmt: str, block: bytes, first_line: int, names: list[str], sep: str, newlines: int) -> Fast | None:
     """Split a clean block with `csvfast` and convert its plain rows; None when the careful path must take it whole."""
     if any(c not in names for c in REQUIRED[fmt]):
         return None  # iter_csv quarantines the file
     used = [n for n in names if n in USED_COLUMNS]
     slots = np.array([used.index(n) if n in USED_COLUMNS else -1 for n in names], np.int64)
     buf = np.frombuffer(block, np.uint8)
-    starts, ends, row, clean = csvfast.split_fields(buf, ord(sep), len(names), slots, len(used))
+    starts, ends, row, clean = csvfast.split_fields(buf, ord(sep), len(names), slots, len(used), newlines)
     if not clean or not row.shape[1]:
         return None
     slot = {n: i for i, n in enumerate(used)}
@@ -855,10 +856,10 @@ def iter_csv(path: Path, fmt: str, meta: dict[str, str]) -> Iterator[Chunk]:
         summary["skipped"] += int((~out & (ends > starts)).sum())
         return out
 
-    def fast(block: bytes, first_line: int, names: list[str]) -> Fast | None:
+    def fast(block: bytes, first_line: int, names: list[str], newlines: int) -> Fast | None:
         if fmt == "nfdump" and (summary["seen"] or b"\nSummary" in b"\n" + block):
             return None
-        return fast_split(fmt, block, first_line, names, ",")
+        return fast_split(fmt, block, first_line, names, ",", newlines)
 
     if fmt == "nfdump":  # the trailer filter counts what it drops: split each block in turn, here
         blocks = read_delimited(path, ",", src, _header_csv(fmt), keep=keep, fast=fast)
