@@ -27,6 +27,7 @@ def register(commands: Commands) -> None:
     demo.add_argument("--days", type=int, default=3)
     demo.add_argument("--start", type=date.fromisoformat, default=date(2025, 11, 26))
     demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument("--scale", type=float, default=1.0, help="background volume of each day (0.1: small days)")
     demo.add_argument("--json", action="store_true")
     demo.set_defaults(func=_demo)
 
@@ -55,7 +56,7 @@ def _demo(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     settings = settings_from(args)
     out: Path = args.out
-    generate(out, days=args.days, start=args.start, seed=args.seed)
+    generate(out, days=args.days, start=args.start, seed=args.seed, scale=args.scale)
     settings = settings.replace("paths", landing=str(out / "landing")).replace("orgs", dir=str(out / "orgs"))
     results = []
     for i in range(args.days):

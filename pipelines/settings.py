@@ -2,7 +2,9 @@
 
 Load order: the dataclass defaults below, then the TOML file (SCANSENSE_CONFIG, else
 ./scansense.toml when present), then the environment. Two shortcuts exist for the paths users
-set most: SCANSENSE_WAREHOUSE and SCANSENSE_LANDING.
+set most: SCANSENSE_WAREHOUSE and SCANSENSE_LANDING. Every path setting may be relative: it is
+made absolute against the current directory when a Settings is built, so nothing downstream (Great
+Expectations, Airflow tasks, child processes) ever sees a relative path.
 """
 
 from __future__ import annotations
@@ -115,6 +117,16 @@ class Sensor:
     per_source_rate: float = 50.0  # connections per second per source before dropping
 
 
+# The settings that name files or folders, per section: made absolute once, in Settings.__post_init__.
+PATH_KEYS = {"paths": ("warehouse", "landing"), "geo": ("mmdb", "asn_csv"), "orgs": ("dir",), "sensor": ("out",)}
+
+
+def absolute(value: str | os.PathLike) -> str:
+    """`value` as an absolute, normalized path against the current directory (`~` expanded); empty stays empty."""
+    text = os.fspath(value)
+    return os.path.abspath(os.path.expanduser(text)) if text else text
+
+
 @dataclass(frozen=True)
 class Settings:
     paths: Paths = field(default_factory=Paths)
@@ -127,6 +139,15 @@ class Settings:
     orgs: Orgs = field(default_factory=Orgs)
     smtp: Smtp = field(default_factory=Smtp)
     sensor: Sensor = field(default_factory=Sensor)
+
+    def __post_init__(self) -> None:
+        for name, keys in PATH_KEYS.items():
+            section = getattr(self, name)
+            changed = {
+                k: absolute(getattr(section, k)) for k in keys if getattr(section, k) != absolute(getattr(section, k))
+            }
+            if changed:
+                object.__setattr__(self, name, dataclasses.replace(section, **changed))
 
     @property
     def warehouse(self) -> Path:

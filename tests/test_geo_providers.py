@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import logging
 import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -25,7 +24,10 @@ from pipelines.geo import providers
 from pipelines.settings import Settings
 
 KEY = "sk-test-7f3a9c1e5b"
-SLOW_S = 1.0  # how long a "slow" answer takes; the client's timeout in these tests is 0.2 s
+# A "slow" answer is held until the test ends (an event, not a clock), so the client always times
+# out on it (SLOW_TIMEOUT_S) however busy the machine; every other answer has a generous timeout.
+SLOW_TIMEOUT_S = 2.0  # other answers in those tests must arrive within it: a last guard on a busy machine
+TIMEOUT_S = 30.0
 
 
 def _answer(style: str, ip: str) -> dict:
@@ -45,6 +47,7 @@ class Playbook:
         self.plans: dict[tuple[str, str], list[str]] = {}
         self.seen: list[dict] = []
         self.lock = threading.Lock()
+        self.release = threading.Event()  # set at teardown: held "slow" answers return then
 
     def set(self, style: str, ip: str, *behaviours: str) -> None:
         self.plans[(style, ip)] = list(behaviours)
@@ -74,7 +77,7 @@ def _handler(book: Playbook) -> type[BaseHTTPRequestHandler]:
             what = book.next(style, ip)
             status, body, headers = 200, json.dumps(_answer(style, ip), ensure_ascii=False).encode(), {}
             if what == "slow":
-                time.sleep(SLOW_S)
+                book.release.wait(60)
             elif what.startswith("429"):
                 status, body = 429, b'{"error": "too many requests"}'
                 if ":" in what:
@@ -112,6 +115,7 @@ def server() -> Iterator[tuple[str, Playbook]]:
     try:
         yield f"http://127.0.0.1:{httpd.server_address[1]}", book
     finally:
+        book.release.set()
         httpd.shutdown()
         httpd.server_close()
 
@@ -129,7 +133,7 @@ def online(settings: Settings, base: str, names: tuple[str, ...], **geo_values: 
     values = {
         "providers": names,
         "provider_urls": {n: f"{base}/{n.split(':')[-1]}" for n in names},
-        "timeout_s": 0.2,
+        "timeout_s": TIMEOUT_S,
         "retries": 1,
         "backoff_s": 0.001,
         "max_retry_after_s": 0.5,
@@ -194,7 +198,9 @@ def test_first_provider_in_priority_order_answers(server, session, settings) -> 
 def test_failing_provider_falls_through_to_the_next(server, session, settings, behaviour, ipinfo_requests) -> None:
     base, book = server
     book.set("ipinfo", "8.8.8.8", behaviour)
-    row = _one(geo.lookup(["8.8.8.8"], online(settings, base, ("ipinfo", "ipapi")), session=session), "8.8.8.8")
+    timeout = SLOW_TIMEOUT_S if behaviour == "slow" else TIMEOUT_S
+    s = online(settings, base, ("ipinfo", "ipapi"), timeout_s=timeout)
+    row = _one(geo.lookup(["8.8.8.8"], s, session=session), "8.8.8.8")
     assert row["provider"] == "ipapi" and row["region_code"] == "CN-GD"
     assert len(book.requests_for("ipinfo")) == ipinfo_requests
     assert len(book.requests_for("ipapi")) == 1
@@ -222,7 +228,7 @@ def test_every_provider_failing_leaves_the_offline_answer(server, session, setti
     book.set("ipinfo", "2001:4860::1", "429:60")
     book.set("ipapi", "2001:4860::1", "list")
     book.set("taobao", "2001:4860::1", "nodata")
-    s = online(settings, base, ("ipinfo", "ipapi", "taobao"))
+    s = online(settings, base, ("ipinfo", "ipapi", "taobao"), timeout_s=SLOW_TIMEOUT_S)
     rows = geo.lookup(["8.8.8.8", "2001:4860::1"], s, session=session)
     assert [(r["provider"], r["country_code"]) for r in rows.to_pylist()] == [(name, "US"), (name, "US")]
     assert _one(rows, "8.8.8.8")["city"] == "Offline City" and _one(rows, "2001:4860::1")["city"] == "Offline6"
@@ -326,7 +332,7 @@ def test_keys_are_sent_but_never_logged_or_stored(server, session, settings, cap
     book.set("ipinfo", "1.1.1.1", "slow")
     book.set("ipapi", "1.1.1.1", "429:60")
     keys = {"ipinfo": KEY + "-info", "ipapi": KEY + "-api", "taobao": KEY + "-tb"}
-    s = online(settings, base, ("ipinfo", "ipapi", "taobao"), api_keys=keys)
+    s = online(settings, base, ("ipinfo", "ipapi", "taobao"), api_keys=keys, timeout_s=SLOW_TIMEOUT_S)
     geo.enrich_ips(["8.8.8.8", "1.1.1.1"], s, session=session)
     # The keys went to the providers: ipinfo in a header, ip-api and Taobao in the query string.
     assert {r["headers"].get("Authorization") for r in book.requests_for("ipinfo")} == {f"Bearer {keys['ipinfo']}"}

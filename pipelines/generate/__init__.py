@@ -42,21 +42,23 @@ def _population(seed: int, pool: sc.AddressPool) -> tuple[list[str], list[str]]:
     return clients, pool.draw(rng, sc.CLIENT_V6_BLOCKS, 60)
 
 
-def _day(day: date, index: int, seed: int, pool: sc.AddressPool, clients: list[str], v6: list[str]) -> act.Day:
+def _day(
+    day: date, index: int, seed: int, pool: sc.AddressPool, clients: list[str], v6: list[str], scale: float = 1.0
+) -> act.Day:
     d = act.Day(t0=day_start(day), pool=pool)
 
     def rng(name: str) -> np.random.Generator:
         return np.random.default_rng([seed, index + 1, STREAMS[name]])
 
-    act.benign_pcap(d, rng("benign_pcap"), clients, v6, scale=1.0)
+    act.benign_pcap(d, rng("benign_pcap"), clients, v6, scale=scale)
     act.fast_scans(d, rng("fast"))
     act.slow_scan_pcap(d, rng("slow_pcap"))
-    act.benign_flows(d, rng("flows"), scale=1.0)
+    act.benign_flows(d, rng("flows"), scale=scale)
     act.slow_scans_flows(d, rng("slow_flows"))
-    act.firewall_noise(d, rng("noise"), scale=1.0)
+    act.firewall_noise(d, rng("noise"), scale=scale)
     act.firewall_scans(d, rng("fw_scans"))
-    act.research(d, rng("research"), scale=1.0)
-    act.bots(d, rng("bots"), scale=1.0)
+    act.research(d, rng("research"), scale=scale)
+    act.bots(d, rng("bots"), scale=scale)
     return d
 
 
@@ -91,8 +93,12 @@ def write_orgs(out: Path) -> list[str]:
     return [o.name for o in sc.ORGS]
 
 
-def generate(out: Path, days: int = 1, start: date = date(2025, 11, 26), seed: int = 7) -> dict:
-    """Write `days` labelled days to `out/landing/<date>/`, `out/truth.csv` and `out/orgs/`."""
+def generate(out: Path, days: int = 1, start: date = date(2025, 11, 26), seed: int = 7, scale: float = 1.0) -> dict:
+    """Write `days` labelled days to `out/landing/<date>/`, `out/truth.csv` and `out/orgs/`.
+
+    `scale` multiplies the background (benign traffic, firewall noise, research scanners, bots);
+    the planted scans stay whole, so a small day (scale 0.1) still holds every kind of scan.
+    """
     out = Path(out)
     pool = sc.AddressPool()
     clients, v6 = _population(seed, pool)
@@ -101,7 +107,7 @@ def generate(out: Path, days: int = 1, start: date = date(2025, 11, 26), seed: i
     dates: list[str] = []
     for i in range(days):
         day = start + timedelta(days=i)
-        d = _day(day, i, seed, pool, clients, v6)
+        d = _day(day, i, seed, pool, clients, v6, scale)
         folder = out / "landing" / day.isoformat()
         folder.mkdir(parents=True, exist_ok=True)
         parts = {

@@ -17,6 +17,7 @@ def register(commands: Commands) -> None:
     p.add_argument("--start", type=date.fromisoformat, default=date(2025, 11, 26))
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--profile", choices=("demo", "cidds"), default="demo")
+    p.add_argument("--scale", type=float, default=1.0, help="demo profile: background volume (0.1: a small day)")
     p.add_argument("--flows", type=int, default=1_500_000, help="cidds profile: number of flows")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_generate)
@@ -30,6 +31,6 @@ def _generate(args: argparse.Namespace) -> int:
     else:
         from pipelines.generate import generate
 
-        result = generate(args.out, days=args.days, start=args.start, seed=args.seed)
+        result = generate(args.out, days=args.days, start=args.start, seed=args.seed, scale=args.scale)
     emit(result, args.json, f"wrote {result['records']} records in {result['files']} files to {result['out']}")
     return 0
