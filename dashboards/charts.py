@@ -14,6 +14,17 @@ import pandas as pd
 WIDTH = 500
 
 
+def no_data(title: str) -> alt.Chart:
+    """A chart saying there is nothing to show: a quiet day has no sources, countries or ports."""
+    note = pd.DataFrame({"note": ["no data for this day"]})
+    return (
+        alt.Chart(note, title=title)
+        .mark_text(size=14, color="#777")
+        .encode(text="note:N")
+        .properties(width=WIDTH, height=60)
+    )
+
+
 def abnormal_share(daily: pd.DataFrame) -> alt.Chart:
     """Share of abnormal (malicious) sources among all sources, per day."""
     return (
@@ -53,6 +64,8 @@ def by_country(geo: pd.DataFrame) -> alt.Chart:
     """Top countries by abnormal sources (all sources shown beside)."""
     data = geo.groupby(["country_code", "country"], as_index=False)[["sources", "abnormal_sources"]].sum()
     data = data.sort_values(["abnormal_sources", "sources"], ascending=False).head(15)
+    if data.empty:  # an offset channel over no rows gives Vega an invalid size
+        return no_data("Sources by country (top 15)")
     return (
         alt.Chart(data, title="Sources by country (top 15)")
         .transform_fold(["sources", "abnormal_sources"], as_=["measure", "count"])
@@ -74,6 +87,8 @@ def by_region(geo: pd.DataFrame) -> alt.Chart:
     data["place"] = data["country_code"] + " / " + data["region"]
     data = data.groupby("place", as_index=False)[["sources", "abnormal_sources"]].sum()
     data = data.sort_values(["abnormal_sources", "sources"], ascending=False).head(15)
+    if data.empty:
+        return no_data("Abnormal sources by region (top 15)")
     return (
         alt.Chart(data, title="Abnormal sources by region (top 15)")
         .mark_bar(color="#c0392b")
@@ -180,6 +195,8 @@ def top_ports(ports: pd.DataFrame) -> alt.Chart:
     data = ports.copy()
     data["port"] = data["dst_port"].astype(str) + "/" + data["proto"]
     data = data.sort_values("events", ascending=False).head(20)
+    if data.empty:
+        return no_data("Top probed ports by protocol")
     return (
         alt.Chart(data, title="Top probed ports by protocol")
         .mark_bar()

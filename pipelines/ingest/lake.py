@@ -18,7 +18,7 @@ import hashlib
 import os
 import uuid
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -292,8 +292,14 @@ def _write_table(table: pa.Table, final: Path) -> None:
     _publish(_tmp(final), final)
 
 
-def ingest_paths(paths: list[Path], settings: Settings, year: int | None = None) -> IngestSummary:
-    """Ingest files and folders into `<warehouse>/lake`; every file gets one registry row."""
+def ingest_paths(
+    paths: list[Path], settings: Settings, year: int | None = None, on_rows: Callable[[Path, int], None] | None = None
+) -> IngestSummary:
+    """Ingest files and folders into `<warehouse>/lake`; every file gets one registry row.
+
+    `on_rows(path, n)` hears of each chunk's records (events and quarantined) as they land: a
+    progress display for long captures.
+    """
     lake = Path(settings.warehouse) / "lake"
     summary = IngestSummary()
     files = expand_paths(paths)
@@ -302,14 +308,20 @@ def ingest_paths(paths: list[Path], settings: Settings, year: int | None = None)
         try:
             for path in files:
                 summary.files += 1
-                ingest_one(path, settings, year, lake, registry, summary)
+                ingest_one(path, settings, year, lake, registry, summary, on_rows)
         finally:
             registry.remember(lake)
     return summary
 
 
 def ingest_one(
-    path: Path, settings: Settings, year: int | None, lake: Path, registry: Registry, summary: IngestSummary
+    path: Path,
+    settings: Settings,
+    year: int | None,
+    lake: Path,
+    registry: Registry,
+    summary: IngestSummary,
+    on_rows: Callable[[Path, int], None] | None = None,
 ) -> dict:
     """Ingest one file into the lake, update `registry` and `summary`; returns its registry row."""
     from pipelines.ingest import iter_file
@@ -367,6 +379,8 @@ def ingest_one(
                 qwriter.write_table(quarantine_table(bad))
                 row["quarantined"] += len(bad)
             error = error or chunk.error
+            if on_rows is not None:
+                on_rows(path, chunk.events.num_rows + len(bad))
         days = writers.publish()
     except Exception as exc:  # writing failed (disk full, permissions): the file is marked, the run goes on
         chunks.close()

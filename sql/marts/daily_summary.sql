@@ -1,5 +1,5 @@
 -- table: One row per UTC day: sources seen, sources suspected by a detector, sources judged abnormal (malicious), and what the run ingested. The report's headline figures.
--- grain: one row per event_date
+-- grain: one row per event_date that has events or a run (a quiet day's run gives a row of zeros)
 -- key: event_date
 -- column event_date: UTC day.
 -- column sources: Distinct source addresses seen that day.
@@ -26,20 +26,23 @@ WITH ev AS (
     SELECT event_date, count(DISTINCT src_ip) AS slow_scans FROM scan_slow WHERE is_scan GROUP BY event_date
 ), q AS (
     SELECT run_date AS event_date, sum(quarantined) AS quarantined FROM runs GROUP BY run_date
+), days AS (
+    SELECT event_date FROM ev UNION SELECT event_date FROM q
 )
 SELECT
-    ev.event_date,
+    days.event_date,
     coalesce(src.sources, 0)::BIGINT AS sources,
     coalesce(src.suspected_sources, 0)::BIGINT AS suspected_sources,
     coalesce(src.abnormal_sources, 0)::BIGINT AS abnormal_sources,
     CASE WHEN coalesce(src.sources, 0) = 0 THEN 0.0 ELSE src.abnormal_sources / src.sources END AS abnormal_share,
-    ev.events::BIGINT AS events,
+    coalesce(ev.events, 0)::BIGINT AS events,
     coalesce(fast.fast_scans, 0)::BIGINT AS fast_scans,
     coalesce(slow.slow_scans, 0)::BIGINT AS slow_scans,
     coalesce(q.quarantined, 0)::BIGINT AS quarantined
-FROM ev
+FROM days
+LEFT JOIN ev USING (event_date)
 LEFT JOIN src USING (event_date)
 LEFT JOIN fast USING (event_date)
 LEFT JOIN slow USING (event_date)
 LEFT JOIN q USING (event_date)
-ORDER BY ev.event_date
+ORDER BY days.event_date
