@@ -1,23 +1,34 @@
-"""DESIGN section 2 under failure: killed runs, readers during writes, reruns and backfill order."""
+"""DESIGN section 2 under failure: killed runs, readers during writes, reruns and backfill order.
+
+The days are small (scale 0.1: every kind of scan, a tenth of the background), since what is
+tested is the writing, not the detection; `test_end_to_end` keeps a full-size day.
+"""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import random
 import signal
+import struct
 import subprocess
 import sys
+import termios
 import time
 from datetime import date
 from pathlib import Path
 
 import pytest
+from generated import generated_settings
 from hashing import table_hashes
 
 from pipelines.generate import generate
+from pipelines.run import RUN_STEPS, run_day
 
 SCANSENSE = str(Path(sys.executable).with_name("scansense"))
 DAYS = [date(2025, 11, 26), date(2025, 11, 27), date(2025, 11, 28)]
+KILL_AT = ("ingest", "geo_ip", "source_risk", "load", "scanner_orgs", "quality", "publish", "report")
+assert set(KILL_AT) <= set(RUN_STEPS)
 STABLE_TABLES = (
     "events",
     "scan_fast",
@@ -36,7 +47,7 @@ STABLE_TABLES = (
 @pytest.fixture(scope="module")
 def landing(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("gen")
-    generate(out, days=3, start=DAYS[0], seed=5)
+    generate(out, days=3, start=DAYS[0], seed=5, scale=0.1)
     return out
 
 
@@ -69,40 +80,88 @@ def _run_ok(landing: Path, warehouse: Path, day: date) -> None:
     assert proc.returncode == 0, out[-2000:] + err[-3000:]
 
 
+def _run_in_process(landing: Path, warehouse: Path, day: date) -> None:
+    """The same run without a new process (what the DAG's tasks and `scansense run` call)."""
+    settings = generated_settings(landing, warehouse)
+    assert run_day(day, settings, send_email=False).published
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(1800)
 def test_backfill_in_any_order_gives_identical_tables(tmp_path: Path, landing: Path) -> None:
     forward, backward = tmp_path / "forward", tmp_path / "backward"
     for day in DAYS:
-        _run_ok(landing, forward, day)
+        _run_in_process(landing, forward, day)
     for day in (DAYS[2], DAYS[0], DAYS[1], DAYS[0]):  # another order, and day 1 twice
-        _run_ok(landing, backward, day)
+        _run_in_process(landing, backward, day)
     assert table_hashes(forward / "scansense.duckdb", STABLE_TABLES) == table_hashes(
         backward / "scansense.duckdb", STABLE_TABLES
     )
 
 
+def _kill_when_step_starts(landing: Path, warehouse: Path, day: date, step: str) -> bool:
+    """Run the day on a terminal, SIGKILL it as soon as its progress display names `step`.
+
+    Returns whether the step was reached (a run that finishes first was not killed). The step
+    names come from the run's own progress bar, so the kill follows the run, not a clock.
+    """
+    main, sub = os.openpty()
+    fcntl.ioctl(sub, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 200, 0, 0))
+    args = ["--date", day.isoformat(), "--landing", str(landing / "landing"), "--warehouse", str(warehouse)]
+    env = dict(os.environ, SCANSENSE_ORGS_DIR=str(landing / "orgs"))
+    proc = subprocess.Popen(
+        [SCANSENSE, "run", *args, "--no-email"], stdin=sub, stdout=sub, stderr=sub, env=env, start_new_session=True
+    )
+    os.close(sub)
+    seen, killed = b"", False
+    try:
+        while True:
+            try:
+                data = os.read(main, 65536)
+            except OSError:
+                break
+            if not data:
+                break
+            seen += data
+            if f"{step}]".encode() in seen:
+                os.killpg(proc.pid, signal.SIGKILL)
+                killed = True
+                break
+    finally:
+        os.close(main)
+        proc.wait(timeout=600)
+    return killed
+
+
 @pytest.mark.slow
-@pytest.mark.timeout(2400)  # 20 killed runs plus 4 full ones: minutes on a busy 2-core machine
-def test_sigkill_at_random_moments_never_breaks_the_published_warehouse(tmp_path: Path, landing: Path) -> None:
+@pytest.mark.timeout(1800)
+def test_sigkill_at_every_step_and_random_moments_never_breaks_the_published_warehouse(
+    tmp_path: Path, landing: Path
+) -> None:
     reference, victim = tmp_path / "reference", tmp_path / "victim"
-    _run_ok(landing, reference, DAYS[0])
+    _run_in_process(landing, reference, DAYS[0])
     started = time.perf_counter()
-    _run_ok(landing, reference, DAYS[1])
-    duration = time.perf_counter() - started
+    _run_in_process(landing, reference, DAYS[1])
+    duration = time.perf_counter() - started  # a bound for the random moments, not an assertion
     expected = table_hashes(reference / "scansense.duckdb", STABLE_TABLES)
 
-    _run_ok(landing, victim, DAYS[0])
+    _run_in_process(landing, victim, DAYS[0])
     previous = table_hashes(victim / "scansense.duckdb", STABLE_TABLES)
+    # Once as each step that writes starts: the lake (ingest, each derived table), the build, the
+    # quality results, the swap and the report...
+    for step in KILL_AT:
+        assert _kill_when_step_starts(landing, victim, DAYS[1], step), step
+        state = table_hashes(victim / "scansense.duckdb", STABLE_TABLES)  # opens: never a broken file
+        assert state in (previous, expected), step
+    # ...and at a few moments inside steps. Any moment is valid: the check holds whenever the kill lands.
     rng = random.Random(20)
-    for _ in range(20):
+    for _ in range(3):
         proc = _run(landing, victim, DAYS[1], start_new_session=True)
         time.sleep(rng.uniform(0.0, duration))
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
         proc.communicate(timeout=60)
-        state = table_hashes(victim / "scansense.duckdb", STABLE_TABLES)  # opens: never a broken file
-        assert state in (previous, expected)
+        assert table_hashes(victim / "scansense.duckdb", STABLE_TABLES) in (previous, expected)
     _run_ok(landing, victim, DAYS[1])
     assert table_hashes(victim / "scansense.duckdb", STABLE_TABLES) == expected
     strays = [
@@ -115,7 +174,7 @@ def test_sigkill_at_random_moments_never_breaks_the_published_warehouse(tmp_path
 @pytest.mark.timeout(1800)
 def test_reader_during_runs_sees_old_or_new_state_and_never_errors(tmp_path: Path, landing: Path) -> None:
     warehouse = tmp_path / "wh"
-    _run_ok(landing, warehouse, DAYS[0])
+    _run_in_process(landing, warehouse, DAYS[0])
     reader = subprocess.Popen(
         [sys.executable, "-c", READER, str(warehouse / "scansense.duckdb")],
         stdout=subprocess.PIPE,
@@ -123,8 +182,8 @@ def test_reader_during_runs_sees_old_or_new_state_and_never_errors(tmp_path: Pat
         text=True,
     )
     try:
-        _run_ok(landing, warehouse, DAYS[1])
-        _run_ok(landing, warehouse, DAYS[2])
+        _run_in_process(landing, warehouse, DAYS[1])
+        _run_in_process(landing, warehouse, DAYS[2])
     finally:
         reader.send_signal(signal.SIGTERM)
         out, err = reader.communicate(timeout=60)
