@@ -96,7 +96,7 @@ class Smtp:
     host: str = "127.0.0.1"
     port: int = 1025
     user: str = ""
-    password: str = ""  # never logged or written to the warehouse
+    password: str = field(default="", repr=False)  # never logged, written to the warehouse, nor in repr
     starttls: bool = False
     sender: str = "scansense@localhost"
     to: tuple[str, ...] = ("secops@localhost",)
