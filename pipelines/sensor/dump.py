@@ -55,7 +55,7 @@ def write_json_atomic(path: Path, obj: object) -> None:
 
 
 FLUSH_AT = 1 << 20  # buffered bytes that trigger a flush before the housekeeping one (bounds memory)
-CUTS_NAME = "sensor-cuts.jsonl"  # one summary line per hour in which the caps cut records
+CUTS_NAME = "dump-cuts.jsonl"  # one summary line per hour in which the caps cut records
 
 
 @dataclass
@@ -78,7 +78,7 @@ class DumpWriter:
 
     Counters (`records`, `counts`) count lines that reached the file. Past `max_hour_bytes` in an
     hour's file or `max_total_bytes` in the folder's dumps a record is counted in `cut` instead and
-    each such hour gets a summary line in `sensor-cuts.jsonl`. A write error loses the lines being
+    each such hour gets a summary line in `dump-cuts.jsonl`. A write error loses the lines being
     written (counted in `lost`), is logged once until writing works again, and is never raised.
     """
 

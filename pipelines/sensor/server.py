@@ -218,7 +218,7 @@ class Sensor:
             await asyncio.sleep(min(cfg.flush_interval_s, 1.0))
             try:
                 assert self.writer is not None
-                self.writer.flush()
+                self.flush()
                 for path in self.writer.roll():
                     log.info("closed %s", path.name)
                 self._sync_counts()
@@ -266,6 +266,12 @@ class Sensor:
         except Exception:  # not a disk error (the writer counts those): a bug, logged
             self.stats["errors"] += 1
             log.exception("could not queue a dump line")
+
+    def flush(self) -> None:
+        """Write the queued dump lines now and bring the counters up to date (housekeeping does it every tick)."""
+        if self.writer is not None:
+            self.writer.flush()
+            self._sync_counts()
 
     def _sync_counts(self) -> None:
         """Copy the writer's counters (what reached the file, what was cut or lost) into `stats`."""
