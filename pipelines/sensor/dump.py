@@ -143,7 +143,13 @@ class DumpWriter:
 
     def refresh(self) -> None:
         """Measure the closed dumps on disk again (files the DAG moved away free room under the total cap)."""
-        self._closed_bytes = sum(p.stat().st_size for p in self.out.glob(f"{PREFIX}*.jsonl") if p.is_file())
+        total = 0
+        for p in self.out.glob(f"{PREFIX}*.jsonl"):
+            try:
+                total += p.stat().st_size
+            except OSError:  # moved away between the listing and the stat
+                pass
+        self._closed_bytes = total
 
     @property
     def total_bytes(self) -> int:
@@ -173,7 +179,13 @@ class DumpWriter:
             final = self._free_name(hour)
             part = final.with_name(final.name + ".part")
             start = ts.replace(minute=0, second=0, microsecond=0)
-            f = _Open(hour, start + timedelta(hours=1), part, final, open(part, "ab", buffering=0))  # noqa: SIM115
+            try:
+                fh = open(part, "ab", buffering=0)  # noqa: SIM115 - closed by _close
+            except OSError as exc:  # no inode left, permissions: the record is lost, counted
+                self._failed(f"creating {part.name}", exc)
+                self.lost += 1
+                return False
+            f = _Open(hour, start + timedelta(hours=1), part, final, fh)
             self._open[hour] = f
         f.pending.append((line, kind))
         f.pending_bytes += len(line)
@@ -264,7 +276,12 @@ class DumpWriter:
         data = "".join(json.dumps(line) + "\n" for line in lines).encode("utf-8")
         try:
             with open(self.out / CUTS_NAME, "ab", buffering=0) as fh:
-                self.write_bytes(fh.fileno(), data)
+                done = 0
+                while done < len(data):
+                    n = self.write_bytes(fh.fileno(), memoryview(data)[done:])
+                    if n <= 0:
+                        raise OSError(errno.ENOSPC, "short write")
+                    done += n
         except OSError as exc:
             self._failed(CUTS_NAME, exc)
             return
