@@ -48,6 +48,7 @@ def _serve_asyncio(out: str, port_q: mp.Queue, recorded, stop_evt) -> None:
             per_source_rate=0,
             max_connections=4096,
             max_connections_per_source=0,  # every client connection comes from 127.0.0.1 here
+            flush_interval_s=0.05,  # records count once they reach the file: flush often, or the clock waits for it
             read_timeout_s=READ_TIMEOUT_S,
         )
         sensor = Sensor(cfg)
