@@ -7,6 +7,13 @@ completes handshakes on its own). A second round first parks silent peers on the
 scanner or a slowloris) to show what they cost each design.
 
     .venv/bin/python bench/bench_sensor.py --connections 5000 --silent 200 --json
+
+`--fairness` runs the two hostile loads of issue 20 instead, against the sensor's default limits:
+one source trickling a byte a second on 512 connections while another sends 40 probes, and a
+burst of 5,000 short connections from 250 sources (loopback addresses 127.0.1.x as sources).
+It reports the share of probes recorded (and read) for each.
+
+    .venv/bin/python bench/bench_sensor.py --fairness --repeat 3 --json
 """
 
 from __future__ import annotations
@@ -40,6 +47,8 @@ def _serve_asyncio(out: str, port_q: mp.Queue, recorded, stop_evt) -> None:
             host="127.0.0.1",
             per_source_rate=0,
             max_connections=4096,
+            max_connections_per_source=0,  # every client connection comes from 127.0.0.1 here
+            flush_interval_s=0.05,  # records count once they reach the file: flush often, or the clock waits for it
             read_timeout_s=READ_TIMEOUT_S,
         )
         sensor = Sensor(cfg)
@@ -163,6 +172,175 @@ def measure(design: str, connections: int, concurrency: int, silent: int, worker
     }
 
 
+def _serve_sensor(out: str, port_q: mp.Queue, recorded, stop_evt, limits: dict) -> None:
+    """The real sensor with its default limits, overridden by `limits`; stops (and closes its dumps) on stop_evt."""
+    from pipelines.sensor import Sensor, SensorConfig
+
+    async def main() -> None:
+        sensor = Sensor(SensorConfig(out=Path(out), tcp_ports=(0,), host="127.0.0.1", flush_interval_s=0.1, **limits))
+        await sensor.start()
+        port_q.put(sensor.ports["tcp"][0])
+        while not stop_evt.is_set():
+            recorded.value = sensor.stats["tcp"]
+            await asyncio.sleep(0.01)
+        await sensor.stop()
+
+    asyncio.run(main())
+
+
+def _dump_records(out: str) -> list[dict]:
+    return [json.loads(line) for p in Path(out).glob("sensor-*.jsonl") for line in p.read_text().splitlines()]
+
+
+def _with_sensor(limits: dict, load) -> tuple[list[dict], dict, float]:
+    """Run `load(port, recorded)` (a coroutine function) against a sensor process; return its records."""
+    ctx = mp.get_context("fork")
+    port_q, recorded, stop_evt = ctx.Queue(), ctx.Value("q", 0), ctx.Event()
+    with tempfile.TemporaryDirectory() as out:
+        proc = ctx.Process(target=_serve_sensor, args=(out, port_q, recorded, stop_evt, limits))
+        proc.start()
+        port = port_q.get(timeout=30)
+        started = time.perf_counter()
+        info = asyncio.run(load(port, recorded))
+        seconds = time.perf_counter() - started
+        stop_evt.set()
+        proc.join(60)
+        stats = json.loads((Path(out) / "sensor-stats.json").read_text())
+        return _dump_records(out), info | {"stats": stats}, seconds
+
+
+def _limited(stats: dict) -> dict:
+    """The sensor's non-zero counters of connections closed unread (or, before issue 20, dropped)."""
+    return {k: v for k, v in stats.items() if k.startswith(("closed_", "dropped_")) and v}
+
+
+async def _until(check, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.01)
+    return True
+
+
+def fairness_trickle(limits: dict, hog_connections: int = 512, probes: int = 40) -> dict:
+    """One source trickles a byte a second on `hog_connections`; another sends `probes` meanwhile."""
+    hog, polite = "127.0.0.2", "127.0.0.3"
+
+    async def load(port: int, recorded) -> dict:
+        writers = []
+        for _ in range(hog_connections):  # open them all first: the hog tries to hold every slot
+            try:
+                _, w = await asyncio.open_connection("127.0.0.1", port, local_addr=(hog, 0))
+                writers.append(w)
+            except OSError:
+                pass
+
+        async def trickle() -> None:
+            while True:
+                for w in writers:
+                    if not w.is_closing():
+                        w.write(b".")
+                await asyncio.sleep(1.0)  # below the 2 s read timeout: the hog never goes silent
+
+        trickler = asyncio.create_task(trickle())
+        await asyncio.sleep(1.0)  # the sensor has processed the hog's accepts
+        sent = 0
+        for i in range(probes):
+            try:
+                _, w = await asyncio.open_connection("127.0.0.1", port, local_addr=(polite, 0))
+            except OSError:
+                continue
+            w.write(f"probe {i}".encode())
+            await w.drain()
+            w.close()
+            sent += 1
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(1.0)  # the last probes are recorded while the hog still holds its connections
+        trickler.cancel()
+        for w in writers:
+            w.close()
+        await _until(lambda: recorded.value >= len(writers) + sent, 60)
+        return {"hog_connections": len(writers), "probes_sent": sent}
+
+    records, info, seconds = _with_sensor(limits, load)
+    mine = [r for r in records if r["src_ip"] == polite]
+    hogs = [r for r in records if r["src_ip"] == hog]
+    stats = info.pop("stats")
+    sent = max(info["probes_sent"], 1)
+    return {
+        "load": "trickle",
+        "limits": limits,
+        **info,
+        "probes_recorded": len(mine),
+        "probes_read": sum(r["bytes"] > 0 for r in mine),
+        "probe_share_recorded": round(len(mine) / sent, 3),
+        "probe_share_read": round(sum(r["bytes"] > 0 for r in mine) / sent, 3),
+        "hog_recorded": len(hogs),
+        "hog_read": sum(r["bytes"] > 0 for r in hogs),
+        "limited": _limited(stats),
+        "seconds": round(seconds, 1),
+    }
+
+
+def fairness_burst(limits: dict, connections: int = 5000, sources: int = 250, concurrency: int = 200) -> dict:
+    """`connections` short connections spread over `sources` loopback addresses, `concurrency` in flight."""
+    addrs = [f"127.0.1.{1 + i}" for i in range(sources)]
+
+    async def load(port: int, recorded) -> dict:
+        sem = asyncio.Semaphore(concurrency)
+        accepted = failed = 0
+
+        async def one(i: int) -> None:
+            nonlocal accepted, failed
+            async with sem:
+                try:
+                    _, w = await asyncio.open_connection("127.0.0.1", port, local_addr=(addrs[i % sources], 0))
+                except OSError:
+                    failed += 1
+                    return
+                accepted += 1
+                if i % 2:
+                    w.write(b"GET / HTTP/1.0\r\n\r\n")
+                w.close()
+                try:
+                    await w.wait_closed()
+                except OSError:
+                    pass
+
+        await asyncio.gather(*(one(i) for i in range(connections)))
+        await _until(lambda: recorded.value >= accepted, 120)
+        return {"connections_accepted": accepted, "connect_failed": failed}
+
+    records, info, seconds = _with_sensor(limits, load)
+    stats = info.pop("stats")
+    return {
+        "load": "burst",
+        "limits": limits,
+        "connections": connections,
+        "sources": len({r["src_ip"] for r in records}),
+        **info,
+        "recorded": len(records),
+        "share_recorded": round(len(records) / max(info["connections_accepted"], 1), 4),
+        "read": sum(r["bytes"] > 0 for r in records),
+        "limited": _limited(stats),
+        "seconds": round(seconds, 1),
+    }
+
+
+def fairness(repeat: int) -> dict:
+    """Both hostile loads of issue 20, `repeat` times each: the trickle with and without the per-source cap."""
+    rows = []
+    for limits in ({"per_source_rate": 0}, {"per_source_rate": 0, "max_connections_per_source": 0}):
+        for _ in range(repeat):
+            rows.append(fairness_trickle(limits))
+            print(json.dumps(rows[-1]), file=sys.stderr)
+    for _ in range(repeat):
+        rows.append(fairness_burst({}))
+        print(json.dumps(rows[-1]), file=sys.stderr)
+    return {"host_cpus": os.cpu_count(), "python": sys.version.split()[0], "rows": rows}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--connections", type=int, default=5000)
@@ -171,8 +349,13 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=64, help="thread-pool size of the baseline")
     parser.add_argument("--clients", type=int, default=1, help="client processes")
     parser.add_argument("--repeat", type=int, default=3, help="runs per cell; the median is reported")
+    parser.add_argument("--fairness", action="store_true", help="run the two hostile loads of issue 20 instead")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    if args.fairness:
+        result = fairness(args.repeat)
+        print(json.dumps(result) if args.json else json.dumps(result, indent=2))
+        return
     rows = []
     for silent in (0, args.silent):
         for design in ("asyncio", "threads"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from datetime import date, timedelta
 from pathlib import Path
@@ -83,29 +84,19 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _query(args: argparse.Namespace) -> int:
-    import duckdb
+    from pipelines.query import QueryError, format_table, run_query
+    from pipelines.terminal import escape_controls
 
-    from pipelines.warehouse import db_path
-
-    settings = settings_from(args)
-    path = db_path(settings.warehouse)
-    if not path.is_file():
-        emit({"error": f"no warehouse at {path}"}, args.json, f"no warehouse at {path}: run `scansense run` first")
-        return 1
-    con = duckdb.connect(str(path), read_only=True)
     try:
-        cur = con.execute(args.sql)
-        columns = [d[0] for d in cur.description] if cur.description else []
-        rows = cur.fetchall() if columns else []
-    finally:
-        con.close()
+        result = run_query(settings_from(args).warehouse, args.sql)
+    except QueryError as exc:
+        if args.json:
+            emit({"error": str(exc), "refused": exc.refused}, True)
+        else:
+            print(f"scansense query: {escape_controls(str(exc))}", file=sys.stderr)
+        return 1
     if args.json:
-        emit({"columns": columns, "rows": [list(r) for r in rows]}, True)
+        emit(result.to_dict(), True)
     else:
-        widths = [
-            max(len(str(c)), *(len(str(r[i])) for r in rows)) if rows else len(str(c)) for i, c in enumerate(columns)
-        ]
-        print("  ".join(str(c).ljust(w) for c, w in zip(columns, widths, strict=True)))
-        for row in rows:
-            print("  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)))
+        print(format_table(result))
     return 0

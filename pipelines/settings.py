@@ -98,7 +98,7 @@ class Smtp:
     host: str = "127.0.0.1"
     port: int = 1025
     user: str = ""
-    password: str = ""  # never logged or written to the warehouse
+    password: str = field(default="", repr=False)  # never logged, written to the warehouse, nor in repr
     starttls: bool = False
     sender: str = "scansense@localhost"
     to: tuple[str, ...] = ("secops@localhost",)
@@ -111,10 +111,13 @@ class Sensor:
     tcp_ports: tuple[int, ...] = (2222, 2323, 8080, 8443, 3389, 5900)
     udp_ports: tuple[int, ...] = (5353, 1123, 1161)
     out: str = "landing/sensor"
-    max_connections: int = 512
+    max_connections: int = 512  # concurrent TCP connections read from; more are recorded and closed unread
+    max_connections_per_source: int = 16  # of those, per source address (0: no cap): one source gets its share
     max_bytes: int = 4096  # bytes kept per connection (payload_hex bound)
-    read_timeout_s: float = 2.0
-    per_source_rate: float = 50.0  # connections per second per source before dropping
+    read_timeout_s: float = 2.0  # a silent connection is recorded and closed after this long
+    per_source_rate: float = 50.0  # connections per second per source read from; more are recorded unread
+    max_dump_mb_per_hour: float = 1000.0  # MB one hour's dump file may hold; more records are counted, not written
+    max_dump_mb_total: float = 20000.0  # MB the dump folder's files may hold together (0: no cap, for either)
 
 
 # The settings that name files or folders, per section: made absolute once, in Settings.__post_init__.

@@ -71,3 +71,37 @@ def test_one_writer_per_folder(tmp_path: Path) -> None:
         DumpWriter(tmp_path)
     w.close()
     DumpWriter(tmp_path).close()
+
+
+def test_the_total_cap_counts_the_folders_dumps_and_cuts_are_summarized(tmp_path: Path) -> None:
+    (tmp_path / "sensor-20251126T01.jsonl").write_text("x" * 1000 + "\n")  # an earlier hour, not ingested yet
+    line = len(json.dumps(_rec(T, 1)) + "\n")
+    w = DumpWriter(tmp_path, max_total_bytes=1001 + 3 * line, name="s1")
+    assert [w.write(_rec(T, n), T) for n in range(5)] == [True, True, True, False, False]
+    w.flush()
+    assert (w.records, w.cut["total_cap"], w.cut["bytes"]) == (3, 2, 2 * line)
+    (tmp_path / "sensor-20251126T01.jsonl").unlink()  # the DAG moved the old hour away: room again
+    w.refresh()
+    assert w.write(_rec(T, 5), T)
+    w.close()
+    written = (tmp_path / "sensor-20251126T03.jsonl").read_text().splitlines()
+    assert [json.loads(x)["n"] for x in written] == [0, 1, 2, 5]
+    (cut,) = [json.loads(x) for x in (tmp_path / "dump-cuts.jsonl").read_text().splitlines()]
+    assert cut == {
+        "hour": "20251126T03", "sensor": "s1", "records_cut": 2, "bytes_cut": 2 * line,
+        "hour_cap": 0, "total_cap": 2, "tcp": 0, "udp": 0,
+    }  # fmt: skip
+
+
+def test_the_hour_cap_is_per_hour(tmp_path: Path) -> None:
+    line = len(json.dumps(_rec(T, 1)) + "\n")
+    w = DumpWriter(tmp_path, max_hour_bytes=2 * line)
+    later = T + timedelta(seconds=3)  # the next hour
+    assert [w.write(_rec(T, n), T) for n in range(3)] == [True, True, False]
+    assert [w.write(_rec(later, n), later) for n in range(3)] == [True, True, False]
+    w.close()
+    assert w.records == 4 and w.cut["hour_cap"] == 2
+    assert [json.loads(x)["hour"] for x in (tmp_path / "dump-cuts.jsonl").read_text().splitlines()] == [
+        "20251126T03",
+        "20251126T04",
+    ]

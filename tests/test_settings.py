@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from pathlib import Path
 
 import pytest
@@ -39,3 +41,26 @@ def test_unknown_keys_are_rejected(tmp_path: Path) -> None:
     cfg.write_text("[fast]\nkk = 3\n")
     with pytest.raises(ValueError, match="kk"):
         load_settings(cfg, env={})
+
+
+SECRET_NAME = re.compile(r"password|secret|token|api_?keys?$|credential", re.IGNORECASE)
+
+
+def test_repr_hides_every_secret() -> None:
+    env = {"SCANSENSE_SMTP_PASSWORD": "hunter2-smtp", "SCANSENSE_GEO_API_KEYS": "ipinfo=tok-ipinfo,ipapi=tok-ipapi"}
+    s = load_settings(ROOT / "scansense.toml", env=env)
+    assert s.smtp.password == "hunter2-smtp" and s.geo.api_keys["ipinfo"] == "tok-ipinfo"
+    for shown in (repr(s), str(s), repr(s.smtp), repr(s.geo), f"{s}"):
+        for secret in ("hunter2-smtp", "tok-ipinfo", "tok-ipapi"):
+            assert secret not in shown
+    # every field named like a secret, in any section, is left out of repr (new secrets included)
+    secret_fields = [
+        (section.name, f.name)
+        for section in dataclasses.fields(Settings)
+        for f in dataclasses.fields(getattr(Settings(), section.name))
+        if SECRET_NAME.search(f.name)
+    ]
+    assert ("smtp", "password") in secret_fields and ("geo", "api_keys") in secret_fields
+    for section, name in secret_fields:
+        field = next(f for f in dataclasses.fields(getattr(s, section)) if f.name == name)
+        assert field.repr is False, f"{section}.{name} is shown by repr(Settings)"

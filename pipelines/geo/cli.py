@@ -27,6 +27,7 @@ def _lookup(args: argparse.Namespace) -> int:
     import ipaddress
 
     from pipelines.geo import lookup
+    from pipelines.terminal import escape_lines
 
     settings = settings_from(args)
     bad = []
@@ -45,7 +46,7 @@ def _lookup(args: argparse.Namespace) -> int:
         else f"{r['ip']}: {r['ip_class']} (never looked up)"
         for r in results
     )
-    emit({"results": results, "invalid": bad}, args.json, text)
+    emit({"results": results, "invalid": bad}, args.json, escape_lines(text))  # AS names come from outside
     return 1 if bad else 0
 
 

@@ -69,11 +69,12 @@ def _eval(args: argparse.Namespace) -> int:
 
 def _match(args: argparse.Namespace) -> int:
     from pipelines.orgs.reference import load_reference
+    from pipelines.terminal import escape_lines
 
     settings = settings_from(args)
     ref = load_reference(args.orgs_dir or settings.orgs.dir)
     found = {r["ip"]: r for r in ref.match(args.ips).to_pylist()}
     rows = [{"ip": ip, "org": found.get(ip, {}).get("org"), "rdns": found.get(ip, {}).get("rdns")} for ip in args.ips]
     text = "\n".join(f"{r['ip']:<40} {r['org'] or '-':<24} {r['rdns'] or ''}" for r in rows)
-    emit({"matches": rows}, args.json, text)
+    emit({"matches": rows}, args.json, escape_lines(text))
     return 0

@@ -3,7 +3,9 @@ connection attempt and datagram as JSON lines in hourly dump files.
 
 `Sensor(config)` with `await start()` / `await stop()` for in-process use; `run_sensor(config)`
 runs until SIGTERM/SIGINT and is what `scansense sensor` calls. Dumps are
-`<out>/sensor-YYYYMMDDTHH.jsonl` (`.part` while open), counters in `<out>/sensor-stats.json`.
+`<out>/sensor-YYYYMMDDTHH.jsonl` (`.part` while open), counters in `<out>/sensor-stats.json`, and a
+line per hour whose records the dump caps cut in `<out>/dump-cuts.jsonl`. Every accepted TCP
+connection is recorded; the limits (connections, per source, rate) only bound what is read.
 """
 
 from pipelines.sensor.dump import DumpFolderBusy, DumpWriter

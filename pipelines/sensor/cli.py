@@ -12,6 +12,8 @@ from pathlib import Path
 
 from pipelines.cli import Commands, emit, settings_from
 
+MB = 1_000_000
+
 
 def _ports(text: str) -> tuple[int, ...]:
     """Parse `22,23,8000-8010` (empty means none)."""
@@ -60,10 +62,15 @@ def register(commands: Commands) -> None:
         metavar="PORT=TEXT",
         help="send TEXT after the TCP handshake on PORT (otherwise nothing is ever sent)",
     )
-    p.add_argument("--max-connections", type=int, help="concurrent TCP connections; more are dropped and counted")
+    p.add_argument(
+        "--max-connections", type=int, help="concurrent TCP connections read from; more are recorded and closed"
+    )
+    p.add_argument("--max-per-source", type=int, help="of those, per source address (0: no cap; default: settings)")
     p.add_argument("--max-bytes", type=int, help="payload bound: bytes kept (hex) per connection or datagram")
     p.add_argument("--max-read-bytes", type=int, help="bytes read per connection before it is cut (16 MiB)")
     p.add_argument("--rate", type=float, help="probes per second per source before dropping (<=0: no limit)")
+    p.add_argument("--max-dump-mb-per-hour", type=float, help="MB one hour's dump may hold (0: no cap)")
+    p.add_argument("--max-dump-mb-total", type=float, help="MB the folder's dumps may hold together (0: no cap)")
     p.add_argument("--read-timeout", type=float, help="seconds a connection may stay silent (default: settings)")
     p.add_argument("--max-duration", type=float, help="seconds a connection may live (30)")
     p.add_argument("--flush-interval", type=float, default=1.0, help="seconds between flushes of the dump (1)")
@@ -92,6 +99,9 @@ def _sensor(args: argparse.Namespace) -> int:
         host=_pick(args.host, s.host),
         name=_pick(args.name, settings.site.sensor_name),
         max_connections=_pick(args.max_connections, s.max_connections),
+        max_connections_per_source=_pick(args.max_per_source, s.max_connections_per_source),
+        max_dump_bytes_per_hour=int(_pick(args.max_dump_mb_per_hour, s.max_dump_mb_per_hour) * MB),
+        max_dump_bytes_total=int(_pick(args.max_dump_mb_total, s.max_dump_mb_total) * MB),
         max_bytes=_pick(args.max_bytes, s.max_bytes),
         max_read_bytes=_pick(args.max_read_bytes, base.max_read_bytes),
         read_timeout_s=_pick(args.read_timeout, s.read_timeout_s),
@@ -123,9 +133,11 @@ def _sensor(args: argparse.Namespace) -> int:
         return 2
     summary = (
         f"sensor {config.name} stopped: {stats['records']} records ({stats['tcp']} tcp, {stats['udp']} udp), "
-        f"dropped {stats['dropped_max_connections']} over max connections, "
-        f"{stats['dropped_rate_tcp'] + stats['dropped_rate_udp']} over rate, "
-        f"{stats['dropped_udp_kernel']} udp in the kernel"
+        f"closed unread {stats['closed_max_connections']} over max connections, "
+        f"{stats['closed_source_cap']} over the per-source cap, {stats['closed_rate_tcp']} over rate; "
+        f"dropped {stats['dropped_rate_udp']} udp over rate, {stats['dropped_udp_kernel']} udp in the kernel; "
+        f"not written {stats['dump_cut_hour_cap'] + stats['dump_cut_total_cap']} over the dump caps, "
+        f"{stats['dump_lost_write_error']} on write errors"
     )
     emit(stats, args.json, summary)
     return 0

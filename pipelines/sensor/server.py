@@ -14,11 +14,13 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
+import os
 import signal
 import socket
 import struct
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,12 +49,15 @@ class SensorConfig:
     udp_ports: tuple[int, ...] = ()
     host: str = "0.0.0.0"
     name: str = "sensor"
-    max_connections: int = 512  # concurrent TCP connections; more are closed at accept and counted
+    max_connections: int = 512  # concurrent TCP connections read from; more are recorded and closed at accept
+    max_connections_per_source: int = 16  # of those, per source address (<=0: no cap), so one source has its share
     max_bytes: int = 4096  # payload bound: bytes kept (as hex) per connection or datagram
     max_read_bytes: int = 16 << 20  # bytes read (and counted) per connection before it is cut
     read_timeout_s: float = 2.0  # a connection silent this long is closed
     max_duration_s: float = 30.0  # a connection is closed after this long even if it trickles data
     per_source_rate: float = 50.0  # probes per second per source (token bucket, burst the same); <=0 disables
+    max_dump_bytes_per_hour: int = 0  # bytes written to one hour's dump; more records are counted, not written
+    max_dump_bytes_total: int = 0  # bytes of the folder's dumps together (0: no cap, for either)
     banners: dict[int, bytes] = field(default_factory=dict)  # TCP port -> bytes sent after the handshake
     flush_interval_s: float = 1.0  # dump lines reach the file at least this often
     stats_interval_s: float = 60.0  # a stats log line and sensor-stats.json this often
@@ -68,27 +73,35 @@ def _plain_ip(ip: str) -> str:
 class Sensor:
     """The listener: `await start()`, then `await stop()`; `stats` counts records and drops."""
 
-    def __init__(self, config: SensorConfig) -> None:
+    def __init__(self, config: SensorConfig, write_bytes: Callable[[int, bytes], int] = os.write) -> None:
         self.config = config
+        self.write_bytes = write_bytes  # how dump bytes reach the disk (tests give a disk that fills up)
         self.writer: DumpWriter | None = None
         self.servers: list[asyncio.AbstractServer] = []
         self.udp_socks: list[socket.socket] = []
         self.ports: dict[str, list[int]] = {"tcp": [], "udp": []}
         self.live: set[_TcpProbe] = set()
+        self.per_source: dict[str, int] = {}  # live connections per source address
         self.limiter = SourceRateLimiter(config.per_source_rate)
         self.stats: dict[str, int] = dict.fromkeys(
             (
-                "records",
+                "records",  # lines that reached the dump (tcp + udp)
                 "tcp",
                 "udp",
-                "dropped_max_connections",
-                "dropped_rate_tcp",
+                "closed_max_connections",  # recorded and closed at accept, nothing read: over max_connections
+                "closed_source_cap",  # ... over max_connections_per_source
+                "closed_rate_tcp",  # ... over per_source_rate
                 "dropped_rate_udp",
                 "dropped_udp_kernel",
                 "cut_read_limit",
                 "cut_duration",
                 "cut_timeout",
                 "cut_shutdown",
+                "dump_cut_hour_cap",  # records not written: the hour's dump was full
+                "dump_cut_total_cap",  # ... the folder's dumps were full
+                "dump_cut_bytes",
+                "dump_lost_write_error",  # records that did not reach the file (disk full, I/O error)
+                "dump_write_errors",
                 "errors",
             ),
             0,
@@ -98,6 +111,7 @@ class Sensor:
         self._started_at = datetime.now(UTC)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = False
+        self._stats_failing = False
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -107,7 +121,14 @@ class Sensor:
         self._loop = asyncio.get_running_loop()
         # A connection is written when it ends, at most max_duration_s after its ts: keep the
         # previous hour's file open that long (plus a margin) so the record lands in its own hour.
-        self.writer = DumpWriter(Path(cfg.out), grace_s=cfg.max_duration_s + cfg.read_timeout_s + 5.0)
+        self.writer = DumpWriter(
+            Path(cfg.out),
+            grace_s=cfg.max_duration_s + cfg.read_timeout_s + 5.0,
+            max_hour_bytes=max(cfg.max_dump_bytes_per_hour, 0),
+            max_total_bytes=max(cfg.max_dump_bytes_total, 0),
+            name=cfg.name,
+            write_bytes=self.write_bytes,
+        )
         for path in self.writer.recovered:
             log.warning("closed a dump left open by a previous run: %s", path.name)
         try:
@@ -197,12 +218,14 @@ class Sensor:
             await asyncio.sleep(min(cfg.flush_interval_s, 1.0))
             try:
                 assert self.writer is not None
-                self.writer.flush()
+                self.flush()
                 for path in self.writer.roll():
                     log.info("closed %s", path.name)
+                self._sync_counts()
                 if time.monotonic() >= next_stats:
                     next_stats = time.monotonic() + cfg.stats_interval_s
                     self.limiter.prune()
+                    self.writer.refresh()
                     self._write_stats()
                     log.info("stats %s", self._stats_line())
             except Exception:  # a full disk must not kill the listener: log and keep trying
@@ -222,7 +245,7 @@ class Sensor:
         total: int,
         duration_s: float,
     ) -> None:
-        """Write one dump line in the shared sensor JSONL shape (docs: /tmp/formats.md, item 1)."""
+        """Queue one dump line in the shared sensor JSONL shape; counted once it reaches the file."""
         line = {
             "ts": format_ts(ts),
             "event": event,
@@ -240,12 +263,26 @@ class Sensor:
         try:
             assert self.writer is not None
             self.writer.write(line, ts)
-        except Exception:
+        except Exception:  # not a disk error (the writer counts those): a bug, logged
             self.stats["errors"] += 1
-            log.exception("could not write a dump line")
+            log.exception("could not queue a dump line")
+
+    def flush(self) -> None:
+        """Write the queued dump lines now and bring the counters up to date (housekeeping does it every tick)."""
+        if self.writer is not None:
+            self.writer.flush()
+            self._sync_counts()
+
+    def _sync_counts(self) -> None:
+        """Copy the writer's counters (what reached the file, what was cut or lost) into `stats`."""
+        w = self.writer
+        if w is None:
             return
-        self.stats["records"] += 1
-        self.stats[transport] += 1
+        st = self.stats
+        st["records"], st["tcp"], st["udp"] = w.records, w.counts["tcp"], w.counts["udp"]
+        st["dump_cut_hour_cap"], st["dump_cut_total_cap"] = w.cut["hour_cap"], w.cut["total_cap"]
+        st["dump_cut_bytes"], st["dump_lost_write_error"] = w.cut["bytes"], w.lost
+        st["dump_write_errors"] = w.write_errors
 
     def _udp_ready(self, sock: socket.socket) -> None:
         """Drain up to UDP_BATCH datagrams: rate-limit per source, record the rest."""
@@ -281,6 +318,7 @@ class Sensor:
     def snapshot(self) -> dict[str, Any]:
         """Counters plus what is open right now (for sensor-stats.json and --json output)."""
         self.stats["dropped_udp_kernel"] = sum(self._kernel_drops.values())
+        self._sync_counts()
         return {
             "sensor": self.config.name,
             "started_at": self._started_at.isoformat(),
@@ -300,9 +338,13 @@ class Sensor:
             snap["stopped_at"] = snap["updated_at"]
         try:
             write_json_atomic(Path(self.config.out) / STATS_NAME, snap)
-        except OSError:
+        except OSError as exc:
             self.stats["errors"] += 1
-            log.exception("could not write %s", STATS_NAME)
+            if not self._stats_failing:
+                log.error("could not write %s (%s); logged once until it works again", STATS_NAME, exc)
+            self._stats_failing = True
+        else:
+            self._stats_failing = False
         return snap
 
     def _stats_line(self) -> str:
@@ -314,7 +356,9 @@ class Sensor:
 class _TcpProbe(asyncio.Protocol):
     """One TCP connection: admit or drop it, read what it sends (bounded), record it when it ends."""
 
-    __slots__ = ("sensor", "transport", "ts", "started", "last", "src", "dst", "kept", "total", "timer", "done")
+    __slots__ = (
+        "sensor", "transport", "ts", "started", "last", "src", "dst", "source", "kept", "total", "timer", "done"
+    )  # fmt: skip
 
     def __init__(self, sensor: Sensor) -> None:
         self.sensor = sensor
@@ -327,21 +371,29 @@ class _TcpProbe(asyncio.Protocol):
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
         self.src = transport.get_extra_info("peername") or ("", 0)
-        if not sensor.limiter.allow(_plain_ip(self.src[0])):
-            sensor.stats["dropped_rate_tcp"] += 1
-            self.done = True
-            transport.abort()
-            return
-        if len(sensor.live) >= cfg.max_connections:
-            sensor.stats["dropped_max_connections"] += 1
-            self.done = True
-            transport.abort()
-            return
         self.dst = transport.get_extra_info("sockname") or ("", 0)
         self.ts = datetime.now(UTC)
         self.started = self.last = time.monotonic()
         self.kept = bytearray()
         self.total = 0
+        source = self.source = _plain_ip(self.src[0])
+        # Every accepted connection is a probe and is recorded; the limits only decide whether it is read.
+        held = sensor.per_source.get(source, 0)
+        if not sensor.limiter.allow(source):
+            shed = "closed_rate_tcp"
+        elif len(sensor.live) >= cfg.max_connections:
+            shed = "closed_max_connections"
+        elif 0 < cfg.max_connections_per_source <= held:
+            shed = "closed_source_cap"
+        else:
+            shed = ""
+        if shed:
+            sensor.stats[shed] += 1
+            self.done = True
+            sensor.record(self.ts, "connect", "tcp", self.src, self.dst, b"", 0, 0.0)
+            transport.abort()
+            return
+        sensor.per_source[source] = held + 1
         sensor.live.add(self)
         banner = cfg.banners.get(self.dst[1])
         if banner:
@@ -395,6 +447,11 @@ class _TcpProbe(asyncio.Protocol):
         self.done = True
         sensor = self.sensor
         sensor.live.discard(self)
+        left = sensor.per_source.get(self.source, 1) - 1
+        if left > 0:
+            sensor.per_source[self.source] = left
+        else:
+            sensor.per_source.pop(self.source, None)
         if self.timer is not None:
             self.timer.cancel()
         sensor.record(
