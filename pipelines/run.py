@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 from pipelines import warehouse as wh
 from pipelines.schema import EVENT_COMMENTS, EVENTS_SCHEMA, QUARANTINE_COMMENTS, QUARANTINE_SCHEMA
 from pipelines.settings import Settings
+from pipelines.terminal import escape_controls
 
 log = logging.getLogger(__name__)
 
@@ -438,8 +439,8 @@ def summary_text(result: DayResult) -> str:
             f"  {sum(result.other_days.values())} events of these files fell on other UTC days: {counts}; "
             f"they count on those days: run `scansense run` with {runs}"
         )
-    if result.errors:
-        lines.append("  errors: " + json.dumps(result.errors[:5], ensure_ascii=False))
+    if result.errors:  # file names and parser messages may hold attacker text: no raw control characters
+        lines.append("  errors: " + escape_controls(json.dumps(result.errors[:5], ensure_ascii=False)))
     if result.email:
         lines.append(f"  email: {result.email}")
     return "\n".join(lines)

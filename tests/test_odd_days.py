@@ -114,3 +114,11 @@ def test_progress_is_drawn_on_a_terminal_and_never_into_pipes_or_json(tmp_path: 
     as_json = _on_terminal([SCANSENSE, "ingest", "gen/landing", "--warehouse", "wh3", "--json"], tmp_path)
     assert "ingest:" not in as_json
     assert json.loads(as_json.strip().splitlines()[-1])["files"] == 10
+
+
+def test_the_run_summary_never_prints_raw_control_characters() -> None:
+    from pipelines.run import DayResult, summary_text
+
+    text = summary_text(DayResult(date="2025-11-26", errors=["landing/\x1b[2J\x07evil\x9b.log: cannot read"]))
+    assert "\x1b" not in text and "\x07" not in text and "\x9b" not in text
+    assert "\\x1b[2J\\x07evil\\x9b.log" in text
