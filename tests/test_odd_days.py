@@ -121,4 +121,4 @@ def test_the_run_summary_never_prints_raw_control_characters() -> None:
 
     text = summary_text(DayResult(date="2025-11-26", errors=["landing/\x1b[2J\x07evil\x9b.log: cannot read"]))
     assert "\x1b" not in text and "\x07" not in text and "\x9b" not in text
-    assert "\\x1b[2J\\x07evil\\x9b.log" in text
+    assert "\\u001b[2J\\u0007evil\\x9b.log" in text
