@@ -63,7 +63,7 @@ def test_report_dag_consumes_the_warehouse_asset(dagbag) -> None:
 def test_airflow_dags_test_runs_a_generated_day(tmp_path: Path) -> None:
     from pipelines.generate import generate
 
-    generate(tmp_path / "gen", days=1, seed=3)
+    generate(tmp_path / "gen", days=1, seed=3, scale=0.1)  # a small day: what is tested is Airflow, not detection
     env = _airflow_env(tmp_path / "airflow", tmp_path / "warehouse", tmp_path / "gen" / "landing")
     env["SCANSENSE_ORGS_DIR"] = str(tmp_path / "gen" / "orgs")
     for cmd in (

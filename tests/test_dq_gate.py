@@ -29,7 +29,7 @@ def _free_port() -> int:
 def test_critical_failure_keeps_previous_warehouse_marks_report_and_emails(tmp_path: Path) -> None:
     from aiosmtpd.controller import Controller
 
-    generate(tmp_path / "gen", days=1, start=DAY, seed=5)
+    generate(tmp_path / "gen", days=1, start=DAY, seed=5, scale=0.1)
     settings = generated_settings(tmp_path / "gen", tmp_path / "wh")
     assert run_day(DAY, settings, send_email=False).published
     db = settings.warehouse / "scansense.duckdb"

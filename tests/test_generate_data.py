@@ -108,10 +108,27 @@ def _digest(folder: Path) -> str:
     return h.hexdigest()
 
 
+# The full-size day every small-day test stands for: any change to what the generator writes shows
+# here, and is made on purpose (update the digests with the change and say why).
+FULL_SIZE_DAY_SHA256 = {
+    "capture.pcap": "3dc4aaa981c90a2d3566f13ec6ea8628887e58dff0328aae249741f79486c695",
+    "firewall.log": "8ba41e29a8f4ad4249581820471be4d2cb40dd54ceba049dced965ccca4ee3c2",
+    "flows.csv": "8e4a8d11ddae5c691af9734f8ed88ec67045f63574955a1e6e5a7e364a805efa",
+    "honeypot.json": "8c7464ec5526cdc874001f0ec46a1856a1bcfb56a3a2b5d1617b8c38a7fa949c",
+    "sensor.jsonl": "d2ed60bfb65992dbdb22cd17ee16aad195ca2d560b66e7b46a539cd4d963ca5f",
+}
+
+
+def test_full_size_day_matches_its_stored_digest(out: Path) -> None:
+    folder = out / "landing" / DAY.isoformat()
+    got = {name: hashlib.sha256((folder / name).read_bytes()).hexdigest() for name in FULL_SIZE_DAY_SHA256}
+    assert got == FULL_SIZE_DAY_SHA256
+
+
 def test_same_seed_same_bytes_other_seed_other_bytes(tmp_path: Path) -> None:
-    generate(tmp_path / "a", days=1, seed=11)
-    generate(tmp_path / "b", days=1, seed=11)
-    generate(tmp_path / "c", days=1, seed=12)
+    generate(tmp_path / "a", days=1, seed=11, scale=0.1)
+    generate(tmp_path / "b", days=1, seed=11, scale=0.1)
+    generate(tmp_path / "c", days=1, seed=12, scale=0.1)
     assert _digest(tmp_path / "a") == _digest(tmp_path / "b")
     assert _digest(tmp_path / "a") != _digest(tmp_path / "c")
 

@@ -34,7 +34,7 @@ HOSTILE_IP = "<script>alert(1)</script>"
 @pytest.fixture(scope="module")
 def warehouse(tmp_path_factory):
     base = tmp_path_factory.mktemp("dq")
-    generate(base / "gen", days=1, start=DAY, seed=3)
+    generate(base / "gen", days=1, start=DAY, seed=3, scale=0.1)
     settings = generated_settings(base / "gen", base / "wh")
     result = run_day(DAY, settings, send_email=False)
     assert result.published

@@ -27,7 +27,7 @@ HOSTILE = ["<script>alert(1)</script>", "{{7*7}}", "'; DROP TABLE events; --"]
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     base = tmp_path_factory.mktemp("report")
-    generate(base / "gen", days=1, start=DAY, seed=2)
+    generate(base / "gen", days=1, start=DAY, seed=2, scale=0.1)
     # A honeypot line full of attacker text, and a reason string that carries it into the report.
     extra = base / "gen" / "landing" / DAY.isoformat() / "hostile.json"
     lines = [
