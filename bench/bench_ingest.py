@@ -30,6 +30,7 @@ import polars as pl
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from pipelines import progress  # noqa: E402
 from pipelines.ingest.bench import bench_capture, bench_rows, write_syn_capture  # noqa: E402
 
 REAL_CAPTURE = ROOT.parent / "shared" / "data" / "pcap" / "probing_nmap.pcapng"
@@ -122,18 +123,26 @@ def main() -> int:
     parser.add_argument("--dir", type=Path, default=None, help="scratch folder (default: a temporary one)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
+    steps = ("write inputs", "capture", "real capture", "csv", "lake", *(["memory"] if args.memory_gb else []))
+    bar, step = progress.step_bar(steps, args.json, desc="bench ingest")
+    with bar, tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         folder = Path(tmp)
+        step("write inputs")
         capture = write_syn_capture(folder / "syn.pcap", args.packets)
         csv = write_cidds_csv(folder / "flows.csv", args.rows)
+        step("capture")
         result = {"capture": bench_capture(capture)}
+        step("real capture")
         if REAL_CAPTURE.is_file():
             result["real_capture"] = bench_capture(REAL_CAPTURE)
+        step("csv")
         result["csv"] = bench_rows(csv)
+        step("lake")
         result["lake"] = {"capture": lake_rate(capture), "csv": lake_rate(csv)}
         capture.unlink()
         csv.unlink()
         if args.memory_gb:
+            step("memory")
             result["memory"] = memory_check(folder, args.memory_gb)
     if args.json:
         print(json.dumps(result))
