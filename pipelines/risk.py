@@ -46,6 +46,9 @@ SOURCE_RISK_COMMENTS: dict[str, str] = sql_header_comments(read_sql("risk/source
 _INPUT_SCHEMAS = {
     "scan_fast": pa.schema([("window_start", pa.timestamp("us", tz="UTC")), ("src_ip", pa.string())]),
     "scan_slow": pa.schema([("src_ip", pa.string()), ("kind", pa.string()), ("is_scan", pa.bool_())]),
+    "scan_distributed": pa.schema(
+        [("src_ip", pa.string()), ("members", pa.int64()), ("coverage", pa.int64()), ("axis", pa.string())]
+    ),
     "geo_ip": pa.schema([("ip", pa.string()), ("country_code", pa.string())]),
 }
 
@@ -76,7 +79,7 @@ def _existing(con: duckdb.DuckDBPyConnection) -> set[str]:
 
 
 def source_risk(con: duckdb.DuckDBPyConnection, day: date, settings: Settings) -> pa.Table:
-    """Score every source of the day in `events` against `scan_fast`, `scan_slow` and `geo_ip`."""
+    """Score every source of the day in `events` against `scan_fast`, `scan_slow`, `scan_distributed` and `geo_ip`."""
     rs, site = settings.risk, settings.site
     if rs.formula not in FORMULAS:
         raise ValueError(f"risk.formula must be one of {FORMULAS}, not {rs.formula!r}")

@@ -29,7 +29,7 @@ from pipelines.terminal import escape_controls
 log = logging.getLogger(__name__)
 
 # Per-day derived tables, in the order they are computed.
-DAY_TABLES = ("scan_fast", "window_entropy", "scan_slow", "port_ratio", "source_risk")
+DAY_TABLES = ("scan_fast", "window_entropy", "scan_slow", "port_ratio", "scan_distributed", "source_risk")
 # Every timed step of a day, in the order a run takes them (`scansense run --json` "seconds").
 RUN_STEPS = ("ingest", "geo_ip", *DAY_TABLES, "load", "scanner_orgs", "marts", "quality", "publish", "report", "email")
 
@@ -187,7 +187,7 @@ def _with_day(table: pa.Table, day: date) -> pa.Table:
 def stage_analyze(day: date, settings: Settings, watch: Stopwatch | None = None) -> dict:
     """Enrich, detect and score one day's events; write the day's derived partitions."""
     from pipelines import geo, risk
-    from pipelines.detect import entropy, fast, port_ratio, slow
+    from pipelines.detect import distributed, entropy, fast, port_ratio, slow
 
     watch = watch or Stopwatch()
     con = duckdb.connect()
@@ -202,6 +202,7 @@ def stage_analyze(day: date, settings: Settings, watch: Stopwatch | None = None)
             "window_entropy": lambda: entropy.window_entropy(con, day, settings.entropy),
             "scan_slow": lambda: slow.scan_slow(con, day, settings.slow),
             "port_ratio": lambda: port_ratio.port_ratio(con, day, settings.slow),
+            "scan_distributed": lambda: distributed.scan_distributed(con, day, settings.distributed),
             "source_risk": lambda: risk.source_risk(con, day, settings),
         }
         counts = {}
@@ -231,6 +232,7 @@ def _comments_for(table: str) -> tuple[str, dict[str, str]]:
     """The table comment and column comments of a lake-backed warehouse table."""
     from pipelines import geo, risk
     from pipelines.detect import COMMENTS as DETECT_COMMENTS
+    from pipelines.detect import TABLE_COMMENTS as DETECT_TABLE_COMMENTS
     from pipelines.ingest import INGEST_FILES_COMMENTS
     from pipelines.orgs import SCANNER_ORGS_COMMENTS
     from pipelines.quality import DQ_RESULTS_COMMENTS
@@ -266,6 +268,7 @@ def _comments_for(table: str) -> tuple[str, dict[str, str]]:
             "One source and day under the port-ratio baseline (distinct targets over records).",
             DETECT_COMMENTS["port_ratio"],
         ),
+        "scan_distributed": (DETECT_TABLE_COMMENTS["scan_distributed"], DETECT_COMMENTS["scan_distributed"]),
         "source_risk": (
             "One source and day: traffic, time and geography indicators, the risk and the verdict (paper 000).",
             risk.SOURCE_RISK_COMMENTS,

@@ -58,6 +58,18 @@ class Slow:
 
 
 @dataclass(frozen=True)
+class Distributed:
+    window_s: int = 3600  # fixed window a coordinated sweep must fall in
+    min_each: int = 2  # a member probes at least this many distinct ports (hosts)...
+    max_each: int = 16  # ...and at most this many: more is a scanner on its own
+    min_density: float = 0.5  # distinct targets / span, of each member and of the group (a sweep, not scattered hits)
+    max_gap: int = 8  # a member's slice starts at most this far past the group's reach so far
+    min_members: int = 8  # sources in a group
+    min_coverage: int = 64  # distinct ports (hosts) the group covers together
+    max_overlap: float = 1.25  # sum of members' targets / coverage: busy clients of one port overlap far more
+
+
+@dataclass(frozen=True)
 class Risk:
     formula: str = "sum"  # "sum": R = F + T + G (50/30/20); "paper": 0.4F + 0.3T + 0.3G on 0..100
     traffic_points: int = 50
@@ -137,6 +149,7 @@ class Settings:
     fast: Fast = field(default_factory=Fast)
     entropy: Entropy = field(default_factory=Entropy)
     slow: Slow = field(default_factory=Slow)
+    distributed: Distributed = field(default_factory=Distributed)
     risk: Risk = field(default_factory=Risk)
     geo: Geo = field(default_factory=Geo)
     orgs: Orgs = field(default_factory=Orgs)

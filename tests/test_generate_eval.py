@@ -22,7 +22,9 @@ def _cli(*args: str) -> dict:
 def test_eval_sources_contract_and_fast_scans_found(tmp_path: Path) -> None:
     generate(tmp_path, days=1, seed=9)
     result = _cli("eval", "sources", "--landing", str(tmp_path / "landing"), "--truth", str(tmp_path / "truth.csv"))
-    assert set(result["detectors"]) == {"fast", "slow", "combined"}
+    assert set(result["detectors"]) == {"fast", "slow", "distributed", "combined"}
+    assert result["kinds"]["distributed"]["recall_distributed"] >= 0.9
+    assert result["detectors"]["distributed"]["precision"] >= 0.9
     assert result["kinds"]["fast"]["recall_combined"] == 1.0
     assert result["kinds"]["udp"]["recall_combined"] == 1.0
     assert result["kinds"]["slow"]["recall_combined"] >= 0.8

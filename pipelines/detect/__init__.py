@@ -1,5 +1,5 @@
 """Scan detectors: the dynamic threshold (paper 000), entropy windows and the persistent incremental
-model (paper 002), and the port-ratio baseline. Each takes a DuckDB connection holding `events`
+model (paper 002), the port-ratio baseline and coordinated (distributed) scans (Gates 2009). Each takes a DuckDB connection holding `events`
 (the day's events) and returns a pyarrow table; the probe definition they share is `sql/detect/probes.sql`.
 
 `COMMENTS[table]` maps each output column to its comment and `TABLE_COMMENTS[table]` describes the
@@ -13,7 +13,7 @@ import duckdb
 from pipelines.sqlfiles import read_sql
 from pipelines.warehouse import sql_header_comments
 
-OUTPUT_TABLES = ("scan_fast", "window_entropy", "scan_slow", "port_ratio")
+OUTPUT_TABLES = ("scan_fast", "window_entropy", "scan_slow", "port_ratio", "scan_distributed")
 
 
 def ensure_probes(con: duckdb.DuckDBPyConnection) -> None:

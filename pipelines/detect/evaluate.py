@@ -12,7 +12,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from pipelines.detect import ensure_probes, fast, port_ratio, slow
+from pipelines.detect import distributed, ensure_probes, fast, port_ratio, slow
 from pipelines.schema import EVENTS_SCHEMA
 from pipelines.settings import Settings
 
@@ -151,18 +151,18 @@ def _scores(flagged: set[str], scanners: set[str]) -> dict:
 
 
 def eval_sources(landing: Path, truth: Path, settings: Settings) -> dict:
-    """Source-level precision, recall and F1 of the fast threshold, the slow model and both, per kind.
+    """Source-level precision, recall and F1 of the fast threshold, the slow model, coordinated scans and all, per kind.
 
     Ingests every `<landing>/<YYYY-MM-DD>/` folder into `settings.warehouse` (pass a scratch one),
     runs the detectors per day and compares the flagged sources with truth.csv. A source counts as
-    detected by `combined` when the fast threshold or the slow model flagged it, as the risk score's
+    detected by `combined` when the fast threshold, the slow model or a coordinated scan flagged it, as the risk score's
     traffic indicator does. `fast_modes` compares the threshold's mean and robust modes.
     """
     from pipelines.ingest import ingest_paths
     from pipelines.warehouse import load_lake_table
 
     days = sorted(p.name for p in Path(landing).iterdir() if p.is_dir() and len(p.name) == 10)
-    found: dict[str, set] = {"fast": set(), "slow": set()}
+    found: dict[str, set] = {"fast": set(), "slow": set(), "distributed": set()}
     other_mode = "robust" if settings.fast.mode == "mean" else "mean"
     by_mode: dict[str, set] = {settings.fast.mode: found["fast"], other_mode: set()}
     sources: set[str] = set()
@@ -177,8 +177,9 @@ def eval_sources(landing: Path, truth: Path, settings: Settings) -> dict:
         by_mode[other_mode] |= set(fast.scan_fast(con, day, other)["src_ip"].to_pylist())
         slow_rows = slow.scan_slow(con, day, settings.slow).to_pylist()
         found["slow"] |= {r["src_ip"] for r in slow_rows if r["is_scan"]}
+        found["distributed"] |= set(distributed.scan_distributed(con, day, settings.distributed)["src_ip"].to_pylist())
         con.close()
-    found["combined"] = found["fast"] | found["slow"]
+    found["combined"] = found["fast"] | found["slow"] | found["distributed"]
     kinds: dict[str, set] = defaultdict(set)
     scanners: set[str] = set()
     with open(truth, newline="", encoding="utf-8") as fh:

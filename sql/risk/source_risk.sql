@@ -3,7 +3,7 @@
 -- key: event_date, src_ip
 -- column event_date: UTC day scored.
 -- column src_ip: Source (scanner) address.
--- column traffic_score: Traffic indicator F: points when the source exceeded the dynamic threshold in a window (scan_fast) or had a slow-scan growth period judged a scan (scan_slow).
+-- column traffic_score: Traffic indicator F: points when the source exceeded the dynamic threshold in a window (scan_fast), had a slow-scan growth period judged a scan (scan_slow) or took part in a coordinated scan (scan_distributed).
 -- column time_score: Time indicator T: points when the source was active in the night window (settings site.night_start..night_end, site.timezone).
 -- column geo_score: Geography indicator G: points when the source's country is known, outside site.home_country, and the address is public (private/reserved score 0).
 -- column risk: Risk total R: F + T + G (formula 'sum', 0..100) or 0.4F + 0.3T + 0.3G on 0..100 indicators (formula 'paper').
@@ -17,7 +17,7 @@
 -- column formula: Formula used for risk: 'sum' or 'paper'.
 -- Parameters: $day, $tz, $night_start, $night_end (minutes after local midnight), $night_label,
 -- $home, $formula, $f_points, $t_points, $g_points, $malicious_at, $exclude_research.
--- Inputs: events (the day), scan_fast, scan_slow, geo_ip, risk_sources_public(ip, is_public),
+-- Inputs: events (the day), scan_fast, scan_slow, scan_distributed, geo_ip, risk_sources_public(ip, is_public),
 -- risk_research_orgs(ip, org).
 WITH src AS (
     SELECT
@@ -45,6 +45,9 @@ WITH src AS (
     SELECT src_ip, count(*) AS windows_over FROM scan_fast GROUP BY src_ip
 ), slow AS (
     SELECT src_ip, list(DISTINCT kind ORDER BY kind) AS kinds FROM scan_slow WHERE is_scan GROUP BY src_ip
+), dist AS (
+    SELECT src_ip, any_value(members) AS members, any_value(coverage) AS coverage, any_value(axis) AS axis
+    FROM scan_distributed GROUP BY src_ip
 ), geo AS (
     SELECT ip, any_value(country_code) FILTER (WHERE country_code IS NOT NULL AND country_code <> '') AS country_code
     FROM geo_ip
@@ -57,11 +60,15 @@ WITH src AS (
         g.country_code,
         coalesce(p.is_public, false) AS is_public,
         o.org AS research_org,
-        coalesce(f.windows_over, 0) > 0 OR len(coalesce(sl.kinds, [])) > 0 AS f_hit,
+        d.members AS dist_members,
+        d.coverage AS dist_coverage,
+        d.axis AS dist_axis,
+        coalesce(f.windows_over, 0) > 0 OR len(coalesce(sl.kinds, [])) > 0 OR d.src_ip IS NOT NULL AS f_hit,
         g.country_code IS NOT NULL AND upper(g.country_code) <> upper($home) AND coalesce(p.is_public, false) AS g_hit
     FROM src AS s
     LEFT JOIN fast AS f USING (src_ip)
     LEFT JOIN slow AS sl USING (src_ip)
+    LEFT JOIN dist AS d USING (src_ip)
     LEFT JOIN geo AS g ON g.ip = s.src_ip
     LEFT JOIN risk_sources_public AS p ON p.ip = s.src_ip
     LEFT JOIN risk_research_orgs AS o ON o.ip = s.src_ip
@@ -102,6 +109,8 @@ SELECT
                  THEN format('slow vertical scan of {:,} port{}', ports, CASE WHEN ports = 1 THEN '' ELSE 's' END) END,
             CASE WHEN list_contains(slow_kinds, 'horizontal')
                  THEN format('slow horizontal scan of {:,} host{}', hosts, CASE WHEN hosts = 1 THEN '' ELSE 's' END) END,
+            CASE WHEN dist_members IS NOT NULL
+                 THEN format('one of {:,} sources sweeping {:,} {} together', dist_members, dist_coverage, dist_axis) END,
             CASE WHEN at_night THEN 'active ' || $night_label END,
             CASE WHEN g_hit THEN 'abroad: ' || upper(country_code) END,
             CASE WHEN research_org IS NOT NULL THEN 'known research scanner: ' || research_org END
