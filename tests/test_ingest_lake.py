@@ -137,11 +137,11 @@ def test_a_failing_parser_marks_the_file_and_the_run_goes_on(tmp_path: Path, set
 
     real = captures.iter_pcap
 
-    def broken(path, meta):
+    def broken(path, meta, *limits):
         if "bad" in path.name:
-            yield from list(real(path, meta))[:1]
+            yield from list(real(path, meta, *limits))[:1]
             raise RuntimeError("boom")
-        yield from real(path, meta)
+        yield from real(path, meta, *limits)
 
     monkeypatch.setattr(captures, "iter_pcap", broken)
     bad, good = tmp_path / "bad.pcap", tmp_path / "good.pcap"

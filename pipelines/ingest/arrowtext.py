@@ -81,3 +81,61 @@ def prefixed_numbers(prefix: str, values: np.ndarray) -> pa.Array:
         raise ValueError("too many values for one Arrow string array; pass smaller chunks")
     _prefixed(head, values, offsets, out)
     return string_array(offsets, out)
+
+
+@numba.njit(cache=True, nogil=True)
+def _ip_ok(offsets: np.ndarray, data: np.ndarray, out: np.ndarray) -> None:
+    """out[i]: text i matches schema.IP_REGEX (canonical IPv4 or lower-case IPv6 shape)."""
+    for i in range(len(out)):
+        a, b = offsets[i], offsets[i + 1]
+        ok = b > a
+        if ok and not _colon_early(data, a, b):  # IPv6 has a colon in its first 5 characters
+            groups, digits, value = 0, 0, 0
+            for j in range(a, b + 1):
+                c = data[j] if j < b else 46
+                if c == 46:
+                    ok = ok and 0 < digits and (digits == 1 or data[j - digits] != 48) and value <= 255
+                    groups += 1
+                    digits, value = 0, 0
+                elif 48 <= c <= 57 and digits < 3:
+                    digits += 1
+                    value = value * 10 + c - 48
+                else:
+                    ok = False
+            ok = ok and groups == 4
+        elif ok:
+            colons, run = 0, 0
+            for j in range(a, b):
+                c = data[j]
+                if c == 58:
+                    colons += 1
+                    run = 0
+                elif (48 <= c <= 57 or 97 <= c <= 102) and run < 4:
+                    run += 1
+                else:
+                    ok = False
+            ok = ok and 2 <= colons <= 7
+        out[i] = ok
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _colon_early(data: np.ndarray, a: int, b: int) -> bool:
+    for j in range(a, min(b, a + 5)):
+        if data[j] == 58:
+            return True
+    return False
+
+
+def ip_text_ok(arr: pa.Array) -> np.ndarray:
+    """Per value of a string array: whether it is an address in canonical text (null: False)."""
+    if arr.type != pa.string():
+        arr = arr.cast(pa.string())
+    n = len(arr)
+    _, offs, data = arr.buffers()
+    offsets = np.frombuffer(offs, np.int32)[arr.offset : arr.offset + n + 1]
+    raw = np.frombuffer(data, np.uint8) if data is not None else np.zeros(0, np.uint8)
+    out = np.empty(n, np.bool_)
+    _ip_ok(offsets, raw, out)
+    if arr.null_count:
+        out &= np.asarray(arr.is_valid(), bool)
+    return out

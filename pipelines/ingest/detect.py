@@ -10,7 +10,7 @@ import json
 import re
 from pathlib import Path
 
-from pipelines.ingest.streams import decode_head, head
+from pipelines.ingest.streams import DEFAULT_LIMITS, Limits, decode_head, head
 
 PCAP_MAGICS = {
     b"\xd4\xc3\xb2\xa1": ("<", 1),  # microseconds, little-endian
@@ -82,9 +82,9 @@ def _json_format(line: str) -> str | None:
     return None
 
 
-def detect_format(path: Path) -> str | None:
+def detect_format(path: Path, limits: Limits = DEFAULT_LIMITS) -> str | None:
     """The input's format from its content (gzip transparently), or None when it is none we read."""
-    sample = head(Path(path))
+    sample = head(Path(path), limits=limits)
     if not sample:
         return None
     if sample[:4] in PCAP_MAGICS:

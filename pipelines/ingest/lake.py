@@ -365,7 +365,7 @@ def ingest_one(
                 row["rows"] += chunk.events.num_rows - refused
             if bad:
                 qwriter.write_table(quarantine_table(bad))
-                row["quarantined"] += len(bad)
+                row["quarantined"] += sum(r.get("records", 1) for r in bad)
             error = error or chunk.error
         days = writers.publish()
     except Exception as exc:  # writing failed (disk full, permissions): the file is marked, the run goes on
