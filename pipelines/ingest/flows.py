@@ -653,6 +653,8 @@ class Fast:
         rows = None if self.ok.all() else np.flatnonzero(self.ok)
         out = {}
         for name, col in cols.items():
+            if col is None:  # a column the file does not have (CIC without packet counts)
+                continue
             if isinstance(col, np.ndarray):
                 col = col if rows is None else col[rows]
                 out[name] = pa.Array.from_buffers(EVENT_TYPES[name], len(col), [None, pa.py_buffer(col)])
@@ -784,6 +786,7 @@ def fast_split(fmt: str, block: bytes, first_line: int, names: list[str], sep: s
 def _events(lines: Lines, fmt: str, src: str, bad: list[dict]) -> tuple[pa.Table, np.ndarray]:
     """String columns -> event columns and their line numbers; a line with an unusable required value goes to `bad`."""
     cols, required = CONVERTERS[fmt](lines.frame)
+    cols = {k: v for k, v in cols.items() if v is not None}  # columns the file does not have
     n = lines.frame.height
     failed = np.zeros(n, bool)
     reasons: dict[int, str] = {}
