@@ -54,6 +54,8 @@ def test_lake_layout_keys_days_and_schemas(tmp_path: Path, settings) -> None:
         "days": ["2025-11-26", "2025-11-27"],
         "duplicates": 0,
         "skipped": 0,
+        "refused": 0,
+        "missing": [],
     }
     lake = Path(settings.warehouse) / "lake"
     key = file_key(sha256_of(capture), capture.resolve())
