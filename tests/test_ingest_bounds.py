@@ -82,8 +82,7 @@ def test_zero_length_pcap_records_are_one_row_per_stretch(tmp_path: Path, settin
     path.write_bytes(gzip.compress(head + zeros + tail))
     events, bad = parse(path, settings)
     assert events.num_rows == 4
-    assert sum(q["records"] for q in bad) == 500_000 and len(bad) <= 4
-    assert "records in a row" in bad[0]["reason"]
+    assert [q["reason"] for q in bad] == ["damaged record header; skipped 8000000 bytes"]
 
 
 def test_event_text_is_cut_to_the_field_bound(tmp_path: Path, settings) -> None:

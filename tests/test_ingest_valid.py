@@ -238,3 +238,10 @@ def test_check_events_names_the_rule_and_keeps_the_valid_rows() -> None:
         "src_port outside 0..65535",
     ]
     assert bad[0]["raw"] == "src_ip='FE80::1'"
+
+
+def test_a_time_beyond_python_datetimes_is_quarantined_not_a_parser_error(tmp_path: Path, settings) -> None:
+    good = cidds([("TCP", "198.51.100.7", "10.0.0.1", "22")] * 2).splitlines(keepends=True)
+    text = good[0] + good[1].replace("2025-11-26", "-0-11-26", 1) + good[2] + good[1].replace("2025", "10000", 1)
+    events, bad = parse(tmp_path, "flows.csv", text, settings)
+    assert events.num_rows == 1 and len(bad) == 2 and all(q["reason"] for q in bad)

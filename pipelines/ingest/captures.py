@@ -225,7 +225,11 @@ def iter_pcap(path: Path, meta: dict[str, str], limits: Limits = DEFAULT_LIMITS)
                 arr = win.array()
                 h = packets.gather(arr, o, 16).view(dtype).astype(np.int64)
                 sec, frac, cap, wire = h[:, 0], h[:, 1], h[:, 2], h[:, 3]
-                prev_sec = int(sec[-1])
+                # The time the next resync compares with: the last record within a year of the
+                # times before (garbage read as a header must not become the reference).
+                ref = int(np.median(sec)) if prev_sec is None else prev_sec
+                near = np.abs(sec - ref) <= YEAR_S
+                prev_sec = int(sec[near][-1]) if near.any() else prev_sec
                 ts = sec * 1_000_000 + frac // div
                 lt = np.full(len(o), linktype, np.int64)
                 yield out.chunk(arr, base, o, o + 16, cap, ts, lt, wire, quarantine)
@@ -283,19 +287,25 @@ def _resync_pcap(data: bytes, rel: int, end: int, eof: bool, endian: str, plausi
     wire = _u32_everywhere(data, rel + 12, stop + 12, endian)
     cand = np.flatnonzero((cap > 0) & (cap <= MAX_RECORD) & (wire >= cap)) + rel
     unpack = struct.Struct(endian + "IIII").unpack_from
+    # Without a good record before the damage to compare times with, a chain of three is asked for.
+    links = 2 if near is not None else 3
     for c in cand.tolist():
-        first = unpack(data, c)
-        if not plausible(*first, near):
-            continue
-        nxt = c + 16 + first[2]
-        if nxt == end and eof:
+        pos, prev, ok = c, near, True
+        for j in range(links):
+            if pos == end and eof and j:
+                break  # the chain ends exactly at the end of the file
+            if pos + 16 > end:
+                if not eof:
+                    return None, c  # cannot judge this candidate before more data arrives
+                ok = False
+                break
+            rec = unpack(data, pos)
+            if not plausible(*rec, prev):
+                ok = False
+                break
+            prev, pos = rec[0], pos + 16 + rec[2]
+        if ok:
             return c, c
-        if nxt + 16 <= end:
-            if plausible(*unpack(data, nxt), first[0]):
-                return c, c
-            continue
-        if not eof:
-            return None, c  # cannot judge this candidate before more data arrives
     return None, stop
 
 

@@ -108,11 +108,23 @@ def check_events(table: pa.Table, text_limit: int = TEXT_LIMIT) -> tuple[pa.Tabl
     if not problems.any():
         return table, []
     bad = np.flatnonzero(problems)
-    columns = ["source_file", "source_location", *dict.fromkeys(_RULE_COLUMNS)]
-    rows = table.take(pa.array(bad)).select(columns).to_pylist()
+    columns = list(dict.fromkeys(["source_file", "source_location", *_RULE_COLUMNS]))
+    picked = table.take(pa.array(bad)).select(columns)
+    # As text: a time or day beyond Python's datetime range (year 0, year 10000) must not raise here.
+    rows = pa.table({c: _as_text(picked[c]) for c in columns}).to_pylist()
     out = []
     for row, rule in zip(rows, problems[bad].tolist(), strict=True):
         column = _RULE_COLUMNS[rule - 1]
-        raw = f"{column}={row[column]!r}"
+        raw = f"{column}={row[column]!r}"  # the value breaking the rule, as text
         out.append(quarantine_row(row["source_file"] or "", row["source_location"] or "", EVENT_RULES[rule - 1], raw))
     return table.filter(pa.array(problems == 0)), out
+
+
+def _as_text(col: pa.ChunkedArray) -> pa.ChunkedArray:
+    """A column as text for a quarantine row (times as microseconds when Arrow cannot write them)."""
+    if pa.types.is_string(col.type):
+        return col
+    try:
+        return pc.cast(col, pa.string())
+    except pa.ArrowException:
+        return pc.cast(pc.cast(col, pa.int64()), pa.string())
