@@ -245,3 +245,26 @@ def test_a_time_beyond_python_datetimes_is_quarantined_not_a_parser_error(tmp_pa
     text = good[0] + good[1].replace("2025-11-26", "-0-11-26", 1) + good[2] + good[1].replace("2025", "10000", 1)
     events, bad = parse(tmp_path, "flows.csv", text, settings)
     assert events.num_rows == 1 and len(bad) == 2 and all(q["reason"] for q in bad)
+
+
+def test_the_canonical_writers_only_write_text_the_rule_accepts() -> None:
+    """What lets `check_events` trust captures' and flow CSVs' addresses: every canonical writer meets IP_REGEX."""
+    from pipelines.ingest import csvfast
+    from pipelines.ingest.arrowtext import dotted_quads
+    from pipelines.ingest.packets import ipv6_text
+
+    rng = np.random.default_rng(5)
+    rx = re.compile(IP_REGEX)
+    quads = dotted_quads(rng.integers(0, 2**32, 20_000, dtype=np.uint64).astype(np.uint32)).to_pylist()
+    six = rng.integers(0, 256, (20_000, 16), dtype=np.uint8)
+    six[:5000, :10], six[:5000, 10:12] = 0, 255  # IPv4-mapped
+    six[5000:8000, :12] = 0  # IPv4-compatible
+    texts = quads + ipv6_text(six).to_pylist()
+    fields = [t.encode() for t in ["01.2.3.4", "1.2.3.4", "255.255.255.255", "256.1.1.1", " 1.2.3.4", *quads[:100]]]
+    buf = np.frombuffer(b"".join(fields), np.uint8)
+    ends = np.cumsum([len(f) for f in fields])
+    ok = np.ones(len(fields), bool)
+    offsets, data = csvfast.ipv4_text(buf, ends - [len(f) for f in fields], ends, ok)
+    texts += [bytes(data[offsets[i] : offsets[i + 1]]).decode() for i in np.flatnonzero(ok)]
+    texts += [t for t in (canonical_ip(v) for v in ("FE80::1%eth0", "::ffff:1.2.3.4", "[::1]", "0:0::0")) if t]
+    assert [t for t in texts if not rx.match(t)] == []

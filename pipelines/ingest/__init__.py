@@ -94,7 +94,7 @@ def iter_file(path: Path, settings: Settings, year: int | None = None) -> Iterat
     try:
         for chunk in _parser(path, fmt, meta, year, limits):
             chunk.format = fmt
-            chunk.events, rejected = check_events(chunk.events, limits.max_field)
+            chunk.events, rejected = check_events(chunk.events, limits.max_field, not chunk.canonical_ips)
             chunk.quarantine.extend(rejected)
             yield chunk
     except Exception as exc:  # a parser bug must not stop the run: the file is marked, good chunks kept

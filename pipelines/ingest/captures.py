@@ -161,7 +161,7 @@ class _Emitter:
                 i = o[j]
                 quarantine.append(self._bad(arr, base, rec[i], data[i], cap[i], reason))
         events = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
-        return Chunk(events, quarantine, self.fmt, skipped)
+        return Chunk(events, quarantine, self.fmt, skipped, canonical_ips=True)
 
     def _bad(self, arr: np.ndarray, base: int, rec: int, data: int, cap: int, reason: str, n: int = 1) -> dict:
         """One quarantine row for `n` consecutive bad records from the one at `rec` (its first bytes kept)."""

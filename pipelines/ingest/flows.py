@@ -897,7 +897,7 @@ def iter_csv(path: Path, fmt: str, meta: dict[str, str], limits: Limits = DEFAUL
                 yield Chunk(quarantine=bad, format=fmt)
             continue
         skipped, summary["skipped"] = summary["skipped"], 0
-        yield Chunk(convert(lines, fmt, meta, bad), bad, fmt, skipped)
+        yield Chunk(convert(lines, fmt, meta, bad), bad, fmt, skipped, canonical_ips=True)
 
 
 def iter_zeek_tsv(path: Path, meta: dict[str, str], limits: Limits = DEFAULT_LIMITS) -> Iterator[Chunk]:
@@ -935,7 +935,7 @@ def iter_zeek_tsv(path: Path, meta: dict[str, str], limits: Limits = DEFAULT_LIM
                 pl.when(pl.col(c).is_in(["-", "(empty)"])).then(None).otherwise(pl.col(c)).alias(c)
                 for c in lines.frame.columns
             )
-            yield Chunk(convert(lines, "zeek_tsv", meta, bad), bad, "zeek_tsv")
+            yield Chunk(convert(lines, "zeek_tsv", meta, bad), bad, "zeek_tsv", canonical_ips=True)
         rest = reader.take_rejected()
         if reader.damage:
             rest.append(quarantine_row(src, "end", reader.damage, b""))
@@ -975,6 +975,6 @@ def iter_zeek_json(path: Path, meta: dict[str, str], limits: Limits = DEFAULT_LI
             frame = pl.DataFrame(rows, schema=dict.fromkeys(names, pl.String), orient="row")
             spans = (np.array(starts, np.int64), np.array(ends, np.int64))
             lines = Lines(frame, np.array(line, np.int64), block, 0, spans)
-            yield Chunk(convert(lines, "zeek_json", meta, bad), bad, "zeek_json")
+            yield Chunk(convert(lines, "zeek_json", meta, bad), bad, "zeek_json", canonical_ips=True)
         if reader.damage:
             yield Chunk(quarantine=[quarantine_row(src, "end", reader.damage, b"")], format="zeek_json")

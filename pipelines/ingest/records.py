@@ -30,6 +30,9 @@ class Chunk:
     format: str | None = None
     skipped: int = 0
     error: str | None = None  # set when the file could not be parsed (further): why
+    # True when src_ip/dst_ip were written only by the canonical writers (arrowtext.dotted_quads,
+    # csvfast.ipv4_text, schema.ip_text/canonical_ip): `valid.check_events` then skips re-reading them.
+    canonical_ips: bool = False
 
 
 def meta_columns(source_kind: str, source_format: str, source_file: str, sensor: str) -> dict[str, str]:

@@ -56,8 +56,11 @@ def canonical_ips(values: pa.Array | pa.ChunkedArray) -> pa.Array:
     return pc.if_else(pa.array(plain), values, mapped)
 
 
-def event_problems(table: pa.Table) -> np.ndarray:
-    """Per row, the number (1-based) of the first rule of `EVENT_RULES` it breaks; 0 for a valid event."""
+def event_problems(table: pa.Table, check_ips: bool = True) -> np.ndarray:
+    """Per row, the number (1-based) of the first rule of `EVENT_RULES` it breaks; 0 for a valid event.
+
+    `check_ips=False` trusts the address text (written by the canonical writers) and checks only that src_ip is set.
+    """
     n = table.num_rows
     out = np.zeros(n, np.int8)
 
@@ -70,9 +73,10 @@ def event_problems(table: pa.Table) -> np.ndarray:
         if table[name].null_count:
             mark(i + 1, np.asarray(table[name].is_null(), bool))
     k = len(EVENT_NOT_NULL)
-    mark(k + 1, ~ip_text_ok(table["src_ip"].combine_chunks()))
     dst = table["dst_ip"].combine_chunks()
-    if dst.null_count < n:
+    if check_ips:
+        mark(k + 1, ~ip_text_ok(table["src_ip"].combine_chunks()))
+    if check_ips and dst.null_count < n:
         mark(k + 2, ~(ip_text_ok(dst) | np.asarray(dst.is_null(), bool)))
     for j, name in enumerate(PORT_COLUMNS):
         port = table[name]
@@ -101,9 +105,9 @@ def bound_text(table: pa.Table, limit: int = TEXT_LIMIT) -> pa.Table:
     return table
 
 
-def check_events(table: pa.Table, text_limit: int = TEXT_LIMIT) -> tuple[pa.Table, list[dict]]:
+def check_events(table: pa.Table, text_limit: int = TEXT_LIMIT, check_ips: bool = True) -> tuple[pa.Table, list[dict]]:
     """The valid events of `table` (free text bounded) and a quarantine row per other row, naming its rule."""
-    problems = event_problems(table)
+    problems = event_problems(table, check_ips)
     table = bound_text(table, text_limit)
     if not problems.any():
         return table, []
