@@ -167,3 +167,18 @@ def test_quarantine_raw_never_holds_more_than_the_failed_record(day, tmp_path: P
     assert len(by_file["notes.txt"].encode()) <= 64
     assert 0 < len(by_file["bad.jsonl"].encode()) <= 1024
     assert all(len(r.encode()) <= 1024 for _, r in raws)
+
+
+def test_a_path_swapped_for_a_fifo_after_the_walk_is_not_read(day, tmp_path: Path) -> None:
+    """Opening checks again (O_NOFOLLOW, O_NONBLOCK, fstat): the walk's verdict cannot be raced."""
+    from pipelines.ingest import iter_file
+    from pipelines.ingest.lake import IngestSummary, Registry, ingest_one
+
+    folder, settings = day
+    os.mkfifo(tmp_path / "swapped")
+    (tmp_path / "link").symlink_to(folder / "good.jsonl")
+    lake = Path(settings.warehouse) / "lake"
+    row = ingest_one(tmp_path / "swapped", settings, None, lake, Registry(), IngestSummary())
+    assert row["status"] == "error" and "not a regular file but a FIFO" in row["error"]
+    chunks = list(iter_file(tmp_path / "link", settings))
+    assert chunks[0].error and "cannot read" in chunks[0].error and chunks[0].events.num_rows == 0

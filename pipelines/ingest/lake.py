@@ -100,10 +100,10 @@ class IngestSummary:
         }
 
 
-def sha256_of(path: Path) -> str:
-    """SHA-256 hex digest of a file's bytes, read in 1 MiB blocks."""
+def sha256_of(path: Path, regular_only: bool = False) -> str:
+    """SHA-256 hex digest of a file's bytes, read in 1 MiB blocks (`regular_only`: never through a link or a FIFO)."""
     h = hashlib.sha256()
-    with open_regular(path) as fh:
+    with open_regular(path) if regular_only else open(path, "rb") as fh:
         while block := fh.read(1 << 20):
             h.update(block)
     return h.hexdigest()
@@ -354,7 +354,7 @@ def ingest_one(
     row = _row(name)
     old_keys = set(registry.keys.get(name, set()))
     try:
-        sha = sha256_of(path)
+        sha = sha256_of(path, regular_only=True)
     except OSError as exc:
         row.update(status="error", error=f"cannot read: {exc.strerror or exc}")
         summary.errors.append(f"{name}: {row['error']}")
