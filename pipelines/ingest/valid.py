@@ -2,7 +2,7 @@
 
 Every chunk a parser yields passes `check_events` before it reaches the lake, so whatever enters
 `events` satisfies the critical data-quality checks by construction; a row that does not is
-quarantined with the rule it breaks. `canonical_ips` gives parsers the one spelling of an address.
+quarantined with the rule it breaks.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from pipelines.schema import (
     TEXT_LIMIT,
     TS_MAX,
     TS_MIN,
-    canonical_ip,
     quarantine_row,
 )
 
@@ -42,18 +41,6 @@ EVENT_RULES = [
     f"ts outside {TS_MIN.date()}..{TS_MAX.date()} or not on event_date",
 ]
 _RULE_COLUMNS = [*EVENT_NOT_NULL, "src_ip", "dst_ip", *PORT_COLUMNS, "proto", "source_kind", "ts"]
-
-
-def canonical_ips(values: pa.Array | pa.ChunkedArray) -> pa.Array:
-    """`schema.canonical_ip` of every value of a string column (null where not an address), each distinct value once."""
-    values = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
-    plain = ip_text_ok(values)
-    if plain.all():
-        return values
-    other = pc.unique(values.filter(pa.array(~plain)))
-    fixed = pa.array([None if v is None else canonical_ip(v) for v in other.to_pylist()], pa.string())
-    mapped = pc.take(fixed, pc.index_in(values, value_set=other))
-    return pc.if_else(pa.array(plain), values, mapped)
 
 
 def event_problems(table: pa.Table, check_ips: bool = True) -> np.ndarray:
