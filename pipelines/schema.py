@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import re
 from datetime import UTC, datetime
 
 import pyarrow as pa
@@ -108,6 +109,7 @@ TS_MIN = datetime(1970, 1, 1, tzinfo=UTC)  # ts in [TS_MIN, TS_MAX) and event_da
 TS_MAX = datetime(2200, 1, 1, tzinfo=UTC)
 TEXT_LIMIT = 65_536  # bytes of any text value kept in events (longer attacker text is cut)
 
+_PLAIN_IPV4 = re.compile(IPV4_PATTERN)  # already canonical: returned as it is
 PROTO_BY_NUMBER = {1: "icmp", 6: "tcp", 17: "udp", 58: "icmpv6"}
 # IANA protocol names (lower case) a log may write instead of the number; stored as the number.
 PROTO_NAMES = {
@@ -121,9 +123,13 @@ PROTO_NAMES = {
 }  # fmt: skip
 
 
-@functools.lru_cache(maxsize=65_536)
 def canonical_ip(text: str) -> str | None:
     """Canonical text of an address, or None: IPv6 lower-case compressed without zone, IPv4-mapped as IPv4."""
+    return text if _PLAIN_IPV4.fullmatch(text) else _canonical_ip(text)
+
+
+@functools.lru_cache(maxsize=65_536)
+def _canonical_ip(text: str) -> str | None:
     s = text.strip()
     if len(s) > 64:
         return None

@@ -46,13 +46,12 @@ def year_for(path: Path, year: int | None) -> tuple[int, int | None]:
 
 
 def _int(kv: dict[str, str], key: str) -> int | None:
-    v = kv.get(key, "")
-    if not (v.isascii() and v.isdigit()):
+    v = kv.get(key)
+    if not v or not v.isdigit():
         return None
-    n = int(v) if len(v) <= 20 else FIELD_MAX[key] + 1
-    if n > FIELD_MAX[key]:
+    if len(v) > 10 or int(v) > FIELD_MAX[key]:
         raise ValueError(f"{key}={v[:24]} out of range")
-    return n
+    return int(v)
 
 
 def parse_line(line: str, year: int) -> dict:
