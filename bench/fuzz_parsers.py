@@ -2,10 +2,14 @@
 
     .venv/bin/python bench/fuzz_parsers.py --inputs 100000 --json
 
-Seeds are small valid files of every format (written by `seed_files`); each round picks a seed,
-mutates it (bit flips, byte insertions and deletions, truncation, duplicated or spliced chunks,
-random bytes), and runs `pipelines.ingest.iter_file` over it with an alarm as the hang guard.
-Any exception escaping the parser, or a hang, is a finding, printed with its input saved.
+Seeds are small valid files of every format (written by `seed_files`); each round picks a seed and
+either mutates its bytes (bit flips, byte insertions and deletions, truncation, duplicated or
+spliced chunks, random bytes) or damages one record structurally (`structural`: a number out of
+range, JSON nested deep, a field or line far too long, absurd pcap/pcapng header and option
+values), then runs `pipelines.ingest.iter_file` over it with an alarm as the hang guard. Any
+exception escaping the parser, or a hang, is a finding, printed with its input saved. After a
+structural mutation every other record of the seed is a planted known record: one missing from
+the events is a lost good record (issue 19: one bad record never loses its neighbours).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import argparse
 import gzip
 import json
 import random
+import re
 import resource
 import signal
 import struct
@@ -163,6 +168,106 @@ def mutate(data: bytes, rng: random.Random) -> bytes:
     return bytes(buf)
 
 
+NUMBERS = re.compile(rb"-?\d+(?:\.\d+)?")
+BIG_VALUES = [b"99999999999999999999", b"-1", b"1e400", b"-1e400", b"1e308", b"NaN", b"4294967296", b"65536"]
+BIG_VALUES += [b"-0", b"18446744073709551616", b"0.0000000000000000000001", b"1e-400"]
+
+
+def _records(name: str, data: bytes) -> tuple[bytes, list[bytes], bytes]:
+    """(head, records, tail) of a seed: lines of text formats (after a CSV header), blocks and records of captures."""
+    if name.endswith(".pcapng"):
+        shb_len = struct.unpack_from("<I", data, 4)[0]
+        idb_len = struct.unpack_from("<I", data, shb_len + 4)[0]
+        head, rest, recs = data[: shb_len + idb_len], data[shb_len + idb_len :], []
+        while rest:
+            n = struct.unpack_from("<I", rest, 4)[0]
+            recs.append(rest[:n])
+            rest = rest[n:]
+        return head, recs, b""
+    if name.endswith(".pcap"):
+        rest, recs = data[24:], []
+        while rest:
+            n = (
+                16 + struct.unpack_from("<I", rest, 8)[0]
+                if name != "capture_be_ns.pcap"
+                else 16 + struct.unpack_from(">I", rest, 8)[0]
+            )
+            recs.append(rest[:n])
+            rest = rest[n:]
+        return data[:24], recs, b""
+    lines = data.splitlines(keepends=True)
+    head = lines.pop(0) if name.endswith(".csv") else b""
+    return head, lines, b""
+
+
+def _damage_text(line: bytes, name: str, rng: random.Random) -> bytes:
+    """One structural mutation of a text record: number range, nesting depth, field length or line length."""
+    body = line.rstrip(b"\r\n")
+    return _damage_body(body, name, rng) + line[len(body) :]
+
+
+def _damage_body(line: bytes, name: str, rng: random.Random) -> bytes:
+    op = rng.randrange(4)
+    if op == 0 and (spans := [m.span() for m in NUMBERS.finditer(line)]):
+        a, b = rng.choice(spans)
+        value = rng.choice(BIG_VALUES) if rng.random() < 0.8 else b"9" * rng.choice([30, 400, 5000])
+        return line[:a] + value + line[b:]
+    if op == 1 and line.startswith(b"{"):
+        depth = rng.choice([50, 1000, 20_000, 200_000])
+        inner = rng.choice([b"[" * depth + b"]" * depth, b'{"a":' * depth + b"1" + b"}" * depth])
+        return line[:1] + b'"deep": ' + inner + b", " + line[1:]
+    if op in (1, 2):
+        size = rng.choice([1_000, 70_000, 140_000, 300_000])
+        fill = b"x" * size
+        sep = b"," if name.endswith(".csv") else b" " if name.endswith(".log") else b'"'
+        parts = line.split(sep)
+        i = rng.randrange(len(parts))
+        parts[i] = (b'"' + fill + b'"') if name.endswith(".csv") and rng.random() < 0.5 else fill
+        return sep.join(parts)
+    return line + b"A" * rng.choice([100_000, 1_100_000, 3_000_000])
+
+
+def _damage_capture(head: bytes, rec: bytes, name: str, rng: random.Random) -> tuple[bytes, bytes]:
+    """One structural mutation of a capture: a record header field or an interface option out of range."""
+    if name.endswith(".pcapng"):
+        code = rng.choice([9, 14])
+        value = (
+            bytes([rng.randrange(256)]) if code == 9 else struct.pack("<q", rng.choice([2**62, -(2**62), 2**33 + 1]))
+        )
+        opt = struct.pack("<HH", code, len(value)) + value + b"\x00" * (-len(value) % 4) + b"\x00" * 4
+        body = struct.pack("<HHI", 1, 0, 65535) + opt
+        idb = struct.pack("<II", 1, 12 + len(body)) + body + struct.pack("<I", 12 + len(body))
+        return head + idb, rec[:8] + struct.pack("<I", 1) + rec[12:]  # the packet moves to the absurd interface
+    e = ">" if name == "capture_be_ns.pcap" else "<"
+    field = rng.randrange(4)
+    value = rng.choice([0, 1, 0xFFFFFFFF, 0x7FFFFFFF, 65536, 262_145, 999_999_999])
+    return head, rec[: 4 * field] + struct.pack(e + "I", value) + rec[4 * field + 4 :]
+
+
+def structural(name: str, data: bytes, rng: random.Random) -> tuple[bytes, int]:
+    """The seed with one record damaged structurally, and that record's index."""
+    gz = name.endswith(".gz")
+    base = name[:-3] if gz else name
+    raw = gzip.decompress(data) if gz else data
+    head, recs, tail = _records(base, raw)
+    k = rng.randrange(len(recs))
+    if base.endswith((".pcap", ".pcapng")):
+        head, recs[k] = _damage_capture(head, recs[k], base, rng)
+    else:
+        recs[k] = _damage_text(recs[k], base, rng)
+    out = head + b"".join(recs) + tail
+    return (gzip.compress(out, compresslevel=1, mtime=0) if gz else out), k
+
+
+def _markers(chunks: list) -> list[tuple]:
+    """(src_ip, dst_port, src_port) of every event, in order: what identifies a seed's records."""
+    out = []
+    for c in chunks:
+        t = c.events.select(["src_ip", "dst_port", "src_port"])
+        out += list(zip(*(t[n].to_pylist() for n in t.column_names), strict=True))
+    return out
+
+
 class Hang(Exception):
     pass
 
@@ -171,8 +276,8 @@ def _alarm(*_: object) -> None:
     raise Hang()
 
 
-def fuzz(inputs: int, seed: int = 1, out_dir: Path | None = None) -> dict:
-    """Run `inputs` mutated files through the parsers; return counts and findings."""
+def fuzz(inputs: int, seed: int = 1, out_dir: Path | None = None, share: float = 0.5) -> dict:
+    """Run `inputs` mutated files (`share` of them structural) through the parsers; return counts and findings."""
     from pipelines.ingest import iter_file
 
     settings = load_settings(env={})
@@ -180,20 +285,41 @@ def fuzz(inputs: int, seed: int = 1, out_dir: Path | None = None) -> dict:
     seeds = seed_files()
     names = sorted(seeds)
     findings: list[dict] = []
-    rows = quarantined = 0
+    rows = quarantined = structural_inputs = planted = lost = 0
     signal.signal(signal.SIGALRM, _alarm)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
+        expected = {}
+        for name in names:  # the records each seed gives, to check the planted ones after a structural mutation
+            (Path(tmp) / name).write_bytes(seeds[name])
+            expected[name] = _markers(list(iter_file(Path(tmp) / name, settings, year=2025)))
         for n in range(inputs):
             name = names[n % len(names)]
-            data = mutate(seeds[name], rng)
+            damaged = None
+            if rng.random() < share:
+                data, damaged = structural(name, seeds[name], rng)
+                structural_inputs += 1
+            else:
+                data = mutate(seeds[name], rng)
             path = Path(tmp) / name
             path.write_bytes(data)
             signal.alarm(HANG_SECONDS)
             try:
+                chunks = []
                 for chunk in iter_file(path, settings, year=2025):
                     rows += chunk.events.num_rows
                     quarantined += len(chunk.quarantine)
+                    chunks.append(chunk)
+                if damaged is not None:
+                    want = [m for i, m in enumerate(expected[name]) if i != damaged]
+                    got = set(_markers(chunks))
+                    missing = [m for m in want if m not in got]
+                    planted += len(want)
+                    lost += len(missing)
+                    if missing:
+                        findings.append(
+                            {"input": n, "seed_file": name, "error": "lost good records", "lost": missing[:3]}
+                        )
             except Hang:
                 findings.append({"input": n, "seed_file": name, "error": "hang"})
             except Exception as exc:
@@ -211,7 +337,10 @@ def fuzz(inputs: int, seed: int = 1, out_dir: Path | None = None) -> dict:
         "formats": len(names),
         "rows": rows,
         "quarantined": quarantined,
-        "crashes": sum(f["error"] != "hang" for f in findings),
+        "structural": structural_inputs,
+        "planted": planted,
+        "lost": lost,
+        "crashes": sum(f["error"] not in ("hang", "lost good records") for f in findings),
         "hangs": sum(f["error"] == "hang" for f in findings),
         "findings": findings[:20],
         "seconds": round(time.perf_counter() - started, 1),
@@ -223,12 +352,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--inputs", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--structural", type=float, default=0.5, help="share of inputs mutated structurally")
     parser.add_argument("--findings-dir", type=Path, default=Path("fuzz-findings"))
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    result = fuzz(args.inputs, args.seed, args.findings_dir)
+    result = fuzz(args.inputs, args.seed, args.findings_dir, args.structural)
     print(json.dumps(result) if args.json else json.dumps(result, indent=2))
-    return 1 if result["crashes"] or result["hangs"] else 0
+    return 1 if result["crashes"] or result["hangs"] or result["lost"] else 0
 
 
 if __name__ == "__main__":

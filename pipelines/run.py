@@ -98,13 +98,20 @@ class DayResult:
         return asdict(self)
 
 
-def day_files(landing: Path, day: date) -> list[Path]:
-    """Input files in `<landing>/<day>/`, recursively, sorted; hidden and partial files skipped."""
+def day_files(landing: Path, day: date, settings: Settings | None = None) -> list[Path]:
+    """Input paths in `<landing>/<day>/`, recursively, sorted; hidden and partial files skipped.
+
+    Paths that are not regular files (links, FIFOs, devices) and folders that cannot be listed are
+    returned too: ingest gives each a registry row with the reason instead of skipping it silently.
+    """
+    from pipelines.ingest.paths import find_inputs
+
+    settings = settings or Settings().replace("paths", landing=str(landing))
     folder = Path(landing) / day.isoformat()
-    files = [p for p in folder.rglob("*") if p.is_file()] if folder.is_dir() else []
+    files = [i.path for i in find_inputs([folder], settings)] if folder.is_dir() else []
     # The sensor writes hourly dumps to <landing>/sensor/sensor-YYYYMMDDTHH.jsonl (.part while open).
     files += (Path(landing) / "sensor").glob(f"sensor-{day:%Y%m%d}T*.jsonl")
-    return sorted(p for p in files if not p.name.startswith(".") and not p.name.endswith((".part", ".tmp")))
+    return sorted(Path(p) for p in files if not p.name.startswith(".") and not p.name.endswith((".part", ".tmp")))
 
 
 def open_sensor_dumps(landing: Path, day: date) -> list[Path]:
@@ -148,7 +155,7 @@ def stage_ingest(day: date, settings: Settings) -> dict:
     back as `other_days`, so the run can say which `--date` to run for them.
     """
     started = datetime.now(UTC)
-    files = day_files(settings.landing, day)
+    files = day_files(settings.landing, day, settings)
     summaries = [ingest_file(p, settings, year=day.year) for p in files]
     return record_run(day, summaries, settings, started) | {
         "other_days": other_day_events(settings.warehouse, files, day)

@@ -1,6 +1,11 @@
-"""The canonical record shapes every stage agrees on: events and quarantine rows."""
+"""The canonical record shapes every stage agrees on: events and quarantine rows, and what a valid event is."""
 
 from __future__ import annotations
+
+import functools
+import ipaddress
+import re
+from datetime import UTC, datetime
 
 import pyarrow as pa
 
@@ -44,12 +49,13 @@ QUARANTINE_COLUMNS: list[tuple[str, pa.DataType, str]] = [
     ("source_file", pa.string(), "Path of the input file holding the rejected record."),
     ("location", pa.string(), "Line number (line:N) or byte offset (byte:N) of the record."),
     ("reason", pa.string(), "Why the record was rejected, in words."),
-    ("raw", pa.string(), "The rejected bytes, text or hex, truncated to 1 KiB; attacker-controlled."),
+    ("raw", pa.string(), "The rejected record's first bytes, text or hex, at most 1 KiB; attacker-controlled."),
+    ("records", pa.int64(), "Records the row stands for: a damaged stretch of many records is one row with its count."),
 ]
 QUARANTINE_SCHEMA = pa.schema([pa.field(n, t) for n, t, _ in QUARANTINE_COLUMNS])
 QUARANTINE_COMMENTS = {n: c for n, _, c in QUARANTINE_COLUMNS}
 
-RAW_LIMIT = 1024
+RAW_LIMIT = 1024  # bytes of UTF-8 (or of hex) kept in quarantine.raw
 
 
 def empty_events() -> pa.Table:
@@ -69,18 +75,92 @@ def conform_events(table: pa.Table) -> pa.Table:
     return pa.Table.from_arrays(cols, schema=EVENTS_SCHEMA)
 
 
-def quarantine_row(source_file: str, location: str, reason: str, raw: bytes | str) -> dict:
+def quarantine_row(source_file: str, location: str, reason: str, raw: bytes | str, records: int = 1) -> dict:
     """Build one quarantine record, keeping at most RAW_LIMIT bytes of the offending input."""
-    if isinstance(raw, bytes):
+    if isinstance(raw, bytes | bytearray | memoryview):
+        raw = bytes(raw[: RAW_LIMIT // 2 * 2])
         try:
-            text = raw[:RAW_LIMIT].decode("utf-8")
-        except UnicodeDecodeError:
-            text = raw[:RAW_LIMIT].hex()
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            cut = exc.reason == "unexpected end of data"  # a character cut by the limit: drop it
+            text = raw[: exc.start].decode("utf-8") if cut else raw[: RAW_LIMIT // 2].hex()
     else:
-        text = raw[:RAW_LIMIT]
-    return {"source_file": source_file, "location": location, "reason": reason, "raw": text}
+        text = raw[:RAW_LIMIT].encode("utf-8", "replace")[:RAW_LIMIT].decode("utf-8", "ignore")
+    return {"source_file": source_file, "location": location, "reason": reason, "raw": text, "records": records}
 
 
 def quarantine_table(rows: list[dict]) -> pa.Table:
     """Turn quarantine records into an Arrow table of QUARANTINE_SCHEMA."""
     return pa.Table.from_pylist(rows, schema=QUARANTINE_SCHEMA)
+
+
+# --- what a valid event is (issue 19, class 1) ------------------------------------------------
+# One definition, used by ingest (`check_events`: nothing else enters `events`) and by the critical
+# data-quality checks on `events` (pipelines/quality.py), so an input can never block a day.
+EVENT_NOT_NULL = ("ts", "event_date", "src_ip", "proto", "source_kind", "source_file")
+IPV4_PATTERN = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}"
+IPV6_PATTERN = r"[0-9a-f]{0,4}(?::[0-9a-f]{0,4}){2,7}"  # canonical: lower case, compressed, no zone
+IP_REGEX = rf"^(?:{IPV4_PATTERN}|{IPV6_PATTERN})$"  # src_ip (never null) and dst_ip (null allowed)
+PROTO_REGEX = r"^(?:tcp|udp|icmp|icmpv6|25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$"
+PORT_COLUMNS = ("src_port", "dst_port")  # null allowed
+PORT_MIN, PORT_MAX = 0, 65535
+SOURCE_KINDS = ("pcap", "flow", "firewall", "honeypot", "sensor")
+TS_MIN = datetime(1970, 1, 1, tzinfo=UTC)  # ts in [TS_MIN, TS_MAX) and event_date = UTC date of ts
+TS_MAX = datetime(2200, 1, 1, tzinfo=UTC)
+TEXT_LIMIT = 65_536  # bytes of any text value kept in events (longer attacker text is cut)
+
+_PLAIN_IPV4 = re.compile(IPV4_PATTERN)  # already canonical: returned as it is
+PROTO_BY_NUMBER = {1: "icmp", 6: "tcp", 17: "udp", 58: "icmpv6"}
+# IANA protocol names (lower case) a log may write instead of the number; stored as the number.
+PROTO_NAMES = {
+    "hopopt": 0, "igmp": 2, "ggp": 3, "ipencap": 4, "ipv4": 4, "st": 5, "egp": 8, "igp": 9, "pup": 12,
+    "xns-idp": 22, "rdp": 27, "ipv6": 41, "ipv6-route": 43, "ipv6-frag": 44, "idrp": 45, "rsvp": 46,
+    "gre": 47, "esp": 50, "ah": 51, "skip": 57, "ipv6-nonxt": 59, "ipv6-opts": 60, "vmtp": 81, "eigrp": 88,
+    "ospf": 89, "ospfigp": 89, "ipip": 94, "etherip": 97, "encap": 98, "pim": 103, "ipcomp": 108, "vrrp": 112,
+    "l2tp": 115, "isis": 124, "sctp": 132, "fc": 133, "mobility-header": 135, "udplite": 136, "mpls-in-ip": 137,
+    "hip": 139, "shim6": 140, "wesp": 141, "rohc": 142, "ethernet": 143,
+    "icmp6": 58, "ipv6-icmp": 58,
+}  # fmt: skip
+
+
+def canonical_ip(text: str) -> str | None:
+    """Canonical text of an address, or None: IPv6 lower-case compressed without zone, IPv4-mapped as IPv4."""
+    return text if _PLAIN_IPV4.fullmatch(text) else _canonical_ip(text)
+
+
+@functools.lru_cache(maxsize=65_536)
+def _canonical_ip(text: str) -> str | None:
+    s = text.strip()
+    if len(s) > 64:
+        return None
+    if s.startswith("[") and s.endswith("]"):
+        s = s[1:-1]
+    s = s.split("%", 1)[0]  # a zone id names the sensor's interface, not the host
+    try:
+        addr = ipaddress.ip_address(s)
+    except ValueError:
+        return None
+    return ip_text(addr)
+
+
+def ip_text(addr: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
+    """Canonical text of a parsed address (the one spelling `canonical_ip` gives)."""
+    if addr.version == 6:
+        if addr.ipv4_mapped is not None:
+            return str(addr.ipv4_mapped)
+        if addr.scope_id:
+            addr = ipaddress.IPv6Address(addr.packed)
+    return str(addr)
+
+
+@functools.lru_cache(maxsize=1024)
+def canonical_proto(value: str) -> str | None:
+    """tcp, udp, icmp, icmpv6 or the IP protocol number as text; None when not a protocol."""
+    s = value.strip().lower()
+    if s.isascii() and s.isdigit() and len(s) <= 3:
+        n = int(s)
+        return PROTO_BY_NUMBER.get(n, str(n)) if n <= 255 else None
+    if s in ("tcp", "udp", "icmp", "icmpv6"):
+        return s
+    n = PROTO_NAMES.get(s)
+    return None if n is None else PROTO_BY_NUMBER.get(n, str(n))

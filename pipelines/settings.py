@@ -143,6 +143,15 @@ def absolute(value: str | os.PathLike) -> str:
 
 
 @dataclass(frozen=True)
+class Ingest:
+    max_line_bytes: int = 1 << 20  # a longer text line is one quarantine row (its first bytes), never held whole
+    max_field_bytes: int = 65_536  # a longer CSV field quarantines its line; longer event text is cut to this
+    max_gzip_ratio: int = 250  # decompressing stops past this many times the compressed bytes read...
+    max_gzip_bytes: int = 64 << 30  # ...or past this many bytes in all (the rest is quarantined as one row)
+    follow_links: bool = False  # true: read symlinks whose target is a regular file inside the landing root
+
+
+@dataclass(frozen=True)
 class Settings:
     paths: Paths = field(default_factory=Paths)
     site: Site = field(default_factory=Site)
@@ -155,6 +164,7 @@ class Settings:
     orgs: Orgs = field(default_factory=Orgs)
     smtp: Smtp = field(default_factory=Smtp)
     sensor: Sensor = field(default_factory=Sensor)
+    ingest: Ingest = field(default_factory=Ingest)
 
     def __post_init__(self) -> None:
         for name, keys in PATH_KEYS.items():

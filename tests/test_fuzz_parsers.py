@@ -24,6 +24,13 @@ def test_seeds_parse_cleanly(tmp_path: Path) -> None:
 
 
 def test_mutated_inputs_never_crash_or_hang() -> None:
-    result = fuzz(1500, seed=7)
+    result = fuzz(1500, seed=7, share=0.0)
     assert result["crashes"] == 0 and result["hangs"] == 0, result["findings"][:3]
     assert result["quarantined"] > 0  # mutations do produce bad records, and they are kept
+
+
+def test_structural_mutations_never_lose_the_planted_records() -> None:
+    """One record out of range, nested deep, too long, or with absurd header/option values: the others land."""
+    result = fuzz(900, seed=11, share=1.0)
+    assert result["crashes"] == 0 and result["hangs"] == 0 and result["lost"] == 0, result["findings"][:3]
+    assert result["structural"] == 900 and result["planted"] > 10_000 and result["quarantined"] > 0

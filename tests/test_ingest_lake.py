@@ -54,6 +54,8 @@ def test_lake_layout_keys_days_and_schemas(tmp_path: Path, settings) -> None:
         "days": ["2025-11-26", "2025-11-27"],
         "duplicates": 0,
         "skipped": 0,
+        "refused": 0,
+        "missing": [],
     }
     lake = Path(settings.warehouse) / "lake"
     key = file_key(sha256_of(capture), capture.resolve())
@@ -137,11 +139,11 @@ def test_a_failing_parser_marks_the_file_and_the_run_goes_on(tmp_path: Path, set
 
     real = captures.iter_pcap
 
-    def broken(path, meta):
+    def broken(path, meta, *limits):
         if "bad" in path.name:
-            yield from list(real(path, meta))[:1]
+            yield from list(real(path, meta, *limits))[:1]
             raise RuntimeError("boom")
-        yield from real(path, meta)
+        yield from real(path, meta, *limits)
 
     monkeypatch.setattr(captures, "iter_pcap", broken)
     bad, good = tmp_path / "bad.pcap", tmp_path / "good.pcap"

@@ -26,7 +26,8 @@ from pipelines.ingest.lake import (
     sha256_of,
 )
 from pipelines.ingest.records import Chunk, meta_columns
-from pipelines.ingest.streams import head
+from pipelines.ingest.streams import Limits, head
+from pipelines.ingest.valid import check_events
 from pipelines.schema import quarantine_row
 from pipelines.settings import Settings
 
@@ -44,22 +45,22 @@ __all__ = [
 ]
 
 
-def _parser(path: Path, fmt: str, meta: dict[str, str], year: int | None) -> Iterator[Chunk]:
+def _parser(path: Path, fmt: str, meta: dict[str, str], year: int | None, limits: Limits) -> Iterator[Chunk]:
     from pipelines.ingest import captures, firewall, flows, jsonlogs
 
     if fmt == "pcap":
-        return captures.iter_pcap(path, meta)
+        return captures.iter_pcap(path, meta, limits)
     if fmt == "pcapng":
-        return captures.iter_pcapng(path, meta)
+        return captures.iter_pcapng(path, meta, limits)
     if fmt in ("cidds", "cicflowmeter", "nfdump"):
-        return flows.iter_csv(path, fmt, meta)
+        return flows.iter_csv(path, fmt, meta, limits)
     if fmt == "zeek_tsv":
-        return flows.iter_zeek_tsv(path, meta)
+        return flows.iter_zeek_tsv(path, meta, limits)
     if fmt == "zeek_json":
-        return flows.iter_zeek_json(path, meta)
+        return flows.iter_zeek_json(path, meta, limits)
     if fmt == "ufw":
-        return firewall.iter_firewall(path, meta, year)
-    return jsonlogs.iter_jsonl(path, fmt, meta)
+        return firewall.iter_firewall(path, meta, year, limits)
+    return jsonlogs.iter_jsonl(path, fmt, meta, limits)
 
 
 def iter_file(path: Path, settings: Settings, year: int | None = None) -> Iterator[Chunk]:
@@ -68,28 +69,33 @@ def iter_file(path: Path, settings: Settings, year: int | None = None) -> Iterat
     Never raises on bad content: an unrecognised or empty file yields one chunk with one
     quarantine row (`error` set when unrecognised); a parser failure ends the file with a
     quarantine row and `error` set, after the chunks already produced. `year` is for syslog
-    lines, which carry none.
+    lines, which carry none. Every event yielded is valid (`valid.check_events`); the rows that
+    are not are quarantined with the rule they break. Only regular files are read.
     """
     path = Path(path)
     src = str(path)
+    limits = Limits.of(settings)
     try:
-        fmt = detect_format(path)
+        fmt = detect_format(path, limits)
+        sample = head(path, 256, limits) if fmt is None else b""
     except OSError as exc:
         reason = f"cannot read: {exc.strerror or exc}"
         yield Chunk(quarantine=[quarantine_row(src, "byte:0", reason, b"")], error=reason)
         return
     if fmt is None:
-        sample = head(path, 256)
         if not sample:
             yield Chunk(quarantine=[quarantine_row(src, "byte:0", "empty file", b"")])
             return
         reason = "unrecognised format (not a capture, flow CSV, firewall log or known JSON log)"
-        yield Chunk(quarantine=[quarantine_row(src, "byte:0", reason, sample)], error=reason)
+        first = sample.split(b"\n", 1)[0][:64]  # the record that failed is the file: a glimpse only
+        yield Chunk(quarantine=[quarantine_row(src, "byte:0", reason, first)], error=reason)
         return
     meta = meta_columns(FORMAT_KIND[fmt], fmt, src, settings.site.sensor_name)
     try:
-        for chunk in _parser(path, fmt, meta, year):
+        for chunk in _parser(path, fmt, meta, year, limits):
             chunk.format = fmt
+            chunk.events, rejected = check_events(chunk.events, limits.max_field, not chunk.canonical_ips)
+            chunk.quarantine.extend(rejected)
             yield chunk
     except Exception as exc:  # a parser bug must not stop the run: the file is marked, good chunks kept
         reason = f"parser error: {type(exc).__name__}: {exc}"

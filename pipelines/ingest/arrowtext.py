@@ -81,3 +81,69 @@ def prefixed_numbers(prefix: str, values: np.ndarray) -> pa.Array:
         raise ValueError("too many values for one Arrow string array; pass smaller chunks")
     _prefixed(head, values, offsets, out)
     return string_array(offsets, out)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _ipv4_ok(data: np.ndarray, a: int, b: int) -> bool:
+    """data[a:b] is a dotted quad without leading zeros (the IPv4 half of schema.IP_REGEX)."""
+    if b - a > 15:
+        return False
+    groups, digits, value, lead = 0, 0, 0, 0
+    for j in range(a, b):
+        c = np.int64(data[j])
+        if c == 46:
+            if digits == 0 or (digits > 1 and lead == 48) or value > 255:
+                return False
+            groups += 1
+            digits, value = 0, 0
+        elif 48 <= c <= 57 and digits < 3:
+            lead = c if digits == 0 else lead
+            digits += 1
+            value = value * 10 + c - 48
+        else:
+            return False
+    return groups == 3 and digits > 0 and not (digits > 1 and lead == 48) and value <= 255
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _ipv6_ok(data: np.ndarray, a: int, b: int) -> bool:
+    """data[a:b] has the shape of lower-case IPv6 text (the IPv6 half of schema.IP_REGEX)."""
+    colons, run = 0, 0
+    for j in range(a, b):
+        c = data[j]
+        if c == 58:
+            colons += 1
+            run = 0
+        elif (48 <= c <= 57 or 97 <= c <= 102) and run < 4:
+            run += 1
+        else:
+            return False
+    return 2 <= colons <= 7
+
+
+@numba.njit(cache=True, nogil=True)
+def _ip_ok(offsets: np.ndarray, data: np.ndarray, out: np.ndarray) -> None:
+    """out[i]: text i matches schema.IP_REGEX (canonical IPv4 or lower-case IPv6 shape)."""
+    for i in range(len(out)):
+        a, b = offsets[i], offsets[i + 1]
+        six = False
+        for j in range(a, min(b, a + 5)):  # IPv6 has a colon in its first 5 characters, IPv4 none
+            if data[j] == 58:
+                six = True
+                break
+        out[i] = b > a and (_ipv6_ok(data, a, b) if six else _ipv4_ok(data, a, b))
+
+
+def ip_text_ok(arr: pa.Array) -> np.ndarray:
+    """Per value of a string array: whether it is an address in canonical text (null: False)."""
+    if arr.type != pa.string():
+        arr = arr.cast(pa.string())
+    n = len(arr)
+    _, offs, data = arr.buffers()
+    offsets = np.frombuffer(offs, np.int32)[arr.offset : arr.offset + n + 1]
+    raw = np.frombuffer(data, np.uint8) if data is not None else np.zeros(0, np.uint8)
+    out = np.empty(n, np.bool_)
+    _ip_ok(offsets, raw, out)
+    if arr.null_count:
+        out &= np.asarray(arr.is_valid(), bool)
+    return out

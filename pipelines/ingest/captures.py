@@ -24,7 +24,7 @@ import pyarrow as pa
 from pipelines.ingest import packets, slowpath, walk
 from pipelines.ingest.detect import PCAP_MAGICS, PCAPNG_BOMS, PCAPNG_MAGIC
 from pipelines.ingest.records import RAW_PREVIEW, Chunk
-from pipelines.ingest.streams import open_binary, stream_damage
+from pipelines.ingest.streams import DEFAULT_LIMITS, Limits, open_binary, stream_damage
 from pipelines.schema import empty_events, quarantine_row
 
 WINDOW = 4 << 20  # bytes held at a time (plus one record if a record is larger)
@@ -34,6 +34,8 @@ RESYNC_SPAN = 1 << 20  # bytes searched per numpy pass when looking for the next
 YEAR_S = 366 * 86_400
 MAX_TS_US = 7_258_118_400_000_000  # 2200-01-01: later packet timestamps are damage
 PCAPNG_BLOCK_TYPES = (1, 2, 3, 4, 5, 6, 0x0A0D0D0A)
+MAX_TSOFFSET_S = 1 << 33  # larger interface timestamp offsets (~272 years) are damage
+BAD_INTERFACE = 0  # ticks per second of an interface whose timestamp options are absurd
 
 
 class _Window:
@@ -138,15 +140,15 @@ class _Emitter:
         skipped = 0
         implausible = (ts < 0) | (ts >= MAX_TS_US)
         if implausible.any():
-            for i in np.flatnonzero(implausible):
-                quarantine.append(self._bad(arr, base, rec[i], data[i], cap[i], "implausible packet timestamp"))
+            for i, n in _runs(np.flatnonzero(implausible)):
+                quarantine.append(self._bad(arr, base, rec[i], data[i], cap[i], "implausible packet timestamp", n))
             keep = ~implausible
             rec, data, cap, ts, lt, wire = rec[keep], data[keep], cap[keep], ts[keep], lt[keep], wire[keep]
         if not len(rec):
             return Chunk(empty_events(), quarantine, self.fmt)
         dec = packets.decode_packets(arr, rec, data, cap, ts, lt, wire, base, self.meta)
-        for i in dec.bad:
-            quarantine.append(self._bad(arr, base, rec[i], data[i], cap[i], "IP packet too short or malformed"))
+        for i, n in _runs(dec.bad):
+            quarantine.append(self._bad(arr, base, rec[i], data[i], cap[i], "IP packet too short or malformed", n))
         tables = [dec.events]
         skipped += dec.skipped
         if len(dec.other_link):
@@ -159,19 +161,32 @@ class _Emitter:
                 i = o[j]
                 quarantine.append(self._bad(arr, base, rec[i], data[i], cap[i], reason))
         events = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
-        return Chunk(events, quarantine, self.fmt, skipped)
+        return Chunk(events, quarantine, self.fmt, skipped, canonical_ips=True)
 
-    def _bad(self, arr: np.ndarray, base: int, rec: int, data: int, cap: int, reason: str) -> dict:
-        return quarantine_row(
-            self.src, f"byte:{base + int(rec)}", reason, bytes(arr[data : data + min(cap, RAW_PREVIEW)])
-        )
+    def _bad(self, arr: np.ndarray, base: int, rec: int, data: int, cap: int, reason: str, n: int = 1) -> dict:
+        """One quarantine row for `n` consecutive bad records from the one at `rec` (its first bytes kept)."""
+        if n > 1:
+            reason = f"{reason} ({n} records in a row from here)"
+        raw = bytes(arr[data : data + min(cap, RAW_PREVIEW)])
+        return quarantine_row(self.src, f"byte:{base + int(rec)}", reason, raw, n)
 
 
-def iter_pcap(path: Path, meta: dict[str, str]) -> Iterator[Chunk]:
+def _runs(idx: np.ndarray) -> list[tuple[int, int]]:
+    """(first index, length) of each run of consecutive values in sorted `idx`: one quarantine row per run."""
+    idx = np.asarray(idx, np.int64)
+    if not len(idx):
+        return []
+    cuts = np.flatnonzero(np.diff(idx) != 1) + 1
+    starts = np.concatenate(([0], cuts))
+    lengths = np.diff(np.concatenate((starts, [len(idx)])))
+    return list(zip(idx[starts].tolist(), lengths.tolist(), strict=True))
+
+
+def iter_pcap(path: Path, meta: dict[str, str], limits: Limits = DEFAULT_LIMITS) -> Iterator[Chunk]:
     """Chunks of a classic pcap file (either byte order, micro- or nanosecond timestamps)."""
     src = meta["source_file"]
     out = _Emitter("pcap", meta)
-    with open_binary(path) as stream:
+    with open_binary(path, limits) as stream:
         win = _Window(stream)
         win.advance(0, 24)
         if len(win.data) < 24:
@@ -210,7 +225,11 @@ def iter_pcap(path: Path, meta: dict[str, str]) -> Iterator[Chunk]:
                 arr = win.array()
                 h = packets.gather(arr, o, 16).view(dtype).astype(np.int64)
                 sec, frac, cap, wire = h[:, 0], h[:, 1], h[:, 2], h[:, 3]
-                prev_sec = int(sec[-1])
+                # The time the next resync compares with: the last record within a year of the
+                # times before (garbage read as a header must not become the reference).
+                ref = int(np.median(sec)) if prev_sec is None else prev_sec
+                near = np.abs(sec - ref) <= YEAR_S
+                prev_sec = int(sec[near][-1]) if near.any() else prev_sec
                 ts = sec * 1_000_000 + frac // div
                 lt = np.full(len(o), linktype, np.int64)
                 yield out.chunk(arr, base, o, o + 16, cap, ts, lt, wire, quarantine)
@@ -268,27 +287,33 @@ def _resync_pcap(data: bytes, rel: int, end: int, eof: bool, endian: str, plausi
     wire = _u32_everywhere(data, rel + 12, stop + 12, endian)
     cand = np.flatnonzero((cap > 0) & (cap <= MAX_RECORD) & (wire >= cap)) + rel
     unpack = struct.Struct(endian + "IIII").unpack_from
+    # Without a good record before the damage to compare times with, a chain of three is asked for.
+    links = 2 if near is not None else 3
     for c in cand.tolist():
-        first = unpack(data, c)
-        if not plausible(*first, near):
-            continue
-        nxt = c + 16 + first[2]
-        if nxt == end and eof:
+        pos, prev, ok = c, near, True
+        for j in range(links):
+            if pos == end and eof and j:
+                break  # the chain ends exactly at the end of the file
+            if pos + 16 > end:
+                if not eof:
+                    return None, c  # cannot judge this candidate before more data arrives
+                ok = False
+                break
+            rec = unpack(data, pos)
+            if not plausible(*rec, prev):
+                ok = False
+                break
+            prev, pos = rec[0], pos + 16 + rec[2]
+        if ok:
             return c, c
-        if nxt + 16 <= end:
-            if plausible(*unpack(data, nxt), first[0]):
-                return c, c
-            continue
-        if not eof:
-            return None, c  # cannot judge this candidate before more data arrives
     return None, stop
 
 
-def iter_pcapng(path: Path, meta: dict[str, str]) -> Iterator[Chunk]:
+def iter_pcapng(path: Path, meta: dict[str, str], limits: Limits = DEFAULT_LIMITS) -> Iterator[Chunk]:
     """Chunks of a pcapng file: several sections and interfaces, mixed link types and resolutions."""
     src = meta["source_file"]
     out = _Emitter("pcapng", meta)
-    with open_binary(path) as stream:
+    with open_binary(path, limits) as stream:
         win = _Window(stream)
         pos, endian = 0, "<"
         interfaces: list[tuple[int, int, int]] = []  # (link type, ticks per second, offset in seconds)
@@ -409,11 +434,14 @@ def _interface(data: bytes, p: int, blen: int, endian: str) -> tuple[int, int, i
             break
         if code == 9 and olen >= 1 and opt + 5 <= last:  # if_tsresol: 10^-v, or 2^-v with the high bit
             v = data[opt + 4]
-            tsres = 2 ** (v & 0x7F) if v & 0x80 else 10 ** (v & 0x7F)
+            absurd = (v & 0x7F) > (62 if v & 0x80 else 18)  # more ticks per second than int64 holds
+            tsres = BAD_INTERFACE if absurd else 2 ** (v & 0x7F) if v & 0x80 else 10 ** (v & 0x7F)
         elif code == 14 and olen == 8 and opt + 12 <= last:  # if_tsoffset: seconds added to every timestamp
             tsoffset = struct.unpack_from(endian + "q", data, opt + 4)[0]
+            if abs(tsoffset) > MAX_TSOFFSET_S:
+                tsres = BAD_INTERFACE
         opt += 4 + olen + (-olen % 4)
-    return linktype, max(tsres, 1), tsoffset
+    return linktype, tsres, tsoffset
 
 
 def _link_and_time(interfaces: list[tuple[int, int, int]], iface: np.ndarray, ticks: np.ndarray):
@@ -424,16 +452,23 @@ def _link_and_time(interfaces: list[tuple[int, int, int]], iface: np.ndarray, ti
         sel = iface == i
         linktype, res, offset = interfaces[i]
         t = ticks[sel]
+        lt[sel] = linktype
+        if res == BAD_INTERFACE:  # its packets are quarantined as implausible, the others' kept
+            ts[sel] = -1
+            continue
         if res == 1_000_000:
             us = t.astype(np.int64)
         elif res % 1_000_000 == 0:
             us = (t // np.uint64(res // 1_000_000)).astype(np.int64)
         elif 1_000_000 % res == 0:
-            us = (t * np.uint64(1_000_000 // res)).astype(np.int64)
+            scale = 1_000_000 // res
+            us = np.where(t > np.uint64(MAX_TS_US // scale), np.uint64(MAX_TS_US), t * np.uint64(scale)).astype(
+                np.int64
+            )
         else:
-            us = (t.astype(np.float64) * (1_000_000 / res)).astype(np.int64)
-        lt[sel] = linktype
-        ts[sel] = us + offset * 1_000_000
+            us = np.minimum(t.astype(np.float64) * (1_000_000 / res), MAX_TS_US).astype(np.int64)
+        us = np.where((us < 0) | (us >= MAX_TS_US), -1, us + offset * 1_000_000)
+        ts[sel] = us
     return lt, ts
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 from pathlib import Path
 
@@ -41,7 +42,13 @@ def _ingest(args: argparse.Namespace) -> int:
         f"{summary.duplicates} duplicates, {len(summary.errors)} errors"
     )
     emit({k: result[k] for k in ("files", "rows", "quarantined", "errors")}, args.json, text)
-    return 0
+    # A path named on the command line that does not exist or is not a file or folder is the
+    # caller's mistake: say so plainly and fail (files found in folders are only reported).
+    for name in summary.missing:
+        print(f"scansense ingest: no such file or folder: {name}", file=sys.stderr)
+    for name in summary.refused_arguments:
+        print(f"scansense ingest: not read (see ingest_files): {name}", file=sys.stderr)
+    return 1 if summary.missing or summary.refused_arguments else 0
 
 
 def _bench(args: argparse.Namespace) -> int:

@@ -10,7 +10,7 @@ import json
 import re
 from pathlib import Path
 
-from pipelines.ingest.streams import decode_head, head
+from pipelines.ingest.streams import DEFAULT_LIMITS, Limits, decode_head, head
 
 PCAP_MAGICS = {
     b"\xd4\xc3\xb2\xa1": ("<", 1),  # microseconds, little-endian
@@ -66,7 +66,7 @@ def _csv_format(first: str) -> str | None:
 def _json_format(line: str) -> str | None:
     try:
         obj = json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):
         # A first line cut short still shows its keys.
         obj = dict.fromkeys(re.findall(r'"([A-Za-z_.]+)"\s*:', line), 1)
     if not isinstance(obj, dict):
@@ -82,9 +82,11 @@ def _json_format(line: str) -> str | None:
     return None
 
 
-def detect_format(path: Path) -> str | None:
+def detect_format(path: Path, limits: Limits = DEFAULT_LIMITS) -> str | None:
     """The input's format from its content (gzip transparently), or None when it is none we read."""
-    sample = head(Path(path))
+    sample = head(Path(path), limits=limits)
+    if len(sample) == 65536 and sample.count(b"\n") < 2:  # a long first line: look further for the next ones
+        sample = head(Path(path), min(4 << 20, 4 * limits.max_line), limits)
     if not sample:
         return None
     if sample[:4] in PCAP_MAGICS:
@@ -98,8 +100,9 @@ def detect_format(path: Path) -> str | None:
     first = lines[0].strip()
     if first.startswith("#separator") or any(ln.startswith("#fields\t") for ln in lines[:10]):
         return "zeek_tsv" if any(ln.startswith("#fields\t") for ln in lines[:10]) else None
-    if first.startswith("{"):
-        return _json_format(first)
+    objects = [ln.strip() for ln in lines if ln.lstrip().startswith("{")]
+    if first.startswith("{") or len(objects) * 2 >= len(lines):  # one damaged record is not the file
+        return next((f for ln in objects if (f := _json_format(ln))), None)
     if "," in first and (fmt := _csv_format(first)):
         return fmt
     if any(SYSLOG_NETFILTER.search(ln) for ln in text.splitlines()):

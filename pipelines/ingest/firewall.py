@@ -15,11 +15,9 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pyarrow as pa
-
-from pipelines.ingest.records import CHUNK_ROWS, Chunk
-from pipelines.ingest.streams import open_text, stream_damage
-from pipelines.schema import EVENTS_SCHEMA, conform_events, quarantine_row
+from pipelines.ingest.records import CHUNK_ROWS, Chunk, rows_table
+from pipelines.ingest.streams import DEFAULT_LIMITS, Limits, Utf8Lines, text_lines
+from pipelines.schema import canonical_ip, canonical_proto, conform_events, quarantine_row
 
 MONTHS = {m: i for i, m in enumerate("Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split(), 1)}
 BSD_HEAD = re.compile(r"^(?P<mon>[A-Z][a-z]{2}) {1,2}(?P<day>\d{1,2}) (?P<h>\d\d):(?P<m>\d\d):(?P<s>\d\d) \S+ ")
@@ -30,6 +28,10 @@ PREFIX = re.compile(r"(?:kernel:\s*(?:\[\s*\d+\.\d+\]\s*)?)(?P<prefix>.*?)\s*IN=
 KV = re.compile(r"\b([A-Z]+)=(\S*)")
 TCP_FLAGS = re.compile(r"\bRES=0x[0-9a-fA-F]+ ((?:[A-Z]{3} )*)URGP=")
 FLAG_LETTER = {"FIN": "F", "SYN": "S", "RST": "R", "PSH": "P", "ACK": "A", "URG": "U", "ECE": "E", "CWR": "C"}
+PORT_PROTOS = ("tcp", "udp", "136", "132")  # netfilter logs SPT/DPT for these (UDP-Lite, SCTP by number)
+# Largest value each numeric field can hold; a larger one is damage and quarantines its line.
+FIELD_MAX = {"SPT": 65535, "DPT": 65535, "TYPE": 255, "LEN": 2**32 - 1, "TTL": 255, "HOPLIMIT": 255}
+FIELD_MAX |= {"ID": 2**32 - 1, "WINDOW": 65535}
 NAME_DATE = re.compile(r"(?<!\d)((?:19|20)\d\d)-?(0[1-9]|1[0-2])-?(0[1-9]|[12]\d|3[01])(?!\d)")
 
 
@@ -44,8 +46,12 @@ def year_for(path: Path, year: int | None) -> tuple[int, int | None]:
 
 
 def _int(kv: dict[str, str], key: str) -> int | None:
-    v = kv.get(key, "")
-    return int(v) if v.isdigit() else None
+    v = kv.get(key)
+    if not v or not v.isdigit():
+        return None
+    if len(v) > 10 or int(v) > FIELD_MAX[key]:
+        raise ValueError(f"{key}={v[:24]} out of range")
+    return int(v)
 
 
 def parse_line(line: str, year: int) -> dict:
@@ -64,7 +70,12 @@ def parse_line(line: str, year: int) -> dict:
     for key in ("SRC", "DST", "PROTO"):
         if not kv.get(key):
             raise ValueError(f"{key}= missing: line cut short?")
-    proto = kv["PROTO"].lower()
+    proto = canonical_proto(kv["PROTO"])
+    if proto is None:
+        raise ValueError(f"PROTO={kv['PROTO'][:24]} is not a protocol")
+    src, dst = canonical_ip(kv["SRC"]), canonical_ip(kv["DST"])
+    if src is None or dst is None:
+        raise ValueError("SRC or DST is not an IP address")
     row = {"ts": ts, "event_date": ts.date()}
     if proto == "tcp":
         if "URGP" not in kv or "DPT" not in kv:
@@ -83,11 +94,12 @@ def parse_line(line: str, year: int) -> dict:
     else:
         prefix = PREFIX.search(line)
         action = (prefix["prefix"].strip(" :[]") if prefix else "") or "LOG"
+    ports = proto in PORT_PROTOS
     row |= {
-        "src_ip": kv["SRC"],
-        "dst_ip": kv["DST"],
-        "src_port": _int(kv, "SPT"),
-        "dst_port": _int(kv, "DPT") if proto in ("tcp", "udp") else _int(kv, "TYPE"),
+        "src_ip": src,
+        "dst_ip": dst,
+        "src_port": _int(kv, "SPT") if ports else None,
+        "dst_port": _int(kv, "DPT") if ports else _int(kv, "TYPE") if proto in ("icmp", "icmpv6") else None,
         "proto": proto,
         "packets": 1,
         "bytes": _int(kv, "LEN"),
@@ -96,23 +108,14 @@ def parse_line(line: str, year: int) -> dict:
         "ttl": _int(kv, "TTL") if "TTL" in kv else _int(kv, "HOPLIMIT"),
         "ip_id": _int(kv, "ID") if "TTL" in kv else None,
     }
-    for key in ("src_port", "dst_port"):
-        if row[key] is not None and not 0 <= row[key] <= 65535:
-            raise ValueError(f"{key} out of range")
+    if (row["ip_id"] or 0) > 65535:
+        raise ValueError("ID= out of range for IPv4")
     return row
 
 
-def _valid_ip(text: str) -> bool:
-    import ipaddress
-
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
-
-
-def iter_firewall(path: Path, meta: dict[str, str], year: int | None) -> Iterator[Chunk]:
+def iter_firewall(
+    path: Path, meta: dict[str, str], year: int | None, limits: Limits = DEFAULT_LIMITS
+) -> Iterator[Chunk]:
     """Chunks of a netfilter/UFW/iptables log (plain or gzip)."""
     src = meta["source_file"]
     base_year, name_month = year_for(path, year)
@@ -120,9 +123,8 @@ def iter_firewall(path: Path, meta: dict[str, str], year: int | None) -> Iterato
     bad: list[dict] = []
     skipped = 0
     current_year, last_month = base_year, None
-    with open_text(path) as fh:
-        for lineno, line in enumerate(fh, start=1):
-            line = line.rstrip("\r\n")
+    with Utf8Lines(path, limits=limits, src=src) as reader:
+        for lineno, line in text_lines(reader):
             if not line.strip():
                 continue
             if not NETFILTER.search(line):
@@ -141,17 +143,16 @@ def iter_firewall(path: Path, meta: dict[str, str], year: int | None) -> Iterato
                 last_month = month
             try:
                 row = parse_line(line, current_year)
-                if not (_valid_ip(row["src_ip"]) and _valid_ip(row["dst_ip"])):
-                    raise ValueError("SRC or DST is not an IP address")
-            except ValueError as exc:
+            except (ValueError, OverflowError) as exc:
                 bad.append(quarantine_row(src, f"line:{lineno}", str(exc), line))
                 continue
             row["source_location"] = f"line:{lineno}"
             rows.append(row)
             if len(rows) >= CHUNK_ROWS:
-                yield _chunk(rows, bad, meta, skipped)
+                yield _chunk(rows, bad + reader.take_rejected(), meta, skipped)
                 rows, bad, skipped = [], [], 0
-        if damage := stream_damage(fh.buffer):
+        bad += reader.take_rejected()
+        if damage := reader.damage:
             bad.append(quarantine_row(src, "end", damage, b""))
     if rows or bad or skipped:
         yield _chunk(rows, bad, meta, skipped)
@@ -160,5 +161,4 @@ def iter_firewall(path: Path, meta: dict[str, str], year: int | None) -> Iterato
 def _chunk(rows: list[dict], bad: list[dict], meta: dict[str, str], skipped: int) -> Chunk:
     for row in rows:
         row.update(meta)
-    table = pa.Table.from_pylist(rows, schema=EVENTS_SCHEMA)
-    return Chunk(conform_events(table), bad, "ufw", skipped)
+    return Chunk(conform_events(rows_table(rows, bad)), bad, "ufw", skipped)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import csv
 import functools
 import io
-import ipaddress
 import json
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -34,11 +33,11 @@ from pipelines.ingest import csvfast
 from pipelines.ingest.arrowtext import prefixed_numbers, string_array
 from pipelines.ingest.detect import CIC_ALIASES, header_fields
 from pipelines.ingest.records import Chunk
-from pipelines.ingest.streams import Utf8Lines
-from pipelines.schema import EVENT_COLUMNS, conform_events, quarantine_row
+from pipelines.ingest.streams import DEFAULT_LIMITS, Limits, Utf8Lines
+from pipelines.schema import EVENT_COLUMNS, canonical_ip, canonical_proto, conform_events, quarantine_row
 
 IPV4_RE = r"^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$"
-PROTO_NUMBERS = {"6": "tcp", "17": "udp", "1": "icmp", "58": "icmpv6"}
+RECORD_ERRORS = (ValueError, TypeError, OverflowError, RecursionError)  # what one bad JSON record can raise
 CIDDS_REQUIRED = [
     "Date first seen",
     "Duration",
@@ -147,10 +146,12 @@ def split_lines(
     bad: list[dict],
     keep: Callable[[np.ndarray, np.ndarray, bytes], np.ndarray] | None = None,
     newlines: int | None = None,
+    max_field: int = DEFAULT_LIMITS.max_field,
 ) -> Lines:
     """Split a block of whole lines into good rows; wrong field counts go to `bad` with their line number.
 
-    Blank lines are ignored; `keep(start, end, block)` may drop further lines (comments, trailers).
+    Blank lines are ignored; `keep(start, end, block)` may drop further lines (comments, trailers); a
+    quoted field longer than `max_field` bytes quarantines its line.
     """
     ncols = len(names)
     # Fast path: nothing odd in the block, so the reader sees exactly its lines. It refuses a line
@@ -189,8 +190,15 @@ def split_lines(
     extra_idx: list[int] = []
     for i in np.flatnonzero(mask & quoted):
         text = block[starts[i] : ends[i]].decode("utf-8", "replace")
-        fields = next(csv.reader([text], delimiter=sep))
-        if len(fields) == ncols:
+        try:
+            fields = next(csv.reader([text], delimiter=sep))
+        except csv.Error as exc:
+            bad.append(quarantine_row(src, f"line:{lines[i]}", f"bad CSV line: {exc}", text))
+            continue
+        if any(len(f) > max_field for f in fields):
+            reason = f"field longer than {max_field} bytes"
+            bad.append(quarantine_row(src, f"line:{lines[i]}", reason, text))
+        elif len(fields) == ncols:
             extra_rows.append(fields)
             extra_idx.append(int(i))
         else:
@@ -217,6 +225,7 @@ def read_delimited(
     quotes: bool = True,
     keep: Callable[[np.ndarray, np.ndarray, bytes], np.ndarray] | None = None,
     fast: Callable[[bytes, int, list[str], int], Fast | None] | None = None,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> Iterator[tuple[list[str] | None, Callable[[], Lines | Fast] | None, list[dict], str | None]]:
     """Yield (names, the split of the block into good lines, bad rows, stream damage) per block of a
     delimited text file.
@@ -228,9 +237,9 @@ def read_delimited(
     """
     names: list[str] | None = None
     line_no = 1
-    with Utf8Lines(path, validate=False) as reader:
+    with Utf8Lines(path, validate=False, limits=limits, src=src) as reader:
         for block in reader.blocks():
-            bad: list[dict] = []
+            bad: list[dict] = reader.take_rejected()
             if names is None:
                 cut = block.find(b"\n") + 1 or len(block)
                 names = header(block[:cut].decode("utf-8", "replace").lstrip("\ufeff").rstrip("\r\n"))
@@ -242,16 +251,20 @@ def read_delimited(
             if block:
                 newlines = csvfast.count_newlines(np.frombuffer(block, np.uint8))
                 args = (block, line_no, sep, names, src, quotes, bad, keep, newlines)
-                yield names, functools.partial(_split_block, fast, *args), bad, None
+                yield names, functools.partial(_split_block, fast, *args, max_field=limits.max_field), bad, None
                 line_no += newlines
-        yield names, None, [], reader.damage
+            elif bad:
+                yield names, None, bad, None
+        yield names, None, reader.take_rejected(), reader.damage
 
 
-def _split_block(fast: Callable[[bytes, int, list[str], int], Fast | None] | None, block: bytes, *args) -> Lines | Fast:
+def _split_block(
+    fast: Callable[[bytes, int, list[str], int], Fast | None] | None, block: bytes, *args, max_field: int
+) -> Lines | Fast:
     """`fast(block, first line, names, line breaks)`, else `split_lines(block, *args)`."""
     line_no, _sep, names, *_, newlines = args
     got = fast(block, line_no, names, newlines) if fast is not None else None
-    return got if got is not None else split_lines(block, *args)
+    return got if got is not None else split_lines(block, *args, max_field=max_field)
 
 
 def _in_threads(blocks: Iterator, workers: int = 2, ahead: int = 3) -> Iterator:
@@ -321,10 +334,8 @@ def _ip(s: pl.Series) -> pl.Series:
     out = s.zip_with(ok.fill_null(False), _nulls(len(s), pl.String))
     mapping = {}
     for value in s.filter(~ok.fill_null(False)).drop_nulls().unique().to_list():
-        try:
-            mapping[value] = str(ipaddress.ip_address(value.strip()))
-        except ValueError:
-            continue
+        if (text := canonical_ip(value)) is not None:
+            mapping[value] = text
     if mapping:
         out = out.zip_with(out.is_not_null(), s.replace_strict(mapping, default=None, return_dtype=pl.String))
     return out
@@ -340,8 +351,8 @@ def _by_value(s: pl.Series, fn: Callable[[str], object], dtype: pl.DataType) -> 
     return s.replace_strict(mapping, default=None, return_dtype=dtype)
 
 
-def _proto_name(v: str) -> str:
-    return PROTO_NUMBERS.get(v.strip(), v.strip().lower())
+def _proto_name(v: str) -> str | None:
+    return canonical_proto(v[:32])
 
 
 def _flag_letters(letters: str) -> Callable[[str], str]:
@@ -409,6 +420,7 @@ def _cidds(f: pl.DataFrame) -> tuple[dict[str, pl.Series], dict[str, str]]:
     if "attackType" in f.columns:
         cols["attack_type"] = _text(f["attackType"], ("", "---"))
     required = {
+        "proto": "Proto",
         "ts": "Date first seen",
         "src_ip": "Src IP Addr",
         "dst_ip": "Dst IP Addr",
@@ -458,6 +470,7 @@ def _cic(f: pl.DataFrame) -> tuple[dict[str, pl.Series], dict[str, str]]:
     if "Label" in f.columns:
         cols["label"] = _text(f["Label"])
     required = {
+        "proto": "Protocol",
         "ts": "Timestamp",
         "src_ip": "Src IP",
         "dst_ip": "Dst IP",
@@ -483,7 +496,7 @@ def _nfdump(f: pl.DataFrame) -> tuple[dict[str, pl.Series], dict[str, str]]:
         cols["duration_s"] = _float(f["td"])
     if "flg" in f.columns:  # 6 (UAPRSF) or 8 (CEUAPRSF) positions, '.' for unset
         cols["tcp_flags"] = _tcp_only(_flags(f["flg"], "CEUAPRSF"), proto)
-    required = {"ts": "ts", "src_ip": "sa", "dst_ip": "da", "src_port": "sp", "dst_port": "dp"}
+    required = {"proto": "pr", "ts": "ts", "src_ip": "sa", "dst_ip": "da", "src_port": "sp", "dst_port": "dp"}
     return cols, required
 
 
@@ -491,7 +504,7 @@ def _zeek(f: pl.DataFrame) -> tuple[dict[str, pl.Series], dict[str, str]]:
     proto = _proto(f["proto"])
     icmp = proto.is_in(["icmp", "icmpv6"])
     epoch = _float(f["ts"])
-    ts = (epoch * 1e6).round(0).cast(pl.Int64).cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
+    ts = (epoch * 1e6).round(0).cast(pl.Int64, strict=False).cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
     if _null_more(epoch, f["ts"]):  # Zeek's JSON writer can also use ISO 8601
         ts = ts.zip_with(ts.is_not_null(), _ts(f["ts"], ["%Y-%m-%dT%H:%M:%S%.fZ", "%Y-%m-%dT%H:%M:%S%.f"]))
     orig_p, resp_p = _port(f["id.orig_p"]), _port(f["id.resp_p"])
@@ -520,7 +533,7 @@ def _zeek(f: pl.DataFrame) -> tuple[dict[str, pl.Series], dict[str, str]]:
     }
     if "conn_state" in f.columns:
         cols["conn_state"] = f["conn_state"]
-    required = {"ts": "ts", "src_ip": "id.orig_h", "dst_ip": "id.resp_h", "dst_port": "id.resp_p"}
+    required = {"proto": "proto", "ts": "ts", "src_ip": "id.orig_h", "dst_ip": "id.resp_h", "dst_port": "id.resp_p"}
     return cols, required
 
 
@@ -640,6 +653,8 @@ class Fast:
         rows = None if self.ok.all() else np.flatnonzero(self.ok)
         out = {}
         for name, col in cols.items():
+            if col is None:  # a column the file does not have (CIC without packet counts)
+                continue
             if isinstance(col, np.ndarray):
                 col = col if rows is None else col[rows]
                 out[name] = pa.Array.from_buffers(EVENT_TYPES[name], len(col), [None, pa.py_buffer(col)])
@@ -668,6 +683,7 @@ def _fast_tcp_flags(f: Fast, name: str, letters: str, proto: Coded) -> Coded:
 
 def _fast_cidds(f: Fast) -> dict[str, np.ndarray | Coded | pa.Array]:
     proto = f.text("Proto", _proto_name)
+    f.ok &= ~proto.is_in(None)  # not a protocol: the careful path quarantines the line
     cols = {
         "ts": f.ts("Date first seen"),
         "duration_s": f.float("Duration"),
@@ -694,6 +710,7 @@ def _fast_total(f: Fast, names: list[str | None]) -> np.ndarray | None:
 
 def _fast_cic(f: Fast) -> dict[str, np.ndarray | Coded | pa.Array]:
     proto = f.text("Protocol", _proto_name)
+    f.ok &= ~proto.is_in(None)  # not a protocol: the careful path quarantines the line
     bits = np.zeros(len(f.line), np.int32)
     for bit, c in enumerate([*CIC_FLAG_COUNTS, _first_of(f, *CIC_CWR)]):
         if f.has(c):
@@ -719,6 +736,7 @@ def _fast_cic(f: Fast) -> dict[str, np.ndarray | Coded | pa.Array]:
 
 def _fast_nfdump(f: Fast) -> dict[str, np.ndarray | Coded | pa.Array]:
     proto = f.text("pr", _proto_name)
+    f.ok &= ~proto.is_in(None)  # not a protocol: the careful path quarantines the line
     cols = {
         "ts": f.ts("ts"),
         "src_ip": f.ip("sa"),
@@ -768,6 +786,7 @@ def fast_split(fmt: str, block: bytes, first_line: int, names: list[str], sep: s
 def _events(lines: Lines, fmt: str, src: str, bad: list[dict]) -> tuple[pa.Table, np.ndarray]:
     """String columns -> event columns and their line numbers; a line with an unusable required value goes to `bad`."""
     cols, required = CONVERTERS[fmt](lines.frame)
+    cols = {k: v for k, v in cols.items() if v is not None}  # columns the file does not have
     n = lines.frame.height
     failed = np.zeros(n, bool)
     reasons: dict[int, str] = {}
@@ -837,7 +856,7 @@ def _header_csv(fmt: str) -> Callable[[str], list[str] | None]:
 REQUIRED = {"cidds": CIDDS_REQUIRED, "cicflowmeter": CIC_REQUIRED, "nfdump": NFDUMP_REQUIRED}
 
 
-def iter_csv(path: Path, fmt: str, meta: dict[str, str]) -> Iterator[Chunk]:
+def iter_csv(path: Path, fmt: str, meta: dict[str, str], limits: Limits = DEFAULT_LIMITS) -> Iterator[Chunk]:
     """Chunks of a CIDDS, CICFlowMeter or nfdump CSV file."""
     src = meta["source_file"]
     summary = {"seen": False, "skipped": 0}
@@ -862,10 +881,10 @@ def iter_csv(path: Path, fmt: str, meta: dict[str, str]) -> Iterator[Chunk]:
         return fast_split(fmt, block, first_line, names, ",", newlines)
 
     if fmt == "nfdump":  # the trailer filter counts what it drops: split each block in turn, here
-        blocks = read_delimited(path, ",", src, _header_csv(fmt), keep=keep, fast=fast)
+        blocks = read_delimited(path, ",", src, _header_csv(fmt), keep=keep, fast=fast, limits=limits)
         blocks = ((names, split and split(), bad, damage) for names, split, bad, damage in blocks)
     else:
-        blocks = _in_threads(read_delimited(path, ",", src, _header_csv(fmt), fast=fast))
+        blocks = _in_threads(read_delimited(path, ",", src, _header_csv(fmt), fast=fast, limits=limits))
     for names, lines, bad, damage in blocks:
         if names is not None and (missing := [c for c in REQUIRED[fmt] if c not in names]):
             reason = f"missing columns: {', '.join(missing)}"
@@ -878,17 +897,17 @@ def iter_csv(path: Path, fmt: str, meta: dict[str, str]) -> Iterator[Chunk]:
                 yield Chunk(quarantine=bad, format=fmt)
             continue
         skipped, summary["skipped"] = summary["skipped"], 0
-        yield Chunk(convert(lines, fmt, meta, bad), bad, fmt, skipped)
+        yield Chunk(convert(lines, fmt, meta, bad), bad, fmt, skipped, canonical_ips=True)
 
 
-def iter_zeek_tsv(path: Path, meta: dict[str, str]) -> Iterator[Chunk]:
+def iter_zeek_tsv(path: Path, meta: dict[str, str], limits: Limits = DEFAULT_LIMITS) -> Iterator[Chunk]:
     """Chunks of a Zeek conn.log in its native TSV form (#fields header, '-' unset)."""
     src = meta["source_file"]
     state = {"names": None}
-    with Utf8Lines(path, validate=False) as reader:
+    with Utf8Lines(path, validate=False, limits=limits, src=src) as reader:
         line_no = 1
         for block in reader.blocks():
-            bad: list[dict] = []
+            bad: list[dict] = reader.take_rejected()
             if state["names"] is None:
                 for raw in block.split(b"\n"):
                     if raw.startswith(b"#fields\t"):
@@ -916,20 +935,23 @@ def iter_zeek_tsv(path: Path, meta: dict[str, str]) -> Iterator[Chunk]:
                 pl.when(pl.col(c).is_in(["-", "(empty)"])).then(None).otherwise(pl.col(c)).alias(c)
                 for c in lines.frame.columns
             )
-            yield Chunk(convert(lines, "zeek_tsv", meta, bad), bad, "zeek_tsv")
+            yield Chunk(convert(lines, "zeek_tsv", meta, bad), bad, "zeek_tsv", canonical_ips=True)
+        rest = reader.take_rejected()
         if reader.damage:
-            yield Chunk(quarantine=[quarantine_row(src, "end", reader.damage, b"")], format="zeek_tsv")
+            rest.append(quarantine_row(src, "end", reader.damage, b""))
+        if rest:
+            yield Chunk(quarantine=rest, format="zeek_tsv")
 
 
-def iter_zeek_json(path: Path, meta: dict[str, str]) -> Iterator[Chunk]:
+def iter_zeek_json(path: Path, meta: dict[str, str], limits: Limits = DEFAULT_LIMITS) -> Iterator[Chunk]:
     """Chunks of a Zeek conn.log written as JSON lines."""
     src = meta["source_file"]
     names = ["ts", "id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p", "proto", "duration", "conn_state", "history"]
     names += ["orig_pkts", "resp_pkts", "orig_ip_bytes", "resp_ip_bytes"]
-    with Utf8Lines(path) as reader:
+    with Utf8Lines(path, limits=limits, src=src) as reader:
         line_no = 1
         for block in reader.blocks():
-            bad: list[dict] = []
+            bad: list[dict] = reader.take_rejected()
             rows, line, starts, ends = [], [], [], []
             pos = 0
             for raw in block.split(b"\n"):
@@ -941,8 +963,9 @@ def iter_zeek_json(path: Path, meta: dict[str, str]) -> Iterator[Chunk]:
                     obj = json.loads(raw)
                     if not isinstance(obj, dict):
                         raise ValueError("not a JSON object")
-                except ValueError as exc:
-                    bad.append(quarantine_row(src, f"line:{this}", f"bad JSON: {exc}", raw))
+                except RECORD_ERRORS as exc:
+                    why = "nested too deeply" if isinstance(exc, RecursionError) else exc
+                    bad.append(quarantine_row(src, f"line:{this}", f"bad JSON: {why}", raw))
                     continue
                 rows.append([None if obj.get(k) is None else str(obj[k]) for k in names])
                 line.append(this)
@@ -952,6 +975,6 @@ def iter_zeek_json(path: Path, meta: dict[str, str]) -> Iterator[Chunk]:
             frame = pl.DataFrame(rows, schema=dict.fromkeys(names, pl.String), orient="row")
             spans = (np.array(starts, np.int64), np.array(ends, np.int64))
             lines = Lines(frame, np.array(line, np.int64), block, 0, spans)
-            yield Chunk(convert(lines, "zeek_json", meta, bad), bad, "zeek_json")
+            yield Chunk(convert(lines, "zeek_json", meta, bad), bad, "zeek_json", canonical_ips=True)
         if reader.damage:
             yield Chunk(quarantine=[quarantine_row(src, "end", reader.damage, b"")], format="zeek_json")

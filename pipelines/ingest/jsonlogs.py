@@ -6,20 +6,21 @@ verbatim (never interpreted); non-string values in text fields are kept as their
 
 from __future__ import annotations
 
-import ipaddress
 import json
+import math
 import re
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pyarrow as pa
-
-from pipelines.ingest.records import CHUNK_ROWS, Chunk
-from pipelines.ingest.streams import open_text, stream_damage
-from pipelines.schema import EVENTS_SCHEMA, conform_events, quarantine_row
+from pipelines.ingest.records import CHUNK_ROWS, Chunk, rows_table
+from pipelines.ingest.streams import DEFAULT_LIMITS, Limits, Utf8Lines, text_lines
+from pipelines.schema import canonical_ip, canonical_proto, conform_events, quarantine_row
 
 HEADER_UA = re.compile(r"(?im)^user-agent:\s*(.*?)\s*$")
+COUNT_MAX = 2**63 - 1
+# What a bad record can raise while being read: each quarantines that record only.
+RECORD_ERRORS = (ValueError, KeyError, TypeError, OverflowError, OSError, RecursionError, AttributeError)
 
 
 def _when(value: object) -> datetime:
@@ -27,6 +28,8 @@ def _when(value: object) -> datetime:
     if isinstance(value, bool):
         raise ValueError("timestamp is a boolean")
     if isinstance(value, int | float):
+        if not -1e11 < value < 1e11:
+            raise ValueError(f"epoch timestamp out of range: {value!r}"[:80])
         return datetime.fromtimestamp(float(value), UTC)
     if not isinstance(value, str):
         raise ValueError(f"timestamp is not text: {value!r}"[:80])
@@ -37,7 +40,26 @@ def _when(value: object) -> datetime:
 def _ip(value: object) -> str:
     if not isinstance(value, str):
         raise ValueError(f"address is not text: {value!r}"[:80])
-    return str(ipaddress.ip_address(value.strip()))
+    text = canonical_ip(value)
+    if text is None:
+        raise ValueError(f"not an IP address: {value!r}"[:80])
+    return text
+
+
+def _proto(value: object) -> str:
+    proto = canonical_proto(str(value)[:32])
+    if proto is None:
+        raise ValueError(f"not a protocol: {value!r}"[:80])
+    return proto
+
+
+def _duration(value: object) -> float:
+    if isinstance(value, bool):
+        raise ValueError("duration is a boolean")
+    out = float(value or 0.0)
+    if not math.isfinite(out):
+        raise ValueError(f"duration out of range: {value!r}"[:80])
+    return out
 
 
 def _opt_ip(value: object) -> str | None:
@@ -67,24 +89,27 @@ def _count(value: object) -> int:
         return 0
     if isinstance(value, bool):
         raise ValueError("count is a boolean")
-    return int(value)
+    out = int(value)
+    if not 0 <= out <= COUNT_MAX:
+        raise ValueError(f"count out of range: {value!r}"[:80])
+    return out
 
 
 def sensor_row(o: dict) -> dict:
     """A `scansense sensor` dump record (docs: formats, sensor JSONL)."""
-    transport = str(o.get("transport") or "tcp").lower()
+    transport = _proto(o.get("transport") or "tcp")
     return {
         "ts": _when(o["ts"]),
         "src_ip": _ip(o["src_ip"]),
         "dst_ip": _opt_ip(o.get("dst_ip")),
         "src_port": _port(o.get("src_port")),
         "dst_port": _port(o["dst_port"]),
-        "proto": transport[:16],
+        "proto": transport,
         # A TCP connection attempt starts with the peer's SYN; a datagram has no flags.
         "tcp_flags": "S" if transport == "tcp" else None,
         "packets": 1,
         "bytes": _count(o.get("bytes")),
-        "duration_s": float(o.get("duration_s") or 0.0),
+        "duration_s": _duration(o.get("duration_s")),
         "action": _text(o.get("event")),
         "payload_hex": _text(o.get("payload_hex")) or None,
         "sensor": _text(o.get("sensor")) or None,
@@ -106,14 +131,14 @@ def _user_agent(headers: object) -> str | None:
 
 def honeypot_row(o: dict) -> dict:
     """A record of the organization paper's honeypot log (its Table 1 keys; only ip and utc required)."""
-    transport = str(o.get("transport_protocol") or "tcp").lower()
+    transport = _proto(o.get("transport_protocol") or "tcp")
     return {
         "ts": _when(o["utc"]),
         "src_ip": _ip(o["ip"]),
         "dst_ip": _opt_ip(o.get("dst_ip")),
         "src_port": _port(o.get("port")),
         "dst_port": _port(o.get("dst_port")),
-        "proto": transport[:16],
+        "proto": transport,
         "packets": 1,
         "bytes": _count(o.get("data_length")),
         "duration_s": 0.0,
@@ -136,7 +161,7 @@ def cowrie_row(o: dict) -> dict:
         "proto": "tcp",
         "packets": 1,
         "bytes": 0,
-        "duration_s": float(o.get("duration") or 0.0),
+        "duration_s": _duration(o.get("duration")),
         "action": _text(o.get("eventid")),
         "username": _text(o.get("username")),
         "user_agent": _text(o.get("version")),
@@ -151,14 +176,14 @@ ROWS: dict[str, tuple[str, Callable[[dict], dict]]] = {
 }
 
 
-def iter_jsonl(path: Path, fmt: str, meta: dict[str, str]) -> Iterator[Chunk]:
+def iter_jsonl(path: Path, fmt: str, meta: dict[str, str], limits: Limits = DEFAULT_LIMITS) -> Iterator[Chunk]:
     """Chunks of a JSON-lines log of one of the formats in ROWS."""
     src = meta["source_file"]
     _, convert = ROWS[fmt]
     rows: list[dict] = []
     bad: list[dict] = []
-    with open_text(path) as fh:
-        for lineno, line in enumerate(fh, start=1):
+    with Utf8Lines(path, limits=limits, src=src) as reader:
+        for lineno, line in text_lines(reader):
             if not line.strip():
                 continue
             try:
@@ -166,17 +191,20 @@ def iter_jsonl(path: Path, fmt: str, meta: dict[str, str]) -> Iterator[Chunk]:
                 if not isinstance(obj, dict):
                     raise ValueError("not a JSON object")
                 row = convert(obj)
-            except (ValueError, KeyError, TypeError, OverflowError) as exc:
+            except RECORD_ERRORS as exc:
                 reason = f"missing field {exc}" if isinstance(exc, KeyError) else f"bad record: {exc}"
-                bad.append(quarantine_row(src, f"line:{lineno}", reason[:300], line.rstrip("\r\n")))
+                if isinstance(exc, RecursionError):
+                    reason = "bad record: JSON nested too deeply"
+                bad.append(quarantine_row(src, f"line:{lineno}", reason[:300], line))
                 continue
             row["event_date"] = row["ts"].date()
             row["source_location"] = f"line:{lineno}"
             rows.append(row)
             if len(rows) >= CHUNK_ROWS:
-                yield _chunk(rows, bad, fmt, meta)
+                yield _chunk(rows, bad + reader.take_rejected(), fmt, meta)
                 rows, bad = [], []
-        if damage := stream_damage(fh.buffer):
+        bad += reader.take_rejected()
+        if damage := reader.damage:
             bad.append(quarantine_row(src, "end", damage, b""))
     if rows or bad:
         yield _chunk(rows, bad, fmt, meta)
@@ -188,5 +216,4 @@ def _chunk(rows: list[dict], bad: list[dict], fmt: str, meta: dict[str, str]) ->
         row.update(meta)
         if sensor:
             row["sensor"] = sensor  # the record names its sensor: that wins over the setting
-    table = pa.Table.from_pylist(rows, schema=EVENTS_SCHEMA)
-    return Chunk(conform_events(table), bad, fmt)
+    return Chunk(conform_events(rows_table(rows, bad)), bad, fmt)

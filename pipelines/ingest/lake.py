@@ -8,7 +8,8 @@ Per input file, under `<warehouse>/lake`:
 absolute path. Every file is written under a temporary name in its folder and renamed, the
 registry row last, so a run killed at any point leaves readable files and a rerun of the same
 path replaces that path's parts whole. The same bytes under another path are registered as
-`duplicate` with no events, so they are counted once.
+`duplicate` with no events, so they are counted once. A path that is not read (symlink, FIFO,
+device, unlistable folder: `paths.find_inputs`) gets a registry row with its status and reason.
 """
 
 from __future__ import annotations
@@ -29,12 +30,13 @@ import pyarrow as pa
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
+from pipelines.ingest.paths import Input, find_inputs
 from pipelines.ingest.records import Chunk, prefetch
+from pipelines.ingest.streams import open_regular
 from pipelines.schema import EVENTS_SCHEMA, QUARANTINE_SCHEMA, quarantine_row, quarantine_table
 from pipelines.settings import Settings
 
 MAX_DAYS_PER_FILE = 400  # more distinct UTC days in one input means damaged timestamps, not traffic
-SKIP_SUFFIXES = (".part", ".tmp")  # files still being written (the sensor's open dump)
 
 INGEST_FILES_COLUMNS: list[tuple[str, pa.DataType, str]] = [
     ("path", pa.string(), "Absolute path of the input file (data: never opened as anything but input)."),
@@ -52,9 +54,14 @@ INGEST_FILES_COLUMNS: list[tuple[str, pa.DataType, str]] = [
         "status",
         pa.string(),
         "ok; partial (events and some quarantined records); duplicate (same sha256 already ingested under "
-        "another path: no events); empty (nothing in it); error (nothing usable, see error).",
+        "another path: no events); empty (nothing in it); error (nothing usable, see error); refused (not "
+        "read: a symlink, FIFO, device or socket, see error).",
     ),
-    ("error", pa.string(), "Why the file gave nothing usable (status error), or what it duplicates; else null."),
+    (
+        "error",
+        pa.string(),
+        "Why the file gave nothing usable (error) or was not read (refused), or what it duplicates; else null.",
+    ),
     ("ingested_at", pa.timestamp("us", tz="UTC"), "When the file was ingested, UTC."),
     ("days", pa.list_(pa.date32()), "UTC days of the file's events (the lake partitions it wrote)."),
     ("skipped", pa.int64(), "Well-formed records that carry no probe (ARP frames, other programs' syslog lines)."),
@@ -74,6 +81,9 @@ class IngestSummary:
     days: set[date] = field(default_factory=set)
     duplicates: int = 0
     skipped: int = 0
+    refused: int = 0  # paths not read (symlinks, special files, unlistable folders): registry rows, in errors
+    missing: list[str] = field(default_factory=list)  # paths given that do not exist (in errors too)
+    refused_arguments: list[str] = field(default_factory=list)  # of those refused, the ones named by the caller
 
     def to_dict(self) -> dict:
         """The summary as JSON-ready values (days as ISO dates, sorted)."""
@@ -85,13 +95,15 @@ class IngestSummary:
             "days": sorted(d.isoformat() for d in self.days),
             "duplicates": self.duplicates,
             "skipped": self.skipped,
+            "refused": self.refused,
+            "missing": list(self.missing),
         }
 
 
-def sha256_of(path: Path) -> str:
-    """SHA-256 hex digest of a file's bytes, read in 1 MiB blocks."""
+def sha256_of(path: Path, regular_only: bool = False) -> str:
+    """SHA-256 hex digest of a file's bytes, read in 1 MiB blocks (`regular_only`: never through a link or a FIFO)."""
     h = hashlib.sha256()
-    with open(path, "rb") as fh:
+    with open_regular(path) if regular_only else open(path, "rb") as fh:
         while block := fh.read(1 << 20):
             h.update(block)
     return h.hexdigest()
@@ -105,20 +117,6 @@ def path_hash(path: str) -> str:
 def file_key(sha256: str, path: Path | str) -> str:
     """Lake file key of an input: its content hash plus a hash of its absolute path."""
     return f"{sha256[:16]}-{path_hash(str(path))}"
-
-
-def expand_paths(paths: list[Path]) -> list[Path]:
-    """Files named, and the files under folders named (recursively, sorted; hidden and open files left out)."""
-    out: list[Path] = []
-    for p in map(Path, paths):
-        if p.is_dir():
-            for q in sorted(p.rglob("*")):
-                rel = q.relative_to(p).parts
-                if q.is_file() and not any(part.startswith(".") for part in rel) and not q.name.endswith(SKIP_SUFFIXES):
-                    out.append(q)
-        else:
-            out.append(p)
-    return out
 
 
 def _tmp(path: Path) -> Path:
@@ -302,16 +300,53 @@ def ingest_paths(
     """
     lake = Path(settings.warehouse) / "lake"
     summary = IngestSummary()
-    files = expand_paths(paths)
+    inputs = find_inputs(paths, settings)
     with _lake_lock(lake):
         registry = Registry.load(lake)
         try:
-            for path in files:
-                summary.files += 1
-                ingest_one(path, settings, year, lake, registry, summary, on_rows)
+            for found in inputs:
+                if found.read is not None:
+                    summary.files += 1
+                    ingest_one(found.read, settings, year, lake, registry, summary, on_rows)
+                elif found.status == "missing":
+                    summary.missing.append(str(found.path))
+                    summary.errors.append(f"{found.path}: {found.problem}")
+                else:
+                    summary.files += 1
+                    not_read(found, lake, registry, summary)
         finally:
             registry.remember(lake)
     return summary
+
+
+def not_read(found: Input, lake: Path, registry: Registry, summary: IngestSummary) -> dict:
+    """Register a path that is not read (status refused or error, with the reason); nothing else is written."""
+    name = str(found.path)
+    row = _row(name) | {"status": found.status, "error": found.problem}
+    summary.refused += 1
+    summary.errors.append(f"{name}: {found.problem}")
+    if found.argument:
+        summary.refused_arguments.append(name)
+    key = f"unreadable-{path_hash(name)}"
+    _finish(lake, key, row, [], set(registry.keys.get(name, set())), registry, summary)
+    return row
+
+
+def _row(name: str) -> dict:
+    """A registry row for path `name` before anything is known of its content."""
+    return {
+        "path": name,
+        "sha256": None,
+        "format": None,
+        "source_kind": None,
+        "rows": 0,
+        "quarantined": 0,
+        "status": "ok",
+        "error": None,
+        "ingested_at": datetime.now(UTC),
+        "days": [],
+        "skipped": 0,
+    }
 
 
 def ingest_one(
@@ -328,22 +363,10 @@ def ingest_one(
 
     path = Path(path).resolve()
     name = str(path)
-    row: dict = {
-        "path": name,
-        "sha256": None,
-        "format": None,
-        "source_kind": None,
-        "rows": 0,
-        "quarantined": 0,
-        "status": "ok",
-        "error": None,
-        "ingested_at": datetime.now(UTC),
-        "days": [],
-        "skipped": 0,
-    }
+    row = _row(name)
     old_keys = set(registry.keys.get(name, set()))
     try:
-        sha = sha256_of(path)
+        sha = sha256_of(path, regular_only=True)
     except OSError as exc:
         row.update(status="error", error=f"cannot read: {exc.strerror or exc}")
         summary.errors.append(f"{name}: {row['error']}")
@@ -377,7 +400,7 @@ def ingest_one(
                 row["rows"] += chunk.events.num_rows - refused
             if bad:
                 qwriter.write_table(quarantine_table(bad))
-                row["quarantined"] += len(bad)
+                row["quarantined"] += sum(r.get("records", 1) for r in bad)
             error = error or chunk.error
             if on_rows is not None:
                 on_rows(path, chunk.events.num_rows + len(bad))

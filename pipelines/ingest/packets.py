@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 
 from pipelines.ingest import headers
 from pipelines.ingest.arrowtext import dotted_quads, prefixed_numbers
-from pipelines.schema import conform_events
+from pipelines.schema import conform_events, ip_text
 
 PAD = headers.PAD
 PROTO_NAMES = {6: "tcp", 17: "udp", 1: "icmp", 58: "icmpv6"}
@@ -44,14 +44,14 @@ def gather(buf: np.ndarray, pos: np.ndarray, width: int) -> np.ndarray:
 
 
 def ipv6_text(rows: np.ndarray) -> pa.Array:
-    """16-byte rows to compressed IPv6 text, formatting each distinct address once."""
+    """16-byte rows to canonical text (compressed IPv6; IPv4-mapped as IPv4), each distinct address once."""
     import ipaddress
 
     if len(rows) == 0:
         return pa.array([], pa.string())
     view = np.ascontiguousarray(rows).view(np.dtype((np.void, 16))).ravel()
     uniq, inv = np.unique(view, return_inverse=True)
-    text = pa.array([str(ipaddress.IPv6Address(bytes(u))) for u in uniq], pa.string())
+    text = pa.array([ip_text(ipaddress.IPv6Address(bytes(u))) for u in uniq], pa.string())
     return pc.take(text, pa.array(inv.ravel()))
 
 

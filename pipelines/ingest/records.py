@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
-from pipelines.schema import empty_events
+from pipelines.schema import EVENTS_SCHEMA, empty_events, quarantine_row
 
 CHUNK_ROWS = 262_144  # upper bound of events per chunk for the line-oriented parsers
 RAW_PREVIEW = 64  # bytes of a rejected binary record kept in quarantine.raw
@@ -30,6 +30,9 @@ class Chunk:
     format: str | None = None
     skipped: int = 0
     error: str | None = None  # set when the file could not be parsed (further): why
+    # True when src_ip/dst_ip were written only by the canonical writers (arrowtext.dotted_quads,
+    # csvfast.ipv4_text, schema.ip_text/canonical_ip): `valid.check_events` then skips re-reading them.
+    canonical_ips: bool = False
 
 
 def meta_columns(source_kind: str, source_format: str, source_file: str, sensor: str) -> dict[str, str]:
@@ -87,3 +90,23 @@ def prefetch(items: Iterator, depth: int = 1) -> Iterator:
     finally:
         stop.set()
         worker.join()
+
+
+def rows_table(rows: list[dict], bad: list[dict]) -> pa.Table:
+    """Events rows as an EVENTS_SCHEMA table; a row Arrow refuses (a value out of its type's range) goes to `bad`."""
+    try:
+        return pa.Table.from_pylist(rows, schema=EVENTS_SCHEMA)
+    except (pa.ArrowException, OverflowError, TypeError, ValueError):
+        pass
+    good = []
+    for row in rows:
+        try:
+            pa.Table.from_pylist([row], schema=EVENTS_SCHEMA)
+        except (pa.ArrowException, OverflowError, TypeError, ValueError) as exc:
+            reason = f"value out of range for its column: {exc}"[:300]
+            bad.append(
+                quarantine_row(row.get("source_file") or "", row.get("source_location") or "", reason, repr(row))
+            )
+            continue
+        good.append(row)
+    return pa.Table.from_pylist(good, schema=EVENTS_SCHEMA)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 
-from pipelines.schema import conform_events, empty_events
+from pipelines.schema import canonical_ip, conform_events, empty_events
 
 FLAG_ORDER = "FSRPAUEC"
 
@@ -63,8 +63,8 @@ def decode_frames(
         v4 = isinstance(layer, IP)
         proto = layer.proto if v4 else layer.nh
         row = {
-            "src_ip": layer.src,
-            "dst_ip": layer.dst,
+            "src_ip": canonical_ip(str(layer.src)),
+            "dst_ip": canonical_ip(str(layer.dst)),
             "proto": {6: "tcp", 17: "udp", 1: "icmp", 58: "icmpv6"}.get(int(proto), str(proto)),
             "bytes": layer.len if v4 else layer.plen + 40,
             "ttl": layer.ttl if v4 else layer.hlim,

@@ -27,8 +27,9 @@ def walk_pcap(
 ) -> tuple[np.ndarray, int, bool]:
     """Offsets of the whole records from `start`, where the walk stopped, and whether it stopped on damage.
 
-    A record is damage when its captured length exceeds `limit` or its sub-second field reaches
-    `frac_max`; the walk also stops before a record that does not fit in `buf[:end]`.
+    A record is damage when its captured length is 0 (what zeros or a cut record read as a header
+    give) or exceeds `limit`, or its sub-second field reaches `frac_max`; the walk also stops
+    before a record that does not fit in `buf[:end]`.
     """
     out = np.empty(max((end - start) // 16 + 1, 1), np.int64)
     n = 0
@@ -36,7 +37,7 @@ def walk_pcap(
     while p + 16 <= end:
         frac = _u32(buf, p + 4, little)
         cap = _u32(buf, p + 8, little)
-        if cap > limit or frac >= frac_max:
+        if cap > limit or cap == 0 or frac >= frac_max:
             return out[:n], p, True
         nxt = p + 16 + cap
         if nxt > end:
