@@ -47,7 +47,6 @@ FORMATS: dict[str, Format] = {
 # Tables a warehouse older than the exports may lack: empty stand-ins keep the query whole.
 _STAND_INS = {
     "source_tags": pa.schema([("event_date", pa.date32()), ("src_ip", pa.string()), ("tag", pa.string())]),
-    "scanner_orgs": pa.schema([("src_ip", pa.string()), ("org", pa.string())]),
 }
 
 

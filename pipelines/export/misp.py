@@ -53,6 +53,4 @@ def render(fmt: str, rows: list[dict], day: date, settings: Settings) -> str:
             attribute.add_tag(machine_tag("tag", tag))
         if row["research_org"]:  # on the reference lists
             attribute.add_tag(machine_tag("research-org", row["research_org"]))
-        elif row["org"]:  # the name of the cluster the source fell in (scanner_orgs), not a listing
-            attribute.add_tag(machine_tag("org-cluster", row["org"]))
     return event.to_json(indent=2) + "\n"

@@ -12,7 +12,7 @@ from pipelines.terminal import escape_controls
 
 COLUMNS = (
     "event_date", "src_ip", "ip_version", "risk", "probes", "first_seen", "last_seen", "country_code",
-    "org", "research_org", "tags", "reasons", "sample_uri", "sample_user_agent",
+    "research_org", "tags", "reasons", "sample_uri", "sample_user_agent",
 )  # fmt: skip
 # A cell starting with one of these is a formula to Excel and LibreOffice (CSV injection, OWASP).
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")

@@ -8,12 +8,11 @@
 -- column last_seen: Last event of the source that day, UTC.
 -- column country_code: ISO country, null when unknown.
 -- column reasons: Why the source scored, in words (source_risk.reasons).
--- column org: Known research organization, else the scanner_orgs cluster name (null when 'unclustered').
--- column research_org: Known research-scanning organization (reference lists), else null.
+-- column research_org: Known research-scanning organization on the reference lists that day (source_risk), else null. The scanner_orgs clusters are left out: they change as days are added, a day's export must not.
 -- column tags: Tags the source earned that day (source_tags), sorted.
 -- column sample_uri: The first URI (text order) the source requested that day, at most 200 characters; attacker-controlled.
 -- column sample_user_agent: The first user agent (text order) the source sent that day, at most 200 characters; attacker-controlled.
--- Inputs: source_risk, source_tags, scanner_orgs, events, export_allowed(ip, is_allow_listed).
+-- Inputs: source_risk, source_tags, events, export_allowed(ip, is_allow_listed); nothing that depends on other days.
 WITH risky AS (
     SELECT r.*
     FROM source_risk AS r
@@ -29,8 +28,6 @@ WITH risky AS (
     FROM events
     WHERE event_date = $day AND src_ip IN (SELECT src_ip FROM risky)
     GROUP BY src_ip
-), orgs AS (
-    SELECT src_ip, any_value(org) AS org FROM scanner_orgs GROUP BY src_ip
 )
 SELECT
     r.event_date,
@@ -41,7 +38,6 @@ SELECT
     r.last_seen,
     r.country_code,
     r.reasons,
-    coalesce(r.research_org, nullif(o.org, 'unclustered')) AS org,
     r.research_org,
     coalesce(t.tags, []::VARCHAR[]) AS tags,
     s.sample_uri,
@@ -49,5 +45,4 @@ SELECT
 FROM risky AS r
 LEFT JOIN tags AS t USING (src_ip)
 LEFT JOIN samples AS s USING (src_ip)
-LEFT JOIN orgs AS o USING (src_ip)
 ORDER BY r.risk DESC, r.src_ip
