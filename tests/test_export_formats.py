@@ -195,3 +195,5 @@ def test_cli_export_reads_the_published_warehouse(settings, tmp_path, capsys, mo
     assert main([*base, "--format", "ipset", "--include-research"]) == 0
     assert "198.51.100.9" in capsys.readouterr().out
     assert main(["export", "--date", DAY.isoformat(), "--format", "csv", "--warehouse", str(tmp_path / "none")]) == 2
+    assert main([*base[:4], "2025-01-01", *base[5:], "--format", "csv"]) == 2  # a day never run
+    assert "not a day of the published warehouse" in capsys.readouterr().err

@@ -42,6 +42,9 @@ def _export(args: argparse.Namespace) -> int:
         return 2
     con = duckdb.connect(str(db), read_only=True)
     try:
+        if not _published_day(con, args.date):
+            print(f"error: {args.date} is not a day of the published warehouse {db}", file=sys.stderr)
+            return 2
         rows = day_rows(con, args.date, settings)
     finally:
         con.close()
@@ -57,3 +60,14 @@ def _export(args: argparse.Namespace) -> int:
     summary = {"date": args.date.isoformat(), "format": args.format, "sources": len(rows), "out": str(args.out)}
     emit(summary, args.json, f"{len(rows)} malicious sources of {args.date} written as {args.format} to {args.out}")
     return 0
+
+
+def _published_day(con, day: date) -> bool:
+    """True when `day` was run (a `runs` row) or scored (`source_risk` rows) in the warehouse."""
+    from pipelines.tags import existing_tables
+
+    sources = ["SELECT event_date AS d FROM source_risk"]
+    if "runs" in existing_tables(con):
+        sources.append("SELECT run_date FROM runs")
+    query = f"SELECT count(*) FROM ({' UNION ALL '.join(sources)}) WHERE d = $day"
+    return con.execute(query, {"day": day}).fetchone()[0] > 0
