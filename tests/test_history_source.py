@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import json
 import re
+import shutil
+import subprocess
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -198,6 +200,10 @@ def test_every_days_exports_are_read_back_and_hold_the_malicious_sources(backfil
             assert expected, day
             assert stix_ips == {a.value for a in event.attributes} == csv_ips == json_ips == set(expected), day
             assert ipset_ips == blocked, day
+            nft = shutil.which("nft")  # nftables' own parser, in check mode (nothing is loaded)
+            if nft is not None:
+                check = subprocess.run([nft, "-c", "-f", str(folder / "blocklist.nft")], capture_output=True, text=True)
+                assert check.returncode == 0, check.stderr
             # a day's exports depend on that day alone: the same bytes whatever order the days ran in
             other = reverse.warehouse / "exports" / day.isoformat()
             assert {p.name: p.read_bytes() for p in folder.iterdir()} == {
