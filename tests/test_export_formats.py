@@ -172,6 +172,7 @@ def test_write_exports_replaces_the_day_folder(rows, settings) -> None:
     assert folder == settings.warehouse / "exports" / DAY.isoformat()
     assert sorted(p.name for p in folder.iterdir()) == sorted(f.file for f in export.FORMATS.values())
     (folder / "stale.txt").write_text("old")
+    (folder.parent / f".{DAY.isoformat()}.999999.tmp").mkdir()  # a killed run's leftover
     export.write_exports(con, DAY, settings, ["csv"])
     assert [p.name for p in folder.iterdir()] == ["sources.csv"]
     assert not [p for p in folder.parent.iterdir() if p.name.startswith(".")]

@@ -114,9 +114,11 @@ def write_exports(
     """Write `formats` for `day` to `<warehouse>/exports/<day>/` (whole folder replaced atomically)."""
     rows = day_rows(con, day, settings)
     folder = Path(folder or Path(settings.warehouse) / "exports" / day.isoformat())
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    for stale in folder.parent.glob(f".{folder.name}.*"):  # left by a killed run (runs hold the writer lock)
+        shutil.rmtree(stale, ignore_errors=True)
     tmp = folder.with_name(f".{folder.name}.{os.getpid()}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    tmp.mkdir()
     for fmt in formats:
         (tmp / FORMATS[fmt].file).write_text(render(fmt, rows, day, settings), encoding="utf-8")
     old = folder.with_name(f".{folder.name}.{os.getpid()}.old")
