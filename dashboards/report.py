@@ -64,6 +64,23 @@ def _q(con: duckdb.DuckDBPyConnection, sql: str, day: date):
     return con.execute(sql, {"day": day} if "$day" in sql else {}).df()
 
 
+# The day's malicious sources, new (first seen that day in the lake) or returning (source_history).
+NEW_AND_RETURNING = """
+SELECT r.src_ip, CASE WHEN h.first_date = $day THEN 'new' ELSE 'returning' END AS status,
+    h.first_date, h.days_active, r.risk, h.org, h.tags
+FROM source_risk AS r JOIN source_history AS h USING (src_ip)
+WHERE r.event_date = $day AND r.malicious AND NOT h.is_allow_listed
+ORDER BY status, r.risk DESC, r.src_ip
+"""
+
+
+def _new_and_returning(con: duckdb.DuckDBPyConnection, day: date) -> list[dict]:
+    """New and returning malicious sources of `day`; none from a warehouse without source_history."""
+    if not con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'source_history'").fetchone()[0]:
+        return []
+    return con.execute(NEW_AND_RETURNING, {"day": day}).fetch_arrow_table().to_pylist()
+
+
 def _dq_links(out_dir: Path, day: date, dq_dir: Path | None) -> dict[str, str]:
     """Links to the GX Data Docs index and the day's DQ summary: relative for the report on disk,
     absolute (file URI) for the email, whose attachment is opened from elsewhere."""
@@ -118,6 +135,7 @@ def build_report(
                           WHERE o.org <> 'unclustered' GROUP BY ALL ORDER BY active_today DESC, sources DESC LIMIT 25""",
             day,
         )
+        sightings = _new_and_returning(con, day)
     risky, slow, orgs = (f.astype(object).where(f.notna(), None) for f in (risky, slow, orgs))  # NaN -> blank cell
     daily["event_date"] = daily["event_date"].astype(str)
     hourly["event_date"] = hourly["event_date"].astype(str)
@@ -134,6 +152,8 @@ def build_report(
     ]
     by_cc = geo.groupby("country_code")["abnormal_sources"].sum().sort_values(ascending=False)
     figures["top_countries"] = [f"{cc} ({int(n)})" for cc, n in by_cc.head(5).items() if n > 0]
+    figures["new_malicious"] = sum(1 for r in sightings if r["status"] == "new")
+    figures["returning_malicious"] = sum(1 for r in sightings if r["status"] == "returning")
     # The email templates only see `figures`: the Data Docs location travels with them.
     figures["dq_docs"] = dq_links.get("dq_docs_uri", "")
 
@@ -177,6 +197,7 @@ def build_report(
         risky=risky.to_dict(orient="records"),
         slow=slow.to_dict(orient="records"),
         orgs=orgs.to_dict(orient="records"),
+        sightings=sightings[:25],
         dq_failed=dq_failed or [],
         dq_links=dq_links,
         credit=credit,

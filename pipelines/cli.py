@@ -22,6 +22,7 @@ AREAS = [
     "pipelines.orgs.cli",
     "pipelines.sensor.cli",
     "pipelines.run_cli",
+    "pipelines.export.cli",
 ]
 
 # The area that owns each top-level command: `scansense X` imports only X's area, so a command
@@ -36,6 +37,7 @@ COMMAND_AREA = {
     "run": "pipelines.run_cli",
     "demo": "pipelines.run_cli",
     "query": "pipelines.run_cli",
+    "export": "pipelines.export.cli",
 }
 
 

@@ -353,6 +353,10 @@ def stage_publish(
             if missing:
                 log.warning("columns without a COMMENT: %s", ", ".join(missing))
             dq_failed = [f"{r.table_name}: {r.expectation}" for r in results if r.critical and not r.success]
+            # Issue 18: source_tags and source_history, and the day's exports when the day publishes.
+            from pipelines.history import publish_day
+
+            publish_day(con, day, settings, write_exports=not dq_failed)
             con.execute("CHECKPOINT")
     finally:
         con.close()

@@ -30,6 +30,7 @@ class Site:
     night_start: str = "22:00"  # paper 000 reports the scan peak at 22:00-24:00
     night_end: str = "24:00"
     sensor_name: str = "default"  # recorded in events.sensor when the input does not say
+    allow: str = ""  # allow-list file: addresses and CIDRs, one a line, # comments; never exported as malicious
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,19 @@ class Risk:
     geo_points: int = 20
     malicious_at: float = 60.0
     exclude_research_orgs: bool = False  # count known research scanners as not malicious
+
+
+@dataclass(frozen=True)
+class Tags:
+    min_share: float = 0.9  # share of a source's probes that must carry a tool's signature; lower tags mixed sources
+    nmap_min_probes: int = 5  # nmap's random TTL shows only over several probes; fewer cannot tell it from masscan
+
+
+@dataclass(frozen=True)
+class Export:
+    formats: tuple[str, ...] = ("stix", "misp", "nft", "ipset", "csv", "json")  # written by each day's run
+    valid_days: int = 7  # a STIX indicator stays valid this many days; longer blocks longer, also stale addresses
+    block_research_orgs: bool = False  # nft/ipset lists leave known research scanners out unless true
 
 
 @dataclass(frozen=True)
@@ -133,7 +147,13 @@ class Sensor:
 
 
 # The settings that name files or folders, per section: made absolute once, in Settings.__post_init__.
-PATH_KEYS = {"paths": ("warehouse", "landing"), "geo": ("mmdb", "asn_csv"), "orgs": ("dir",), "sensor": ("out",)}
+PATH_KEYS = {
+    "paths": ("warehouse", "landing"),
+    "site": ("allow",),
+    "geo": ("mmdb", "asn_csv"),
+    "orgs": ("dir",),
+    "sensor": ("out",),
+}
 
 
 def absolute(value: str | os.PathLike) -> str:
@@ -160,6 +180,8 @@ class Settings:
     slow: Slow = field(default_factory=Slow)
     distributed: Distributed = field(default_factory=Distributed)
     risk: Risk = field(default_factory=Risk)
+    tags: Tags = field(default_factory=Tags)
+    export: Export = field(default_factory=Export)
     geo: Geo = field(default_factory=Geo)
     orgs: Orgs = field(default_factory=Orgs)
     smtp: Smtp = field(default_factory=Smtp)

@@ -1,0 +1,63 @@
+"""`source_history`: one row per source over every day in the lake, rebuilt from scratch by each run.
+
+A full recomputation from the lake's per-day partitions, so a rerun or any backfill order gives
+the same rows. `publish_day` is the one call `pipelines/run.py` makes: it builds `source_tags` and
+`source_history` in the warehouse being built and writes the day's exports.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+from pathlib import Path
+
+import duckdb
+
+from pipelines import tags
+from pipelines.allowlist import allowed_table, read_allow_list
+from pipelines.settings import Settings
+from pipelines.sqlfiles import read_sql
+from pipelines.warehouse import apply_comments, sql_header_comments
+
+log = logging.getLogger(__name__)
+
+SOURCE_HISTORY_SQL = "history/source_history"
+
+
+def register_allowed(con: duckdb.DuckDBPyConnection, settings: Settings, name: str = "history_allowed") -> None:
+    """Register `(ip, is_allow_listed)` for every source of `source_risk` under `name`."""
+    ips = [r[0] for r in con.execute("SELECT DISTINCT src_ip FROM source_risk WHERE src_ip IS NOT NULL").fetchall()]
+    con.register(name, allowed_table(ips, read_allow_list(settings.site.allow)))
+
+
+def build_history(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, int]:
+    """Create `source_tags` and `source_history` (with comments) in `con` from the tables loaded there."""
+    con.register("source_tags_rows", tags.source_tags(con, settings.tags))
+    con.execute("CREATE OR REPLACE TABLE source_tags AS SELECT * FROM source_tags_rows")
+    con.unregister("source_tags_rows")
+    apply_comments(con, "source_tags", *tags.comments())
+    register_allowed(con, settings)
+    stand_ins = tags.register_stand_ins(con)
+    try:
+        con.execute(f"CREATE OR REPLACE TABLE source_history AS {read_sql(SOURCE_HISTORY_SQL)}")
+    finally:
+        for name in [*stand_ins, "history_allowed"]:
+            con.unregister(name)
+    table, columns = sql_header_comments(read_sql(SOURCE_HISTORY_SQL))
+    apply_comments(con, "source_history", table or "source_history", columns)
+    counts = con.execute("SELECT (SELECT count(*) FROM source_tags), (SELECT count(*) FROM source_history)").fetchone()
+    return {"source_tags": int(counts[0]), "source_history": int(counts[1])}
+
+
+def publish_day(
+    con: duckdb.DuckDBPyConnection, day: date, settings: Settings, write_exports: bool = True
+) -> dict[str, object]:
+    """Build the history tables in the warehouse being built and, if asked, write `day`'s exports."""
+    from pipelines.export import write_exports as write
+
+    counts = build_history(con, settings)
+    folder: Path | None = None
+    if write_exports and settings.export.formats:
+        folder = write(con, day, settings, settings.export.formats)
+        log.info("exports of %s written to %s", day, folder)
+    return {"history": counts, "exports": str(folder) if folder else ""}
