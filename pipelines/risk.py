@@ -15,32 +15,14 @@ from datetime import date
 import duckdb
 import pyarrow as pa
 
+from pipelines import catalog
 from pipelines.orgs.reference import load_reference
 from pipelines.settings import Settings
 from pipelines.sqlfiles import read_sql
-from pipelines.warehouse import sql_header_comments
 
 FORMULAS = ("sum", "paper")
 
-SOURCE_RISK_SCHEMA = pa.schema(
-    [
-        ("event_date", pa.date32()),
-        ("src_ip", pa.string()),
-        ("traffic_score", pa.int32()),
-        ("time_score", pa.int32()),
-        ("geo_score", pa.int32()),
-        ("risk", pa.float64()),
-        ("malicious", pa.bool_()),
-        ("country_code", pa.string()),
-        ("reasons", pa.list_(pa.string())),
-        ("probes", pa.int64()),
-        ("first_seen", pa.timestamp("us", tz="UTC")),
-        ("last_seen", pa.timestamp("us", tz="UTC")),
-        ("research_org", pa.string()),
-        ("formula", pa.string()),
-    ]
-)
-SOURCE_RISK_COMMENTS: dict[str, str] = sql_header_comments(read_sql("risk/source_risk"))[1]
+SOURCE_RISK_SCHEMA = catalog.table("source_risk").schema
 
 # Empty stand-ins for inputs a caller did not provide (e.g. a day with no detector output).
 _INPUT_SCHEMAS = {
@@ -111,7 +93,7 @@ def source_risk(con: duckdb.DuckDBPyConnection, day: date, settings: Settings) -
         "exclude_research": bool(rs.exclude_research_orgs),
     }
     try:
-        table = con.execute(read_sql("risk/source_risk"), params).fetch_arrow_table()
+        table = con.execute(read_sql("score/source_risk"), params).fetch_arrow_table()
     finally:
         for name in registered:
             con.unregister(name)

@@ -14,7 +14,7 @@ import pyarrow as pa
 import pytest
 
 from pipelines import warehouse as wh
-from pipelines.sqlfiles import SQL_DIR, read_sql
+from pipelines.sqlfiles import read_sql
 
 
 def test_sql_header_comments_parse_table_and_columns() -> None:
@@ -22,13 +22,6 @@ def test_sql_header_comments_parse_table_and_columns() -> None:
     table, cols = wh.sql_header_comments(text)
     assert table == "One row per day."
     assert cols == {"event_date": "UTC day.", "sources": "Distinct sources."}
-
-
-def test_every_mart_documents_every_column() -> None:
-    for path in sorted((SQL_DIR / "marts").glob("*.sql")):
-        table, cols = wh.sql_header_comments(path.read_text())
-        assert table, f"{path.name} has no '-- table:' comment"
-        assert cols, f"{path.name} documents no column"
 
 
 def _tiny_inputs(con: duckdb.DuckDBPyConnection) -> None:

@@ -1,20 +1,24 @@
 -- table: One row per source and UTC day: traffic, time and geography indicators, the risk total, the verdict and the reasons in words (paper 000, DESIGN 5.2).
 -- grain: one row per (event_date, src_ip)
+-- built by: pipelines.risk:source_risk(settings)
 -- key: event_date, src_ip
--- column event_date: UTC day scored.
--- column src_ip: Source (scanner) address.
--- column traffic_score: Traffic indicator F: points when the source exceeded the dynamic threshold in a window (scan_fast) or had a slow-scan growth period judged a scan (scan_slow).
--- column time_score: Time indicator T: points when the source was active in the night window (settings site.night_start..night_end, site.timezone).
--- column geo_score: Geography indicator G: points when the source's country is known, outside site.home_country, and the address is public (private/reserved score 0).
--- column risk: Risk total R: F + T + G (formula 'sum', 0..100) or 0.4F + 0.3T + 0.3G on 0..100 indicators (formula 'paper').
--- column malicious: R at or above risk.malicious_at for a source suspected by traffic (F > 0: paper 000 assesses only the marked suspected sources), and not a known research scanner when risk.exclude_research_orgs is set.
--- column country_code: ISO country of the source from geo_ip, null when unknown.
--- column reasons: Why the source scored, in words (e.g. 'exceeded the dynamic threshold 14 times', 'abroad: SG').
--- column probes: Events (packets, flows, log lines) sent by the source that day.
--- column first_seen: First event of the source that day, UTC.
--- column last_seen: Last event of the source that day, UTC.
--- column research_org: Known research-scanning organization of the source (reference lists, settings orgs.dir), else null.
--- column formula: Formula used for risk: 'sum' or 'paper'.
+-- column event_date DATE: UTC day scored.
+-- column src_ip VARCHAR: Source (scanner) address.
+-- column traffic_score INTEGER: Traffic indicator F: points when the source exceeded the dynamic threshold in a window (scan_fast) or had a slow-scan growth period judged a scan (scan_slow).
+-- column time_score INTEGER: Time indicator T: points when the source was active in the night window (settings site.night_start..night_end, site.timezone).
+-- column geo_score INTEGER: Geography indicator G: points when the source's country is known, outside site.home_country, and the address is public (private/reserved score 0).
+-- column risk DOUBLE: Risk total R: F + T + G (formula 'sum', 0..100) or 0.4F + 0.3T + 0.3G on 0..100 indicators (formula 'paper').
+-- column malicious BOOLEAN: R at or above risk.malicious_at for a source suspected by traffic (F > 0: paper 000 assesses only the marked suspected sources), and not a known research scanner when risk.exclude_research_orgs is set.
+-- column country_code VARCHAR: ISO country of the source from geo_ip, null when unknown.
+-- column reasons VARCHAR[]: Why the source scored, in words (e.g. 'exceeded the dynamic threshold 14 times', 'abroad: SG').
+-- column probes BIGINT: Events (packets, flows, log lines) sent by the source that day.
+-- column first_seen TIMESTAMP WITH TIME ZONE: First event of the source that day, UTC.
+-- column last_seen TIMESTAMP WITH TIME ZONE: Last event of the source that day, UTC.
+-- column research_org VARCHAR: Known research-scanning organization of the source (reference lists, settings orgs.dir), else null.
+-- column formula VARCHAR: Formula used for risk: 'sum' or 'paper'.
+-- check critical: ExpectColumnValuesToBeBetween(column="risk", min_value=0, max_value=100)
+-- check critical: ExpectColumnValuesToBeUnique(column="src_ip")
+-- check warning: ExpectColumnValuesToBeInSet(column="traffic_score", value_set=[0, 50, 100])
 -- Parameters: $day, $tz, $night_start, $night_end (minutes after local midnight), $night_label,
 -- $home, $formula, $f_points, $t_points, $g_points, $malicious_at, $exclude_research.
 -- Inputs: events (the day), scan_fast, scan_slow, geo_ip, risk_sources_public(ip, is_public),

@@ -1,0 +1,8 @@
+-- table: One rejected input record, with the file, its location and the reason.
+-- grain: one row per rejected input record
+-- key: source_file, location
+-- built by: pipelines.ingest:ingest_paths (lake/quarantine/<file key>.parquet)
+-- column source_file VARCHAR: Path of the input file holding the rejected record.
+-- column location VARCHAR: Line number (line:N) or byte offset (byte:N) of the record.
+-- column reason VARCHAR: Why the record was rejected, in words.
+-- column raw VARCHAR: The rejected bytes, text or hex, truncated to 1 KiB; attacker-controlled.
