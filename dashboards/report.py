@@ -111,6 +111,13 @@ def build_report(
                           FROM scan_slow WHERE event_date = $day AND is_scan ORDER BY windows DESC LIMIT 25""",
             day,
         )
+        # every detector's findings of the day: a new detector shows here without a change to the report
+        found = _q(
+            con,
+            """SELECT detector, kind, count(DISTINCT src_ip) AS sources, count(*) AS findings
+                          FROM findings WHERE event_date = $day GROUP BY ALL ORDER BY sources DESC, detector, kind""",
+            day,
+        )
         orgs = _q(
             con,
             """SELECT o.org, o.method, count(*) AS sources, count(r.src_ip) AS active_today
@@ -176,6 +183,7 @@ def build_report(
         charts=list(specs),
         risky=risky.to_dict(orient="records"),
         slow=slow.to_dict(orient="records"),
+        found=found.to_dict(orient="records"),
         orgs=orgs.to_dict(orient="records"),
         dq_failed=dq_failed or [],
         dq_links=dq_links,

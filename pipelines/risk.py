@@ -26,8 +26,7 @@ SOURCE_RISK_SCHEMA = catalog.table("source_risk").schema
 
 # Empty stand-ins for inputs a caller did not provide (e.g. a day with no detector output).
 _INPUT_SCHEMAS = {
-    "scan_fast": pa.schema([("window_start", pa.timestamp("us", tz="UTC")), ("src_ip", pa.string())]),
-    "scan_slow": pa.schema([("src_ip", pa.string()), ("kind", pa.string()), ("is_scan", pa.bool_())]),
+    "findings": catalog.table("findings").schema,
     "geo_ip": pa.schema([("ip", pa.string()), ("country_code", pa.string())]),
 }
 
@@ -58,7 +57,7 @@ def _existing(con: duckdb.DuckDBPyConnection) -> set[str]:
 
 
 def source_risk(con: duckdb.DuckDBPyConnection, day: date, settings: Settings) -> pa.Table:
-    """Score every source of the day in `events` against `scan_fast`, `scan_slow` and `geo_ip`."""
+    """Score every source of the day in `events` against its `findings` and `geo_ip`."""
     rs, site = settings.risk, settings.site
     if rs.formula not in FORMULAS:
         raise ValueError(f"risk.formula must be one of {FORMULAS}, not {rs.formula!r}")
@@ -91,6 +90,7 @@ def source_risk(con: duckdb.DuckDBPyConnection, day: date, settings: Settings) -
         "g_points": 100 if paper else rs.geo_points,
         "malicious_at": float(rs.malicious_at),
         "exclude_research": bool(rs.exclude_research_orgs),
+        "baseline": list(rs.baseline_detectors),
     }
     try:
         table = con.execute(read_sql("score/source_risk"), params).fetch_arrow_table()

@@ -30,6 +30,8 @@ class Site:
     night_start: str = "22:00"  # paper 000 reports the scan peak at 22:00-24:00
     night_end: str = "24:00"
     sensor_name: str = "default"  # recorded in events.sensor when the input does not say
+    allow: str = ""  # file of the site's own scanners (addresses or CIDRs, # comments): never a finding
+    allow_research_orgs: bool = False  # true: sources on the orgs.dir lists (Censys, ...) are never a finding
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,7 @@ class Risk:
     geo_points: int = 20
     malicious_at: float = 60.0
     exclude_research_orgs: bool = False  # count known research scanners as not malicious
+    baseline_detectors: tuple[str, ...] = ("port_ratio",)  # findings kept for comparison that never raise F
 
 
 @dataclass(frozen=True)
@@ -121,7 +124,13 @@ class Sensor:
 
 
 # The settings that name files or folders, per section: made absolute once, in Settings.__post_init__.
-PATH_KEYS = {"paths": ("warehouse", "landing"), "geo": ("mmdb", "asn_csv"), "orgs": ("dir",), "sensor": ("out",)}
+PATH_KEYS = {
+    "paths": ("warehouse", "landing"),
+    "site": ("allow",),
+    "geo": ("mmdb", "asn_csv"),
+    "orgs": ("dir",),
+    "sensor": ("out",),
+}
 
 
 def absolute(value: str | os.PathLike) -> str:

@@ -52,8 +52,12 @@ def _con(
         }
     )
     geo_ip = pa.table({"ip": list(geo), "country_code": list(geo.values()), "ip_class": ["public"] * len(geo)})  # noqa: F841
-    con.execute("CREATE TABLE scan_fast AS SELECT * FROM scan_fast")
-    con.execute("CREATE TABLE scan_slow AS SELECT * FROM scan_slow")
+    # what the detectors' findings would be (pipelines.detect.findings gathers them in a run)
+    con.execute(
+        """CREATE TABLE findings AS
+           SELECT src_ip, 'scan_fast' AS detector, 'fast' AS kind FROM scan_fast
+           UNION ALL SELECT src_ip, 'scan_slow', kind FROM scan_slow WHERE is_scan"""
+    )
     con.execute("CREATE TABLE geo_ip AS SELECT * FROM geo_ip")
     return con
 

@@ -42,9 +42,8 @@ def _tiny_inputs(con: duckdb.DuckDBPyConnection) -> None:
         ) t(event_date, src_ip, traffic_score, time_score, geo_score, risk, malicious, country_code, probes)
         """
     )
-    con.execute("CREATE TABLE scan_fast AS SELECT DATE '2025-11-26' AS event_date, '1.2.3.4' AS src_ip")
     con.execute(
-        "CREATE TABLE scan_slow AS SELECT DATE '2025-11-26' AS event_date, '1.2.3.4' AS src_ip, false AS is_scan"
+        "CREATE TABLE findings AS SELECT DATE '2025-11-26' AS event_date, '1.2.3.4' AS src_ip, 'scan_fast' AS detector"
     )
     con.execute("CREATE TABLE runs AS SELECT DATE '2025-11-26' AS run_date, 3 AS quarantined")
     con.execute(

@@ -3,6 +3,12 @@
 -- key: window_start, src_ip
 -- built by: pipelines.detect.fast:scan_fast(settings.fast)
 -- reads: fast_counts
+-- findings: SELECT src_ip, 'fast' AS kind, window_start, window_start + to_seconds(window_s) AS window_end,
+--     to_json({'probes': probes, 'distinct_ports': distinct_ports, 'distinct_hosts': distinct_hosts,
+--              'mu': mu, 'sigma': sigma, 'threshold': threshold})::VARCHAR AS evidence,
+--     to_json({'mode': mode, 'k': k, 'window_s': window_s, 'period_s': period_s, 'sigma_floor': sigma_floor,
+--              'min_probes': min_probes})::VARCHAR AS parameters
+--   FROM scan_fast
 -- Inputs: fast_counts rows (temp table _fast_counts) and the threshold recursion's output (_fast_stats: row_id, mu, sigma, threshold, over), see pipelines/detect/fast.py.
 -- column event_date DATE: UTC day the row belongs to (lake partition).
 -- column window_start TIMESTAMP WITH TIME ZONE: Start of the counting window (UTC).

@@ -3,6 +3,12 @@
 -- key: kind, src_ip, fixed_value, period_start
 -- built by: pipelines.detect.slow:scan_slow(settings.slow)
 -- reads: slow_triples
+-- findings: SELECT src_ip, kind, period_start AS window_start, period_end AS window_end,
+--     to_json({'fixed_value': fixed_value, 'windows': windows, 'targets': targets, 'records': records,
+--              'cond_entropy': cond_entropy})::VARCHAR AS evidence,
+--     to_json({'threshold': threshold, 'window_s': window_s, 'min_windows': min_windows,
+--              'min_period': min_period})::VARCHAR AS parameters
+--   FROM scan_slow WHERE is_scan
 -- Inputs: _slow_triples (sql/detect/slow_triples.sql) and _slow_periods (combo_id, w, period_id: the windows of the incremental filter's kept growth periods, computed in pipelines/detect/slow.py).
 -- column event_date DATE: UTC day the row belongs to (lake partition).
 -- column src_ip VARCHAR: The source whose target set grew.

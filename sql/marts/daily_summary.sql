@@ -25,9 +25,9 @@ WITH ev AS (
     FROM source_risk
     GROUP BY event_date
 ), fast AS (
-    SELECT event_date, count(DISTINCT src_ip) AS fast_scans FROM scan_fast GROUP BY event_date
+    SELECT event_date, count(DISTINCT src_ip) AS fast_scans FROM findings WHERE detector = 'scan_fast' GROUP BY event_date
 ), slow AS (
-    SELECT event_date, count(DISTINCT src_ip) AS slow_scans FROM scan_slow WHERE is_scan GROUP BY event_date
+    SELECT event_date, count(DISTINCT src_ip) AS slow_scans FROM findings WHERE detector = 'scan_slow' GROUP BY event_date
 ), q AS (
     SELECT run_date AS event_date, sum(quarantined) AS quarantined FROM runs GROUP BY run_date
 ), days AS (

@@ -4,7 +4,7 @@
 -- key: event_date, src_ip
 -- column event_date DATE: UTC day scored.
 -- column src_ip VARCHAR: Source (scanner) address.
--- column traffic_score INTEGER: Traffic indicator F: points when the source exceeded the dynamic threshold in a window (scan_fast) or had a slow-scan growth period judged a scan (scan_slow).
+-- column traffic_score INTEGER: Traffic indicator F: points when a detector found the source (a row of findings: over the dynamic threshold in a window, a slow-scan growth period judged a scan, or any other detector not in risk.baseline_detectors).
 -- column time_score INTEGER: Time indicator T: points when the source was active in the night window (settings site.night_start..night_end, site.timezone).
 -- column geo_score INTEGER: Geography indicator G: points when the source's country is known, outside site.home_country, and the address is public (private/reserved score 0).
 -- column risk DOUBLE: Risk total R: F + T + G (formula 'sum', 0..100) or 0.4F + 0.3T + 0.3G on 0..100 indicators (formula 'paper').
@@ -20,9 +20,11 @@
 -- check critical: ExpectColumnValuesToBeUnique(column="src_ip")
 -- check warning: ExpectColumnValuesToBeInSet(column="traffic_score", value_set=[0, 50, 100])
 -- Parameters: $day, $tz, $night_start, $night_end (minutes after local midnight), $night_label,
--- $home, $formula, $f_points, $t_points, $g_points, $malicious_at, $exclude_research.
--- Inputs: events (the day), scan_fast, scan_slow, geo_ip, risk_sources_public(ip, is_public),
--- risk_research_orgs(ip, org).
+-- $home, $formula, $f_points, $t_points, $g_points, $malicious_at, $exclude_research, $baseline (detectors
+-- whose findings never raise F).
+-- Inputs: events (the day), findings (every detector's verdicts), geo_ip, risk_sources_public(ip, is_public),
+-- risk_research_orgs(ip, org). Any detector's finding raises F; the two of paper 000 and 002 keep their own words
+-- in `reasons`, another detector is named with its kind.
 WITH src AS (
     SELECT
         src_ip,
@@ -45,10 +47,16 @@ WITH src AS (
         WHERE src_ip IS NOT NULL
     )
     GROUP BY src_ip
-), fast AS (
-    SELECT src_ip, count(*) AS windows_over FROM scan_fast GROUP BY src_ip
-), slow AS (
-    SELECT src_ip, list(DISTINCT kind ORDER BY kind) AS kinds FROM scan_slow WHERE is_scan GROUP BY src_ip
+), found AS (
+    SELECT
+        src_ip,
+        count(*) FILTER (WHERE detector = 'scan_fast') AS windows_over,
+        list(DISTINCT kind ORDER BY kind) FILTER (WHERE detector = 'scan_slow') AS slow_kinds,
+        list(DISTINCT detector || ' (' || kind || ')' ORDER BY detector || ' (' || kind || ')')
+            FILTER (WHERE detector NOT IN ('scan_fast', 'scan_slow')) AS others
+    FROM findings
+    WHERE NOT list_contains($baseline, detector)
+    GROUP BY src_ip
 ), geo AS (
     SELECT ip, any_value(country_code) FILTER (WHERE country_code IS NOT NULL AND country_code <> '') AS country_code
     FROM geo_ip
@@ -57,15 +65,15 @@ WITH src AS (
     SELECT
         s.*,
         coalesce(f.windows_over, 0) AS windows_over,
-        coalesce(sl.kinds, []) AS slow_kinds,
+        coalesce(f.slow_kinds, []) AS slow_kinds,
+        coalesce(f.others, []) AS others,
         g.country_code,
         coalesce(p.is_public, false) AS is_public,
         o.org AS research_org,
-        coalesce(f.windows_over, 0) > 0 OR len(coalesce(sl.kinds, [])) > 0 AS f_hit,
+        f.src_ip IS NOT NULL AS f_hit,
         g.country_code IS NOT NULL AND upper(g.country_code) <> upper($home) AND coalesce(p.is_public, false) AS g_hit
     FROM src AS s
-    LEFT JOIN fast AS f USING (src_ip)
-    LEFT JOIN slow AS sl USING (src_ip)
+    LEFT JOIN found AS f USING (src_ip)
     LEFT JOIN geo AS g ON g.ip = s.src_ip
     LEFT JOIN risk_sources_public AS p ON p.ip = s.src_ip
     LEFT JOIN risk_research_orgs AS o ON o.ip = s.src_ip
@@ -106,6 +114,7 @@ SELECT
                  THEN format('slow vertical scan of {:,} port{}', ports, CASE WHEN ports = 1 THEN '' ELSE 's' END) END,
             CASE WHEN list_contains(slow_kinds, 'horizontal')
                  THEN format('slow horizontal scan of {:,} host{}', hosts, CASE WHEN hosts = 1 THEN '' ELSE 's' END) END,
+            CASE WHEN len(others) > 0 THEN 'found by ' || array_to_string(others, ', ') END,
             CASE WHEN at_night THEN 'active ' || $night_label END,
             CASE WHEN g_hit THEN 'abroad: ' || upper(country_code) END,
             CASE WHEN research_org IS NOT NULL THEN 'known research scanner: ' || research_org END
