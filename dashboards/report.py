@@ -13,6 +13,7 @@ import duckdb
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from dashboards import charts
+from pipelines import atomic
 from pipelines.settings import Settings
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -52,9 +53,7 @@ def vega_bundle() -> str:
     bundle = vlc.javascript_bundle()
     try:
         cache.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(bundle, encoding="utf-8")
-        os.replace(tmp, path)
+        atomic.write_text(path, bundle)
     except OSError:
         pass  # a read-only home only costs the bundling again next time
     return bundle
@@ -193,7 +192,5 @@ def build_report(
         embed=embed,
     )
     html_path = out_dir / "report.html"
-    tmp = html_path.with_name(f".report.html.{os.getpid()}.tmp")
-    tmp.write_text(page, encoding="utf-8")
-    os.replace(tmp, html_path)
+    atomic.write_text(html_path, page)
     return Report(html=html_path, pngs=pngs, figures=figures, day=day, dq_failed=list(dq_failed or []))

@@ -21,7 +21,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from pipelines import catalog
+from pipelines import atomic, catalog
 from pipelines.settings import Settings
 
 DQ_SCHEMA = catalog.table("dq_results").schema
@@ -252,7 +252,7 @@ def _offline_index(context, index: Path, keys) -> None:
     )
     page = index.read_text(encoding="utf-8")
     page = page.replace("</body>", block + "</body>", 1) if "</body>" in page else page + block
-    _write_atomic(index, page)
+    atomic.write_text(index, page)
 
 
 # Status words after GX's Font Awesome status icons: the icon font comes from a CDN, so offline the
@@ -277,7 +277,7 @@ def _offline_tweaks(docs_dir: Path, pages: list[Path]) -> None:
         text = remote.sub("../" * depth + "static/images/logo-long.png", text)
         if "scansense-offline" not in text:
             text = text.replace("</head>", _STATUS_CSS + "</head>", 1)
-        _write_atomic(page, text)
+        atomic.write_text(page, text)
 
 
 def dq_results_table(results: list[DQResult], day: date) -> pa.Table:
@@ -320,11 +320,5 @@ def write_summary(results: list[DQResult], day: date, docs_dir: Path) -> Path:
         f"<table><tr><th>table</th><th>expectation</th><th>critical</th><th>result</th><th>observed</th></tr>{rows}</table>"
     )
     path = docs_dir / f"dq-{day.isoformat()}.html"
-    _write_atomic(path, page)
+    atomic.write_text(path, page)
     return path
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)

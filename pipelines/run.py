@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -331,11 +330,6 @@ def run_day(
                 setattr(result, key, value)
     result.seconds = watch.seconds
     return result
-
-
-def clean_build_dir(warehouse: Path) -> None:
-    """Remove scratch builds left by killed runs."""
-    shutil.rmtree(Path(warehouse) / ".build", ignore_errors=True)
 
 
 def summary_text(result: DayResult) -> str:

@@ -57,6 +57,7 @@ class Slow:
     min_period: int = 5  # growth periods shorter than this many windows are dropped
     threshold: float = 0.75  # normalized conditional entropy at or above this is a scan
     port_ratio_threshold: float = 0.5  # baseline: distinct (dst_ip, dst_port) / records above this
+    port_ratio_min_pairs: int = 5  # fewer distinct targets is never a scan whatever the ratio (1 record has ratio 1)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipelines import catalog
+from pipelines import atomic, catalog
 from pipelines.sqlfiles import header_entries
 
 DB_NAME = "scansense.duckdb"
@@ -49,10 +49,8 @@ def writer_lock(warehouse: Path) -> Iterator[None]:
 
 def write_parquet_atomic(table: pa.Table, path: Path) -> Path:
     """Write `table` to `path` through a temporary file in the same folder and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    pq.write_table(table, tmp, compression="zstd")
-    os.replace(tmp, path)
+    with atomic.replacing(path) as tmp:
+        pq.write_table(table, tmp, compression="zstd")
     return path
 
 

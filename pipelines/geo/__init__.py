@@ -9,7 +9,6 @@ throughout: lookups run on numeric range tables (`pipelines.geo.ranges`).
 from __future__ import annotations
 
 import logging
-import os
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
@@ -20,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pipelines import catalog
+from pipelines import atomic, catalog
 from pipelines.geo import ranges, regions
 from pipelines.settings import Settings
 
@@ -245,11 +244,9 @@ def enrich_ips(
         new = GEO_SCHEMA.empty_table()  # every answer cached and nothing expired: no rewrite
     else:
         new = lookup(missing, settings, now=now, session=session)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        # Uncompressed: the cache-hit path reads 1M rows in 0.4 s instead of 0.6 s with snappy.
-        pq.write_table(pa.concat_tables([keep, new]), tmp, compression="none", row_group_size=131072)
-        os.replace(tmp, path)
+        with atomic.replacing(path) as tmp:
+            # Uncompressed: the cache-hit path reads 1M rows in 0.4 s instead of 0.6 s with snappy.
+            pq.write_table(pa.concat_tables([keep, new]), tmp, compression="none", row_group_size=131072)
     found = pos.drop_null()
     if len(missing) == 0 and keep.num_rows == len(wanted) == pc.count_distinct(found).as_py():
         return keep  # the cache holds exactly the wanted addresses (ip is unique in it)
