@@ -17,12 +17,13 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import duckdb
 import pyarrow as pa
 
 from pipelines.sqlfiles import SQL_DIR, header_entries, split_header
 
 if TYPE_CHECKING:
+    import duckdb
+
     from pipelines.settings import Settings
 
 # Layers in the order data flows through them; a table reads only tables of its layer or earlier ones.
@@ -101,13 +102,16 @@ def _column(qualifier: str, text: str) -> Column:
     return Column(name, sql_type.strip(), " ".join(text.split()))
 
 
-def references(sql: str) -> set[str]:
+@cache
+def references(sql: str) -> frozenset[str]:
     """Names of the tables and views a query reads (its `$parameters` do not matter here)."""
+    import duckdb  # only to order the catalog: reading a table's columns must not load DuckDB
+
     text = re.sub(r"\$[A-Za-z_]\w*", "NULL", sql)
     try:
-        return {n.split(".")[-1] for n in duckdb.get_table_names(text)}
+        return frozenset(n.split(".")[-1] for n in duckdb.get_table_names(text))
     except duckdb.Error:  # a query the parser cannot bind alone (USING over temp tables): read it plainly
-        return set(re.findall(r"(?:FROM|JOIN)\s+([A-Za-z_]\w*)", text, flags=re.IGNORECASE))
+        return frozenset(re.findall(r"(?:FROM|JOIN)\s+([A-Za-z_]\w*)", text, flags=re.IGNORECASE))
 
 
 def parse(path: Path, layer: str) -> Table:
@@ -142,14 +146,14 @@ def parse(path: Path, layer: str) -> Table:
         checked_rows=" ".join(fields.get("checked rows", "event_date = $day").split()),
         built_by=fields.get("built by", ""),
         findings=fields.get("findings", ""),
-        reads=frozenset(reads | (references(body) if body.strip() else set())),
+        reads=frozenset(reads),
         sql=body,
     )
 
 
 def _deps(t: Table, by_name: dict[str, Table]) -> set[str]:
     """Names of the catalog entries `t` reads, directly or through intermediates."""
-    found, todo = set(), list(t.reads)
+    found, todo = set(), list(_inputs(t))
     if t.name == "findings":  # the findings table gathers what every detector emits
         todo += [x.name for x in by_name.values() if x.findings]
     while todo:
@@ -157,8 +161,13 @@ def _deps(t: Table, by_name: dict[str, Table]) -> set[str]:
         if name in by_name and name not in found and name != t.name:
             found.add(name)
             if by_name[name].kind == "intermediate":
-                todo += list(by_name[name].reads)
+                todo += list(_inputs(by_name[name]))
     return found
+
+
+def _inputs(t: Table) -> frozenset[str]:
+    """What `t` reads: the names its SQL mentions and those its header declares (`-- reads:`)."""
+    return t.reads | (references(t.sql) if t.sql.strip() else frozenset())
 
 
 def _ordered(entries: list[Table]) -> list[Table]:
@@ -177,10 +186,14 @@ def _ordered(entries: list[Table]) -> list[Table]:
 
 
 @cache
+def _files(sql_dir: Path = SQL_DIR) -> tuple[Table, ...]:
+    return tuple(parse(p, layer) for layer in LAYERS for p in sorted((sql_dir / layer).glob("*.sql")))
+
+
+@cache
 def entries(sql_dir: Path = SQL_DIR) -> tuple[Table, ...]:
     """Every catalog file (tables, intermediates, check queries) in the order data flows."""
-    found = [parse(p, layer) for layer in LAYERS for p in sorted((sql_dir / layer).glob("*.sql"))]
-    return tuple(_ordered(found))
+    return tuple(_ordered(list(_files(sql_dir))))
 
 
 def tables(*layers: str) -> tuple[Table, ...]:
@@ -195,7 +208,7 @@ def names(*layers: str) -> tuple[str, ...]:
 
 def table(name: str) -> Table:
     """One catalog entry by name."""
-    for t in entries():
+    for t in _files():
         if t.name == name:
             return t
     raise KeyError(f"no sql/<layer>/{name}.sql in the catalog")
