@@ -13,6 +13,7 @@ import duckdb
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from dashboards import charts
+from pipelines import atomic
 from pipelines.settings import Settings
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -52,9 +53,7 @@ def vega_bundle() -> str:
     bundle = vlc.javascript_bundle()
     try:
         cache.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(bundle, encoding="utf-8")
-        os.replace(tmp, path)
+        atomic.write_text(path, bundle)
     except OSError:
         pass  # a read-only home only costs the bundling again next time
     return bundle
@@ -128,6 +127,13 @@ def build_report(
                           FROM scan_slow WHERE event_date = $day AND is_scan ORDER BY windows DESC LIMIT 25""",
             day,
         )
+        # every detector's findings of the day: a new detector shows here without a change to the report
+        found = _q(
+            con,
+            """SELECT detector, kind, count(DISTINCT src_ip) AS sources, count(*) AS findings
+                          FROM findings WHERE event_date = $day GROUP BY ALL ORDER BY sources DESC, detector, kind""",
+            day,
+        )
         orgs = _q(
             con,
             """SELECT o.org, o.method, count(*) AS sources, count(r.src_ip) AS active_today
@@ -196,6 +202,7 @@ def build_report(
         charts=list(specs),
         risky=risky.to_dict(orient="records"),
         slow=slow.to_dict(orient="records"),
+        found=found.to_dict(orient="records"),
         orgs=orgs.to_dict(orient="records"),
         sightings=sightings[:25],
         dq_failed=dq_failed or [],
@@ -206,7 +213,5 @@ def build_report(
         embed=embed,
     )
     html_path = out_dir / "report.html"
-    tmp = html_path.with_name(f".report.html.{os.getpid()}.tmp")
-    tmp.write_text(page, encoding="utf-8")
-    os.replace(tmp, html_path)
+    atomic.write_text(html_path, page)
     return Report(html=html_path, pngs=pngs, figures=figures, day=day, dq_failed=list(dq_failed or []))

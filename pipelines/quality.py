@@ -1,5 +1,7 @@
 """Data-quality gates with Great Expectations 1.x over one day of the warehouse being built.
 
+Each table's checks live in its catalog file (`-- check critical|warning: ExpectX(...)` in
+`sql/<layer>/<table>.sql`, read by `pipelines.catalog`); one GX suite per checked table.
 Critical expectations stop publication (the previous warehouse stays); the others only report.
 Every result lands in `dq_results` and in GX Data Docs under `<warehouse>/dq/` (`index.html`), with
 a one-page summary of each day beside them (`dq-<day>.html`).
@@ -7,6 +9,7 @@ a one-page summary of each day beside them (`dq-<day>.html`).
 
 from __future__ import annotations
 
+import ast
 import html
 import json
 import os
@@ -18,21 +21,10 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-# The one definition of a valid event, shared with ingest: what ingest lets in passes these by construction.
-from pipelines.schema import IP_REGEX, PROTO_REGEX
+from pipelines import atomic, catalog
 from pipelines.settings import Settings
 
-DQ_COLUMNS = [
-    ("run_date", pa.date32(), "Day the checks ran for."),
-    ("table_name", pa.string(), "Table checked."),
-    ("expectation", pa.string(), "Great Expectations expectation and its column(s)."),
-    ("success", pa.bool_(), "Whether the expectation held."),
-    ("critical", pa.bool_(), "A failed critical expectation stops publication of the day."),
-    ("details", pa.string(), "Observed values (JSON): unexpected counts and a sample of offending values."),
-    ("checked_at", pa.timestamp("us", tz="UTC"), "When the check ran, UTC."),
-]
-DQ_SCHEMA = pa.schema([(n, t) for n, t, _ in DQ_COLUMNS])
-DQ_RESULTS_COMMENTS = {n: c for n, _, c in DQ_COLUMNS}
+DQ_SCHEMA = catalog.table("dq_results").schema
 
 
 @dataclass
@@ -46,107 +38,36 @@ class DQResult:
     details: str
 
 
-def _suites(gxe, day: date) -> dict[str, list[tuple[object, bool]]]:
-    """Expectations per table: (expectation, critical)."""
+def expectation(gxe, text: str, day: date):
+    """Build the GX expectation a catalog check names, e.g. `ExpectColumnValuesToNotBeNull(column="ts")`.
+
+    Arguments are literals, `day_start` / `day_end` (the first and last microsecond of `day`, UTC),
+    or a name of the valid-event definition ingest applies (`IP_REGEX`, `PROTO_REGEX`, `SOURCE_KINDS`,
+    `PORT_MIN`, `PORT_MAX` of pipelines.schema), so what ingest lets in passes by construction.
+    """
+    from pipelines import schema
+
     start = datetime(day.year, day.month, day.day, tzinfo=UTC)
-    end = start + timedelta(days=1) - timedelta(microseconds=1)
-    not_null = [
-        gxe.ExpectColumnValuesToNotBeNull(column=c)
-        for c in ("ts", "event_date", "src_ip", "proto", "source_kind", "source_file")
-    ]
-    return {
-        "events": [(e, True) for e in not_null]
-        + [
-            (gxe.ExpectColumnValuesToMatchRegex(column="src_ip", regex=IP_REGEX), True),
-            (gxe.ExpectColumnValuesToMatchRegex(column="dst_ip", regex=IP_REGEX), True),
-            (gxe.ExpectColumnValuesToBeBetween(column="dst_port", min_value=0, max_value=65535), True),
-            (gxe.ExpectColumnValuesToBeBetween(column="src_port", min_value=0, max_value=65535), True),
-            (gxe.ExpectColumnValuesToMatchRegex(column="proto", regex=PROTO_REGEX), True),
-            (gxe.ExpectColumnValuesToBeBetween(column="ts", min_value=start, max_value=end), True),
-            (
-                gxe.ExpectColumnValuesToBeInSet(
-                    column="source_kind", value_set=["pcap", "flow", "firewall", "honeypot", "sensor"]
-                ),
-                True,
-            ),
-            (gxe.ExpectColumnValuesToBeBetween(column="packets", min_value=0), False),
-        ],
-        "geo_ip": [
-            (gxe.ExpectColumnValuesToNotBeNull(column="ip"), True),
-            (gxe.ExpectColumnValuesToBeUnique(column="ip"), True),
-            (gxe.ExpectColumnValuesToMatchRegex(column="country_code", regex=r"^[A-Z]{2}$"), False),
-            (gxe.ExpectColumnValuesToBeBetween(column="lat", min_value=-90, max_value=90), False),
-            (gxe.ExpectColumnValuesToBeBetween(column="lon", min_value=-180, max_value=180), False),
-        ],
-        "scan_fast": [
-            (gxe.ExpectColumnPairValuesAToBeGreaterThanB(column_A="probes", column_B="threshold"), True),
-            (gxe.ExpectColumnValuesToNotBeNull(column="src_ip"), True),
-        ],
-        "scan_slow": [
-            (gxe.ExpectColumnValuesToBeBetween(column="cond_entropy", min_value=0, max_value=1.000001), True),
-            (gxe.ExpectColumnValuesToBeInSet(column="kind", value_set=["horizontal", "vertical"]), True),
-        ],
-        "source_risk": [
-            (gxe.ExpectColumnValuesToBeBetween(column="risk", min_value=0, max_value=100), True),
-            (gxe.ExpectColumnValuesToBeUnique(column="src_ip"), True),
-            (gxe.ExpectColumnValuesToBeInSet(column="traffic_score", value_set=[0, 50, 100]), False),
-        ],
-        "daily_summary": [
-            (gxe.ExpectColumnValuesToBeBetween(column="abnormal_share", min_value=0, max_value=1), True),
-            (
-                gxe.ExpectColumnPairValuesAToBeGreaterThanB(
-                    column_A="sources", column_B="abnormal_sources", or_equal=True
-                ),
-                True,
-            ),
-            (
-                gxe.ExpectColumnPairValuesAToBeGreaterThanB(
-                    column_A="sources", column_B="suspected_sources", or_equal=True
-                ),
-                True,
-            ),
-            (gxe.ExpectTableRowCountToEqual(value=1), True),
-        ],
-        "hourly_abnormal": [
-            (gxe.ExpectColumnValuesToBeBetween(column="hour", min_value=0, max_value=23), True),
-            (
-                gxe.ExpectColumnPairValuesAToBeGreaterThanB(
-                    column_A="sources", column_B="abnormal_sources", or_equal=True
-                ),
-                True,
-            ),
-        ],
-        "agreement": [
-            # sums that must agree across layers: mart totals against the detail tables
-            (gxe.ExpectColumnPairValuesToBeEqual(column_A="mart", column_B="detail"), True),
-        ],
+    names = {"day_start": start, "day_end": start + timedelta(days=1) - timedelta(microseconds=1)}
+    names |= {n: getattr(schema, n) for n in ("IP_REGEX", "PROTO_REGEX", "PORT_MIN", "PORT_MAX")}
+    names["SOURCE_KINDS"] = list(schema.SOURCE_KINDS)
+    call = ast.parse(text, mode="eval").body
+    if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id.startswith("Expect")):
+        raise ValueError(f"a check is one Expect...(name=value, ...) call, not {text!r}")
+    if call.args:
+        raise ValueError(f"check arguments are named: {text!r}")
+    kwargs = {
+        kw.arg: names[kw.value.id] if isinstance(kw.value, ast.Name) else ast.literal_eval(kw.value)
+        for kw in call.keywords
     }
+    return getattr(gxe, call.func.id)(**kwargs)
 
 
-AGREEMENT_SQL = """
-SELECT 'daily_summary.events = count(events)' AS check_name,
-       (SELECT coalesce(sum(events), 0) FROM daily_summary WHERE event_date = $day) AS mart,
-       (SELECT count(*) FROM events WHERE event_date = $day) AS detail
-UNION ALL
-SELECT 'daily_summary.sources = count(source_risk)',
-       (SELECT coalesce(sum(sources), 0) FROM daily_summary WHERE event_date = $day),
-       (SELECT count(*) FROM source_risk WHERE event_date = $day)
-UNION ALL
-SELECT 'sum(hourly_abnormal.events) = count(events)',
-       (SELECT coalesce(sum(events), 0) FROM hourly_abnormal WHERE event_date = $day),
-       (SELECT count(*) FROM events WHERE event_date = $day)
-"""
-
-
-def _frame(con: duckdb.DuckDBPyConnection, table: str, day: date):
-    if table == "agreement":
-        return con.execute(AGREEMENT_SQL, {"day": day}).df()
-    if table == "geo_ip":
-        return con.execute(
-            "SELECT * FROM geo_ip WHERE ip IN (SELECT src_ip FROM events WHERE event_date = $day UNION SELECT dst_ip FROM events WHERE event_date = $day)",
-            {"day": day},
-        ).df()
-    return con.execute(f'SELECT * FROM "{table}" WHERE event_date = $day', {"day": day}).df()
+def _frame(con: duckdb.DuckDBPyConnection, entry: catalog.Table, day: date):
+    """The rows a table's checks judge: its day (`-- checked rows:`), or a check query's result."""
+    if entry.kind == "check":
+        return con.execute(entry.sql, {"day": day}).df()
+    return con.execute(f'SELECT * FROM "{entry.name}" WHERE {entry.checked_rows}', {"day": day}).df()
 
 
 DOCS_SITE = "scansense"
@@ -235,13 +156,15 @@ def run_checks(
     # The run is named after the day it checks, so a rerun replaces that day's results.
     run_id = RunIdentifier(run_name=day.isoformat(), run_time=datetime(day.year, day.month, day.day, tzinfo=UTC))
     results: list[DQResult] = []
-    for table, expectations in _suites(gxe, day).items():
-        frame = _frame(con, table, day)
+    for entry in (t for t in catalog.entries() if t.checks):
+        table = entry.name
+        frame = _frame(con, entry, day)
         batch_definition = source.add_dataframe_asset(name=table).add_batch_definition_whole_dataframe("day")
         suite = context.suites.add(gx.ExpectationSuite(name=table))
-        for expectation, critical in expectations:
-            expectation.severity = FailureSeverity.CRITICAL if critical else FailureSeverity.WARNING
-            suite.add_expectation(expectation)
+        for check in entry.checks:
+            expected = expectation(gxe, check.expectation, day)
+            expected.severity = FailureSeverity.CRITICAL if check.critical else FailureSeverity.WARNING
+            suite.add_expectation(expected)
         validation = context.validation_definitions.add(
             gx.ValidationDefinition(name=table, data=batch_definition, suite=suite)
         )
@@ -251,7 +174,7 @@ def run_checks(
             observed = {k: v for k, v in (item.result or {}).items() if k in _OBSERVED_KEYS}
             if item.exception_info and item.exception_info.get("raised_exception"):
                 observed["exception"] = str(item.exception_info.get("exception_message"))[:500]
-            if table == "agreement":
+            if entry.kind == "check":
                 observed["checks"] = frame.to_dict(orient="records")
             results.append(
                 DQResult(
@@ -335,7 +258,7 @@ def _offline_index(context, index: Path, keys) -> None:
     )
     page = index.read_text(encoding="utf-8")
     page = page.replace("</body>", block + "</body>", 1) if "</body>" in page else page + block
-    _write_atomic(index, page)
+    atomic.write_text(index, page)
 
 
 # Status words after GX's Font Awesome status icons: the icon font comes from a CDN, so offline the
@@ -360,7 +283,7 @@ def _offline_tweaks(docs_dir: Path, pages: list[Path]) -> None:
         text = remote.sub("../" * depth + "static/images/logo-long.png", text)
         if "scansense-offline" not in text:
             text = text.replace("</head>", _STATUS_CSS + "</head>", 1)
-        _write_atomic(page, text)
+        atomic.write_text(page, text)
 
 
 def dq_results_table(results: list[DQResult], day: date) -> pa.Table:
@@ -403,11 +326,5 @@ def write_summary(results: list[DQResult], day: date, docs_dir: Path) -> Path:
         f"<table><tr><th>table</th><th>expectation</th><th>critical</th><th>result</th><th>observed</th></tr>{rows}</table>"
     )
     path = docs_dir / f"dq-{day.isoformat()}.html"
-    _write_atomic(path, page)
+    atomic.write_text(path, page)
     return path
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)

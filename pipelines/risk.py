@@ -15,40 +15,18 @@ from datetime import date
 import duckdb
 import pyarrow as pa
 
+from pipelines import catalog
 from pipelines.orgs.reference import load_reference
 from pipelines.settings import Settings
 from pipelines.sqlfiles import read_sql
-from pipelines.warehouse import sql_header_comments
 
 FORMULAS = ("sum", "paper")
 
-SOURCE_RISK_SCHEMA = pa.schema(
-    [
-        ("event_date", pa.date32()),
-        ("src_ip", pa.string()),
-        ("traffic_score", pa.int32()),
-        ("time_score", pa.int32()),
-        ("geo_score", pa.int32()),
-        ("risk", pa.float64()),
-        ("malicious", pa.bool_()),
-        ("country_code", pa.string()),
-        ("reasons", pa.list_(pa.string())),
-        ("probes", pa.int64()),
-        ("first_seen", pa.timestamp("us", tz="UTC")),
-        ("last_seen", pa.timestamp("us", tz="UTC")),
-        ("research_org", pa.string()),
-        ("formula", pa.string()),
-    ]
-)
-SOURCE_RISK_COMMENTS: dict[str, str] = sql_header_comments(read_sql("risk/source_risk"))[1]
+SOURCE_RISK_SCHEMA = catalog.table("source_risk").schema
 
 # Empty stand-ins for inputs a caller did not provide (e.g. a day with no detector output).
 _INPUT_SCHEMAS = {
-    "scan_fast": pa.schema([("window_start", pa.timestamp("us", tz="UTC")), ("src_ip", pa.string())]),
-    "scan_slow": pa.schema([("src_ip", pa.string()), ("kind", pa.string()), ("is_scan", pa.bool_())]),
-    "scan_distributed": pa.schema(
-        [("src_ip", pa.string()), ("members", pa.int64()), ("coverage", pa.int64()), ("axis", pa.string())]
-    ),
+    "findings": catalog.table("findings").schema,
     "geo_ip": pa.schema([("ip", pa.string()), ("country_code", pa.string())]),
 }
 
@@ -79,7 +57,7 @@ def _existing(con: duckdb.DuckDBPyConnection) -> set[str]:
 
 
 def source_risk(con: duckdb.DuckDBPyConnection, day: date, settings: Settings) -> pa.Table:
-    """Score every source of the day in `events` against `scan_fast`, `scan_slow`, `scan_distributed` and `geo_ip`."""
+    """Score every source of the day in `events` against its `findings` and `geo_ip`."""
     rs, site = settings.risk, settings.site
     if rs.formula not in FORMULAS:
         raise ValueError(f"risk.formula must be one of {FORMULAS}, not {rs.formula!r}")
@@ -112,9 +90,10 @@ def source_risk(con: duckdb.DuckDBPyConnection, day: date, settings: Settings) -
         "g_points": 100 if paper else rs.geo_points,
         "malicious_at": float(rs.malicious_at),
         "exclude_research": bool(rs.exclude_research_orgs),
+        "baseline": list(rs.baseline_detectors),
     }
     try:
-        table = con.execute(read_sql("risk/source_risk"), params).fetch_arrow_table()
+        table = con.execute(read_sql("score/source_risk"), params).fetch_arrow_table()
     finally:
         for name in registered:
             con.unregister(name)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -21,17 +20,28 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipelines import catalog
 from pipelines import warehouse as wh
-from pipelines.schema import EVENT_COMMENTS, EVENTS_SCHEMA, QUARANTINE_COMMENTS, QUARANTINE_SCHEMA
 from pipelines.settings import Settings
 from pipelines.terminal import escape_controls
 
 log = logging.getLogger(__name__)
 
-# Per-day derived tables, in the order they are computed.
-DAY_TABLES = ("scan_fast", "window_entropy", "scan_slow", "port_ratio", "scan_distributed", "source_risk")
+# Per-day derived tables (catalog layers detect and score), in the order they are computed.
+DAY_TABLES = catalog.names("detect", "score")
 # Every timed step of a day, in the order a run takes them (`scansense run --json` "seconds").
-RUN_STEPS = ("ingest", "geo_ip", *DAY_TABLES, "load", "scanner_orgs", "marts", "quality", "publish", "report", "email")
+RUN_STEPS = (
+    "ingest",
+    *catalog.names("staging"),
+    *DAY_TABLES,
+    "load",
+    *catalog.names("orgs"),
+    "marts",
+    "quality",
+    "publish",
+    "report",
+    "email",
+)
 
 
 class Stopwatch:
@@ -52,24 +62,7 @@ class Stopwatch:
             self.seconds[name] = round(self.seconds.get(name, 0.0) + time.perf_counter() - started, 3)
 
 
-RUNS_SCHEMA = pa.schema(
-    [
-        ("run_date", pa.date32()),
-        ("started_at", pa.timestamp("us", tz="UTC")),
-        ("files", pa.int64()),
-        ("rows", pa.int64()),
-        ("quarantined", pa.int64()),
-        ("errors", pa.list_(pa.string())),
-    ]
-)
-RUNS_COMMENTS = {
-    "run_date": "Day the run processed (the landing folder's date).",
-    "started_at": "When the run's ingestion started, UTC.",
-    "files": "Input files found in the day's landing folder.",
-    "rows": "Events ingested from those files.",
-    "quarantined": "Records rejected into quarantine from those files.",
-    "errors": "Errors met while ingesting, one message per file.",
-}
+RUNS_SCHEMA = catalog.table("runs").schema
 
 
 @dataclass
@@ -193,29 +186,20 @@ def _with_day(table: pa.Table, day: date) -> pa.Table:
 
 def stage_analyze(day: date, settings: Settings, watch: Stopwatch | None = None) -> dict:
     """Enrich, detect and score one day's events; write the day's derived partitions."""
-    from pipelines import geo, risk
-    from pipelines.detect import distributed, entropy, fast, port_ratio, slow
+    from pipelines import geo
 
     watch = watch or Stopwatch()
     con = duckdb.connect()
     try:
         with watch.step("geo_ip"):
-            wh.load_lake_table(con, settings.warehouse, "events", EVENTS_SCHEMA, day=day)
+            wh.load_lake_table(con, settings.warehouse, "events", catalog.table("events").schema, day=day)
             geo_rows = geo.enrich(con, settings)
             con.register("geo_ip_rows", geo_rows)
             con.execute("CREATE TABLE geo_ip AS SELECT * FROM geo_ip_rows")
-        outputs = {
-            "scan_fast": lambda: fast.scan_fast(con, day, settings.fast),
-            "window_entropy": lambda: entropy.window_entropy(con, day, settings.entropy),
-            "scan_slow": lambda: slow.scan_slow(con, day, settings.slow),
-            "port_ratio": lambda: port_ratio.port_ratio(con, day, settings.slow),
-            "scan_distributed": lambda: distributed.scan_distributed(con, day, settings.distributed),
-            "source_risk": lambda: risk.source_risk(con, day, settings),
-        }
         counts = {}
         for name in DAY_TABLES:
             with watch.step(name):
-                table = _with_day(outputs[name](), day)
+                table = _with_day(catalog.builder(name)(con, day, settings), day)
                 con.register(f"{name}_rows", table)
                 con.execute(f'CREATE OR REPLACE TABLE "{name}" AS SELECT * FROM "{name}_rows"')
                 wh.write_day_partition(settings.warehouse, name, day, table)
@@ -235,63 +219,6 @@ def stage_analyze(day: date, settings: Settings, watch: Stopwatch | None = None)
     return dict(zip(keys, (int(v) for v in stats), strict=True)) | {"rows_by_table": counts}
 
 
-def _comments_for(table: str) -> tuple[str, dict[str, str]]:
-    """The table comment and column comments of a lake-backed warehouse table."""
-    from pipelines import geo, risk
-    from pipelines.detect import COMMENTS as DETECT_COMMENTS
-    from pipelines.detect import TABLE_COMMENTS as DETECT_TABLE_COMMENTS
-    from pipelines.ingest import INGEST_FILES_COMMENTS
-    from pipelines.orgs import SCANNER_ORGS_COMMENTS
-    from pipelines.quality import DQ_RESULTS_COMMENTS
-
-    known: dict[str, tuple[str, dict[str, str]]] = {
-        "events": (
-            "One probe: a packet, a flow, a firewall log line, a sensor connection or a honeypot record.",
-            EVENT_COMMENTS,
-        ),
-        "quarantine": ("One rejected input record, with the file, its location and the reason.", QUARANTINE_COMMENTS),
-        "ingest_files": (
-            "One input file seen by ingestion, identified by sha256 (the same bytes are counted once).",
-            INGEST_FILES_COMMENTS,
-        ),
-        "runs": ("One daily run: what its ingestion found.", RUNS_COMMENTS),
-        "geo_ip": (
-            "One address: where it is (offline database or online provider) and who announces it.",
-            geo.GEO_IP_COMMENTS,
-        ),
-        "scan_fast": (
-            "One source in one window whose probe count exceeded the dynamic threshold T = mu + k*sigma (paper 000).",
-            DETECT_COMMENTS["scan_fast"],
-        ),
-        "window_entropy": (
-            "One window and feature: normalized entropy and its mu +- k*sigma bounds (paper 002, section 2.1).",
-            DETECT_COMMENTS["window_entropy"],
-        ),
-        "scan_slow": (
-            "One growth period of the persistent incremental model (paper 002, section 2.2), horizontal or vertical.",
-            DETECT_COMMENTS["scan_slow"],
-        ),
-        "port_ratio": (
-            "One source and day under the port-ratio baseline (distinct targets over records).",
-            DETECT_COMMENTS["port_ratio"],
-        ),
-        "scan_distributed": (DETECT_TABLE_COMMENTS["scan_distributed"], DETECT_COMMENTS["scan_distributed"]),
-        "source_risk": (
-            "One source and day: traffic, time and geography indicators, the risk and the verdict (paper 000).",
-            risk.SOURCE_RISK_COMMENTS,
-        ),
-        "scanner_orgs": (
-            "One source: the organization cluster it belongs to (paper 001 without the neural network).",
-            SCANNER_ORGS_COMMENTS,
-        ),
-        "dq_results": ("One data-quality expectation evaluated for a day.", DQ_RESULTS_COMMENTS),
-    }
-    comment, columns = known[table]
-    columns = dict(columns)
-    columns.setdefault("event_date", "UTC day the row belongs to (lake partition).")
-    return comment, columns
-
-
 def stage_publish(
     day: date,
     settings: Settings,
@@ -306,8 +233,6 @@ def stage_publish(
     """
     from dashboards.report import build_report
     from pipelines import orgs, quality
-    from pipelines.geo import GEO_SCHEMA
-    from pipelines.ingest.lake import INGEST_FILES_SCHEMA
 
     watch = watch or Stopwatch()
     warehouse = settings.warehouse
@@ -315,14 +240,10 @@ def stage_publish(
     con = duckdb.connect(str(build_file))
     try:
         with watch.step("load"):
-            wh.load_lake_table(con, warehouse, "events", EVENTS_SCHEMA)
-            wh.load_lake_table(con, warehouse, "quarantine", QUARANTINE_SCHEMA)
-            wh.load_lake_table(con, warehouse, "runs", RUNS_SCHEMA)
-            # A new warehouse whose first day had no input has no registry rows nor addresses yet.
-            wh.load_lake_table(con, warehouse, "ingest_files", INGEST_FILES_SCHEMA)
-            wh.load_lake_table(con, warehouse, "geo_ip", GEO_SCHEMA)
-            for name in DAY_TABLES:
-                wh.load_lake_table(con, warehouse, name)
+            # A new warehouse whose first day had no input has no registry rows nor addresses yet:
+            # tables without lake files are created empty with their catalog columns.
+            for entry in catalog.tables("raw", "staging", "detect", "score"):
+                wh.load_lake_table(con, warehouse, entry.name, entry.schema)
         with watch.step("scanner_orgs"):
             org_rows = orgs.scanner_orgs(con, settings)
             wh.write_parquet_atomic(org_rows, wh.lake_dir(warehouse, "scanner_orgs") / "scanner_orgs.parquet")
@@ -337,18 +258,8 @@ def stage_publish(
             wh.write_day_partition(warehouse, "dq_results", day, dq_rows)
             wh.load_lake_table(con, warehouse, "dq_results")
         with watch.step("publish"):
-            for name in (
-                "events",
-                "quarantine",
-                "ingest_files",
-                "runs",
-                "geo_ip",
-                *DAY_TABLES,
-                "scanner_orgs",
-                "dq_results",
-            ):
-                comment, columns = _comments_for(name)
-                wh.apply_comments(con, name, comment, columns)
+            for entry in catalog.tables():
+                wh.apply_comments(con, entry.name, entry.comment, entry.column_comments)
             missing = wh.missing_comments(con)
             if missing:
                 log.warning("columns without a COMMENT: %s", ", ".join(missing))
@@ -430,11 +341,6 @@ def run_day(
                 setattr(result, key, value)
     result.seconds = watch.seconds
     return result
-
-
-def clean_build_dir(warehouse: Path) -> None:
-    """Remove scratch builds left by killed runs."""
-    shutil.rmtree(Path(warehouse) / ".build", ignore_errors=True)
 
 
 def summary_text(result: DayResult) -> str:

@@ -9,51 +9,20 @@ from datetime import UTC, datetime
 
 import pyarrow as pa
 
+from pipelines import catalog
+
 # One probe: a packet, a flow, a log line. Parsers fill what their format carries and leave the
-# rest null; `ts` is always UTC. Column comments become DuckDB COMMENTs on `events`.
+# rest null; `ts` is always UTC. Columns, types and comments live in sql/raw/events.sql.
 EVENT_COLUMNS: list[tuple[str, pa.DataType, str]] = [
-    ("ts", pa.timestamp("us", tz="UTC"), "Time of the probe, UTC."),
-    ("event_date", pa.date32(), "UTC calendar day of ts; the lake partition key."),
-    ("src_ip", pa.string(), "Source (scanner) address, IPv4 or IPv6 text."),
-    ("dst_ip", pa.string(), "Destination (victim) address, IPv4 or IPv6 text."),
-    ("src_port", pa.int32(), "Source port; null for ICMP."),
-    ("dst_port", pa.int32(), "Destination port (scanned port); ICMP type for ICMP."),
-    ("proto", pa.string(), "Transport protocol: tcp, udp, icmp, icmpv6 or the IP protocol number."),
-    ("tcp_flags", pa.string(), "TCP flags as letters in the order FSRPAUEC, e.g. S, SA, FPU; null if not TCP."),
-    ("packets", pa.int64(), "Packets in the record (1 for a packet or log line)."),
-    ("bytes", pa.int64(), "Bytes in the record (IP length for a packet)."),
-    ("duration_s", pa.float64(), "Flow or connection duration in seconds; 0 for a packet."),
-    ("conn_state", pa.string(), "Zeek-style connection state where known (S0, REJ, SF, ...)."),
-    ("action", pa.string(), "Firewall action (BLOCK, ALLOW, DROP) or sensor/honeypot event kind."),
-    ("ttl", pa.int32(), "IP TTL / hop limit where known."),
-    ("ip_id", pa.int32(), "IPv4 identification field where known (54321 marks some scanners)."),
-    ("tcp_window", pa.int32(), "TCP window size where known (1024 marks masscan/nmap SYN probes)."),
-    ("http_method", pa.string(), "HTTP method from honeypot logs; attacker-controlled text."),
-    ("uri", pa.string(), "Requested URI from honeypot logs; attacker-controlled text."),
-    ("user_agent", pa.string(), "HTTP user agent or client banner; attacker-controlled text."),
-    ("username", pa.string(), "Login name tried on a honeypot; attacker-controlled text."),
-    ("payload_hex", pa.string(), "First bytes sent by the peer, hex, bounded; attacker-controlled."),
-    ("label", pa.string(), "Ground-truth label carried by the input (CIDDS class, CIC Label), else null."),
-    ("attack_type", pa.string(), "Ground-truth attack type carried by the input, else null."),
-    ("source_kind", pa.string(), "Input family: pcap, flow, firewall, honeypot, sensor."),
-    ("source_format", pa.string(), "Exact input format detected from content (pcap, pcapng, cidds, ...)."),
-    ("source_file", pa.string(), "Path of the input file the record came from."),
-    ("source_location", pa.string(), "Where in the file: line number or byte offset."),
-    ("sensor", pa.string(), "Name of the sensor that saw the record (settings or file metadata)."),
+    (c.name, catalog.arrow_type(c.type), c.comment) for c in catalog.table("events").columns
 ]
+EVENTS_SCHEMA = catalog.table("events").schema
 
-EVENTS_SCHEMA = pa.schema([pa.field(n, t) for n, t, _ in EVENT_COLUMNS])
-EVENT_COMMENTS = {n: c for n, _, c in EVENT_COLUMNS}
-
+# One rejected record; sql/raw/quarantine.sql.
 QUARANTINE_COLUMNS: list[tuple[str, pa.DataType, str]] = [
-    ("source_file", pa.string(), "Path of the input file holding the rejected record."),
-    ("location", pa.string(), "Line number (line:N) or byte offset (byte:N) of the record."),
-    ("reason", pa.string(), "Why the record was rejected, in words."),
-    ("raw", pa.string(), "The rejected record's first bytes, text or hex, at most 1 KiB; attacker-controlled."),
-    ("records", pa.int64(), "Records the row stands for: a damaged stretch of many records is one row with its count."),
+    (c.name, catalog.arrow_type(c.type), c.comment) for c in catalog.table("quarantine").columns
 ]
-QUARANTINE_SCHEMA = pa.schema([pa.field(n, t) for n, t, _ in QUARANTINE_COLUMNS])
-QUARANTINE_COMMENTS = {n: c for n, _, c in QUARANTINE_COLUMNS}
+QUARANTINE_SCHEMA = catalog.table("quarantine").schema
 
 RAW_LIMIT = 1024  # bytes of UTF-8 (or of hex) kept in quarantine.raw
 

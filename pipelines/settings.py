@@ -30,7 +30,8 @@ class Site:
     night_start: str = "22:00"  # paper 000 reports the scan peak at 22:00-24:00
     night_end: str = "24:00"
     sensor_name: str = "default"  # recorded in events.sensor when the input does not say
-    allow: str = ""  # allow-list file: addresses and CIDRs, one a line, # comments; never exported as malicious
+    allow: str = ""  # file of the site's own scanners (addresses or CIDRs, # comments): never a finding, never exported
+    allow_research_orgs: bool = False  # true: sources on the orgs.dir lists (Censys, ...) are never a finding
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ class Slow:
     min_period: int = 5  # growth periods shorter than this many windows are dropped
     threshold: float = 0.75  # normalized conditional entropy at or above this is a scan
     port_ratio_threshold: float = 0.5  # baseline: distinct (dst_ip, dst_port) / records above this
+    port_ratio_min_pairs: int = 5  # fewer distinct targets is never a scan whatever the ratio (1 record has ratio 1)
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,7 @@ class Risk:
     geo_points: int = 20
     malicious_at: float = 60.0
     exclude_research_orgs: bool = False  # count known research scanners as not malicious
+    baseline_detectors: tuple[str, ...] = ("port_ratio",)  # findings kept for comparison that never raise F
 
 
 @dataclass(frozen=True)

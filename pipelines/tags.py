@@ -16,7 +16,7 @@ from pipelines.warehouse import sql_header_comments
 SOURCE_TAGS_SQL = "history/source_tags"
 # Detector outputs that may not exist (yet) in a warehouse: empty stand-ins keep the SQL whole.
 OPTIONAL_INPUTS = {
-    "scan_distributed": pa.schema([("event_date", pa.date32()), ("members", pa.list_(pa.string()))]),
+    "scan_distributed": pa.schema([("event_date", pa.date32()), ("src_ip", pa.string())]),
 }
 
 

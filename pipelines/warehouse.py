@@ -19,7 +19,8 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipelines.sqlfiles import SQL_DIR, read_sql
+from pipelines import atomic, catalog
+from pipelines.sqlfiles import header_entries
 
 DB_NAME = "scansense.duckdb"
 
@@ -48,10 +49,8 @@ def writer_lock(warehouse: Path) -> Iterator[None]:
 
 def write_parquet_atomic(table: pa.Table, path: Path) -> Path:
     """Write `table` to `path` through a temporary file in the same folder and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    pq.write_table(table, tmp, compression="zstd")
-    os.replace(tmp, path)
+    with atomic.replacing(path) as tmp:
+        pq.write_table(table, tmp, compression="zstd")
     return path
 
 
@@ -95,21 +94,15 @@ def load_lake_table(
 
 # --- comments -------------------------------------------------------------------------------
 
-_HEADER = re.compile(r"^--\s*(table|column)\s*(?:([A-Za-z_][A-Za-z0-9_]*))?\s*:\s*(.+)$")
-
 
 def sql_header_comments(sql_text: str) -> tuple[str | None, dict[str, str]]:
-    """Parse `-- table: ...` and `-- column name: ...` lines of a SQL file's header block."""
+    """The `-- table: ...` comment and `-- column name [TYPE]: ...` comments of a SQL file's header block."""
     table_comment, columns = None, {}
-    for line in sql_text.splitlines():
-        m = _HEADER.match(line.strip())
-        if not m:
-            continue
-        kind, col, text = m.groups()
-        if kind == "table":
-            table_comment = text.strip()
-        elif col:
-            columns[col] = text.strip()
+    for key, qualifier, text in header_entries(sql_text):
+        if key == "table":
+            table_comment = " ".join(text.split())
+        elif key == "column" and qualifier:
+            columns[qualifier.split()[0]] = " ".join(text.split())
     return table_comment, columns
 
 
@@ -144,16 +137,13 @@ def missing_comments(con: duckdb.DuckDBPyConnection) -> list[str]:
 
 
 def build_marts(con: duckdb.DuckDBPyConnection, params: dict) -> list[str]:
-    """Create every mart from `sql/marts/*.sql` (file name = table name) and comment it."""
+    """Create every mart of the catalog (`sql/marts/<table>.sql`) in build order and comment it."""
     built = []
-    for path in sorted((SQL_DIR / "marts").glob("*.sql")):
-        name = path.stem
-        text = read_sql(f"marts/{name}")
-        used = {k: v for k, v in params.items() if f"${k}" in text}
-        con.execute(f'CREATE OR REPLACE TABLE "{name}" AS {text}', used)
-        table_comment, columns = sql_header_comments(text)
-        apply_comments(con, name, table_comment or name, columns)
-        built.append(name)
+    for entry in catalog.tables("marts"):
+        used = {k: v for k, v in params.items() if f"${k}" in entry.sql}
+        con.execute(f'CREATE OR REPLACE TABLE "{entry.name}" AS {entry.sql}', used)
+        apply_comments(con, entry.name, entry.comment, entry.column_comments)
+        built.append(entry.name)
     return built
 
 

@@ -86,6 +86,7 @@ def test_lone_scanners_and_too_few_members_are_not_groups() -> None:
 
 
 def test_a_sweep_is_found_the_same_on_a_rerun_and_members_score_as_traffic(settings) -> None:
+    from pipelines.detect.findings import findings
     from pipelines.risk import source_risk
 
     con = _con(split_port_sweep(20, 4))
@@ -93,7 +94,11 @@ def test_a_sweep_is_found_the_same_on_a_rerun_and_members_score_as_traffic(setti
     assert first.equals(scan_distributed(con, DAY, S))
     con.register("scan_distributed_rows", first)
     con.execute("CREATE TABLE scan_distributed AS SELECT * FROM scan_distributed_rows")
+    found = findings(con, DAY, settings)  # the detector feeds risk through findings, with no edit to risk
+    assert set(found["detector"].to_pylist()) == {"scan_distributed"} and found.num_rows == 20
+    con.register("findings_rows", found)
+    con.execute("CREATE TABLE findings AS SELECT * FROM findings_rows")
     risk = {r["src_ip"]: r for r in source_risk(con, DAY, settings).to_pylist()}
     member = risk["198.51.100.1"]
     assert member["traffic_score"] > 0
-    assert any("one of 20 sources sweeping 80 ports together" in reason for reason in member["reasons"])
+    assert "found by scan_distributed (vertical)" in member["reasons"]

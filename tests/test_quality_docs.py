@@ -23,6 +23,7 @@ SUITES = (
     "geo_ip",
     "scan_fast",
     "scan_slow",
+    "scan_distributed",
     "source_risk",
     "daily_summary",
     "hourly_abnormal",

@@ -9,7 +9,6 @@ throughout: lookups run on numeric range tables (`pipelines.geo.ranges`).
 from __future__ import annotations
 
 import logging
-import os
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
@@ -20,40 +19,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from pipelines import atomic, catalog
 from pipelines.geo import ranges, regions
 from pipelines.settings import Settings
 
 log = logging.getLogger(__name__)
 
-GEO_COLUMNS = [
-    ("ip", pa.string(), "The address (IPv4 or IPv6 text)."),
-    (
-        "ip_class",
-        pa.string(),
-        "public, private, loopback, link-local, cgnat, multicast, documentation, reserved or invalid.",
-    ),
-    ("country_code", pa.string(), "ISO 3166-1 alpha-2 country code; null for special ranges and unknown addresses."),
-    ("country", pa.string(), "Country name in English."),
-    ("region", pa.string(), "Region / subdivision name in English (pinyin for China), one naming for every source."),
-    ("region_code", pa.string(), "ISO 3166-2 subdivision code (e.g. CN-GD) where known."),
-    ("city", pa.string(), "City where the source knows it."),
-    ("lat", pa.float64(), "Latitude (city or country level, as precise as the source)."),
-    ("lon", pa.float64(), "Longitude."),
-    ("asn", pa.int64(), "Autonomous system number announcing the address, where known."),
-    ("as_org", pa.string(), "Name of that autonomous system's organization."),
-    (
-        "provider",
-        pa.string(),
-        "Which source placed the address: mmdb file name, iptocc, an online provider, or special.",
-    ),
-    (
-        "looked_up_at",
-        pa.timestamp("us", tz="UTC"),
-        "When the answer was obtained (cache time to live counts from here).",
-    ),
-]
-GEO_SCHEMA = pa.schema([(n, t) for n, t, _ in GEO_COLUMNS])
-GEO_IP_COMMENTS = {n: c for n, _, c in GEO_COLUMNS}
+# Columns, types and comments: sql/staging/geo_ip.sql.
+GEO_SCHEMA = catalog.table("geo_ip").schema
 # While online providers are configured, an offline answer that stood in for failed providers is
 # tried online again after this long rather than after the full time to live.
 FALLBACK_TTL = timedelta(days=1)
@@ -271,11 +244,9 @@ def enrich_ips(
         new = GEO_SCHEMA.empty_table()  # every answer cached and nothing expired: no rewrite
     else:
         new = lookup(missing, settings, now=now, session=session)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        # Uncompressed: the cache-hit path reads 1M rows in 0.4 s instead of 0.6 s with snappy.
-        pq.write_table(pa.concat_tables([keep, new]), tmp, compression="none", row_group_size=131072)
-        os.replace(tmp, path)
+        with atomic.replacing(path) as tmp:
+            # Uncompressed: the cache-hit path reads 1M rows in 0.4 s instead of 0.6 s with snappy.
+            pq.write_table(pa.concat_tables([keep, new]), tmp, compression="none", row_group_size=131072)
     found = pos.drop_null()
     if len(missing) == 0 and keep.num_rows == len(wanted) == pc.count_distinct(found).as_py():
         return keep  # the cache holds exactly the wanted addresses (ip is unique in it)

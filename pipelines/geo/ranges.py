@@ -25,6 +25,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pipelines import atomic
 from pipelines.geo import regions
 
 U64_MAX = np.uint64(0xFFFFFFFFFFFFFFFF)
@@ -194,10 +195,9 @@ class RangeTable:
         }
         for part, table in tables.items():
             path = folder / f"{stem}.{part}.arrow"
-            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
-                writer.write_table(table.combine_chunks())
-            os.replace(tmp, path)
+            with atomic.replacing(path) as tmp:
+                with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+                    writer.write_table(table.combine_chunks())
 
     @classmethod
     def load(cls, folder: Path, stem: str) -> RangeTable:

@@ -11,31 +11,14 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
+from pipelines import catalog
+
 if TYPE_CHECKING:
     import duckdb
 
     from pipelines.settings import Settings
 
-SCANNER_ORGS_SCHEMA = pa.schema(
-    [
-        ("src_ip", pa.string()),
-        ("cluster_id", pa.int32()),
-        ("org", pa.string()),
-        ("method", pa.string()),
-        ("known_org", pa.string()),
-        ("setting", pa.string()),
-        ("algorithm", pa.string()),
-    ]
-)
-SCANNER_ORGS_COMMENTS: dict[str, str] = {
-    "src_ip": "Source (scanner) address; every source seen in events appears once.",
-    "cluster_id": "Cluster number from the clustering run (-1: DBSCAN noise; null: not a scanning source, not clustered); stable only within one build.",
-    "org": "Organization of the cluster: the known organization dominating it (reference lists), else unknown-N; for sources not clustered their listed organization, else 'unclustered'.",
-    "method": "How the organization was found: '<algorithm> on <setting>' (e.g. 'kmeans on graph+smoothing'), 'reference list', or 'not clustered (fewer than N probes)'.",
-    "known_org": "The source's own organization on the reference lists (settings orgs.dir), else null.",
-    "setting": "Representation clustered: features, graph (features + graph structure) or graph+smoothing (X~ = H^t X).",
-    "algorithm": "Clustering algorithm: kmeans, spectral or dbscan.",
-}
+SCANNER_ORGS_SCHEMA = catalog.table("scanner_orgs").schema
 
 
 def scanner_orgs(con: duckdb.DuckDBPyConnection, settings: Settings) -> pa.Table:
@@ -45,4 +28,4 @@ def scanner_orgs(con: duckdb.DuckDBPyConnection, settings: Settings) -> pa.Table
     return run(con, settings)
 
 
-__all__ = ["SCANNER_ORGS_COMMENTS", "SCANNER_ORGS_SCHEMA", "scanner_orgs"]
+__all__ = ["SCANNER_ORGS_SCHEMA", "scanner_orgs"]

@@ -1,4 +1,5 @@
 -- table: fast_counts (intermediate of scan_fast): per source and counting window, its probes and distinct targets.
+-- kind: intermediate (run by Python, not stored in the warehouse)
 -- grain: one row per (w, src_ip) with at least one probe on $day
 -- column row_id: Position of the row in (w, src_ip) order; the threshold recursion in pipelines/detect/fast.py indexes by it.
 -- column w: Window number: floor(epoch seconds / $window_s).

@@ -1,12 +1,19 @@
 -- table: One source and day under the port-ratio baseline: distinct (dst_ip, dst_port) pairs over probe records, flagged above a threshold (the comparison method of paper 002).
 -- grain: one row per src_ip per day
--- column src_ip: The source.
--- column records: Probes it sent that day.
--- column distinct_pairs: Distinct (dst_ip, dst_port) targets among them.
--- column ratio: distinct_pairs / records.
--- column is_scan: ratio above the threshold with at least $min_pairs distinct targets (one port of one host is never a scan).
--- column threshold: The ratio threshold used.
--- column min_pairs: Minimum distinct targets for a scan.
+-- built by: pipelines.detect.port_ratio:port_ratio(settings.slow)
+-- findings: SELECT src_ip, 'ratio' AS kind, timezone('UTC', $day::TIMESTAMP) AS window_start,
+--     timezone('UTC', $day::TIMESTAMP + INTERVAL 1 DAY) AS window_end,
+--     to_json({'records': records, 'distinct_pairs': distinct_pairs, 'ratio': ratio})::VARCHAR AS evidence,
+--     to_json({'threshold': threshold, 'min_pairs': min_pairs})::VARCHAR AS parameters
+--   FROM port_ratio WHERE is_scan
+-- column event_date DATE: UTC day the row belongs to (lake partition).
+-- column src_ip VARCHAR: The source.
+-- column records BIGINT: Probes it sent that day.
+-- column distinct_pairs BIGINT: Distinct (dst_ip, dst_port) targets among them.
+-- column ratio DOUBLE: distinct_pairs / records.
+-- column is_scan BOOLEAN: ratio above the threshold with at least $min_pairs distinct targets (one port of one host is never a scan).
+-- column threshold DOUBLE: The ratio threshold used.
+-- column min_pairs INTEGER: Minimum distinct targets for a scan.
 SELECT
     src_ip,
     count(*)::BIGINT AS records,

@@ -1,4 +1,5 @@
 -- table: probes (view): the events of `events` that count as scan probes; the one definition every detector uses.
+-- kind: intermediate (run by Python, not stored in the warehouse)
 -- grain: one row per event that tries a target (same columns as events)
 -- A probe is a record in which the source tries a target rather than carrying an established exchange:
 --   firewall drops, sensor connections/datagrams and honeypot hits: always;

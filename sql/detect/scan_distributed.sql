@@ -1,22 +1,35 @@
 -- table: One source taking part in a coordinated (distributed) scan: a group of sources that together cover a contiguous range of ports of one host, or of hosts of one /16 on one port, in the same window, while each probes only a small, dense slice of it (Gates 2009, adapted; README "How sources are judged").
 -- grain: one row per member source per group
 -- key: event_date, group_id, src_ip
--- column src_ip: The member source.
--- column group_id: Identifier of the group (hash of its window, axis, target and first covered value); the same on every rerun.
--- column axis: 'ports' (many ports of one host) or 'hosts' (many hosts of one /16 on one port).
--- column target: The host whose ports were covered (axis 'ports'), or the /16 whose hosts were covered (axis 'hosts').
--- column proto: tcp or udp.
--- column dst_port: The port probed on every host (axis 'hosts'); null for axis 'ports'.
--- column window_start: Start of the fixed window the group was found in, UTC.
--- column members: Sources in the group.
--- column coverage: Distinct ports (or hosts) the group probed together.
--- column covered_from: Lowest port (or host address) the group probed.
--- column covered_to: Highest port (or host address) the group probed.
--- column overlap: Sum of the members' distinct targets over the group's coverage: 1.0 when no target was probed twice.
--- column member_targets: Distinct ports (or hosts) this member probed in the group.
--- column member_probes: Probe records of this member in the group.
--- column first_seen: This member's first probe in the group, UTC.
--- column last_seen: This member's last probe in the group, UTC.
+-- built by: pipelines.detect.distributed:scan_distributed(settings.distributed)
+-- reads: probes
+-- findings: SELECT src_ip, CASE axis WHEN 'ports' THEN 'vertical' ELSE 'horizontal' END AS kind,
+--     first_seen AS window_start, last_seen AS window_end,
+--     to_json({'group_id': group_id, 'target': target, 'dst_port': dst_port, 'members': members,
+--              'coverage': coverage, 'covered_from': covered_from, 'covered_to': covered_to,
+--              'overlap': overlap, 'member_targets': member_targets})::VARCHAR AS evidence,
+--     to_json({'window_start': window_start})::VARCHAR AS parameters
+--   FROM scan_distributed
+-- column event_date DATE: UTC day the row belongs to (lake partition).
+-- column src_ip VARCHAR: The member source.
+-- column group_id VARCHAR: Identifier of the group (hash of its window, axis, target and first covered value); the same on every rerun.
+-- column axis VARCHAR: 'ports' (many ports of one host) or 'hosts' (many hosts of one /16 on one port).
+-- column target VARCHAR: The host whose ports were covered (axis 'ports'), or the /16 whose hosts were covered (axis 'hosts').
+-- column proto VARCHAR: tcp or udp.
+-- column dst_port INTEGER: The port probed on every host (axis 'hosts'); null for axis 'ports'.
+-- column window_start TIMESTAMP WITH TIME ZONE: Start of the fixed window the group was found in, UTC.
+-- column members BIGINT: Sources in the group.
+-- column coverage BIGINT: Distinct ports (or hosts) the group probed together.
+-- column covered_from VARCHAR: Lowest port (or host address) the group probed.
+-- column covered_to VARCHAR: Highest port (or host address) the group probed.
+-- column overlap DOUBLE: Sum of the members' distinct targets over the group's coverage: 1.0 when no target was probed twice.
+-- column member_targets BIGINT: Distinct ports (or hosts) this member probed in the group.
+-- column member_probes BIGINT: Probe records of this member in the group.
+-- column first_seen TIMESTAMP WITH TIME ZONE: This member's first probe in the group, UTC.
+-- column last_seen TIMESTAMP WITH TIME ZONE: This member's last probe in the group, UTC.
+-- check critical: ExpectColumnValuesToBeInSet(column="axis", value_set=["ports", "hosts"])
+-- check critical: ExpectColumnValuesToNotBeNull(column="src_ip")
+-- check warning: ExpectColumnValuesToBeBetween(column="overlap", min_value=1.0)
 -- Method: probes of the window are grouped per (target, proto); a candidate member probes between
 -- $min_each and $max_each distinct values of the axis, densely (distinct / span >= $min_density).
 -- Candidates sorted by their lowest value form a chain while each starts within $max_gap of the

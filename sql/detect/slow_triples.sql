@@ -1,4 +1,5 @@
 -- table: slow_triples (intermediate of scan_slow): the persistent incremental model's input (paper 002, section 2.2).
+-- kind: intermediate (run by Python, not stored in the warehouse)
 -- grain: one row per (combination, window, target) of a persistent combination on $day
 -- Horizontal combinations fix (src_ip, dst_port) and grow the set of dst_ip; vertical ones fix (src_ip, dst_ip)
 -- and grow the set of dst_port. Only combinations present in more than $min_windows windows are kept.

@@ -1,14 +1,16 @@
 -- table: One window and feature: the normalized entropy (0..1) of src_ip, dst_ip or dst_port among the window's probes, and whether it falls outside mu +- k*sigma of the day's series (paper 002, section 2.1).
 -- grain: one row per (window_start, feature)
--- column window_start: Start of the window (UTC).
--- column feature: src_ip, dst_ip or dst_port.
--- column entropy: Shannon entropy of the feature's values divided by the log of their distinct count (0 when one value).
--- column records: Probes in the window.
--- column lower: mu - k*sigma of the feature's entropy series over the day.
--- column upper: mu + k*sigma of that series.
--- column anomalous: True when the entropy lies outside [lower, upper].
--- column k: The k of the bounds.
--- column window_s: Window length in seconds.
+-- built by: pipelines.detect.entropy:window_entropy(settings.entropy)
+-- column event_date DATE: UTC day the row belongs to (lake partition).
+-- column window_start TIMESTAMP WITH TIME ZONE: Start of the window (UTC).
+-- column feature VARCHAR: src_ip, dst_ip or dst_port.
+-- column entropy DOUBLE: Shannon entropy of the feature's values divided by the log of their distinct count (0 when one value).
+-- column records BIGINT: Probes in the window.
+-- column lower DOUBLE: mu - k*sigma of the feature's entropy series over the day.
+-- column upper DOUBLE: mu + k*sigma of that series.
+-- column anomalous BOOLEAN: True when the entropy lies outside [lower, upper].
+-- column k DOUBLE: The k of the bounds.
+-- column window_s INTEGER: Window length in seconds.
 WITH p AS (
     SELECT to_timestamp(floor(epoch(ts) / $window_s) * $window_s) AS window_start, src_ip, dst_ip, CAST(dst_port AS VARCHAR) AS dst_port
     FROM probes

@@ -20,7 +20,7 @@
 -- column research_org: Known research-scanning organization of the source on the reference lists, else null.
 -- column is_allow_listed: True when the address is on the site's allow-list (settings site.allow) at the time of the run.
 -- column classification: 'benign' (allow-listed or a known research organization), else 'malicious' (judged malicious on at least one day: risk at or above risk.malicious_at with a detector's finding), else 'unknown'.
--- Inputs: source_risk, events, scan_fast, scan_slow, scan_distributed(event_date, members), source_tags,
+-- Inputs: source_risk, events, scan_fast, scan_slow, scan_distributed(event_date, src_ip: one row per member), source_tags,
 -- scanner_orgs, history_allowed(ip, is_allow_listed).
 WITH days AS (
     SELECT
@@ -48,7 +48,7 @@ WITH days AS (
     UNION
     SELECT DISTINCT src_ip, 'scan_slow' FROM scan_slow WHERE is_scan
     UNION
-    SELECT DISTINCT unnest(members), 'scan_distributed' FROM scan_distributed
+    SELECT DISTINCT src_ip, 'scan_distributed' FROM scan_distributed
 ), detectors AS (
     SELECT src_ip, list(DISTINCT detector ORDER BY detector) AS detectors FROM named GROUP BY src_ip
 ), tags AS (

@@ -8,7 +8,7 @@
 -- column probes: For a tool, the source's probes that day carrying its signature; for a behaviour, the detector's rows (windows over the threshold, growth periods, coordinated groups).
 -- column evidence: The rule that matched, in words.
 -- Parameters: $min_share (share of probes with the signature), $nmap_min_probes.
--- Inputs: events (every day), scan_fast, scan_slow, scan_distributed(event_date, members); the macros of tag_macros.sql.
+-- Inputs: events (every day), scan_fast, scan_slow, scan_distributed(event_date, src_ip: one row per member); the macros of tag_macros.sql.
 -- Masscan (IP ID from the SYN cookie) and Mirai (sequence number = destination) need tcp_seq, and nmap's
 -- MSS-only option list needs the TCP options: events carry neither yet, so their macros are not used here.
 WITH probes AS (
@@ -42,7 +42,7 @@ WITH probes AS (
     WHERE nmap >= $nmap_min_probes AND nmap >= $min_share * tcp_with_window
         AND nmap_ttls >= 2 AND nmap_ttl_max <= 59 AND nmap_ttl_max - nmap_ttl_min <= 22
 ), members AS (
-    SELECT event_date, unnest(members) AS src_ip FROM scan_distributed
+    SELECT event_date, src_ip FROM scan_distributed
 ), behaviours AS (
     SELECT
         event_date, src_ip, 'fast-scan' AS tag, 'behaviour' AS kind, count(*) AS probes,

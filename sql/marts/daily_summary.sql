@@ -1,15 +1,19 @@
 -- table: One row per UTC day: sources seen, sources suspected by a detector, sources judged abnormal (malicious), and what the run ingested. The report's headline figures.
 -- grain: one row per event_date that has events or a run (a quiet day's run gives a row of zeros)
 -- key: event_date
--- column event_date: UTC day.
--- column sources: Distinct source addresses seen that day.
--- column suspected_sources: Sources with traffic_score > 0 (found by the fast threshold or the slow-scan model).
--- column abnormal_sources: Sources judged malicious (risk at or above the configured cut, default 60).
--- column abnormal_share: abnormal_sources / sources, 0..1 (paper 000 reports 18.4-19.1%).
--- column events: Events (packets, flows, log lines) recorded that day.
--- column fast_scans: Distinct sources over the dynamic threshold in at least one window.
--- column slow_scans: Distinct sources with at least one slow-scan growth period judged a scan.
--- column quarantined: Records rejected by ingestion in the run of that day.
+-- column event_date DATE: UTC day.
+-- column sources BIGINT: Distinct source addresses seen that day.
+-- column suspected_sources BIGINT: Sources with traffic_score > 0 (found by the fast threshold or the slow-scan model).
+-- column abnormal_sources BIGINT: Sources judged malicious (risk at or above the configured cut, default 60).
+-- column abnormal_share DOUBLE: abnormal_sources / sources, 0..1 (paper 000 reports 18.4-19.1%).
+-- column events BIGINT: Events (packets, flows, log lines) recorded that day.
+-- column fast_scans BIGINT: Distinct sources over the dynamic threshold in at least one window.
+-- column slow_scans BIGINT: Distinct sources with at least one slow-scan growth period judged a scan.
+-- column quarantined BIGINT: Records rejected by ingestion in the run of that day.
+-- check critical: ExpectColumnValuesToBeBetween(column="abnormal_share", min_value=0, max_value=1)
+-- check critical: ExpectColumnPairValuesAToBeGreaterThanB(column_A="sources", column_B="abnormal_sources", or_equal=True)
+-- check critical: ExpectColumnPairValuesAToBeGreaterThanB(column_A="sources", column_B="suspected_sources", or_equal=True)
+-- check critical: ExpectTableRowCountToEqual(value=1)
 WITH ev AS (
     SELECT event_date, count(*) AS events FROM events GROUP BY event_date
 ), src AS (
@@ -21,9 +25,9 @@ WITH ev AS (
     FROM source_risk
     GROUP BY event_date
 ), fast AS (
-    SELECT event_date, count(DISTINCT src_ip) AS fast_scans FROM scan_fast GROUP BY event_date
+    SELECT event_date, count(DISTINCT src_ip) AS fast_scans FROM findings WHERE detector = 'scan_fast' GROUP BY event_date
 ), slow AS (
-    SELECT event_date, count(DISTINCT src_ip) AS slow_scans FROM scan_slow WHERE is_scan GROUP BY event_date
+    SELECT event_date, count(DISTINCT src_ip) AS slow_scans FROM findings WHERE detector = 'scan_slow' GROUP BY event_date
 ), q AS (
     SELECT run_date AS event_date, sum(quarantined) AS quarantined FROM runs GROUP BY run_date
 ), days AS (

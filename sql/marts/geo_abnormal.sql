@@ -1,15 +1,15 @@
 -- table: One row per UTC day, country and region of the sources: how many sources and abnormal sources came from there (the report's geography and map).
 -- grain: one row per (event_date, country_code, region)
 -- key: event_date, country_code, region
--- column event_date: UTC day.
--- column country_code: ISO 3166-1 alpha-2 code of the sources, or a label such as 'private' for special ranges, '??' when unknown.
--- column country: Country name.
--- column region: Region (ISO 3166-2 subdivision name where known).
--- column lat: Mean latitude of the located sources.
--- column lon: Mean longitude of the located sources.
--- column sources: Distinct sources from there.
--- column abnormal_sources: Distinct malicious sources from there.
--- column events: Events sent from there.
+-- column event_date DATE: UTC day.
+-- column country_code VARCHAR: ISO 3166-1 alpha-2 code of the sources, or a label such as 'private' for special ranges, '??' when unknown.
+-- column country VARCHAR: Country name.
+-- column region VARCHAR: Region (ISO 3166-2 subdivision name where known).
+-- column lat DOUBLE: Mean latitude of the located sources.
+-- column lon DOUBLE: Mean longitude of the located sources.
+-- column sources BIGINT: Distinct sources from there.
+-- column abnormal_sources BIGINT: Distinct malicious sources from there.
+-- column events BIGINT: Events sent from there.
 WITH per_source AS (
     SELECT r.event_date, r.src_ip, r.malicious, r.probes
     FROM source_risk AS r

@@ -1,12 +1,12 @@
 -- table: One row per UTC day, protocol and destination port hit by suspected sources (traffic_score > 0): the ports scanners go for.
 -- grain: one row per (event_date, proto, dst_port)
 -- key: event_date, proto, dst_port
--- column event_date: UTC day.
--- column proto: Transport protocol (tcp, udp, icmp, ...).
--- column dst_port: Destination port (ICMP type for ICMP).
--- column events: Events from suspected sources to that port.
--- column sources: Distinct suspected sources that hit the port.
--- column abnormal_sources: Distinct malicious sources that hit the port.
+-- column event_date DATE: UTC day.
+-- column proto VARCHAR: Transport protocol (tcp, udp, icmp, ...).
+-- column dst_port INTEGER: Destination port (ICMP type for ICMP).
+-- column events BIGINT: Events from suspected sources to that port.
+-- column sources BIGINT: Distinct suspected sources that hit the port.
+-- column abnormal_sources BIGINT: Distinct malicious sources that hit the port.
 SELECT
     e.event_date,
     e.proto,

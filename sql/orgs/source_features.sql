@@ -1,4 +1,5 @@
 -- table: One row per source over all days in events: the node attributes of the organization graph (paper 001 Table 1, DESIGN 5.4), before encoding.
+-- kind: intermediate (run by Python, not stored in the warehouse)
 -- grain: one row per src_ip
 -- key: src_ip
 -- Inputs: events (all days) and orgs_geo_ip (geo_ip's columns, null where absent).

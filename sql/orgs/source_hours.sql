@@ -1,4 +1,5 @@
 -- table: One row per source and UTC hour of day: the activity-hour histogram of the node attributes.
+-- kind: intermediate (run by Python, not stored in the warehouse)
 -- grain: one row per (src_ip, hour)
 -- key: src_ip, hour
 -- column src_ip: Source (scanner) address.

@@ -1,4 +1,5 @@
 -- table: One row per source and destination port: how often the source hit the port (the port-profile block of the node attributes).
+-- kind: intermediate (run by Python, not stored in the warehouse)
 -- grain: one row per (src_ip, dst_port)
 -- key: src_ip, dst_port
 -- column src_ip: Source (scanner) address.

@@ -1,24 +1,30 @@
 -- table: One row per source and UTC day: traffic, time and geography indicators, the risk total, the verdict and the reasons in words (paper 000, DESIGN 5.2).
 -- grain: one row per (event_date, src_ip)
+-- built by: pipelines.risk:source_risk(settings)
 -- key: event_date, src_ip
--- column event_date: UTC day scored.
--- column src_ip: Source (scanner) address.
--- column traffic_score: Traffic indicator F: points when the source exceeded the dynamic threshold in a window (scan_fast), had a slow-scan growth period judged a scan (scan_slow) or took part in a coordinated scan (scan_distributed).
--- column time_score: Time indicator T: points when the source was active in the night window (settings site.night_start..night_end, site.timezone).
--- column geo_score: Geography indicator G: points when the source's country is known, outside site.home_country, and the address is public (private/reserved score 0).
--- column risk: Risk total R: F + T + G (formula 'sum', 0..100) or 0.4F + 0.3T + 0.3G on 0..100 indicators (formula 'paper').
--- column malicious: R at or above risk.malicious_at for a source suspected by traffic (F > 0: paper 000 assesses only the marked suspected sources), and not a known research scanner when risk.exclude_research_orgs is set.
--- column country_code: ISO country of the source from geo_ip, null when unknown.
--- column reasons: Why the source scored, in words (e.g. 'exceeded the dynamic threshold 14 times', 'abroad: SG').
--- column probes: Events (packets, flows, log lines) sent by the source that day.
--- column first_seen: First event of the source that day, UTC.
--- column last_seen: Last event of the source that day, UTC.
--- column research_org: Known research-scanning organization of the source (reference lists, settings orgs.dir), else null.
--- column formula: Formula used for risk: 'sum' or 'paper'.
+-- column event_date DATE: UTC day scored.
+-- column src_ip VARCHAR: Source (scanner) address.
+-- column traffic_score INTEGER: Traffic indicator F: points when a detector found the source (a row of findings: over the dynamic threshold in a window, a slow-scan growth period judged a scan, or any other detector not in risk.baseline_detectors).
+-- column time_score INTEGER: Time indicator T: points when the source was active in the night window (settings site.night_start..night_end, site.timezone).
+-- column geo_score INTEGER: Geography indicator G: points when the source's country is known, outside site.home_country, and the address is public (private/reserved score 0).
+-- column risk DOUBLE: Risk total R: F + T + G (formula 'sum', 0..100) or 0.4F + 0.3T + 0.3G on 0..100 indicators (formula 'paper').
+-- column malicious BOOLEAN: R at or above risk.malicious_at for a source suspected by traffic (F > 0: paper 000 assesses only the marked suspected sources), and not a known research scanner when risk.exclude_research_orgs is set.
+-- column country_code VARCHAR: ISO country of the source from geo_ip, null when unknown.
+-- column reasons VARCHAR[]: Why the source scored, in words (e.g. 'exceeded the dynamic threshold 14 times', 'abroad: SG').
+-- column probes BIGINT: Events (packets, flows, log lines) sent by the source that day.
+-- column first_seen TIMESTAMP WITH TIME ZONE: First event of the source that day, UTC.
+-- column last_seen TIMESTAMP WITH TIME ZONE: Last event of the source that day, UTC.
+-- column research_org VARCHAR: Known research-scanning organization of the source (reference lists, settings orgs.dir), else null.
+-- column formula VARCHAR: Formula used for risk: 'sum' or 'paper'.
+-- check critical: ExpectColumnValuesToBeBetween(column="risk", min_value=0, max_value=100)
+-- check critical: ExpectColumnValuesToBeUnique(column="src_ip")
+-- check warning: ExpectColumnValuesToBeInSet(column="traffic_score", value_set=[0, 50, 100])
 -- Parameters: $day, $tz, $night_start, $night_end (minutes after local midnight), $night_label,
--- $home, $formula, $f_points, $t_points, $g_points, $malicious_at, $exclude_research.
--- Inputs: events (the day), scan_fast, scan_slow, scan_distributed, geo_ip, risk_sources_public(ip, is_public),
--- risk_research_orgs(ip, org).
+-- $home, $formula, $f_points, $t_points, $g_points, $malicious_at, $exclude_research, $baseline (detectors
+-- whose findings never raise F).
+-- Inputs: events (the day), findings (every detector's verdicts), geo_ip, risk_sources_public(ip, is_public),
+-- risk_research_orgs(ip, org). Any detector's finding raises F; the two of paper 000 and 002 keep their own words
+-- in `reasons`, another detector is named with its kind.
 WITH src AS (
     SELECT
         src_ip,
@@ -41,13 +47,16 @@ WITH src AS (
         WHERE src_ip IS NOT NULL
     )
     GROUP BY src_ip
-), fast AS (
-    SELECT src_ip, count(*) AS windows_over FROM scan_fast GROUP BY src_ip
-), slow AS (
-    SELECT src_ip, list(DISTINCT kind ORDER BY kind) AS kinds FROM scan_slow WHERE is_scan GROUP BY src_ip
-), dist AS (
-    SELECT src_ip, any_value(members) AS members, any_value(coverage) AS coverage, any_value(axis) AS axis
-    FROM scan_distributed GROUP BY src_ip
+), found AS (
+    SELECT
+        src_ip,
+        count(*) FILTER (WHERE detector = 'scan_fast') AS windows_over,
+        list(DISTINCT kind ORDER BY kind) FILTER (WHERE detector = 'scan_slow') AS slow_kinds,
+        list(DISTINCT detector || ' (' || kind || ')' ORDER BY detector || ' (' || kind || ')')
+            FILTER (WHERE detector NOT IN ('scan_fast', 'scan_slow')) AS others
+    FROM findings
+    WHERE NOT list_contains($baseline, detector)
+    GROUP BY src_ip
 ), geo AS (
     SELECT ip, any_value(country_code) FILTER (WHERE country_code IS NOT NULL AND country_code <> '') AS country_code
     FROM geo_ip
@@ -56,19 +65,15 @@ WITH src AS (
     SELECT
         s.*,
         coalesce(f.windows_over, 0) AS windows_over,
-        coalesce(sl.kinds, []) AS slow_kinds,
+        coalesce(f.slow_kinds, []) AS slow_kinds,
+        coalesce(f.others, []) AS others,
         g.country_code,
         coalesce(p.is_public, false) AS is_public,
         o.org AS research_org,
-        d.members AS dist_members,
-        d.coverage AS dist_coverage,
-        d.axis AS dist_axis,
-        coalesce(f.windows_over, 0) > 0 OR len(coalesce(sl.kinds, [])) > 0 OR d.src_ip IS NOT NULL AS f_hit,
+        f.src_ip IS NOT NULL AS f_hit,
         g.country_code IS NOT NULL AND upper(g.country_code) <> upper($home) AND coalesce(p.is_public, false) AS g_hit
     FROM src AS s
-    LEFT JOIN fast AS f USING (src_ip)
-    LEFT JOIN slow AS sl USING (src_ip)
-    LEFT JOIN dist AS d USING (src_ip)
+    LEFT JOIN found AS f USING (src_ip)
     LEFT JOIN geo AS g ON g.ip = s.src_ip
     LEFT JOIN risk_sources_public AS p ON p.ip = s.src_ip
     LEFT JOIN risk_research_orgs AS o ON o.ip = s.src_ip
@@ -109,8 +114,7 @@ SELECT
                  THEN format('slow vertical scan of {:,} port{}', ports, CASE WHEN ports = 1 THEN '' ELSE 's' END) END,
             CASE WHEN list_contains(slow_kinds, 'horizontal')
                  THEN format('slow horizontal scan of {:,} host{}', hosts, CASE WHEN hosts = 1 THEN '' ELSE 's' END) END,
-            CASE WHEN dist_members IS NOT NULL
-                 THEN format('one of {:,} sources sweeping {:,} {} together', dist_members, dist_coverage, dist_axis) END,
+            CASE WHEN len(others) > 0 THEN 'found by ' || array_to_string(others, ', ') END,
             CASE WHEN at_night THEN 'active ' || $night_label END,
             CASE WHEN g_hit THEN 'abroad: ' || upper(country_code) END,
             CASE WHEN research_org IS NOT NULL THEN 'known research scanner: ' || research_org END

@@ -1,0 +1,12 @@
+-- table: One detector verdict (a notice, in Zeek's terms): the source a detector found, when, what it saw and the parameters it used. Risk, the marts and the report read this table, never a detector's own; the site's allow-list (settings site.allow) is applied here.
+-- grain: one row per finding: detector, kind, source and time window
+-- key: detector, kind, src_ip, window_start, evidence
+-- built by: pipelines.detect.findings:findings(settings)
+-- column event_date DATE: UTC day of the finding.
+-- column src_ip VARCHAR: The source found (scanner).
+-- column detector VARCHAR: Detector that raised it, named after its own table holding the full row: scan_fast, scan_slow, port_ratio, ...
+-- column kind VARCHAR: What was found: fast (over the dynamic threshold in a window), horizontal or vertical (slow-scan growth period), ratio (port-ratio baseline).
+-- column window_start TIMESTAMP WITH TIME ZONE: Start of the time the finding covers, UTC.
+-- column window_end TIMESTAMP WITH TIME ZONE: End of that time, UTC.
+-- column evidence VARCHAR: What the detector saw, as JSON (counts, entropy, ratio).
+-- column parameters VARCHAR: The detector's parameters as JSON (thresholds, windows), so the finding can be judged later.

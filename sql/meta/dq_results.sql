@@ -1,0 +1,11 @@
+-- table: One data-quality expectation evaluated for a day.
+-- grain: one row per expectation evaluated per run_date
+-- key: run_date, table_name, expectation
+-- built by: pipelines.quality:run_checks
+-- column run_date DATE: Day the checks ran for.
+-- column table_name VARCHAR: Table checked.
+-- column expectation VARCHAR: Great Expectations expectation and its column(s).
+-- column success BOOLEAN: Whether the expectation held.
+-- column critical BOOLEAN: A failed critical expectation stops publication of the day.
+-- column details VARCHAR: Observed values (JSON): unexpected counts and a sample of offending values.
+-- column checked_at TIMESTAMP WITH TIME ZONE: When the check ran, UTC.

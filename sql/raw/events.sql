@@ -1,0 +1,45 @@
+-- table: One probe: a packet, a flow, a firewall log line, a sensor connection or a honeypot record.
+-- grain: one row per probe record (packet, flow, firewall log line, sensor connection, honeypot record)
+-- built by: pipelines.ingest:ingest_paths (lake/events/date=D/<file key>.parquet, one file per input file and day)
+-- column ts TIMESTAMP WITH TIME ZONE: Time of the probe, UTC.
+-- column event_date DATE: UTC calendar day of ts; the lake partition key.
+-- column src_ip VARCHAR: Source (scanner) address, IPv4 or IPv6 text.
+-- column dst_ip VARCHAR: Destination (victim) address, IPv4 or IPv6 text.
+-- column src_port INTEGER: Source port; null for ICMP.
+-- column dst_port INTEGER: Destination port (scanned port); ICMP type for ICMP.
+-- column proto VARCHAR: Transport protocol: tcp, udp, icmp, icmpv6 or the IP protocol number.
+-- column tcp_flags VARCHAR: TCP flags as letters in the order FSRPAUEC, e.g. S, SA, FPU; null if not TCP.
+-- column packets BIGINT: Packets in the record (1 for a packet or log line).
+-- column bytes BIGINT: Bytes in the record (IP length for a packet).
+-- column duration_s DOUBLE: Flow or connection duration in seconds; 0 for a packet.
+-- column conn_state VARCHAR: Zeek-style connection state where known (S0, REJ, SF, ...).
+-- column action VARCHAR: Firewall action (BLOCK, ALLOW, DROP) or sensor/honeypot event kind.
+-- column ttl INTEGER: IP TTL / hop limit where known.
+-- column ip_id INTEGER: IPv4 identification field where known (54321 marks some scanners).
+-- column tcp_window INTEGER: TCP window size where known (1024 marks masscan/nmap SYN probes).
+-- column http_method VARCHAR: HTTP method from honeypot logs; attacker-controlled text.
+-- column uri VARCHAR: Requested URI from honeypot logs; attacker-controlled text.
+-- column user_agent VARCHAR: HTTP user agent or client banner; attacker-controlled text.
+-- column username VARCHAR: Login name tried on a honeypot; attacker-controlled text.
+-- column payload_hex VARCHAR: First bytes sent by the peer, hex, bounded; attacker-controlled.
+-- column label VARCHAR: Ground-truth label carried by the input (CIDDS class, CIC Label), else null.
+-- column attack_type VARCHAR: Ground-truth attack type carried by the input, else null.
+-- column source_kind VARCHAR: Input family: pcap, flow, firewall, honeypot, sensor.
+-- column source_format VARCHAR: Exact input format detected from content (pcap, pcapng, cidds, ...).
+-- column source_file VARCHAR: Path of the input file the record came from.
+-- column source_location VARCHAR: Where in the file: line number or byte offset.
+-- column sensor VARCHAR: Name of the sensor that saw the record (settings or file metadata).
+-- check critical: ExpectColumnValuesToNotBeNull(column="ts")
+-- check critical: ExpectColumnValuesToNotBeNull(column="event_date")
+-- check critical: ExpectColumnValuesToNotBeNull(column="src_ip")
+-- check critical: ExpectColumnValuesToNotBeNull(column="proto")
+-- check critical: ExpectColumnValuesToNotBeNull(column="source_kind")
+-- check critical: ExpectColumnValuesToNotBeNull(column="source_file")
+-- check critical: ExpectColumnValuesToMatchRegex(column="src_ip", regex=IP_REGEX)
+-- check critical: ExpectColumnValuesToMatchRegex(column="dst_ip", regex=IP_REGEX)
+-- check critical: ExpectColumnValuesToBeBetween(column="dst_port", min_value=PORT_MIN, max_value=PORT_MAX)
+-- check critical: ExpectColumnValuesToBeBetween(column="src_port", min_value=PORT_MIN, max_value=PORT_MAX)
+-- check critical: ExpectColumnValuesToMatchRegex(column="proto", regex=PROTO_REGEX)
+-- check critical: ExpectColumnValuesToBeBetween(column="ts", min_value=day_start, max_value=day_end)
+-- check critical: ExpectColumnValuesToBeInSet(column="source_kind", value_set=SOURCE_KINDS)
+-- check warning: ExpectColumnValuesToBeBetween(column="packets", min_value=0)

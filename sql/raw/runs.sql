@@ -1,0 +1,10 @@
+-- table: One daily run: what its ingestion found.
+-- grain: one row per run_date (the last run of the day)
+-- key: run_date
+-- built by: pipelines.run:record_run
+-- column run_date DATE: Day the run processed (the landing folder's date).
+-- column started_at TIMESTAMP WITH TIME ZONE: When the run's ingestion started, UTC.
+-- column files BIGINT: Input files found in the day's landing folder.
+-- column rows BIGINT: Events ingested from those files.
+-- column quarantined BIGINT: Records rejected into quarantine from those files.
+-- column errors VARCHAR[]: Errors met while ingesting, one message per file.

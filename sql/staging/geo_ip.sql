@@ -1,0 +1,24 @@
+-- table: One address: where it is (offline database or online provider) and who announces it.
+-- grain: one row per address seen in events (cached over days)
+-- key: ip
+-- built by: pipelines.geo:enrich(settings)
+-- reads: events
+-- column ip VARCHAR: The address (IPv4 or IPv6 text).
+-- column ip_class VARCHAR: public, private, loopback, link-local, cgnat, multicast, documentation, reserved or invalid.
+-- column country_code VARCHAR: ISO 3166-1 alpha-2 country code; null for special ranges and unknown addresses.
+-- column country VARCHAR: Country name in English.
+-- column region VARCHAR: Region / subdivision name in English (pinyin for China), one naming for every source.
+-- column region_code VARCHAR: ISO 3166-2 subdivision code (e.g. CN-GD) where known.
+-- column city VARCHAR: City where the source knows it.
+-- column lat DOUBLE: Latitude (city or country level, as precise as the source).
+-- column lon DOUBLE: Longitude.
+-- column asn BIGINT: Autonomous system number announcing the address, where known.
+-- column as_org VARCHAR: Name of that autonomous system's organization.
+-- column provider VARCHAR: Which source placed the address: mmdb file name, iptocc, an online provider, or special.
+-- column looked_up_at TIMESTAMP WITH TIME ZONE: When the answer was obtained (cache time to live counts from here).
+-- checked rows: ip IN (SELECT src_ip FROM events WHERE event_date = $day UNION SELECT dst_ip FROM events WHERE event_date = $day)
+-- check critical: ExpectColumnValuesToNotBeNull(column="ip")
+-- check critical: ExpectColumnValuesToBeUnique(column="ip")
+-- check warning: ExpectColumnValuesToMatchRegex(column="country_code", regex=r"^[A-Z]{2}$")
+-- check warning: ExpectColumnValuesToBeBetween(column="lat", min_value=-90, max_value=90)
+-- check warning: ExpectColumnValuesToBeBetween(column="lon", min_value=-180, max_value=180)
