@@ -16,7 +16,9 @@ def failure_message(context) -> str:
     ti = context.get("ti") or context.get("task_instance")
     dag = context.get("dag")
     dag_id = getattr(dag, "dag_id", None) or getattr(ti, "dag_id", None) or "scansense"
-    day = context.get("ds") or "?"
+    run = context.get("dag_run")
+    logical = getattr(run, "logical_date", None)  # a run's callback (dag-processor) may have no `ds`
+    day = context.get("ds") or (logical.date().isoformat() if logical else "?")
     step = getattr(ti, "task_id", None) or "the run"
     if getattr(ti, "map_index", -1) not in (-1, None):
         step += f"[{ti.map_index}]"

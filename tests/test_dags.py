@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -79,7 +79,8 @@ def test_failure_message_names_the_day_and_the_step() -> None:
     )
     mapped = SimpleNamespace(dag_id="scansense_daily", task_id="ingest", map_index=4, try_number=1, max_tries=0)
     assert "step ingest[4] (try 1 of 1)" in failure_message({"ti": mapped, "ds": "2025-11-27"})
-    run = {"dag": SimpleNamespace(dag_id="scansense_daily"), "ds": "2025-11-27", "reason": "task_failure"}
+    dag_run = SimpleNamespace(logical_date=datetime(2025, 11, 27, tzinfo=UTC))
+    run = {"dag": SimpleNamespace(dag_id="scansense_daily"), "dag_run": dag_run, "reason": "task_failure"}
     assert failure_message(run) == "scansense_daily failed: day 2025-11-27, step the run: task_failure"
 
 
