@@ -40,8 +40,8 @@ browser: ## install Debian's chromium for the report's browser test (needs root;
 services: ## install Debian's postgresql and redis-server for `make airflow` and its test (needs root; skipped otherwise)
 	@{ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && command -v redis-server >/dev/null 2>&1; } || \
 	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
-	  (apt-get install -y -q postgresql redis-server >/dev/null 2>&1 || (apt-get update -q >/dev/null 2>&1 && \
-	   apt-get install -y -q postgresql redis-server >/dev/null 2>&1)) ; } || \
+	  (DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql redis-server >/dev/null 2>&1 || (apt-get update -q >/dev/null 2>&1 && \
+	   DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql redis-server >/dev/null 2>&1)) ; } || \
 	  echo "note: postgresql and redis-server not installed; the Celery test will skip"
 
 # Set SCANSENSE_LANDING and SCANSENSE_WAREHOUSE (absolute paths) first; README "Airflow without Docker".

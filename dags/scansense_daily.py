@@ -36,8 +36,8 @@ WRITER_POOL = _settings.airflow.pool or "default_pool"
 
 default_args = {
     "owner": "scansense",
-    # A full disk, a killed worker or a locked file clears up by itself more often than not:
-    # retry after 1, then 2 minutes (capped at 30), then fail and call on_failure.
+    # A full disk, a killed worker or a locked file clears up by itself more often than not: retry
+    # after about a minute, then about twice as long (Airflow adds jitter), then fail and call on_failure.
     "retries": 2,
     "retry_delay": timedelta(minutes=1),
     "retry_exponential_backoff": 2.0,

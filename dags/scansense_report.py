@@ -27,7 +27,7 @@ WAREHOUSE_ASSET = Asset("scansense_warehouse")
     is_paused_upon_creation=False,
     default_args={
         "owner": "scansense",
-        # A mail server that is down for a while: retry after 2, 4, 8 minutes.
+        # A mail server down for a while: retry after about 2 minutes, then about twice as long each time.
         "retries": 3,
         "retry_delay": timedelta(minutes=2),
         "retry_exponential_backoff": 2.0,
@@ -42,7 +42,7 @@ def scansense_report():
     def email_report(triggering_asset_events=None) -> list[str]:
         """
         Build and send the report of each day named by the triggering `scansense_warehouse` events
-        (the newest day of the warehouse when triggered by hand); returns `day: recipients` lines.
+        (the newest day of the warehouse when triggered by hand); returns `day: Message-ID` lines.
         """
         from datetime import date
 
