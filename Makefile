@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksu
 UV_VERSION := 0.13.9
 PYTEST_ARGS ?=
 
-.PHONY: help setup geo demo test test-fast lint format lock browser clean
+.PHONY: help setup geo demo test test-fast lint format lock browser services airflow clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -37,7 +37,18 @@ browser: ## install Debian's chromium for the report's browser test (needs root;
 	  (apt-get install -y -q chromium >/dev/null 2>&1 || (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium >/dev/null 2>&1)) ; } || \
 	  echo "note: chromium not installed; the browser test will skip"
 
-test: $(STAMP) browser ## install and run the whole test suite
+services: ## install Debian's postgresql and redis-server for `make airflow` and its test (needs root; skipped otherwise)
+	@{ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && command -v redis-server >/dev/null 2>&1; } || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  (DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql redis-server >/dev/null 2>&1 || (apt-get update -q >/dev/null 2>&1 && \
+	   DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql redis-server >/dev/null 2>&1)) ; } || \
+	  echo "note: postgresql and redis-server not installed; the Celery test will skip"
+
+# Set SCANSENSE_LANDING and SCANSENSE_WAREHOUSE (absolute paths) first; README "Airflow without Docker".
+airflow: $(STAMP) services ## Airflow without Docker: Postgres, Redis, scheduler, api-server, 2 Celery workers on 127.0.0.1
+	$(BIN)/python deploy/airflow_local.py --workers 2 --port $(or $(AIRFLOW_PORT),8080)
+
+test: $(STAMP) browser services ## install and run the whole test suite
 	$(BIN)/python -m pytest -n 2 -q $(PYTEST_ARGS)
 
 test-fast: $(STAMP) ## the suite without tests marked slow

@@ -1,13 +1,20 @@
 """
 ### scansense_daily
 
-Every day: ingest the day's landing files (one mapped task per file), then enrich, detect and score
-the day, then rebuild and publish the warehouse with its marts, quality gates and report. Writes to
-the warehouse are serialized by the one-slot pool `scansense_warehouse`; the publish task emits the
-`scansense_warehouse` asset that `scansense_report` consumes to send the email.
+Every day: wait for the sensor's dumps to close, ingest the day's landing files (one mapped task
+per file), then enrich, detect and score the day, then rebuild and publish the warehouse with its
+marts, quality gates and report. The publish task emits the `scansense_warehouse` asset, its event
+naming the day, which `scansense_report` consumes to send that day's email.
 
-Settings come from `scansense.toml` / `SCANSENSE_*` variables of the workers. Catchup is on, so
-unpausing the DAG backfills past days; each day is idempotent (its partitions are replaced whole).
+Nothing has to be created in Airflow first. The first day, the last day and catchup come from the
+`[airflow]` section of `scansense.toml` (or `SCANSENSE_AIRFLOW_*` variables) as the dag-processor
+sees them: by default the earliest day of the landing folder, no end, catchup on, so the DAG runs
+every day it has data for. One day runs at a time (`max_active_runs=1`), which serializes the
+warehouse writers (`record`, `analyze`, `publish`); `[airflow] pool` may name a one-slot pool
+(which must exist) to serialize them with other writers too. Each day is idempotent (its
+partitions are replaced whole), so any task can be cleared and run again.
+
+Workers read their settings from `scansense.toml` / `SCANSENSE_*` variables; the DAG starts unpaused.
 """
 
 from __future__ import annotations
@@ -17,89 +24,116 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import Asset, dag, task
 
+from pipelines.alerts import on_failure
+from pipelines.settings import airflow_days, load_settings
+
 WAREHOUSE_ASSET = Asset("scansense_warehouse")
-WAREHOUSE_POOL = "scansense_warehouse"
+
+# Parse-time settings: cheap (a TOML file and a folder listing), no database, no heavy imports.
+_settings = load_settings()
+_first_day, _last_day = airflow_days(_settings)
+WRITER_POOL = _settings.airflow.pool or "default_pool"
 
 default_args = {
     "owner": "scansense",
+    # A full disk, a killed worker or a locked file clears up by itself more often than not: retry
+    # after about a minute, then about twice as long (Airflow adds jitter), then fail and call on_failure.
     "retries": 2,
-    "retry_delay": timedelta(minutes=2),
+    "retry_delay": timedelta(minutes=1),
+    "retry_exponential_backoff": 2.0,
+    "max_retry_delay": timedelta(minutes=30),
     "execution_timeout": timedelta(hours=2),
+    "on_failure_callback": on_failure,
 }
 
 
-def _on_failure(context) -> None:
-    """Log a one-line alert naming the failed task and day (hook for paging)."""
-    import logging
-
-    ti = context.get("task_instance")
-    logging.getLogger("scansense").error(
-        "scansense task failed: %s for %s", getattr(ti, "task_id", "?"), context.get("ds")
-    )
+def _utc_midnight(day):
+    return pendulum.datetime(day.year, day.month, day.day, tz="UTC")
 
 
 @dag(
     dag_id="scansense_daily",
     schedule="@daily",
-    start_date=pendulum.datetime(2025, 11, 26, tz="UTC"),
-    catchup=True,
+    start_date=_utc_midnight(_first_day),
+    end_date=_utc_midnight(_last_day) if _last_day else None,
+    catchup=_settings.airflow.catchup,
     max_active_runs=1,
+    is_paused_upon_creation=False,
     default_args=default_args,
-    on_failure_callback=_on_failure,
+    on_failure_callback=on_failure,
     tags=["scansense"],
     doc_md=__doc__,
 )
 def scansense_daily():
-    @task
+    @task.sensor(poke_interval=300, timeout=6 * 3600, mode="reschedule", execution_timeout=timedelta(minutes=5))
+    def sensor_dumps_closed(ds: str | None = None) -> bool:
+        """
+        Wait until the sensor has closed (renamed) every hourly dump of the day: a `.jsonl.part`
+        file in `<landing>/sensor/` is still being written. Gives up after 6 hours.
+        """
+        from datetime import date
+
+        from pipelines.run import open_sensor_dumps
+
+        return not open_sensor_dumps(load_settings().landing, date.fromisoformat(ds))
+
+    @task(execution_timeout=timedelta(minutes=5))
     def list_files(ds: str | None = None) -> list[str]:
-        """Files waiting in the day's landing folder (closed sensor dumps only)."""
+        """List the closed input files of the day's landing folder (`<landing>/<day>/`, sensor dumps)."""
         from datetime import date
 
         from pipelines.run import day_files
-        from pipelines.settings import load_settings
 
         return [str(p) for p in day_files(load_settings().landing, date.fromisoformat(ds))]
 
-    @task(on_failure_callback=_on_failure)
+    @task(execution_timeout=timedelta(hours=1))
     def ingest(path: str, ds: str | None = None) -> dict:
-        """Ingest one file into the lake (files are independent, so this task is mapped)."""
+        """
+        Ingest one file into the lake's `events` and `quarantine` tables (one mapped task per file;
+        files are independent). Re-running it replaces the file's rows, never doubles them.
+        """
         from pathlib import Path
 
         from pipelines.run import ingest_file
-        from pipelines.settings import load_settings
 
         return ingest_file(Path(path), load_settings(), year=int(ds[:4]))
 
-    @task(pool=WAREHOUSE_POOL, on_failure_callback=_on_failure)
+    @task(pool=WRITER_POOL, execution_timeout=timedelta(minutes=10))
     def record(summaries: list[dict], ds: str | None = None) -> dict:
-        """Store the day's ingestion counts."""
+        """Store the day's ingestion counts (files, rows, quarantined, errors) as its `runs` partition."""
         from datetime import date
 
         from pipelines.run import record_run
-        from pipelines.settings import load_settings
 
         return record_run(date.fromisoformat(ds), list(summaries), load_settings())
 
-    @task(pool=WAREHOUSE_POOL, on_failure_callback=_on_failure)
+    @task(pool=WRITER_POOL, execution_timeout=timedelta(hours=2))
     def analyze(ingested: dict, ds: str | None = None) -> dict:
-        """Enrich, detect and score the day."""
+        """
+        Enrich the day's sources with geography, run the fast threshold, the entropy screen, the
+        slow-scan model and the port ratio, score risk; write each table's day partition.
+        """
         from datetime import date
 
         from pipelines.run import stage_analyze
-        from pipelines.settings import load_settings
 
         return stage_analyze(date.fromisoformat(ds), load_settings())
 
-    @task(pool=WAREHOUSE_POOL, outlets=[WAREHOUSE_ASSET], on_failure_callback=_on_failure)
-    def publish(analyzed: dict, ds: str | None = None) -> dict:
-        """Rebuild the warehouse from the lake, check it, publish it and write the report."""
+    @task(pool=WRITER_POOL, outlets=[WAREHOUSE_ASSET], execution_timeout=timedelta(hours=2))
+    def publish(analyzed: dict, ds: str | None = None, outlet_events=None) -> dict:
+        """
+        Rebuild the warehouse from the lake, cluster organizations, build the marts, run the quality
+        gates, swap the new `scansense.duckdb` in and write the report. A day failing a critical
+        check is not published: the report marked "DQ FAILED" is mailed and the task fails at once
+        (no retry: the data would fail again).
+        """
         from datetime import date
 
+        from airflow.sdk.exceptions import AirflowFailException
         from scansense_smtp import with_smtp_connection
 
         from pipelines import warehouse
         from pipelines.run import stage_publish
-        from pipelines.settings import load_settings
 
         settings = with_smtp_connection(load_settings())
         with warehouse.writer_lock(settings.warehouse):
@@ -107,22 +141,16 @@ def scansense_daily():
             # scansense_report), so the marked report is mailed from here before the task fails.
             result = stage_publish(date.fromisoformat(ds), settings, send_email=False, email_on_dq_failure=True)
         if result["dq_failed"]:
-            raise RuntimeError(f"critical data-quality checks failed, previous warehouse kept: {result['dq_failed']}")
+            raise AirflowFailException(
+                f"critical data-quality checks failed, previous warehouse kept: {result['dq_failed']}"
+            )
+        outlet_events[WAREHOUSE_ASSET].extra = {"day": ds}  # scansense_report mails this day's report
         return result
-
-    @task.sensor(poke_interval=300, timeout=6 * 3600, mode="reschedule")
-    def sensor_dumps_closed(ds: str | None = None) -> bool:
-        """Wait until the sensor has closed (renamed) every hourly dump of the day."""
-        from datetime import date
-
-        from pipelines.run import open_sensor_dumps
-        from pipelines.settings import load_settings
-
-        return not open_sensor_dumps(load_settings().landing, date.fromisoformat(ds))
 
     files = list_files()
     sensor_dumps_closed() >> files
-    summaries = ingest.expand(path=files)
+    # A mapped task does not take its docstring as doc_md by itself (Airflow 3.3): given here.
+    summaries = ingest.override(doc_md=ingest.function.__doc__).expand(path=files)
     publish(analyze(record(summaries)))
 
 

@@ -1,17 +1,21 @@
 """
 ### scansense_report
 
-Runs whenever `scansense_daily` publishes the warehouse (the `scansense_warehouse` asset): emails the
-latest day's report. SMTP comes from the Airflow connection `scansense_smtp` when it exists (host,
-port, login, password, extra `{"to": "...", "from": "...", "starttls": true}`), else from settings.
+Runs whenever `scansense_daily` publishes the warehouse (the `scansense_warehouse` asset) and emails
+the report of the day that was published: the day comes from the asset event, so catching up on
+several days mails one report per day, each for its own day. Triggered by hand (no asset event),
+it mails the newest day of the warehouse. SMTP comes from the Airflow connection `scansense_smtp`
+when it exists (host, port, login, password, extra `{"to": "...", "from": "...", "starttls": true}`),
+else from settings. The DAG starts unpaused, so a new installation mails its first report unattended.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-import pendulum
 from airflow.sdk import Asset, dag, task
+
+from pipelines.alerts import on_failure
 
 WAREHOUSE_ASSET = Asset("scansense_warehouse")
 
@@ -19,16 +23,29 @@ WAREHOUSE_ASSET = Asset("scansense_warehouse")
 @dag(
     dag_id="scansense_report",
     schedule=[WAREHOUSE_ASSET],
-    start_date=pendulum.datetime(2025, 11, 26, tz="UTC"),
     catchup=False,
-    default_args={"owner": "scansense", "retries": 3, "retry_delay": timedelta(minutes=5)},
+    is_paused_upon_creation=False,
+    default_args={
+        "owner": "scansense",
+        # A mail server down for a while: retry after about 2 minutes, then about twice as long each time.
+        "retries": 3,
+        "retry_delay": timedelta(minutes=2),
+        "retry_exponential_backoff": 2.0,
+        "max_retry_delay": timedelta(minutes=30),
+        "on_failure_callback": on_failure,
+    },
     tags=["scansense"],
     doc_md=__doc__,
 )
 def scansense_report():
-    @task
-    def email_latest() -> str:
-        """Send the report of the newest day in the published warehouse."""
+    @task(execution_timeout=timedelta(minutes=30))
+    def email_report(triggering_asset_events=None) -> list[str]:
+        """
+        Build and send the report of each day named by the triggering `scansense_warehouse` events
+        (the newest day of the warehouse when triggered by hand); returns `day: Message-ID` lines.
+        """
+        from datetime import date
+
         import duckdb
         from scansense_smtp import with_smtp_connection
 
@@ -39,12 +56,18 @@ def scansense_report():
 
         settings = with_smtp_connection(load_settings())
         path = db_path(settings.warehouse)
-        with duckdb.connect(str(path), read_only=True) as con:
-            day = con.execute("SELECT max(event_date) FROM daily_summary").fetchone()[0]
-        report = build_report(path, day, settings.warehouse / "reports" / day.isoformat(), settings)
-        return send_report(report, settings, day)
+        events = [e for evs in (triggering_asset_events or {}).values() for e in evs]
+        days = sorted({date.fromisoformat(e.extra["day"]) for e in events if (e.extra or {}).get("day")})
+        if not days:
+            with duckdb.connect(str(path), read_only=True) as con:
+                days = [con.execute("SELECT max(event_date) FROM daily_summary").fetchone()[0]]
+        sent = []
+        for day in days:
+            report = build_report(path, day, settings.warehouse / "reports" / day.isoformat(), settings)
+            sent.append(f"{day.isoformat()}: {send_report(report, settings, day)}")
+        return sent
 
-    email_latest()
+    email_report()
 
 
 scansense_report()

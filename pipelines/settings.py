@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -149,6 +151,14 @@ class Sensor:
     max_dump_mb_total: float = 20000.0  # MB the dump folder's files may hold together (0: no cap, for either)
 
 
+@dataclass(frozen=True)
+class Airflow:
+    start_date: str = ""  # first day scansense_daily runs, YYYY-MM-DD; empty: the earliest landing day, else today
+    end_date: str = ""  # last day it runs (a fixed range to backfill); empty: no end, one run per new day
+    catchup: bool = True  # run every day from start_date on that has no run yet; false: only the newest day
+    pool: str = ""  # pool of the warehouse writers, must exist; empty: default_pool (max_active_runs=1 serializes)
+
+
 # The settings that name files or folders, per section: made absolute once, in Settings.__post_init__.
 PATH_KEYS = {
     "paths": ("warehouse", "landing"),
@@ -190,6 +200,7 @@ class Settings:
     smtp: Smtp = field(default_factory=Smtp)
     sensor: Sensor = field(default_factory=Sensor)
     ingest: Ingest = field(default_factory=Ingest)
+    airflow: Airflow = field(default_factory=Airflow)
 
     def __post_init__(self) -> None:
         for name, keys in PATH_KEYS.items():
@@ -265,3 +276,45 @@ def load_settings(path: str | os.PathLike | None = None, env: dict[str, str] | N
         if changes:
             settings = dataclasses.replace(settings, **{f.name: dataclasses.replace(section, **changes)})
     return settings
+
+
+def landing_days(landing: str | os.PathLike) -> list[date]:
+    """Days that have input in `landing`: its `YYYY-MM-DD` folders and the sensor's hourly dumps, sorted."""
+    landing = Path(landing)
+    days = set()
+    if landing.is_dir():
+        for p in landing.iterdir():
+            if p.is_dir() and re.fullmatch(r"\d{4}-\d{2}-\d{2}", p.name):
+                try:
+                    days.add(date.fromisoformat(p.name))
+                except ValueError:  # 2025-13-01 is not a day
+                    pass
+    for p in (landing / "sensor").glob("sensor-*T*.jsonl*"):
+        try:
+            days.add(datetime.strptime(p.name[7:15], "%Y%m%d").date())
+        except ValueError:
+            pass
+    return sorted(days)
+
+
+def airflow_days(settings: Settings, today: date | None = None) -> tuple[date, date | None]:
+    """The first and last day of the `scansense_daily` DAG, from `[airflow]`.
+
+    An empty `start_date` means the earliest landing day, else today (a new installation starts with
+    the data it has, not a year of empty days); an empty `end_date` means no end.
+    """
+
+    def parse(key: str) -> date | None:
+        value = str(getattr(settings.airflow, key) or "")  # TOML may give a date: start_date = 2025-11-26
+        try:
+            return date.fromisoformat(value) if value else None
+        except ValueError:
+            raise ValueError(f"[airflow] {key} = {value!r} is not a YYYY-MM-DD day") from None
+
+    start, end = parse("start_date"), parse("end_date")
+    if start is None:
+        days = landing_days(settings.landing)
+        start = days[0] if days else (today or datetime.now(UTC).date())
+    if end is not None and end < start:
+        raise ValueError(f"[airflow] end_date {end} is before start_date {start}")
+    return start, end

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from datetime import date
 from pathlib import Path
 
 import pytest
 
-from pipelines.settings import Settings, load_settings
+from pipelines.settings import Settings, airflow_days, load_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -64,3 +65,30 @@ def test_repr_hides_every_secret() -> None:
     for section, name in secret_fields:
         field = next(f for f in dataclasses.fields(getattr(s, section)) if f.name == name)
         assert field.repr is False, f"{section}.{name} is shown by repr(Settings)"
+
+
+def test_airflow_days_come_from_settings_else_the_earliest_landing_day_else_today(tmp_path: Path) -> None:
+    landing = tmp_path / "landing"
+    today = date(2026, 1, 10)
+    settings = load_settings(ROOT / "scansense.toml", env={"SCANSENSE_LANDING": str(landing)})
+    assert airflow_days(settings, today) == (today, None)  # no landing folder yet
+    for name in ("2025-11-27", "2025-11-28", "not-a-day", "2025-13-01"):
+        (landing / name).mkdir(parents=True)
+    (landing / "sensor").mkdir()
+    (landing / "sensor" / "sensor-20251126T23.jsonl.part").write_text("")
+    assert airflow_days(settings, today) == (date(2025, 11, 26), None)
+    env = {"SCANSENSE_LANDING": str(landing), "SCANSENSE_AIRFLOW_START_DATE": "2025-11-27"}
+    env["SCANSENSE_AIRFLOW_END_DATE"] = "2025-11-28"
+    assert airflow_days(load_settings(ROOT / "scansense.toml", env=env), today) == (
+        date(2025, 11, 27),
+        date(2025, 11, 28),
+    )
+    cfg = tmp_path / "s.toml"
+    cfg.write_text("[airflow]\nstart_date = 2025-11-20\n")  # a TOML date, unquoted
+    assert airflow_days(load_settings(cfg, env={}), today)[0] == date(2025, 11, 20)
+    for bad, message in (
+        ({"SCANSENSE_AIRFLOW_START_DATE": "26.11.2025"}, "not a YYYY-MM-DD"),
+        ({"SCANSENSE_AIRFLOW_END_DATE": "2025-11-01"}, "before start_date"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            airflow_days(load_settings(ROOT / "scansense.toml", env={"SCANSENSE_LANDING": str(landing), **bad}), today)

@@ -1,0 +1,304 @@
+"""Airflow with the Celery executor on this machine, without Docker (`make airflow`).
+
+Debian's `postgresql` (metadata database) and `redis-server` (Celery broker) start on 127.0.0.1
+with throw-away data folders, then `airflow db migrate`, the scheduler, the dag-processor, the
+api-server and N `airflow celery worker` processes, all reading `dags/` of this checkout. Every
+port is a free one on 127.0.0.1; Ctrl-C (or `LocalAirflow.stop`) ends every process group and
+removes the data folders. tests/test_airflow_celery.py drives the same class.
+
+    python deploy/airflow_local.py --workers 2 [--port 8080] [--home DIR]
+
+ScanSense reads its paths from the environment as usual (SCANSENSE_LANDING, SCANSENSE_WAREHOUSE,
+SCANSENSE_AIRFLOW_START_DATE, ...): set them before starting.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+AIRFLOW = str(Path(sys.executable).with_name("airflow"))
+USER = "admin"
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on at 127.0.0.1 right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def postgres_bin(name: str) -> str | None:
+    """Debian keeps initdb and postgres off PATH, in /usr/lib/postgresql/<version>/bin (newest wins)."""
+    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), key=lambda p: int(Path(p).parts[4]))
+    return found[-1] if found else shutil.which(name)
+
+
+def worker_hostname() -> str:
+    """The hostname a task instance records: the Celery name of a worker started here (worker1@host).
+
+    Airflow records the machine's name by default, the same for every worker on one machine; this
+    (`[core] hostname_callable`) tells the workers apart in the UI and in the test.
+    """
+    return os.environ.get("SCANSENSE_CELERY_HOSTNAME") or socket.getfqdn()
+
+
+def missing_programs() -> list[str]:
+    """Programs this needs that are not installed (Debian: apt-get install postgresql redis-server)."""
+    wanted = {"initdb": postgres_bin("initdb"), "postgres": postgres_bin("postgres")}
+    wanted["redis-server"] = shutil.which("redis-server")
+    if os.geteuid() == 0:  # postgres refuses to run as root: it runs as the postgres user
+        wanted["setpriv"] = shutil.which("setpriv")
+    missing = [name for name, path in wanted.items() if not path]
+    try:
+        import airflow.providers.celery  # noqa: F401
+        import psycopg2  # noqa: F401
+        import redis  # noqa: F401
+    except ImportError as exc:
+        missing.append(f"python module {exc.name}")
+    return missing
+
+
+def _wait(what: str, ready, timeout: float, proc: subprocess.Popen | None = None, log: Path | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            tail = log.read_text(errors="replace")[-3000:] if log and log.is_file() else ""
+            raise RuntimeError(f"{what} exited with {proc.returncode}:\n{tail}")
+        try:
+            if ready():
+                return
+        except Exception:  # not up yet
+            pass
+        time.sleep(0.5)
+    raise TimeoutError(f"{what} not ready after {timeout:.0f} s")
+
+
+class LocalAirflow:
+    """Postgres, Redis and Airflow's processes, started in order and stopped together."""
+
+    def __init__(self, home: Path, workers: int = 2, concurrency: int = 2, api_port: int | None = None) -> None:
+        self.home = Path(home)
+        self.workers = workers
+        self.concurrency = concurrency
+        self.api_port = api_port or free_port()
+        self.pg_port, self.redis_port = free_port(), free_port()
+        self.procs: dict[str, subprocess.Popen] = {}
+        self.password = secrets.token_urlsafe(12)
+        self._token: str | None = None
+        # The postgres user must reach its folder: a pytest tmp_path under /tmp/pytest-of-root is 0700.
+        self.pg_dir = Path(tempfile.mkdtemp(prefix="scansense-pg-"))
+        self.url = f"http://127.0.0.1:{self.api_port}"
+        db = f"postgres@127.0.0.1:{self.pg_port}/airflow"
+        self.env = dict(os.environ)
+        self.env.update(
+            AIRFLOW_HOME=str(self.home),
+            PYTHONPATH=os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p),
+            AIRFLOW__CORE__DAGS_FOLDER=str(ROOT / "dags"),
+            AIRFLOW__CORE__LOAD_EXAMPLES="false",
+            AIRFLOW__CORE__UNIT_TEST_MODE="false",
+            AIRFLOW__CORE__EXECUTOR="CeleryExecutor",
+            AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"postgresql+psycopg2://{db}",
+            AIRFLOW__CELERY__BROKER_URL=f"redis://127.0.0.1:{self.redis_port}/0",
+            AIRFLOW__CELERY__RESULT_BACKEND=f"db+postgresql+psycopg2://{db}",  # not psycopg 3
+            AIRFLOW__CORE__EXECUTION_API_SERVER_URL=f"{self.url}/execution/",
+            AIRFLOW__API__BASE_URL=self.url,
+            AIRFLOW__API__HOST="127.0.0.1",
+            AIRFLOW__API__PORT=str(self.api_port),
+            AIRFLOW__API__WORKERS="1",
+            AIRFLOW__API__SECRET_KEY=secrets.token_hex(16),
+            AIRFLOW__API_AUTH__JWT_SECRET=secrets.token_hex(32),
+            AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS=f"{USER}:admin",
+            AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE=str(self.home / "passwords.json"),
+            AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK="false",
+            AIRFLOW__CORE__HOSTNAME_CALLABLE="deploy.airflow_local.worker_hostname",
+            # Tasks call the api-server's execution API; on a busy 2-core machine 5 s is too short.
+            AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT="30",
+        )
+
+    # -- processes -------------------------------------------------------------------------------
+
+    def _spawn(self, name: str, cmd: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
+        log = self.home / "logs" / f"{name}.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "ab") as out:
+            proc = subprocess.Popen(
+                cmd,
+                env={**self.env, **(env or {})},
+                cwd=ROOT,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.procs[name] = proc
+        return proc
+
+    def _as_postgres(self, cmd: list[str]) -> list[str]:
+        if os.geteuid() != 0:
+            return cmd
+        return ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", *cmd]
+
+    def start_postgres(self) -> None:
+        data = self.pg_dir / "data"
+        if os.geteuid() == 0:
+            shutil.chown(self.pg_dir, "postgres", "postgres")
+        subprocess.run(
+            self._as_postgres([postgres_bin("initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "--no-sync"]),
+            check=True,
+            capture_output=True,
+            cwd=self.pg_dir,
+        )
+        # A throw-away cluster: no durability settings worth their cost.
+        cmd = [postgres_bin("postgres"), "-D", str(data), "-h", "127.0.0.1", "-p", str(self.pg_port)]
+        cmd += ["-k", str(self.pg_dir), "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
+        proc = self._spawn("postgres", self._as_postgres(cmd))
+        import psycopg2
+
+        def connect():
+            con = psycopg2.connect(host="127.0.0.1", port=self.pg_port, user="postgres", dbname="postgres")
+            con.autocommit = True
+            return con
+
+        _wait("postgres", lambda: connect().close() or True, 60, proc, self.home / "logs" / "postgres.log")
+        con = connect()
+        con.cursor().execute("CREATE DATABASE airflow")
+        con.close()
+
+    def start_redis(self) -> None:
+        folder = self.home / "redis"
+        folder.mkdir(parents=True, exist_ok=True)
+        cmd = ["redis-server", "--bind", "127.0.0.1", "--port", str(self.redis_port), "--dir", str(folder)]
+        proc = self._spawn("redis", [*cmd, "--save", "", "--appendonly", "no", "--daemonize", "no"])
+        import redis
+
+        _wait("redis", lambda: redis.Redis(host="127.0.0.1", port=self.redis_port).ping(), 30, proc)
+
+    def start(self) -> LocalAirflow:
+        """Start everything and return when the api-server answers and every process is alive."""
+        self.home.mkdir(parents=True, exist_ok=True)
+        (self.home / "passwords.json").write_text(json.dumps({USER: self.password}))
+        self.start_postgres()
+        self.start_redis()
+        migrate = subprocess.run([AIRFLOW, "db", "migrate"], env=self.env, cwd=ROOT, capture_output=True, text=True)
+        if migrate.returncode:
+            raise RuntimeError(f"airflow db migrate failed:\n{migrate.stdout[-2000:]}{migrate.stderr[-3000:]}")
+        api = self._spawn("api-server", [AIRFLOW, "api-server", "--host", "127.0.0.1", "--port", str(self.api_port)])
+        # Workers need the execution API from their first task on: the api-server answers first.
+        ready = lambda: self.api("GET", "/api/v2/monitor/health") is not None  # noqa: E731
+        _wait("api-server", ready, 180, api, self.home / "logs" / "api-server.log")
+        self._spawn("scheduler", [AIRFLOW, "scheduler"])
+        self._spawn("dag-processor", [AIRFLOW, "dag-processor"])
+        for i in range(1, self.workers + 1):
+            # The hostname names the worker in each task instance; the log server is not needed
+            # (task logs are files under AIRFLOW_HOME/logs on this one machine) and is not started.
+            name = f"worker{i}@{socket.gethostname()}"
+            cmd = [AIRFLOW, "celery", "worker", "--celery-hostname", name, "--skip-serve-logs"]
+            cmd += ["--concurrency", str(self.concurrency)]
+            self._spawn(f"worker{i}", cmd, env={"SCANSENSE_CELERY_HOSTNAME": name})
+        self.check_alive()
+        return self
+
+    def check_alive(self) -> None:
+        """Raise naming the first process that has exited, with the end of its log."""
+        for name, proc in self.procs.items():
+            if proc.poll() is not None:
+                log = self.home / "logs" / f"{name}.log"
+                tail = log.read_text(errors="replace")[-3000:] if log.is_file() else ""
+                raise RuntimeError(f"{name} exited with {proc.returncode}:\n{tail}")
+
+    def stop(self) -> None:
+        """End every process group (SIGTERM, then SIGKILL after 20 s) and remove the database folder."""
+        for proc in reversed(list(self.procs.values())):
+            if proc.poll() is None:
+                try:
+                    os.killpg(proc.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+        deadline = time.monotonic() + 20
+        for proc in self.procs.values():
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
+            try:  # the group too: a worker's task processes outlive it otherwise
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait()
+        shutil.rmtree(self.pg_dir, ignore_errors=True)
+
+    def __enter__(self) -> LocalAirflow:
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # -- clients ---------------------------------------------------------------------------------
+
+    def airflow(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+        """Run one `airflow` command against this installation."""
+        return subprocess.run([AIRFLOW, *args], env=self.env, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+
+    def api(self, method: str, path: str, body: dict | None = None):
+        """Call the REST API (JSON in, JSON out) as the admin user of the simple auth manager."""
+        if self._token is None:
+            login = {"username": USER, "password": self.password}
+            self._token = self._request("POST", "/auth/token", login, token=None)["access_token"]
+        return self._request(method, path, body, token=self._token)
+
+    def _request(self, method: str, path: str, body: dict | None, token: str | None):
+        headers = {"Content-Type": "application/json"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.url + path, data=data, method=method, headers=headers)
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return json.loads(resp.read() or b"null")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workers", type=int, default=2, help="Celery workers to start (default 2)")
+    parser.add_argument("--concurrency", type=int, default=2, help="task slots per worker (default 2)")
+    parser.add_argument("--port", type=int, default=8080, help="api-server and UI port on 127.0.0.1")
+    parser.add_argument("--home", type=Path, help="AIRFLOW_HOME (default: a new temporary folder)")
+    args = parser.parse_args(argv)
+    missing = missing_programs()
+    if missing:
+        print(f"missing: {', '.join(missing)} (Debian: apt-get install postgresql redis-server)", file=sys.stderr)
+        return 2
+    home = args.home or Path(tempfile.mkdtemp(prefix="scansense-airflow-"))
+    stack = LocalAirflow(home, workers=args.workers, concurrency=args.concurrency, api_port=args.port)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    with stack:
+        print(f"Airflow UI: {stack.url} (user {USER}, password {stack.password})")
+        print(f"AIRFLOW_HOME={home}; logs in {home / 'logs'}; Ctrl-C stops everything")
+        try:
+            while True:
+                stack.check_alive()
+                time.sleep(5)
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
