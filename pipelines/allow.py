@@ -1,13 +1,15 @@
-"""The site's allow-list: sources whose scanning is expected, so no detector's finding names them.
+"""The site's allow-list: sources whose scanning is expected, decided in this one place.
 
-One place decides (Zeek's notice policy, not each detector): the addresses and networks of the file
-`site.allow` (one a line, `#` starts a comment) and, with `site.allow_research_orgs`, the sources on
-the research organizations' lists (`orgs.dir`).
+The file `site.allow` (an address or CIDR a line, `#` starts a comment) and, with
+`site.allow_research_orgs`, the sources on the research organizations' lists (`orgs.dir`). Its
+sources earn no finding (Zeek's notice policy, not each detector), show as benign in
+`source_history` and are never exported as malicious.
 """
 
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterable
 from pathlib import Path
 
 import pyarrow as pa
@@ -17,35 +19,52 @@ from pipelines.settings import Settings
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
-def read_allow_file(path: str | Path) -> list[Network]:
-    """Networks of an allow-list file: an address or CIDR per line, `#` comments; a bad line is an error."""
-    networks = []
-    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
-        text = line.split("#", 1)[0].strip()
-        if not text:
+def parse_allow_list(text: str, origin: str = "allow-list") -> list[Network]:
+    """Parse one address or CIDR a line; `#` starts a comment; a bad line raises ValueError naming it."""
+    networks: list[Network] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        entry = line.split("#", 1)[0].strip()
+        if not entry:
             continue
         try:
-            networks.append(ipaddress.ip_network(text, strict=False))
-        except ValueError as exc:
-            raise ValueError(f"{path}:{number}: not an address or network: {text!r}") from exc
+            networks.append(ipaddress.ip_network(entry, strict=False))
+        except ValueError:
+            raise ValueError(f"{origin}:{number}: not an address or network: {entry[:80]!r}") from None
     return networks
 
 
-def _in(ip: str, networks: list[Network]) -> bool:
+def read_allow_file(path: str | Path) -> list[Network]:
+    """The networks of the allow-list file at `path`; an empty path means no allow-list."""
+    if not str(path):
+        return []
+    return parse_allow_list(Path(path).read_text(encoding="utf-8"), origin=str(path))
+
+
+def is_allowed(ip: str, networks: list[Network]) -> bool:
+    """True when `ip` lies in one of `networks` (IPv4-mapped IPv6 compares as IPv4); bad text is not."""
     try:
         addr = ipaddress.ip_address(ip.split("%")[0])
     except ValueError:
         return False
-    return any(addr.version == n.version and addr in n for n in networks)
+    if addr.version == 6 and addr.ipv4_mapped is not None:
+        addr = addr.ipv4_mapped
+    return any(addr.version == net.version and addr in net for net in networks)
 
 
 def allowed(ips: list[str], settings: Settings) -> set[str]:
-    """The addresses among `ips` that the site allows to scan."""
+    """The addresses among `ips` that the site allows to scan (its file, and research orgs by setting)."""
     site = settings.site
-    networks = read_allow_file(site.allow) if site.allow else []
-    out = {ip for ip in ips if _in(ip, networks)}
+    networks = read_allow_file(site.allow)
+    out = {ip for ip in ips if is_allowed(ip, networks)}
     if site.allow_research_orgs and ips:
         from pipelines.orgs.reference import load_reference
 
         out |= set(load_reference(settings.orgs.dir).match(pa.array(ips, pa.string()))["ip"].to_pylist())
     return out
+
+
+def allowed_table(ips: Iterable[str], networks: list[Network]) -> pa.Table:
+    """An `(ip, is_allow_listed)` table for `ips`, to join in SQL."""
+    ips = [ip for ip in ips if ip is not None]
+    flags = [is_allowed(ip, networks) for ip in ips] if networks else [False] * len(ips)
+    return pa.table({"ip": pa.array(ips, pa.string()), "is_allow_listed": pa.array(flags, pa.bool_())})

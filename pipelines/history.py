@@ -14,7 +14,7 @@ from pathlib import Path
 import duckdb
 
 from pipelines import tags
-from pipelines.allowlist import allowed_table, read_allow_list
+from pipelines.allow import allowed_table, read_allow_file
 from pipelines.settings import Settings
 from pipelines.sqlfiles import read_sql
 from pipelines.warehouse import apply_comments, sql_header_comments
@@ -27,7 +27,7 @@ SOURCE_HISTORY_SQL = "history/source_history"
 def register_allowed(con: duckdb.DuckDBPyConnection, settings: Settings, name: str = "history_allowed") -> None:
     """Register `(ip, is_allow_listed)` for every source of `source_risk` under `name`."""
     ips = [r[0] for r in con.execute("SELECT DISTINCT src_ip FROM source_risk WHERE src_ip IS NOT NULL").fetchall()]
-    con.register(name, allowed_table(ips, read_allow_list(settings.site.allow)))
+    con.register(name, allowed_table(ips, read_allow_file(settings.site.allow)))
 
 
 def build_history(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, int]:

@@ -20,7 +20,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from pipelines.allowlist import allowed_table, read_allow_list
+from pipelines.allow import allowed_table, read_allow_file
 from pipelines.settings import Settings
 from pipelines.sqlfiles import read_sql
 
@@ -70,7 +70,7 @@ def day_rows(con: duckdb.DuckDBPyConnection, day: date, settings: Settings) -> l
         r[0]
         for r in con.execute("SELECT DISTINCT src_ip FROM source_risk WHERE event_date = $d", {"d": day}).fetchall()
     ]
-    con.register("export_allowed", allowed_table(ips, read_allow_list(settings.site.allow)))
+    con.register("export_allowed", allowed_table(ips, read_allow_file(settings.site.allow)))
     registered.append("export_allowed")
     try:
         rows = con.execute(read_sql("export/malicious_sources"), {"day": day}).fetch_arrow_table().to_pylist()
