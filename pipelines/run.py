@@ -334,7 +334,11 @@ def run_day(
         with watch.step("ingest"):
             outputs = [stage_ingest(day, settings)]
         outputs.append(stage_analyze(day, settings, watch))
-        outputs.append(stage_publish(day, settings, send_email=send_email, watch=watch))
+        try:
+            outputs.append(stage_publish(day, settings, send_email=send_email, watch=watch))
+        except BaseException:
+            wh.discard_builds(settings.warehouse)  # a full disk must not keep a half build's space
+            raise
     for out in outputs:
         for key, value in out.items():
             if hasattr(result, key):

@@ -40,6 +40,8 @@ def register(commands: Commands) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    import duckdb
+
     from pipelines import progress
     from pipelines.run import RUN_STEPS, check_day, run_day, summary_text
 
@@ -52,8 +54,14 @@ def _run(args: argparse.Namespace) -> int:
     if args.orgs_dir:
         settings = settings.replace("orgs", dir=str(args.orgs_dir))
     bar, on_step = progress.step_bar(RUN_STEPS, args.json, desc=f"run {args.date}")
-    with bar:
-        result = run_day(args.date, settings, send_email=not args.no_email, on_step=on_step)
+    try:
+        with bar:
+            result = run_day(args.date, settings, send_email=not args.no_email, on_step=on_step)
+    except (OSError, duckdb.IOException) as exc:  # disk full, read-only or unwritable folder: the machine, not us
+        error = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        text = f"error: run {args.date} stopped, nothing published (the previous warehouse is intact): {error}"
+        emit({"date": args.date.isoformat(), "published": False, "error": error}, args.json, text)
+        return 1
     emit(result.to_dict(), args.json, summary_text(result))
     return 0 if result.published else 2
 

@@ -151,9 +151,14 @@ def new_build_path(warehouse: Path) -> Path:
     """A fresh scratch path for the next warehouse file, clearing stale builds of dead runs."""
     build = Path(warehouse) / ".build"
     build.mkdir(parents=True, exist_ok=True)
-    for stale in build.glob("*.duckdb*"):
-        stale.unlink(missing_ok=True)  # only one writer holds the lock, so any leftover is dead
+    discard_builds(warehouse)  # only one writer holds the lock, so any leftover is dead
     return build / f"scansense-{os.getpid()}.duckdb"
+
+
+def discard_builds(warehouse: Path) -> None:
+    """Delete unfinished warehouse builds (a failed or killed run's); the published file is not touched."""
+    for stale in (Path(warehouse) / ".build").glob("*.duckdb*"):
+        stale.unlink(missing_ok=True)
 
 
 def publish(build_file: Path, warehouse: Path) -> Path:

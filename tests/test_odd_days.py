@@ -122,3 +122,52 @@ def test_the_run_summary_never_prints_raw_control_characters() -> None:
     text = summary_text(DayResult(date="2025-11-26", errors=["landing/\x1b[2J\x07evil\x9b.log: cannot read"]))
     assert "\x1b" not in text and "\x07" not in text and "\x9b" not in text
     assert "\\u001b[2J\\u0007evil\\x9b.log" in text
+
+
+def test_a_full_disk_stops_the_run_in_one_line_and_keeps_the_previous_warehouse(tmp_path: Path) -> None:
+    """A real full file system (a small tmpfs; needs root): JSON line, one-line error, no build left."""
+    import shutil
+
+    from hashing import table_hashes
+
+    from pipelines.generate import generate
+
+    if os.geteuid() != 0 or not shutil.which("mount"):
+        import pytest
+
+        pytest.skip("mounting a small tmpfs needs root")
+    generate(tmp_path / "gen", days=2, seed=5, scale=0.05)
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(disk)]).returncode != 0:
+        import pytest
+
+        pytest.skip("tmpfs cannot be mounted here")
+    try:
+        args = ["--landing", str(tmp_path / "gen" / "landing"), "--warehouse", str(disk / "wh"), "--no-email", "--json"]
+        env = dict(_env(), SCANSENSE_ORGS_DIR=str(tmp_path / "gen" / "orgs"))
+        first = subprocess.run(
+            [SCANSENSE, "run", "--date", "2025-11-26", *args], env=env, capture_output=True, text=True
+        )
+        assert first.returncode == 0, first.stderr[-2000:]
+        db = disk / "wh" / "scansense.duckdb"
+        before = table_hashes(db, ["events", "source_risk", "daily_summary"])
+        free = shutil.disk_usage(disk).free
+        (disk / "filler").write_bytes(b"\0" * max(0, free - 256 * 1024))  # leave 256 KiB: far less than a day needs
+        second = subprocess.run(
+            [SCANSENSE, "run", "--date", "2025-11-27", *args], env=env, capture_output=True, text=True
+        )
+        assert second.returncode == 1 and "Traceback" not in second.stderr, second.stderr[-2000:]
+        lines = second.stdout.strip().splitlines()
+        result = json.loads(lines[-1])
+        assert result["published"] is False and result["error"]
+        assert any(line.startswith("error: run 2025-11-27 stopped") for line in lines)
+        assert list((disk / "wh" / ".build").glob("*.duckdb*")) == []  # no failed build left taking space
+        (disk / "filler").unlink()
+        assert table_hashes(db, ["events", "source_risk", "daily_summary"]) == before  # previous warehouse intact
+        again = subprocess.run(
+            [SCANSENSE, "run", "--date", "2025-11-27", *args], env=env, capture_output=True, text=True
+        )
+        assert again.returncode == 0, again.stderr[-2000:]  # and nothing it left breaks the next run
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
