@@ -143,7 +143,7 @@ def test_history_matches_a_from_scratch_recomputation(backfills, tmp_path: Path)
     settings = backfills["reverse"]
     scratch = tmp_path / "scratch.duckdb"
     with duckdb.connect(str(scratch)) as con:
-        for table in ("events", "source_risk", "scan_fast", "scan_slow", "scanner_orgs"):
+        for table in ("events", "source_risk", "scan_fast", "scan_slow", "scan_distributed", "scanner_orgs"):
             wh.load_lake_table(con, settings.warehouse, table)
         build_history(con, settings)
     assert table_hashes(scratch, HISTORY_TABLES) == table_hashes(wh.db_path(settings.warehouse), HISTORY_TABLES)
