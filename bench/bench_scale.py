@@ -32,9 +32,9 @@ import duckdb
 import numpy as np
 import polars as pl
 
+from pipelines import progress
 from pipelines.generate.pcap import write_pcap
 from pipelines.generate.writers import write_cidds
-from pipelines import progress
 
 ROOT = Path(__file__).resolve().parents[1]
 DAY = "2025-11-26"
@@ -52,9 +52,15 @@ def dotted(values: np.ndarray) -> pl.Series:
     """IPv4 numbers as dotted strings, vectorized."""
     s = pl.Series(values.astype(np.int64))
     parts = [(s // 16_777_216), (s // 65_536 % 256), (s // 256 % 256), (s % 256)]
-    return parts[0].cast(pl.String) + "." + parts[1].cast(pl.String) + "." + parts[2].cast(pl.String) + "." + parts[
-        3
-    ].cast(pl.String)
+    return (
+        parts[0].cast(pl.String)
+        + "."
+        + parts[1].cast(pl.String)
+        + "."
+        + parts[2].cast(pl.String)
+        + "."
+        + parts[3].cast(pl.String)
+    )
 
 
 class Day:
