@@ -75,6 +75,14 @@ class Distributed:
 
 
 @dataclass(frozen=True)
+class Trw:
+    theta0: float = 0.8  # P(first contact succeeds | benign); lower tolerates clients that often fail
+    theta1: float = 0.2  # P(first contact succeeds | scanner); higher catches scanners that hit live hosts
+    alpha: float = 0.01  # target false-positive rate: lower needs more failures before calling a scanner
+    beta: float = 0.99  # target detection rate: higher needs more successes before calling a source benign
+
+
+@dataclass(frozen=True)
 class Risk:
     formula: str = "sum"  # "sum": R = F + T + G (50/30/20); "paper": 0.4F + 0.3T + 0.3G on 0..100
     traffic_points: int = 50
@@ -192,6 +200,7 @@ class Settings:
     entropy: Entropy = field(default_factory=Entropy)
     slow: Slow = field(default_factory=Slow)
     distributed: Distributed = field(default_factory=Distributed)
+    trw: Trw = field(default_factory=Trw)
     risk: Risk = field(default_factory=Risk)
     tags: Tags = field(default_factory=Tags)
     export: Export = field(default_factory=Export)

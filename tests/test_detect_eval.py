@@ -123,3 +123,36 @@ def test_eval_sources_per_detector_and_kind(tmp_path: Path, capsys: pytest.Captu
     assert main(["eval", "sources", "--landing", str(tmp_path / "landing"), "--truth", str(truth), "--json"]) == 0
     cli = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert cli["detectors"] == result["detectors"]
+
+
+def _conn(t: datetime, src: str, dst: str, dport: int, state: str) -> str:
+    return json.dumps({
+        "ts": t.timestamp(), "uid": "C1", "id.orig_h": src, "id.orig_p": 40000, "id.resp_h": dst, "id.resp_p": dport,
+        "proto": "tcp", "conn_state": state, "history": "S" if state == "S0" else "ShADadFf",
+    })  # fmt: skip
+
+
+def test_eval_sources_reports_trw_with_its_steps_and_precision_per_kind(tmp_path: Path) -> None:
+    """Zeek conn records: a sweep of dead hosts (S0), a client whose first contacts succeed, and a client
+    whose contacts mostly fail (the false alarm TRW makes), against truth."""
+    day = tmp_path / "landing" / "2025-11-26"
+    day.mkdir(parents=True)
+    lines = [_conn(T0 + timedelta(seconds=i), "6.6.6.6", f"10.0.0.{i + 1}", 23, "S0") for i in range(12)]
+    lines += [_conn(T0 + timedelta(seconds=i), "192.168.1.5", f"10.0.1.{i + 1}", 443, "SF") for i in range(6)]
+    lines += [_conn(T0 + timedelta(seconds=i), "192.168.1.6", f"10.0.2.{i + 1}", 443, "S0") for i in range(5)]
+    (day / "conn.log").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    truth = tmp_path / "truth.csv"
+    rows = ["src_ip,label,kind,org,start,end", "6.6.6.6,scan,fast_horizontal,,,"]
+    rows += ["192.168.1.5,benign,benign,,,", "192.168.1.6,benign,benign,,,"]
+    truth.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    result = eval_sources(tmp_path / "landing", truth, Settings().replace("paths", warehouse=str(tmp_path / "wh")))
+    assert result["detectors"]["trw"] | {} == {
+        "precision": 0.5, "recall": 1.0, "f1": pytest.approx(2 / 3), "flagged": 2, "true_positives": 1,
+    }  # fmt: skip
+    assert result["trw"]["judged_sources"] == 3 and result["trw"]["pending"] == 0
+    assert result["trw"]["steps_to_scanner"] == {"decided": 1, "median": 4, "mean": 4.0, "min": 4, "max": 4}
+    horizontal = result["kinds"]["horizontal"]
+    assert horizontal["trw_judged"] == 1 and horizontal["recall_trw"] == 1.0 and horizontal["precision_trw"] == 0.5
+    # no vertical scanner: recall undefined; its one false alarm still makes the precision 0
+    assert result["kinds"]["vertical"]["recall_trw"] is None and result["kinds"]["vertical"]["precision_trw"] == 0.0
+    assert "trw" in result["combined_of"] and "port_ratio" not in result["combined_of"]

@@ -76,3 +76,117 @@ def test_probe_definition_per_input_family() -> None:
     got = sorted(r[0] for r in con.execute("SELECT source_location FROM probes").fetchall())
     assert got == sorted(name for name, _, is_probe in CASES if is_probe)
     assert con.execute("SELECT count(*) FROM probes").fetchone()[0] == len(got)  # no record counted twice
+
+
+FLAG_BITS = "FSRPAU"  # the six classic TCP flags, in the events' letter order (FSRPAUEC)
+COMBOS = ["".join(f for i, f in enumerate(FLAG_BITS) if mask >> i & 1) for mask in range(64)]
+ANSWER_SHAPES = {"SA", "R", "RA"}  # what a host sends in answer (or to abort its own half-open attempt)
+
+
+def _probe_names(rows: list[dict]) -> set[str]:
+    events = conform_events(pa.Table.from_pylist(rows))  # noqa: F841
+    con = duckdb.connect()
+    con.execute("CREATE TABLE events AS SELECT * FROM events")
+    ensure_probes(con)
+    names = [r[0] for r in con.execute("SELECT source_location FROM probes").fetchall()]
+    assert len(names) == len(set(names))  # no record counted twice
+    return set(names)
+
+
+def test_every_tcp_flag_combination_is_judged_by_its_conversation() -> None:
+    """All 64 combinations of SYN/FIN/RST/PSH/ACK/URG: sent first to a target that never answers, to one
+    that answers with a reset, and inside a real conversation (after a completed handshake, from either
+    side, and caught mid-way with no SYN in the capture)."""
+    assert len(set(COMBOS)) == 64
+    rows, want = [], set()
+    for i, flags in enumerate(COMBOS):
+        port = 1000 + i
+        # an unanswered target: every first packet is a probe but the answer shapes
+        rows.append(_row(f"silent_{flags}", 0, "pcap", "tcp", X, 40000, S, port, flags))
+        # a target that answers with RST-ACK: the same, and the reset is never a probe
+        rows.append(_row(f"refused_{flags}", 0, "pcap", "tcp", X, 41000, S, port, flags))
+        rows.append(_row(f"refused_reply_{flags}", 1, "pcap", "tcp", S, port, X, 41000, "RA"))
+        if flags not in ANSWER_SHAPES:
+            want |= {f"silent_{flags}", f"refused_{flags}"}
+        # a completed handshake, then the combination from the client and from the server: no probe at all
+        rows.append(_row(f"hs_syn_{flags}", 10, "pcap", "tcp", C, 50000, S, port, "S"))
+        rows.append(_row(f"hs_synack_{flags}", 11, "pcap", "tcp", S, port, C, 50000, "SA"))
+        rows.append(_row(f"hs_ack_{flags}", 12, "pcap", "tcp", C, 50000, S, port, "A"))
+        rows.append(_row(f"hs_client_{flags}", 13, "pcap", "tcp", C, 50000, S, port, flags))
+        rows.append(_row(f"hs_server_{flags}", 14, "pcap", "tcp", S, port, C, 50000, flags))
+        # a live exchange already open when the capture started (data both ways, no SYN), then the combination
+        rows.append(_row(f"mid_data_{flags}", 20, "pcap", "tcp", C, 51000, S, port, "PA"))
+        rows.append(_row(f"mid_ack_{flags}", 21, "pcap", "tcp", S, port, C, 51000, "A"))
+        rows.append(_row(f"mid_client_{flags}", 22, "pcap", "tcp", C, 51000, S, port, flags))
+        rows.append(_row(f"mid_server_{flags}", 23, "pcap", "tcp", S, port, C, 51000, flags))
+    got = _probe_names(rows)
+    assert got == want
+    assert len(want) == 2 * (64 - len(ANSWER_SHAPES))
+
+
+def test_half_open_and_connect_scans_of_an_open_port() -> None:
+    rows = [
+        # nmap -sS of an open port: SYN, SYN-ACK, the scanner's RST: the SYN is the probe
+        _row("half_syn", 0, "pcap", "tcp", X, 40000, S, 22, "S"),
+        _row("half_synack", 1, "pcap", "tcp", S, 22, X, 40000, "SA"),
+        _row("half_rst", 2, "pcap", "tcp", X, 40000, S, 22, "R"),
+        # a SYN-FIN probe answered with SYN-ACK and reset: still no handshake, a probe
+        _row("synfin", 3, "pcap", "tcp", X, 40001, S, 22, "FS"),
+        _row("synfin_synack", 4, "pcap", "tcp", S, 22, X, 40001, "SA"),
+        # nmap -sT of an open port completes the handshake: a conversation, not a probe
+        _row("connect_syn", 5, "pcap", "tcp", X, 40002, S, 22, "S"),
+        _row("connect_synack", 6, "pcap", "tcp", S, 22, X, 40002, "SA"),
+        _row("connect_ack", 7, "pcap", "tcp", X, 40002, S, 22, "A"),
+        _row("connect_rst", 8, "pcap", "tcp", X, 40002, S, 22, "RA"),
+        # an unsolicited SYN-ACK (backscatter of a spoofed flood) and our host's reset: neither is a probe
+        _row("backscatter", 9, "pcap", "tcp", S, 80, X, 40003, "SA"),
+        _row("backscatter_rst", 10, "pcap", "tcp", X, 40003, S, 80, "R"),
+    ]
+    assert _probe_names(rows) == {"half_syn", "synfin"}
+
+
+def test_udp_and_icmp_every_shape() -> None:
+    rows = [
+        # the side that speaks first sends the probes (answered or not); the answering side never does
+        _row("udp_answered", 0, "pcap", "udp", X, 40000, S, 161),
+        _row("udp_answer", 1, "pcap", "udp", S, 161, X, 40000),
+        _row("udp_silent", 2, "pcap", "udp", X, 40001, S, 162),
+        _row("udp_again", 3, "pcap", "udp", X, 40001, S, 162),
+        # an answer whose query was not captured (service port to a high port)
+        _row("udp_orphan_answer", 4, "pcap", "udp", S, 53, C, 53000),
+    ]
+    want = {"udp_answered", "udp_silent", "udp_again"}
+    requests = {"icmp": {8, 13, 15, 17}, "icmpv6": {128}}
+    for proto, types in requests.items():
+        for t in range(256):
+            name = f"{proto}_{t}"
+            rows.append(_row(name, 10, "pcap", proto, X, None, S, t))
+            if t in types:
+                want.add(name)
+    assert _probe_names(rows) == want
+
+
+def test_biflow_records_are_judged_by_both_sides() -> None:
+    """CICFlowMeter records hold both sides' flags OR-ed: an ACK in them is no proof the source completed anything."""
+    cic = {"source_format": "cicflowmeter"}
+    cases = {
+        "unanswered_syn": ("S", 1, True),
+        "syn_retried": ("S", 3, True),
+        "refused": ("SRA", 2, True),  # SYN, RST-ACK
+        "half_open": ("SRA", 3, True),  # SYN, SYN-ACK, RST
+        "syn_synack_only": ("SA", 2, True),
+        "handshake_idle": ("SA", 3, False),  # SYN, SYN-ACK, ACK
+        "connect_reset": ("SRA", 4, False),  # SYN, SYN-ACK, ACK, RST-ACK
+        "session": ("FSPA", 14, False),
+        "null_refused": ("RA", 2, True),  # NULL probe, RST-ACK
+        "xmas_refused": ("FRPAU", 2, True),
+        "fin_silent": ("F", 1, True),
+        "ack_probe": ("RA", 2, True),
+        "teardown": ("RA", 1, False),
+        "continuation": ("FPA", 40, False),  # a long connection cut by the exporter's timeout
+    }
+    rows = [
+        _row(name, i, "flow", "tcp", X, 40000 + i, S, 1000 + i, flags, packets=packets, **cic)
+        for i, (name, (flags, packets, _)) in enumerate(cases.items())
+    ]
+    assert _probe_names(rows) == {name for name, (_, _, probe) in cases.items() if probe}

@@ -22,11 +22,15 @@ def _cli(*args: str) -> dict:
 def test_eval_sources_contract_and_fast_scans_found(tmp_path: Path) -> None:
     generate(tmp_path, days=1, seed=9)
     result = _cli("eval", "sources", "--landing", str(tmp_path / "landing"), "--truth", str(tmp_path / "truth.csv"))
-    assert set(result["detectors"]) == {"fast", "slow", "distributed", "combined"}
+    assert set(result["detectors"]) == {"fast", "slow", "port_ratio", "distributed", "trw", "combined"}
+    assert result["combined_of"] == ["distributed", "fast", "slow", "trw"]  # the port ratio is a baseline
     assert result["kinds"]["distributed"]["recall_distributed"] >= 0.9
     assert result["detectors"]["distributed"]["precision"] >= 0.9
     assert result["kinds"]["fast"]["recall_combined"] == 1.0
     assert result["kinds"]["udp"]["recall_combined"] == 1.0
+    # the capture shows the victims' answers: TRW judges the sweeps there and needs about four first contacts
+    assert result["kinds"]["horizontal"]["recall_trw"] >= 0.5 and result["detectors"]["trw"]["precision"] >= 0.9
+    assert 4 <= result["trw"]["steps_to_scanner"]["median"] <= 5
     assert result["kinds"]["slow"]["recall_combined"] >= 0.8
     # benign sessions (browsers opening several connections, SSH, DNS) must not drown the scanners
     assert result["detectors"]["combined"]["precision"] >= 0.9

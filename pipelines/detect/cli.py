@@ -48,10 +48,27 @@ def _sources(args: argparse.Namespace) -> int:
         f"{k}: precision {v['precision']:.3f} recall {v['recall']:.3f} f1 {v['f1']:.3f}"
         for k, v in result["detectors"].items()
     ]
+    lines.append(f"  combined = {' | '.join(result['combined_of'])}")
     lines += [
         f"  fast threshold, {k} mode: precision {v['precision']:.3f} recall {v['recall']:.3f}"
         for k, v in result["fast_modes"].items()
     ]
-    lines += [f"  {k}: {v}" for k, v in result["kinds"].items()]
+    t = result["trw"]
+    steps = t["steps_to_scanner"]
+    lines.append(
+        f"  trw: judged {t['judged_sources']} sources ({t['judged_scanners']} scanners), {t['pending']} pending; "
+        f"first contacts to call a scanner: median {_num(steps['median'])}, mean {_num(steps['mean'])} "
+        f"over {steps['decided']}"
+    )
+    names = list(result["detectors"])
+    lines.append("  kind (sources, judged by trw): recall / precision per detector, " + ", ".join(names))
+    for kind, v in result["kinds"].items():
+        cells = "  ".join(f"{_num(v[f'recall_{n}'])}/{_num(v[f'precision_{n}'])}" for n in names)
+        lines.append(f"  {kind} ({v['sources']}, {v['trw_judged']}): {cells}")
     emit(result, args.json, "\n".join(lines))
     return 0
+
+
+def _num(x: float | None) -> str:
+    """A figure with three decimals, or '-' when it is undefined (no source to measure it on)."""
+    return "-" if x is None else f"{x:.3f}"

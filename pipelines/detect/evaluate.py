@@ -12,7 +12,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from pipelines.detect import distributed, ensure_probes, fast, port_ratio, slow
+from pipelines.detect import distributed, ensure_probes, fast, port_ratio, slow, trw
 from pipelines.schema import EVENTS_SCHEMA
 from pipelines.settings import Settings
 
@@ -150,22 +150,49 @@ def _scores(flagged: set[str], scanners: set[str]) -> dict:
     }
 
 
+def _kind_scores(flagged: set[str], kind: set[str], benign: set[str]) -> dict:
+    """Recall of one kind, and precision as if that kind were the only scanners.
+
+    Precision per kind counts the detector's hits of the kind against its false alarms (flagged
+    sources that are no scanner at all); scanners of other kinds count in neither, so a detector
+    that finds only horizontal scans is not charged for them on the vertical row.
+    """
+    hits, false = len(flagged & kind), len(flagged & benign)
+    return {
+        "recall": hits / len(kind) if kind else None,
+        "precision": hits / (hits + false) if hits + false else None,
+    }
+
+
+def _steps(rows: list[dict], scanners: set[str]) -> dict:
+    """TRW's first contacts to a scanner decision (the walk's step count) over the true scanners it called."""
+    steps = sorted(r["steps"] for r in rows if r["is_scan"] and r["src_ip"] in scanners)
+    if not steps:
+        return {"decided": 0, "median": None, "mean": None, "min": None, "max": None}
+    mid = len(steps) // 2
+    median = steps[mid] if len(steps) % 2 else (steps[mid - 1] + steps[mid]) / 2
+    return {"decided": len(steps), "median": median, "mean": sum(steps) / len(steps), "min": steps[0], "max": steps[-1]}
+
+
 def eval_sources(landing: Path, truth: Path, settings: Settings) -> dict:
-    """Source-level precision, recall and F1 of the fast threshold, the slow model, coordinated scans and all, per kind.
+    """Source-level precision and recall of every detector and of the combined verdict, overall and per kind.
 
     Ingests every `<landing>/<YYYY-MM-DD>/` folder into `settings.warehouse` (pass a scratch one),
     runs the detectors per day and compares the flagged sources with truth.csv. A source counts as
-    detected by `combined` when the fast threshold, the slow model or a coordinated scan flagged it, as the risk score's
-    traffic indicator does. `fast_modes` compares the threshold's mean and robust modes.
+    detected by `combined` when a detector that raises the risk score's traffic indicator flagged it
+    (every detector but those of `risk.baseline_detectors`, the port ratio by default). `fast_modes`
+    compares the threshold's mean and robust modes; `trw` gives the sources TRW could judge (those
+    with outcome-bearing input) and the first contacts it needed to call each scanner.
     """
     from pipelines.ingest import ingest_paths
     from pipelines.warehouse import load_lake_table
 
     days = sorted(p.name for p in Path(landing).iterdir() if p.is_dir() and len(p.name) == 10)
-    found: dict[str, set] = {"fast": set(), "slow": set(), "distributed": set()}
+    found: dict[str, set] = {name: set() for name in ("fast", "slow", "port_ratio", "distributed", "trw")}
     other_mode = "robust" if settings.fast.mode == "mean" else "mean"
     by_mode: dict[str, set] = {settings.fast.mode: found["fast"], other_mode: set()}
     sources: set[str] = set()
+    trw_rows: list[dict] = []
     for day_text in days:
         day = date.fromisoformat(day_text)
         ingest_paths([Path(landing) / day_text], settings, year=day.year)
@@ -177,9 +204,16 @@ def eval_sources(landing: Path, truth: Path, settings: Settings) -> dict:
         by_mode[other_mode] |= set(fast.scan_fast(con, day, other)["src_ip"].to_pylist())
         slow_rows = slow.scan_slow(con, day, settings.slow).to_pylist()
         found["slow"] |= {r["src_ip"] for r in slow_rows if r["is_scan"]}
+        found["port_ratio"] |= {
+            r["src_ip"] for r in port_ratio.port_ratio(con, day, settings.slow).to_pylist() if r["is_scan"]
+        }
         found["distributed"] |= set(distributed.scan_distributed(con, day, settings.distributed)["src_ip"].to_pylist())
+        rows = trw.scan_trw(con, day, settings.trw).to_pylist()
+        trw_rows += rows
+        found["trw"] |= {r["src_ip"] for r in rows if r["is_scan"]}
         con.close()
-    found["combined"] = found["fast"] | found["slow"] | found["distributed"]
+    baseline = {name.removeprefix("scan_") for name in settings.risk.baseline_detectors}
+    found["combined"] = set().union(*(flagged for name, flagged in found.items() if name not in baseline))
     kinds: dict[str, set] = defaultdict(set)
     scanners: set[str] = set()
     with open(truth, newline="", encoding="utf-8") as fh:
@@ -188,17 +222,28 @@ def eval_sources(landing: Path, truth: Path, settings: Settings) -> dict:
                 kinds[row["kind"]].add(row["src_ip"])
                 scanners.add(row["src_ip"])
     scanners &= sources  # a scanner with no event in the landing cannot be found
+    benign = sources - scanners
+    judged = {r["src_ip"] for r in trw_rows}
     by_kind = {}
     for group, members in KIND_GROUPS.items():
         truth_set = set().union(*(kinds.get(k, set()) for k in members)) & sources
-        by_kind[group] = {"sources": len(truth_set)} | {
-            f"recall_{name}": (len(flagged & truth_set) / len(truth_set) if truth_set else None)
-            for name, flagged in found.items()
-        }
+        scores = {name: _kind_scores(flagged, truth_set, benign) for name, flagged in found.items()}
+        by_kind[group] = (
+            {"sources": len(truth_set), "trw_judged": len(truth_set & judged)}
+            | {f"recall_{name}": v["recall"] for name, v in scores.items()}
+            | {f"precision_{name}": v["precision"] for name, v in scores.items()}
+        )
     return {
         "detectors": {name: _scores(flagged, scanners) for name, flagged in found.items()},
         "kinds": by_kind,
         "fast_modes": {mode: _scores(flagged, scanners) for mode, flagged in sorted(by_mode.items())},
+        "trw": {
+            "judged_sources": len(judged),
+            "judged_scanners": len(judged & scanners),
+            "pending": sum(r["decision"] == "pending" for r in trw_rows),
+            "steps_to_scanner": _steps(trw_rows, scanners),
+        },
+        "combined_of": sorted(name for name in found if name != "combined" and name not in baseline),
         "scanners": len(scanners),
         "sources": len(sources),
     }

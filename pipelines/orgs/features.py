@@ -16,6 +16,7 @@ import numpy as np
 import pyarrow as pa
 import scipy.sparse as sp
 
+from pipelines.detect import ensure_probes
 from pipelines.sqlfiles import read_sql
 
 # Relative weights of the feature blocks; the port profile and timing carry most of an
@@ -191,6 +192,7 @@ def _geo_view(con: duckdb.DuckDBPyConnection) -> None:
 def source_tables(con: duckdb.DuckDBPyConnection) -> tuple[pa.Table, pa.Table, pa.Table]:
     """Per-source aggregates, (source, port) and (source, hour) counts of `events` (+ `geo_ip`)."""
     _geo_view(con)
+    ensure_probes(con)  # probe_events counts the one definition of a probe
     try:
         sources = con.execute(read_sql("orgs/source_features")).to_arrow_table()
         ports = con.execute(read_sql("orgs/source_ports")).to_arrow_table()

@@ -2,7 +2,7 @@
 -- kind: intermediate (run by Python, not stored in the warehouse)
 -- grain: one row per src_ip
 -- key: src_ip
--- Inputs: events (all days) and orgs_geo_ip (geo_ip's columns, null where absent).
+-- Inputs: events (all days), the probes view over them (sql/detect/probes.sql, the one definition of a probe) and orgs_geo_ip (geo_ip's columns, null where absent).
 -- column src_ip: Source (scanner) address.
 -- column probes: Events sent by the source.
 -- column ports: Distinct destination ports hit.
@@ -26,7 +26,7 @@
 -- column net: /24 (IPv4) or /48 (IPv6) network of the source.
 -- column active_slots: Sorted (day, hour) slots of activity, the 'active together' key.
 -- column port_set: Sorted distinct destination ports when at most 256, the 'same port set' key.
--- column probe_events: Unsolicited probes: TCP SYN without ACK, or events a firewall blocked/dropped/rejected, or flows left unanswered (S0/REJ).
+-- column probe_events: Events of the source that are probes (the `probes` view: first contacts that never became a conversation, firewall drops, sensor and honeypot hits, unanswered or refused flows).
 -- column probe_share: Share of the source's events that are probes.
 -- column ttl_mode: Most common TTL as received (initial TTL minus the hops: a tool and path fingerprint).
 -- column ip_id_mode: Most common IP ID when it covers at least half the events with one (a fixed IP ID is a tool fingerprint), else null.
@@ -37,7 +37,9 @@
 -- column peak_slot: Day and UTC hour with the most events, the 'active together' key.
 -- Most common values are taken from histogram() with ties broken by the larger value, so
 -- reruns give the same features whatever the thread scheduling (mode() breaks ties arbitrarily).
-WITH e AS (
+WITH probe_counts AS (
+    SELECT src_ip, count(*) AS probe_events FROM probes WHERE src_ip IS NOT NULL GROUP BY src_ip
+), e AS (
     SELECT *,
         epoch(ts) - epoch(lag(ts) OVER (PARTITION BY src_ip ORDER BY ts)) AS gap
     FROM events WHERE src_ip IS NOT NULL
@@ -48,9 +50,6 @@ WITH e AS (
         count(DISTINCT dst_port) AS ports,
         count(DISTINCT dst_ip) AS hosts,
         count(DISTINCT event_date) AS days,
-        count(*) FILTER (WHERE (proto = 'tcp' AND tcp_flags = 'S')
-                            OR upper(action) IN ('BLOCK', 'DROP', 'DENY', 'REJECT')
-                            OR conn_state IN ('S0', 'REJ')) AS probe_events,
         list_sort(list_transform(map_entries(histogram(ttl)), x -> {'n': x.value, 'v': x.key}), 'DESC')[1].v AS ttl_mode,
         list_sort(list_transform(map_entries(histogram(ip_id)), x -> {'n': x.value, 'v': x.key}), 'DESC')[1] AS ip_id_top,
         count(ip_id) AS ip_id_n,
@@ -88,7 +87,7 @@ WITH e AS (
 SELECT
     a.src_ip, a.probes, a.ports, a.hosts, a.days, a.rate, a.tcp_share, a.udp_share, a.icmp_share, a.zmap_share,
     a.tcp_window, a.ttl_bucket, a.main_proto, a.flags, a.text,
-    a.probe_events, a.probe_events / a.probes AS probe_share, a.ttl_mode,
+    coalesce(pc.probe_events, 0) AS probe_events, coalesce(pc.probe_events, 0) / a.probes AS probe_share, a.ttl_mode,
     CASE WHEN a.ip_id_top.n * 2 >= a.ip_id_n AND a.ip_id_n >= 2 THEN a.ip_id_top.v END AS ip_id_mode,
     a.src_ports_ratio, a.gap_median, a.gap_p90, a.burst, a.peak_slot,
     g.country_code, g.asn, g.as_org, g.lat, g.lon,
@@ -100,4 +99,5 @@ SELECT
     CASE WHEN len(a.port_list) BETWEEN 1 AND 256 THEN array_to_string(a.port_list, ',') END AS port_set
 FROM agg AS a
 LEFT JOIN geo AS g ON g.ip = a.src_ip
+LEFT JOIN probe_counts AS pc ON pc.src_ip = a.src_ip
 ORDER BY a.src_ip
