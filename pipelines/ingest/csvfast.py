@@ -230,7 +230,7 @@ def parse_ts(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray, ok: np.ndarr
 @numba.njit(cache=True, nogil=True)
 def ipv4_text(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray, ok: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Arrow string buffers (int32 offsets, bytes) of the fields, as they are; `ok` is cleared where a
-    field is not a dotted quad without leading zeros (flows.IPV4_RE, ASCII digits only).
+    field is not a dotted quad without leading zeros (flows.common.IPV4_RE, ASCII digits only).
     """
     offsets = np.empty(len(starts) + 1, np.int32)
     offsets[0] = 0
