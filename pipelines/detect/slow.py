@@ -183,6 +183,8 @@ def scan_slow_span(con: duckdb.DuckDBPyConnection, day: date, settings: Settings
         else:
             empty = catalog.table("events").schema.empty_table()  # noqa: F841  (scanned by DuckDB by name)
             span.execute("CREATE TABLE events AS SELECT * FROM empty")
-        return _judge(span, days[0], day, params, "detect/scan_slow_span", {"day": day, "lookback_days": params.lookback_days})
+        return _judge(
+            span, days[0], day, params, "detect/scan_slow_span", {"day": day, "lookback_days": params.lookback_days}
+        )
     finally:
         span.close()
