@@ -62,6 +62,10 @@ class Slow:
     port_ratio_min_pairs: int = 5  # fewer distinct targets is never a scan whatever the ratio (1 record has ratio 1)
     lookback_days: int = 7  # days of the lake scan_slow_span reads: longer finds slower scans, reads more
 
+    def __post_init__(self) -> None:
+        if self.lookback_days < 1:
+            raise ValueError(f"slow.lookback_days must be at least 1 (the day itself), not {self.lookback_days}")
+
 
 @dataclass(frozen=True)
 class Distributed:
