@@ -73,6 +73,25 @@ ORDER BY status, r.risk DESC, r.src_ip
 """
 
 
+def _inputs(con: duckdb.DuckDBPyConnection, day: date) -> list[dict]:
+    """The input files with events on `day`, and whether each under-counts (a lake from before the column: no)."""
+    have = {
+        c
+        for (c,) in con.execute("SELECT column_name FROM duckdb_columns() WHERE table_name = 'ingest_files'").fetchall()
+    }
+    if not {"days", "path"} <= have:
+        return []
+    flag = "coalesce(undercounts, false)" if "undercounts" in have else "false"
+    why = "undercount_reason" if "undercount_reason" in have else "NULL"
+    rows = con.execute(
+        f"""SELECT path, format, rows, status, {flag} AS undercounts, {why} AS undercount_reason
+            FROM ingest_files WHERE list_contains(days, $day) ORDER BY undercounts DESC, path""",
+        {"day": day},
+    ).fetchall()
+    keys = ("path", "format", "rows", "status", "undercounts", "undercount_reason")
+    return [dict(zip(keys, r, strict=True)) for r in rows]
+
+
 def _new_and_returning(con: duckdb.DuckDBPyConnection, day: date) -> list[dict]:
     """New and returning malicious sources of `day`; none from a warehouse without source_history."""
     if not con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'source_history'").fetchone()[0]:
@@ -142,6 +161,7 @@ def build_report(
             day,
         )
         sightings = _new_and_returning(con, day)
+        inputs = _inputs(con, day)
     risky, slow, orgs = (f.astype(object).where(f.notna(), None) for f in (risky, slow, orgs))  # NaN -> blank cell
     daily["event_date"] = daily["event_date"].astype(str)
     hourly["event_date"] = hourly["event_date"].astype(str)
@@ -160,6 +180,9 @@ def build_report(
     figures["top_countries"] = [f"{cc} ({int(n)})" for cc, n in by_cc.head(5).items() if n > 0]
     figures["new_malicious"] = sum(1 for r in sightings if r["status"] == "new")
     figures["returning_malicious"] = sum(1 for r in sightings if r["status"] == "returning")
+    # Inputs that log fewer probes than arrive (UFW's rate-limited logging, a sensor's drops): said
+    # in the report and the email, since the fast threshold cannot be judged on them.
+    figures["undercounting_inputs"] = sum(1 for i in inputs if i["undercounts"])
     # The email templates only see `figures`: the Data Docs location travels with them.
     figures["dq_docs"] = dq_links.get("dq_docs_uri", "")
 
@@ -205,6 +228,8 @@ def build_report(
         found=found.to_dict(orient="records"),
         orgs=orgs.to_dict(orient="records"),
         sightings=sightings[:25],
+        inputs=inputs[:50],
+        inputs_more=max(len(inputs) - 50, 0),
         dq_failed=dq_failed or [],
         dq_links=dq_links,
         credit=credit,

@@ -85,6 +85,7 @@ class DayResult:
     report: str = ""
     email: str = ""
     other_days: dict[str, int] = field(default_factory=dict)
+    refreshed_days: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
@@ -184,8 +185,19 @@ def _with_day(table: pa.Table, day: date) -> pa.Table:
     return table.add_column(0, "event_date", pa.array([day] * table.num_rows, pa.date32()))
 
 
-def stage_analyze(day: date, settings: Settings, watch: Stopwatch | None = None) -> dict:
-    """Enrich, detect and score one day's events; write the day's derived partitions."""
+def analyzed_later_days(day: date, settings: Settings) -> list[date]:
+    """Days after `day` within slow.lookback_days whose derived partitions exist: their scan_slow_span read `day`."""
+    later = [date.fromordinal(day.toordinal() + k) for k in range(1, settings.slow.lookback_days)]
+    return [d for d in later if wh.lake_files(settings.warehouse, "scan_slow_span", d)]
+
+
+def stage_analyze(day: date, settings: Settings, watch: Stopwatch | None = None, refresh_later: bool = True) -> dict:
+    """Enrich, detect and score one day's events; write the day's derived partitions.
+
+    scan_slow_span reads the lake's last slow.lookback_days days, so a day run after later days
+    (a backfill in reverse) changes their input: with `refresh_later` the later days already
+    analyzed are analyzed again, and the lake ends the same whatever order the days ran in.
+    """
     from pipelines import geo
 
     watch = watch or Stopwatch()
@@ -216,7 +228,15 @@ def stage_analyze(day: date, settings: Settings, watch: Stopwatch | None = None)
     finally:
         con.close()
     keys = ("events", "sources", "fast_scans", "slow_scans", "malicious")
-    return dict(zip(keys, (int(v) for v in stats), strict=True)) | {"rows_by_table": counts}
+    refreshed = []
+    if refresh_later:
+        for later in analyzed_later_days(day, settings):
+            stage_analyze(later, settings, refresh_later=False)
+            refreshed.append(later.isoformat())
+    return dict(zip(keys, (int(v) for v in stats), strict=True)) | {
+        "rows_by_table": counts,
+        "refreshed_days": refreshed,
+    }
 
 
 def stage_publish(
@@ -362,6 +382,11 @@ def summary_text(result: DayResult) -> str:
         lines.append(
             f"  {sum(result.other_days.values())} events of these files fell on other UTC days: {counts}; "
             f"they count on those days: run `scansense run` with {runs}"
+        )
+    if result.refreshed_days:
+        lines.append(
+            f"  analyzed again (their slow scans across days read this day): {', '.join(result.refreshed_days)}; "
+            "their reports are rebuilt when they are run"
         )
     if result.errors:  # file names and parser messages may hold attacker text: no raw control characters
         lines.append("  errors: " + escape_controls(json.dumps(result.errors[:5], ensure_ascii=False)))

@@ -209,3 +209,18 @@ def test_secrets_never_reach_logs_reports_or_warehouse(built, caplog) -> None:
     for path in Path(settings.warehouse).rglob("*"):
         if path.is_file():
             assert secret.encode() not in path.read_bytes(), path
+
+
+def test_report_lists_the_inputs_and_says_which_under_count(built) -> None:
+    """The generated firewall log is UFW's (rate-limited logging): flagged in ingest_files and in the report."""
+    settings, report = built
+    with duckdb.connect(str(settings.warehouse / "scansense.duckdb"), read_only=True) as con:
+        files = con.execute("SELECT path, format, undercounts, undercount_reason FROM ingest_files").fetchall()
+    assert {f for _, f, u, _ in files if u} == {"ufw"}
+    assert all(why and "3 lines a minute" in why for _, f, _, why in files if f == "ufw")
+    page = report.read_text(encoding="utf-8")
+    section = page[page.index("<h2>Inputs</h2>") : page.index("<h2>Scanning organizations</h2>")]
+    assert "1 input(s) under-count: fast-scan counts on this input are lower bounds." in section
+    for path, *_ in files:
+        assert path in section
+    assert section.count("fast-scan counts on this input are lower bounds:") == 1

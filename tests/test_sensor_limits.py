@@ -99,7 +99,11 @@ def test_flood_engages_every_limit_and_the_sensor_stays_up(tmp_path: Path) -> No
 
     sensor, final = asyncio.run(scenario())
     records = [json.loads(line) for p in tmp_path.glob("sensor-*.jsonl") for line in p.read_text().splitlines()]
-    assert final["records"] == len(records) == final["tcp"] + final["udp"]
+    assert final["records"] == len(records) == final["tcp"] + final["udp"] + final["rate_summaries"]
+    # the UDP flood's drops are kept as per-second summaries of its one source (tests/test_sensor_drops.py)
+    summaries = [r for r in records if r["event"] == "dropped_rate"]
+    assert {r["src_ip"] for r in summaries} == {"127.0.0.3"} and len(summaries) == final["rate_summaries"]
+    assert sum(r["count"] for r in summaries) == final["dropped_rate_udp"]
     assert json.loads((tmp_path / "sensor-stats.json").read_text())["records"] == len(records)
     assert all(len(bytes.fromhex(r["payload_hex"])) <= 64 for r in records)
     by_src = {r["src_ip"]: r for r in records}

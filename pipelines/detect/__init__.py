@@ -10,7 +10,7 @@ import duckdb
 
 from pipelines.sqlfiles import read_sql
 
-OUTPUT_TABLES = ("scan_fast", "window_entropy", "scan_slow", "port_ratio", "scan_distributed")
+OUTPUT_TABLES = ("scan_fast", "window_entropy", "scan_slow", "scan_slow_span", "port_ratio", "scan_distributed")
 
 
 def ensure_probes(con: duckdb.DuckDBPyConnection) -> None:

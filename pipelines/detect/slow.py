@@ -23,14 +23,16 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from datetime import date
+from datetime import date, timedelta
 
 import duckdb
 import numpy as np
 import pyarrow as pa
 
+from pipelines import catalog
+from pipelines import warehouse as wh
 from pipelines.detect import ensure_probes
-from pipelines.settings import Slow
+from pipelines.settings import Settings, Slow
 from pipelines.sqlfiles import read_sql
 
 
@@ -119,12 +121,12 @@ def kept_periods(combo: np.ndarray, pos: np.ndarray, m: np.ndarray, min_period: 
     return keep, period.astype(np.int64)
 
 
-def scan_slow(con: duckdb.DuckDBPyConnection, day: date, params: Slow) -> pa.Table:
-    """Growth periods of every persistent combination of the day, judged by conditional entropy."""
+def _judge(con: duckdb.DuckDBPyConnection, first_day: date, day: date, params: Slow, sql: str, extra: dict) -> pa.Table:
+    """Run the model over the probes of `first_day`..`day` and judge its periods with the SQL file `sql`."""
     ensure_probes(con)
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE _slow_triples AS {read_sql('detect/slow_triples')}",
-        {"day": day, "window_s": params.window_s, "min_windows": params.min_windows},
+        {"first_day": first_day, "day": day, "window_s": params.window_s, "min_windows": params.min_windows},
     )
     try:
         steps = con.execute(
@@ -137,14 +139,52 @@ def scan_slow(con: duckdb.DuckDBPyConnection, day: date, params: Slow) -> pa.Tab
         periods = pa.table({"combo_id": combo[keep], "w": w[keep], "period_id": period[keep]})
         con.register("_slow_periods", periods)
         return con.execute(
-            read_sql("detect/scan_slow"),
+            read_sql(sql),
             {
                 "window_s": params.window_s,
                 "threshold": params.threshold,
                 "min_windows": params.min_windows,
                 "min_period": params.min_period,
-            },
+            }
+            | extra,
         ).to_arrow_table()
     finally:
         con.execute("DROP TABLE IF EXISTS _slow_triples")
         con.unregister("_slow_periods")
+
+
+def scan_slow(con: duckdb.DuckDBPyConnection, day: date, params: Slow) -> pa.Table:
+    """Growth periods of every persistent combination of the day, judged by conditional entropy."""
+    return _judge(con, day, day, params, "detect/scan_slow", {})
+
+
+def lookback_days(day: date, params: Slow) -> list[date]:
+    """The days whose events the span model reads for `day`: day - lookback_days + 1 .. day."""
+    return [day - timedelta(days=k) for k in range(params.lookback_days - 1, -1, -1)]
+
+
+def scan_slow_span(con: duckdb.DuckDBPyConnection, day: date, settings: Settings) -> pa.Table:
+    """Slow scans slower than a day: the model over the lake's last `slow.lookback_days` days.
+
+    The lake is the only input (each day's events partition), never an earlier run's output, so
+    running days in any order gives the same rows once the lookback's days are ingested. Kept: the
+    scans whose growth period ends on `day` and began on an earlier day (one-day scans are scan_slow's).
+    """
+    params = settings.slow
+    days = lookback_days(day, params)
+    files = [f for d in days for f in wh.lake_files(settings.warehouse, "events", d)]
+    span = duckdb.connect()
+    try:
+        if files:
+            span.execute(
+                "CREATE TABLE events AS SELECT * FROM read_parquet($files, union_by_name = true, hive_partitioning = false)",
+                {"files": files},
+            )
+        else:
+            empty = catalog.table("events").schema.empty_table()  # noqa: F841  (scanned by DuckDB by name)
+            span.execute("CREATE TABLE events AS SELECT * FROM empty")
+        return _judge(
+            span, days[0], day, params, "detect/scan_slow_span", {"day": day, "lookback_days": params.lookback_days}
+        )
+    finally:
+        span.close()

@@ -32,6 +32,8 @@ PORT_PROTOS = ("tcp", "udp", "136", "132")  # netfilter logs SPT/DPT for these (
 # Largest value each numeric field can hold; a larger one is damage and quarantines its line.
 FIELD_MAX = {"SPT": 65535, "DPT": 65535, "TYPE": 255, "LEN": 2**32 - 1, "TTL": 255, "HOPLIMIT": 255}
 FIELD_MAX |= {"ID": 2**32 - 1, "WINDOW": 65535}
+# The kernel's note that it dropped log lines over its own rate limit (`net_ratelimit: 27 callbacks suppressed`).
+SUPPRESSED = re.compile(r"\bkernel:.*?\b(\d{1,12}) callbacks suppressed")
 NAME_DATE = re.compile(r"(?<!\d)((?:19|20)\d\d)-?(0[1-9]|1[0-2])-?(0[1-9]|[12]\d|3[01])(?!\d)")
 
 
@@ -122,6 +124,7 @@ def iter_firewall(
     rows: list[dict] = []
     bad: list[dict] = []
     skipped = 0
+    undercount = _Undercount()
     current_year, last_month = base_year, None
     with Utf8Lines(path, limits=limits, src=src) as reader:
         for lineno, line in text_lines(reader):
@@ -130,6 +133,8 @@ def iter_firewall(
             if not NETFILTER.search(line):
                 if BSD_HEAD.match(line) or ISO_HEAD.match(line):
                     skipped += 1  # another program's syslog line: no probe, no damage
+                    if m := SUPPRESSED.search(line):
+                        undercount.suppressed += int(m.group(1))
                 else:
                     bad.append(quarantine_row(src, f"line:{lineno}", "not a syslog line", line))
                 continue
@@ -147,18 +152,41 @@ def iter_firewall(
                 bad.append(quarantine_row(src, f"line:{lineno}", str(exc), line))
                 continue
             row["source_location"] = f"line:{lineno}"
+            undercount.ufw = undercount.ufw or UFW_TAG.search(line) is not None
             rows.append(row)
             if len(rows) >= CHUNK_ROWS:
-                yield _chunk(rows, bad + reader.take_rejected(), meta, skipped)
+                yield _chunk(rows, bad + reader.take_rejected(), meta, skipped, undercount.reason())
                 rows, bad, skipped = [], [], 0
         bad += reader.take_rejected()
         if damage := reader.damage:
             bad.append(quarantine_row(src, "end", damage, b""))
     if rows or bad or skipped:
-        yield _chunk(rows, bad, meta, skipped)
+        yield _chunk(rows, bad, meta, skipped, undercount.reason())
 
 
-def _chunk(rows: list[dict], bad: list[dict], meta: dict[str, str], skipped: int) -> Chunk:
+class _Undercount:
+    """What a log shows of lines it did not write: UFW's rate-limited logging, the kernel's suppressed lines.
+
+    UFW logs through `-m limit --limit 3/min --limit-burst 10` on its logging rules (ufw's
+    `before.rules`/`after.rules` and `user.rules` templates), so a source probing faster than three
+    packets a minute is logged only in part. A plain iptables `LOG` rule may or may not have a
+    limit; the file does not say, so only the kernel's own `callbacks suppressed` note flags it.
+    """
+
+    def __init__(self) -> None:
+        self.ufw = False
+        self.suppressed = 0
+
+    def reason(self) -> str | None:
+        parts = []
+        if self.ufw:
+            parts.append("UFW log lines: UFW logs through a rate limit (by default 3 lines a minute, burst 10)")
+        if self.suppressed:
+            parts.append(f"the kernel suppressed {self.suppressed} log lines (callbacks suppressed)")
+        return "; ".join(parts) or None
+
+
+def _chunk(rows: list[dict], bad: list[dict], meta: dict[str, str], skipped: int, undercounts: str | None) -> Chunk:
     for row in rows:
         row.update(meta)
-    return Chunk(conform_events(rows_table(rows, bad)), bad, "ufw", skipped)
+    return Chunk(conform_events(rows_table(rows, bad)), bad, "ufw", skipped, undercounts=undercounts)

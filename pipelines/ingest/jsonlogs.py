@@ -95,6 +95,27 @@ def _count(value: object) -> int:
     return out
 
 
+RATE_SUMMARY = "dropped_rate"  # the sensor's `event` of a summary of probes dropped over its per-source rate
+
+
+def sensor_rows(o: dict) -> list[dict]:
+    """A sensor dump record as events: one probe, or a drop summary as one event per port (`packets` = count).
+
+    A summary (`"event": "dropped_rate"`) counts the probes one source sent in one second past the
+    sensor's per-source rate: `count` in all and `ports` {dst_port: count}; the counts must agree.
+    """
+    if o.get("event") != RATE_SUMMARY:
+        return [sensor_row(o)]
+    ports = o.get("ports")
+    if not isinstance(ports, dict) or not ports:
+        raise ValueError("drop summary without its ports")
+    counts = {_port(p): _count(n) for p, n in ports.items()}
+    if None in counts or sum(counts.values()) != _count(o.get("count")) or 0 in counts.values():
+        raise ValueError("drop summary: ports and count disagree")
+    base = sensor_row(o | {"dst_port": next(iter(counts)), "bytes": 0})
+    return [base | {"dst_port": port, "packets": n} for port, n in sorted(counts.items())]
+
+
 def sensor_row(o: dict) -> dict:
     """A `scansense sensor` dump record (docs: formats, sensor JSONL)."""
     transport = _proto(o.get("transport") or "tcp")
@@ -169,10 +190,10 @@ def cowrie_row(o: dict) -> dict:
     }
 
 
-ROWS: dict[str, tuple[str, Callable[[dict], dict]]] = {
-    "sensor_jsonl": ("sensor", sensor_row),
-    "honeypot_json": ("honeypot", honeypot_row),
-    "cowrie": ("honeypot", cowrie_row),
+ROWS: dict[str, tuple[str, Callable[[dict], list[dict]]]] = {
+    "sensor_jsonl": ("sensor", sensor_rows),
+    "honeypot_json": ("honeypot", lambda o: [honeypot_row(o)]),
+    "cowrie": ("honeypot", lambda o: [cowrie_row(o)]),
 }
 
 
@@ -182,6 +203,7 @@ def iter_jsonl(path: Path, fmt: str, meta: dict[str, str], limits: Limits = DEFA
     _, convert = ROWS[fmt]
     rows: list[dict] = []
     bad: list[dict] = []
+    dropped = 0  # probes the sensor summarized instead of recording (drop summaries)
     with Utf8Lines(path, limits=limits, src=src) as reader:
         for lineno, line in text_lines(reader):
             if not line.strip():
@@ -190,30 +212,39 @@ def iter_jsonl(path: Path, fmt: str, meta: dict[str, str], limits: Limits = DEFA
                 obj = json.loads(line)
                 if not isinstance(obj, dict):
                     raise ValueError("not a JSON object")
-                row = convert(obj)
+                converted = convert(obj)
             except RECORD_ERRORS as exc:
                 reason = f"missing field {exc}" if isinstance(exc, KeyError) else f"bad record: {exc}"
                 if isinstance(exc, RecursionError):
                     reason = "bad record: JSON nested too deeply"
                 bad.append(quarantine_row(src, f"line:{lineno}", reason[:300], line))
                 continue
-            row["event_date"] = row["ts"].date()
-            row["source_location"] = f"line:{lineno}"
-            rows.append(row)
+            if obj.get("event") == RATE_SUMMARY and fmt == "sensor_jsonl":
+                dropped += sum(r["packets"] for r in converted)
+            for row in converted:
+                row["event_date"] = row["ts"].date()
+                row["source_location"] = f"line:{lineno}"
+                rows.append(row)
             if len(rows) >= CHUNK_ROWS:
-                yield _chunk(rows, bad + reader.take_rejected(), fmt, meta)
+                yield _chunk(rows, bad + reader.take_rejected(), fmt, meta, dropped)
                 rows, bad = [], []
         bad += reader.take_rejected()
         if damage := reader.damage:
             bad.append(quarantine_row(src, "end", damage, b""))
     if rows or bad:
-        yield _chunk(rows, bad, fmt, meta)
+        yield _chunk(rows, bad, fmt, meta, dropped)
 
 
-def _chunk(rows: list[dict], bad: list[dict], fmt: str, meta: dict[str, str]) -> Chunk:
+def _chunk(rows: list[dict], bad: list[dict], fmt: str, meta: dict[str, str], dropped: int = 0) -> Chunk:
     for row in rows:
         sensor = row.get("sensor")
         row.update(meta)
         if sensor:
             row["sensor"] = sensor  # the record names its sensor: that wins over the setting
-    return Chunk(conform_events(rows_table(rows, bad)), bad, fmt)
+    reason = (
+        f"the sensor dropped {dropped} probes over its per-source rate: kept as per-second summaries "
+        "(one event per source, second and port, packets = count), so counts of records are lower bounds"
+        if dropped
+        else None
+    )
+    return Chunk(conform_events(rows_table(rows, bad)), bad, fmt, undercounts=reason)

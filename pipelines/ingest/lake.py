@@ -65,6 +65,14 @@ INGEST_FILES_COLUMNS: list[tuple[str, pa.DataType, str]] = [
     ("ingested_at", pa.timestamp("us", tz="UTC"), "When the file was ingested, UTC."),
     ("days", pa.list_(pa.date32()), "UTC days of the file's events (the lake partitions it wrote)."),
     ("skipped", pa.int64(), "Well-formed records that carry no probe (ARP frames, other programs' syslog lines)."),
+    (
+        "undercounts",
+        pa.bool_(),
+        "True when the file shows that fewer probes were logged than arrived (UFW's rate-limited logging, "
+        "kernel log lines suppressed, a sensor's drops over its per-source rate): fast-scan counts on it "
+        "are lower bounds.",
+    ),
+    ("undercount_reason", pa.string(), "Why the file under-counts (the evidence found in it); null when it does not."),
 ]
 INGEST_FILES_SCHEMA = pa.schema([pa.field(n, t) for n, t, _ in INGEST_FILES_COLUMNS])
 INGEST_FILES_COMMENTS = {n: c for n, _, c in INGEST_FILES_COLUMNS}
@@ -346,6 +354,8 @@ def _row(name: str) -> dict:
         "ingested_at": datetime.now(UTC),
         "days": [],
         "skipped": 0,
+        "undercounts": False,
+        "undercount_reason": None,
     }
 
 
@@ -394,6 +404,8 @@ def ingest_one(
         for chunk in chunks:
             row["format"] = row["format"] or chunk.format
             row["skipped"] += chunk.skipped
+            if chunk.undercounts:  # the latest evidence: a parser's reason may grow with the file (counts so far)
+                row.update(undercounts=True, undercount_reason=chunk.undercounts)
             bad = list(chunk.quarantine)
             if chunk.events.num_rows:
                 refused = writers.write(chunk.events, bad)

@@ -30,6 +30,9 @@ class Chunk:
     format: str | None = None
     skipped: int = 0
     error: str | None = None  # set when the file could not be parsed (further): why
+    # Set when the input shows that it logged fewer probes than arrived (rate-limited logging, a
+    # sensor's drops over its rate): why. Counts of records from it are lower bounds.
+    undercounts: str | None = None
     # True when src_ip/dst_ip were written only by the canonical writers (arrowtext.dotted_quads,
     # csvfast.ipv4_text, schema.ip_text/canonical_ip): `valid.check_events` then skips re-reading them.
     canonical_ips: bool = False

@@ -161,7 +161,8 @@ class DumpWriter:
         if self._lock_fh is None:
             raise RuntimeError("the dump writer is closed")
         line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
-        kind = str(record.get("transport", ""))
+        # A drop summary (server.RATE_SUMMARY) stands for many probes: counted apart from the probe lines.
+        kind = "rate_summary" if record.get("event") == "dropped_rate" else str(record.get("transport", ""))
         hour = hour_key(ts)
         f = self._open.get(hour)
         reason = None

@@ -38,6 +38,20 @@ IPV6_RECVPKTINFO = getattr(socket, "IPV6_RECVPKTINFO", 49)
 IPV6_PKTINFO = getattr(socket, "IPV6_PKTINFO", 50)
 SO_RXQ_OVFL = getattr(socket, "SO_RXQ_OVFL", 40)
 UDP_BATCH = 256  # datagrams read per wake-up before yielding to TCP callbacks
+RATE_SUMMARY = "dropped_rate"  # `event` of a dump line summarizing a source's probes dropped in one second
+MAX_DROP_SUMMARIES = 50_000  # open (source, second) summaries; past it drops are only counted (spoofed floods)
+
+
+@dataclass
+class _Drops:
+    """Probes of one source, second and local address dropped over the per-source rate."""
+
+    first: datetime
+    last: datetime
+    src_port: int
+    count: int = 0
+    bytes: int = 0
+    ports: dict[int, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -91,7 +105,9 @@ class Sensor:
                 "closed_max_connections",  # recorded and closed at accept, nothing read: over max_connections
                 "closed_source_cap",  # ... over max_connections_per_source
                 "closed_rate_tcp",  # ... over per_source_rate
-                "dropped_rate_udp",
+                "dropped_rate_udp",  # datagrams over per_source_rate: not recorded one by one...
+                "rate_summaries",  # ...but in one summary line per source and second (count, ports)
+                "dropped_rate_unsummarized",  # ... past MAX_DROP_SUMMARIES open summaries: only counted here
                 "dropped_udp_kernel",
                 "cut_read_limit",
                 "cut_duration",
@@ -107,6 +123,7 @@ class Sensor:
             0,
         )
         self._kernel_drops: dict[int, int] = {}
+        self._drops: dict[tuple[str, int, str], _Drops] = {}  # (source, epoch second, local address)
         self._housekeeper: asyncio.Task | None = None
         self._started_at = datetime.now(UTC)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -205,6 +222,7 @@ class Sensor:
             except asyncio.CancelledError:
                 pass
         assert self.writer is not None
+        self.write_drop_summaries(every=True)
         closed = self.writer.close()
         snapshot = self._write_stats(stopped=True)
         log.info("sensor %s stopped: %s; closed %s", self.config.name, self._stats_line(), [p.name for p in closed])
@@ -267,9 +285,58 @@ class Sensor:
             self.stats["errors"] += 1
             log.exception("could not queue a dump line")
 
-    def flush(self) -> None:
-        """Write the queued dump lines now and bring the counters up to date (housekeeping does it every tick)."""
+    def drop(self, ts: datetime, src: tuple, dst: tuple, size: int) -> None:
+        """Count a probe dropped over the per-source rate in its (source, second) summary."""
+        source = _plain_ip(src[0])
+        key = (source, int(ts.timestamp()), _plain_ip(dst[0]))
+        summary = self._drops.get(key)
+        if summary is None:
+            if len(self._drops) >= MAX_DROP_SUMMARIES:
+                self.stats["dropped_rate_unsummarized"] += 1
+                return
+            summary = self._drops[key] = _Drops(ts, ts, src[1])
+        summary.last = ts
+        summary.count += 1
+        summary.bytes += size
+        summary.ports[dst[1]] = summary.ports.get(dst[1], 0) + 1
+
+    def write_drop_summaries(self, every: bool = False) -> int:
+        """Write the summaries of seconds that are over (all of them with `every`); returns how many."""
+        now = int(datetime.now(UTC).timestamp())
+        done = [k for k in self._drops if every or k[1] < now]
+        for key in sorted(done):
+            d = self._drops.pop(key)
+            line = {
+                "ts": format_ts(d.first),
+                "event": RATE_SUMMARY,
+                "transport": "udp",
+                "src_ip": key[0],
+                "src_port": d.src_port,  # the first dropped datagram's
+                "dst_ip": key[2],
+                "dst_port": min(d.ports),
+                "count": d.count,
+                "ports": {str(p): n for p, n in sorted(d.ports.items())},
+                "sent_data": d.bytes > 0,
+                "payload_hex": "",
+                "bytes": d.bytes,
+                "duration_s": round((d.last - d.first).total_seconds(), 6),
+                "sensor": self.config.name,
+            }
+            try:
+                assert self.writer is not None
+                self.writer.write(line, d.first)
+            except Exception:  # not a disk error (the writer counts those): a bug, logged
+                self.stats["errors"] += 1
+                log.exception("could not queue a drop summary")
+        return len(done)
+
+    def flush(self, every_summary: bool = False) -> None:
+        """Write the queued dump lines now and bring the counters up to date (housekeeping does it every tick).
+
+        Drop summaries of seconds that are over are queued first; `every_summary` queues the current second's too.
+        """
         if self.writer is not None:
+            self.write_drop_summaries(every=every_summary)
             self.writer.flush()
             self._sync_counts()
 
@@ -280,6 +347,7 @@ class Sensor:
             return
         st = self.stats
         st["records"], st["tcp"], st["udp"] = w.records, w.counts["tcp"], w.counts["udp"]
+        st["rate_summaries"] = w.counts["rate_summary"]
         st["dump_cut_hour_cap"], st["dump_cut_total_cap"] = w.cut["hour_cap"], w.cut["total_cap"]
         st["dump_cut_bytes"], st["dump_lost_write_error"] = w.cut["bytes"], w.lost
         st["dump_write_errors"] = w.write_errors
@@ -308,6 +376,7 @@ class Sensor:
                     dst_ip = socket.inet_ntop(socket.AF_INET6, value[:16])  # in6_pktinfo.ipi6_addr
             if not self.limiter.allow(_plain_ip(addr[0])):
                 self.stats["dropped_rate_udp"] += 1
+                self.drop(datetime.now(UTC), addr, (dst_ip, local[1]), len(data))
                 continue
             self.record(
                 datetime.now(UTC), "datagram", "udp", addr, (dst_ip, local[1]), data[: cfg.max_bytes], len(data), 0.0

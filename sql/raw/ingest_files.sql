@@ -13,3 +13,5 @@
 -- column ingested_at TIMESTAMP WITH TIME ZONE: When the file was ingested, UTC.
 -- column days DATE[]: UTC days of the file's events (the lake partitions it wrote).
 -- column skipped BIGINT: Well-formed records that carry no probe (ARP frames, other programs' syslog lines).
+-- column undercounts BOOLEAN: True when the file shows that fewer probes were logged than arrived (UFW's rate-limited logging, kernel log lines suppressed, a sensor's drops over its per-source rate): fast-scan counts on it are lower bounds.
+-- column undercount_reason VARCHAR: Why the file under-counts (the evidence found in it); null when it does not.
