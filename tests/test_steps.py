@@ -85,7 +85,9 @@ def test_sharded_plan_combines_the_fast_threshold_between_two_sharded_phases() -
         steps.table_steps(0)
 
 
-def _step(gen: Path, warehouse: Path, name: str, *, shard: int = 0, env: dict | None = None) -> subprocess.CompletedProcess:
+def _step(
+    gen: Path, warehouse: Path, name: str, *, shard: int = 0, env: dict | None = None
+) -> subprocess.CompletedProcess:
     """`scansense step NAME` in its own process, as one Airflow task runs it."""
     full = dict(os.environ, SCANSENSE_ORGS_DIR=str(gen / "orgs"), **(env or {}))
     cmd = [SCANSENSE, "step", name, "--date", DAY.isoformat(), "--shard", str(shard), "--json"]
