@@ -2,17 +2,22 @@
 ### scansense_daily
 
 Every day: wait for the sensor's dumps to close, ingest the day's landing files (one mapped task
-per file), then enrich, detect and score the day, then rebuild and publish the warehouse with its
-marts, quality gates and report. The publish task emits the `scansense_warehouse` asset, its event
-naming the day, which `scansense_report` consumes to send that day's email.
+per file), record the day's counts, then one task per step of the table catalog
+(`pipelines/steps.py`): geography (`geo_ip`), each detector of the `detect` layer, `findings`,
+risk (`source_risk`), each waiting for the tables it reads. Every such task reads its inputs from
+the lake and replaces its own day partition, so any one can be cleared and retried alone. With
+`[scale] shards` = N > 1, the per-source steps are N mapped tasks over a hash of src_ip, and the
+fast threshold's global statistics are combined in a task between its two sharded phases. Then
+`publish`, the one writer of `scansense.duckdb` (organizations, marts, quality gates, swap), and
+`report`, whose `scansense_warehouse` asset event names the day for `scansense_report` to mail.
+A new catalog table becomes a task with no change here.
 
 Nothing has to be created in Airflow first. The first day, the last day and catchup come from the
 `[airflow]` section of `scansense.toml` (or `SCANSENSE_AIRFLOW_*` variables) as the dag-processor
 sees them: by default the earliest day of the landing folder, no end, catchup on, so the DAG runs
 every day it has data for. One day runs at a time (`max_active_runs=1`), which serializes the
-warehouse writers (`record`, `analyze`, `publish`); `[airflow] pool` may name a one-slot pool
-(which must exist) to serialize them with other writers too. Each day is idempotent (its
-partitions are replaced whole), so any task can be cleared and run again.
+warehouse writer (`publish`); `[airflow] pool` may name a one-slot pool (which must exist) to
+serialize it with other writers too. Each day is idempotent (its partitions are replaced whole).
 
 Workers read their settings from `scansense.toml` / `SCANSENSE_*` variables; the DAG starts unpaused.
 """
@@ -26,6 +31,7 @@ from airflow.sdk import Asset, dag, task
 
 from pipelines.alerts import on_failure
 from pipelines.settings import airflow_days, load_settings
+from pipelines.steps import RECORD, table_steps
 
 WAREHOUSE_ASSET = Asset("scansense_warehouse")
 
@@ -33,6 +39,9 @@ WAREHOUSE_ASSET = Asset("scansense_warehouse")
 _settings = load_settings()
 _first_day, _last_day = airflow_days(_settings)
 WRITER_POOL = _settings.airflow.pool or "default_pool"
+# The day's table steps, from the catalog (a new table is a new task); shards as the workers see them.
+SHARDS = _settings.scale.shards
+STEPS = table_steps(SHARDS)
 
 default_args = {
     "owner": "scansense",
@@ -98,7 +107,7 @@ def scansense_daily():
 
         return ingest_file(Path(path), load_settings(), year=int(ds[:4]))
 
-    @task(pool=WRITER_POOL, execution_timeout=timedelta(minutes=10))
+    @task(execution_timeout=timedelta(minutes=10))
     def record(summaries: list[dict], ds: str | None = None) -> dict:
         """Store the day's ingestion counts (files, rows, quarantined, errors) as its `runs` partition."""
         from datetime import date
@@ -107,25 +116,28 @@ def scansense_daily():
 
         return record_run(date.fromisoformat(ds), list(summaries), load_settings())
 
-    @task(pool=WRITER_POOL, execution_timeout=timedelta(hours=2))
-    def analyze(ingested: dict, ds: str | None = None) -> dict:
+    @task(execution_timeout=timedelta(hours=2))
+    def table_step(name: str, shard: int = 0, ds: str | None = None) -> int:
         """
-        Enrich the day's sources with geography, run the fast threshold, the entropy screen, the
-        slow-scan model and the port ratio, score risk; write each table's day partition.
+        Build one catalog table's day partition (or one phase or shard of it) from the lake; the
+        task's own doc says which table, what it reads and whether it is sharded.
         """
         from datetime import date
 
-        from pipelines.run import stage_analyze
+        from pipelines import steps
 
-        return stage_analyze(date.fromisoformat(ds), load_settings())
+        settings = load_settings()
+        if settings.scale.shards != SHARDS:  # the DAG was parsed with another shard count: re-parse first
+            raise ValueError(f"[scale] shards is {settings.scale.shards} on this worker, {SHARDS} in the DAG")
+        return steps.run_step(steps.step(name, SHARDS), date.fromisoformat(ds), settings, shard=shard)
 
-    @task(pool=WRITER_POOL, outlets=[WAREHOUSE_ASSET], execution_timeout=timedelta(hours=2))
-    def publish(analyzed: dict, ds: str | None = None, outlet_events=None) -> dict:
+    @task(pool=WRITER_POOL, execution_timeout=timedelta(hours=2))
+    def publish(ds: str | None = None) -> dict:
         """
         Rebuild the warehouse from the lake, cluster organizations, build the marts, run the quality
-        gates, swap the new `scansense.duckdb` in and write the report. A day failing a critical
-        check is not published: the report marked "DQ FAILED" is mailed and the task fails at once
-        (no retry: the data would fail again).
+        gates and swap the new `scansense.duckdb` in: the one writer of the warehouse. A day failing a
+        critical check is not published: the report marked "DQ FAILED" is mailed and the task fails
+        at once (no retry: the data would fail again).
         """
         from datetime import date
 
@@ -139,19 +151,44 @@ def scansense_daily():
         with warehouse.writer_lock(settings.warehouse):
             # A day that fails its critical checks emits no asset (no report email from
             # scansense_report), so the marked report is mailed from here before the task fails.
-            result = stage_publish(date.fromisoformat(ds), settings, send_email=False, email_on_dq_failure=True)
+            result = stage_publish(
+                date.fromisoformat(ds), settings, send_email=False, email_on_dq_failure=True, with_report=False
+            )
         if result["dq_failed"]:
             raise AirflowFailException(
                 f"critical data-quality checks failed, previous warehouse kept: {result['dq_failed']}"
             )
-        outlet_events[WAREHOUSE_ASSET].extra = {"day": ds}  # scansense_report mails this day's report
         return result
+
+    @task(outlets=[WAREHOUSE_ASSET], execution_timeout=timedelta(minutes=30))
+    def report(published: dict, ds: str | None = None, outlet_events=None) -> str:
+        """
+        Write the day's report (HTML and chart PNGs) from the published warehouse, then emit the
+        `scansense_warehouse` asset event naming the day, which `scansense_report` mails.
+        """
+        from datetime import date
+
+        from pipelines.run import stage_report
+
+        path = stage_report(date.fromisoformat(ds), load_settings())
+        outlet_events[WAREHOUSE_ASSET].extra = {"day": ds}  # scansense_report mails this day's report
+        return path
 
     files = list_files()
     sensor_dumps_closed() >> files
     # A mapped task does not take its docstring as doc_md by itself (Airflow 3.3): given here.
     summaries = ingest.override(doc_md=ingest.function.__doc__).expand(path=files)
-    publish(analyze(record(summaries)))
+    tasks = {RECORD: record(summaries)}
+    for step in STEPS:  # dependencies from the catalog's reads (steps.table_steps), none written here
+        one = table_step.override(task_id=step.name, doc_md=step.doc)
+        tasks[step.name] = (
+            one.partial(name=step.name).expand(shard=list(range(SHARDS))) if step.sharded else one(step.name)
+        )
+        for before in step.after:
+            tasks[before] >> tasks[step.name]
+    published = publish()
+    [tasks[step.name] for step in STEPS] >> published
+    report(published)
 
 
 scansense_daily()

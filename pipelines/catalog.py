@@ -85,6 +85,12 @@ class Table:
     findings: str
     reads: frozenset[str]
     sql: str
+    # `-- sharded by: src_ip`: a source's rows depend only on the events it sent or received, so the
+    # step can run per shard of sources (pipelines/steps.py). Empty: the step sees the whole day.
+    sharded_by: str = ""
+    # `-- combined by: module:phase1, combine, phase2`: a sharded table with a statistic over every
+    # source: phase1 per shard, combine once over all phase1 rows, phase2 per shard.
+    combined_by: str = ""
 
     @property
     def column_comments(self) -> dict[str, str]:
@@ -148,6 +154,8 @@ def parse(path: Path, layer: str) -> Table:
         findings=fields.get("findings", ""),
         reads=frozenset(reads),
         sql=body,
+        sharded_by=fields.get("sharded by", "").strip(),
+        combined_by=" ".join(fields.get("combined by", "").split()),
     )
 
 

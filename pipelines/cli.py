@@ -35,6 +35,7 @@ COMMAND_AREA = {
     "orgs": "pipelines.orgs.cli",
     "sensor": "pipelines.sensor.cli",
     "run": "pipelines.run_cli",
+    "step": "pipelines.run_cli",
     "demo": "pipelines.run_cli",
     "query": "pipelines.run_cli",
     "export": "pipelines.export.cli",

@@ -20,7 +20,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipelines import catalog
+from pipelines import catalog, steps
 from pipelines import warehouse as wh
 from pipelines.settings import Settings
 from pipelines.terminal import escape_controls
@@ -29,11 +29,11 @@ log = logging.getLogger(__name__)
 
 # Per-day derived tables (catalog layers detect and score), in the order they are computed.
 DAY_TABLES = catalog.names("detect", "score")
-# Every timed step of a day, in the order a run takes them (`scansense run --json` "seconds").
+# Every timed step of a day, in the order a run takes them (`scansense run --json` "seconds"); the
+# table steps are `steps.table_steps()`, the DAG's tasks between `record` and `publish`.
 RUN_STEPS = (
     "ingest",
-    *catalog.names("staging"),
-    *DAY_TABLES,
+    *(s.table for s in steps.table_steps()),
     "load",
     *catalog.names("orgs"),
     "marts",
@@ -178,13 +178,6 @@ def other_day_events(warehouse: Path, files: list[Path], day: date) -> dict[str,
     return dict(sorted(counts.items()))
 
 
-def _with_day(table: pa.Table, day: date) -> pa.Table:
-    """Add the partition's event_date column when a stage's output lacks it."""
-    if "event_date" in table.column_names:
-        return table
-    return table.add_column(0, "event_date", pa.array([day] * table.num_rows, pa.date32()))
-
-
 def analyzed_later_days(day: date, settings: Settings) -> list[date]:
     """Days after `day` within slow.lookback_days whose derived partitions exist: their scan_slow_span read `day`."""
     later = [date.fromordinal(day.toordinal() + k) for k in range(1, settings.slow.lookback_days)]
@@ -192,30 +185,48 @@ def analyzed_later_days(day: date, settings: Settings) -> list[date]:
 
 
 def stage_analyze(day: date, settings: Settings, watch: Stopwatch | None = None, refresh_later: bool = True) -> dict:
-    """Enrich, detect and score one day's events; write the day's derived partitions.
+    """Run the day's table steps (`steps.table_steps`) in this process, in order; each writes its day partition.
 
     scan_slow_span reads the lake's last slow.lookback_days days, so a day run after later days
     (a backfill in reverse) changes their input: with `refresh_later` the later days already
     analyzed are analyzed again, and the lake ends the same whatever order the days ran in.
-    """
-    from pipelines import geo
 
+    Unsharded, the steps share one in-memory connection (the day's events loaded once); sharded,
+    each step and shard runs on a fresh connection from the lake, as the DAG's tasks do.
+    """
     watch = watch or Stopwatch()
+    shards = settings.scale.shards
+    counts: dict[str, int] = {}
+    if shards == 1:
+        con = duckdb.connect()
+        try:
+            wh.load_lake_table(con, settings.warehouse, "events", catalog.table("events").schema, day=day)
+            for step in steps.table_steps(1):
+                with watch.step(step.table):
+                    counts[step.table] = steps.run_step(step, day, settings, con=con)
+        finally:
+            con.close()
+    else:
+        for step in steps.table_steps(shards):
+            with watch.step(step.table):
+                rows = [steps.run_step(step, day, settings, shard=i) for i in range(shards if step.sharded else 1)]
+            if step.phase in ("table", "finish"):
+                counts[step.table] = sum(rows)
+    counts.pop("geo_ip", None)  # cached over days, not a day partition
+    refreshed = []
+    if refresh_later:
+        for later in analyzed_later_days(day, settings):
+            stage_analyze(later, settings, refresh_later=False)
+            refreshed.append(later.isoformat())
+    return day_counts(day, settings) | {"rows_by_table": counts, "refreshed_days": refreshed}
+
+
+def day_counts(day: date, settings: Settings) -> dict[str, int]:
+    """Events, sources, fast and slow scanners and malicious sources of the day, from its lake partitions."""
     con = duckdb.connect()
     try:
-        with watch.step("geo_ip"):
-            wh.load_lake_table(con, settings.warehouse, "events", catalog.table("events").schema, day=day)
-            geo_rows = geo.enrich(con, settings)
-            con.register("geo_ip_rows", geo_rows)
-            con.execute("CREATE TABLE geo_ip AS SELECT * FROM geo_ip_rows")
-        counts = {}
-        for name in DAY_TABLES:
-            with watch.step(name):
-                table = _with_day(catalog.builder(name)(con, day, settings), day)
-                con.register(f"{name}_rows", table)
-                con.execute(f'CREATE OR REPLACE TABLE "{name}" AS SELECT * FROM "{name}_rows"')
-                wh.write_day_partition(settings.warehouse, name, day, table)
-            counts[name] = table.num_rows
+        for name in ("events", "scan_fast", "scan_slow", "source_risk"):
+            wh.load_lake_table(con, settings.warehouse, name, catalog.table(name).schema, day=day)
         stats = con.execute(
             """
             SELECT (SELECT count(*) FROM events),
@@ -228,15 +239,7 @@ def stage_analyze(day: date, settings: Settings, watch: Stopwatch | None = None,
     finally:
         con.close()
     keys = ("events", "sources", "fast_scans", "slow_scans", "malicious")
-    refreshed = []
-    if refresh_later:
-        for later in analyzed_later_days(day, settings):
-            stage_analyze(later, settings, refresh_later=False)
-            refreshed.append(later.isoformat())
-    return dict(zip(keys, (int(v) for v in stats), strict=True)) | {
-        "rows_by_table": counts,
-        "refreshed_days": refreshed,
-    }
+    return dict(zip(keys, (int(v) for v in stats), strict=True))
 
 
 def stage_publish(
@@ -245,11 +248,13 @@ def stage_publish(
     send_email: bool = False,
     email_on_dq_failure: bool = False,
     watch: Stopwatch | None = None,
+    with_report: bool = True,
 ) -> dict:
     """Build the warehouse from the lake, cluster, build marts, check quality, publish, report, email.
 
     `email_on_dq_failure` mails the marked report only when critical checks failed (the DAG's
-    report DAG mails published days).
+    report DAG mails published days). `with_report=False` leaves a published day's report to
+    `stage_report` (the DAG's own task); a rejected build's report is always made here, from it.
     """
     from dashboards.report import build_report
     from pipelines import orgs, quality
@@ -301,6 +306,8 @@ def stage_publish(
     else:
         with watch.step("publish"):
             published = wh.publish(build_file, warehouse)
+        if not with_report:
+            return {"published": True, "dq_failed": [], "warehouse": str(published), "report": ""}
         with watch.step("report"):
             report = build_report(published, day, report_dir, settings)
     result = {
@@ -313,6 +320,16 @@ def stage_publish(
         with watch.step("email"):
             result["email"] = stage_email(report, settings, day, dq_failed)
     return result
+
+
+def stage_report(day: date, settings: Settings) -> str:
+    """Write the day's report from the published warehouse; returns the HTML file's path."""
+    from dashboards.report import build_report
+
+    report = build_report(
+        wh.db_path(settings.warehouse), day, Path(settings.warehouse) / "reports" / day.isoformat(), settings
+    )
+    return str(report.html)
 
 
 def stage_email(report, settings: Settings, day: date, dq_failed: list[str] | None = None) -> str:

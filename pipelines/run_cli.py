@@ -1,4 +1,4 @@
-"""CLI commands of the daily job: `run`, `demo`, `query`."""
+"""CLI commands of the daily job: `run`, `step`, `demo`, `query`."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pipelines.cli import Commands, emit, settings_from
 
 
 def register(commands: Commands) -> None:
-    """Add run, demo and query to the `scansense` command."""
+    """Add run, step, demo and query to the `scansense` command."""
     run = commands.top.add_parser("run", help="run one day end to end")
     run.add_argument("--date", required=True, type=date.fromisoformat, help="day to process, YYYY-MM-DD")
     run.add_argument("--landing", type=Path, help="landing folder holding <date>/ (default: settings)")
@@ -21,6 +21,15 @@ def register(commands: Commands) -> None:
     run.add_argument("--no-email", action="store_true", help="do not send the report email")
     run.add_argument("--json", action="store_true")
     run.set_defaults(func=_run)
+
+    step = commands.top.add_parser("step", help="run one table step of a day, as one Airflow task does")
+    step.add_argument("name", nargs="?", help="the step (a task id of scansense_daily); without it, list the steps")
+    step.add_argument("--date", type=date.fromisoformat, help="day, YYYY-MM-DD (its events must be ingested)")
+    step.add_argument("--shard", type=int, default=0, help="shard of a sharded step, 0..[scale] shards - 1")
+    step.add_argument("--landing", type=Path, help="landing folder (default: settings)")
+    step.add_argument("--warehouse", type=Path, help="warehouse folder (default: settings)")
+    step.add_argument("--json", action="store_true")
+    step.set_defaults(func=_step)
 
     demo = commands.top.add_parser("demo", help="generate demo data, run every demo day, print the report path")
     demo.add_argument("--out", type=Path, default=Path("demo"), help="where the demo landing data goes")
@@ -64,6 +73,31 @@ def _run(args: argparse.Namespace) -> int:
         return 1
     emit(result.to_dict(), args.json, summary_text(result))
     return 0 if result.published else 2
+
+
+def _step(args: argparse.Namespace) -> int:
+    from pipelines import steps
+
+    settings = settings_from(args)
+    plan = steps.table_steps(settings.scale.shards)
+    if not args.name:
+        rows = [{"step": s.name, "table": s.table, "after": list(s.after), "sharded": s.sharded} for s in plan]
+        text = "\n".join(f"{s.name:28} after {', '.join(s.after)}{'  (per shard)' if s.sharded else ''}" for s in plan)
+        emit(rows, args.json, text)
+        return 0
+    if args.date is None:
+        emit({"error": "--date is required"}, args.json, "error: --date is required to run a step")
+        return 2
+    try:
+        one = steps.step(args.name, settings.scale.shards)
+        rows = steps.run_step(one, args.date, settings, shard=args.shard)
+    except (KeyError, ValueError, FileNotFoundError) as exc:
+        error = str(exc).strip("'\"")
+        emit({"step": args.name, "error": error}, args.json, f"error: {error}")
+        return 2
+    result = {"step": one.name, "table": one.table, "date": args.date.isoformat(), "shard": args.shard, "rows": rows}
+    emit(result, args.json, f"{one.name} {args.date} shard {args.shard}: {rows} rows")
+    return 0
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -172,6 +172,11 @@ class Airflow:
     pool: str = ""  # pool of the warehouse writers, must exist; empty: default_pool (max_active_runs=1 serializes)
 
 
+@dataclass(frozen=True)
+class Scale:
+    shards: int = 1  # per-source steps run as this many tasks over a hash of src_ip; more uses more workers, each reads the day once
+
+
 # The settings that name files or folders, per section: made absolute once, in Settings.__post_init__.
 PATH_KEYS = {
     "paths": ("warehouse", "landing"),
@@ -215,6 +220,7 @@ class Settings:
     sensor: Sensor = field(default_factory=Sensor)
     ingest: Ingest = field(default_factory=Ingest)
     airflow: Airflow = field(default_factory=Airflow)
+    scale: Scale = field(default_factory=Scale)
 
     def __post_init__(self) -> None:
         for name, keys in PATH_KEYS.items():

@@ -9,7 +9,20 @@ from pathlib import Path
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 
 # Header keys, `-- <key> [qualifier]: text`; a line of `--` and three or more spaces continues the entry.
-HEADER_KEYS = ("table", "grain", "key", "kind", "built by", "reads", "checked rows", "findings", "column", "check")
+HEADER_KEYS = (
+    "table",
+    "grain",
+    "key",
+    "kind",
+    "built by",
+    "reads",
+    "sharded by",
+    "combined by",
+    "checked rows",
+    "findings",
+    "column",
+    "check",
+)
 _ENTRY = re.compile(r"^--\s*(" + "|".join(HEADER_KEYS) + r")\b\s*([^:]*?)\s*:\s*(.*)$")
 _CONTINUED = re.compile(r"^--\s{3,}(\S.*)$")
 

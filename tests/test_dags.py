@@ -42,16 +42,67 @@ def test_no_import_errors(dagbag) -> None:
 
 
 def test_daily_dag_shape(dagbag) -> None:
+    """The tasks are the catalog's steps, each after the steps of the tables it reads; publish is the one writer."""
+    from pipelines.steps import table_steps
+
     dag = dagbag.dags["scansense_daily"]
     assert dag.catchup is True and dag.max_active_runs == 1
     tasks = {t.task_id: t for t in dag.tasks}
-    assert set(tasks) == {"sensor_dumps_closed", "list_files", "ingest", "record", "analyze", "publish"}
+    plan = table_steps(1)
+    assert set(tasks) == {"sensor_dumps_closed", "list_files", "ingest", "record", "publish", "report"} | {
+        s.name for s in plan
+    }
     assert tasks["ingest"].upstream_task_ids == {"list_files"}
     assert tasks["list_files"].upstream_task_ids == {"sensor_dumps_closed"}
-    assert tasks["publish"].upstream_task_ids == {"analyze"}
-    for name in ("record", "analyze", "publish"):
-        assert tasks[name].pool == "default_pool"  # no pool to create by hand: one day at a time serializes
-    assert [o.name for o in tasks["publish"].outlets] == ["scansense_warehouse"]
+    assert tasks["record"].upstream_task_ids == {"ingest"}
+    for step in plan:
+        assert tasks[step.name].upstream_task_ids == set(step.after), step.name
+    assert tasks["scan_fast"].upstream_task_ids == {"record"}
+    assert tasks["source_risk"].upstream_task_ids == {"record", "findings", "geo_ip"}
+    assert {"scan_fast", "scan_slow", "port_ratio", "scan_distributed"} <= tasks["findings"].upstream_task_ids
+    assert tasks["publish"].upstream_task_ids == {s.name for s in plan}
+    assert tasks["report"].upstream_task_ids == {"publish"}
+    assert tasks["publish"].pool == "default_pool"  # no pool to create by hand: one day at a time serializes
+    assert [o.name for o in tasks["report"].outlets] == ["scansense_warehouse"]  # emitted once the report exists
+
+
+def _dag_edges(root: Path, env: dict[str, str]) -> dict[str, list[str]]:
+    """task id -> upstream ids of scansense_daily parsed from `root`'s dags/ with `root` first on the path."""
+    import json
+
+    code = (
+        "import json, sys\n"
+        "from airflow.dag_processing.dagbag import DagBag\n"
+        f"bag = DagBag(dag_folder={str(root / 'dags' / 'scansense_daily.py')!r})\n"
+        "assert not bag.import_errors, bag.import_errors\n"
+        "dag = bag.dags['scansense_daily']\n"
+        "print(json.dumps({t.task_id: [sorted(t.upstream_task_ids), t.is_mapped] for t in dag.tasks}))\n"
+    )
+    full = dict(os.environ, PYTHONPATH=str(root), AIRFLOW__CORE__LOAD_EXAMPLES="false", **env)
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, env=full, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.slow
+def test_a_new_catalog_table_is_a_new_task_with_no_dag_edit(tmp_path: Path) -> None:
+    """A detector added as its catalog file (here a copy of port_ratio) is a task, sharded when shards > 1, read by findings."""
+    import shutil
+
+    root = tmp_path / "repo"
+    for part in ("dags", "pipelines", "sql", "dashboards"):
+        shutil.copytree(ROOT / part, root / part, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "scansense.toml", root / "scansense.toml")
+    text = (ROOT / "sql" / "detect" / "port_ratio.sql").read_text()
+    (root / "sql" / "detect" / "scan_copy.sql").write_text(text.replace("'ratio' AS kind", "'copy' AS kind"))
+    env = {"AIRFLOW_HOME": str(tmp_path / "home"), "SCANSENSE_LANDING": str(tmp_path / "landing")}
+    edges = _dag_edges(root, env)
+    assert edges["scan_copy"] == [["record"], False]
+    assert "scan_copy" in edges["findings"][0] and "scan_copy" in edges["publish"][0]
+    sharded = _dag_edges(root, env | {"SCANSENSE_SCALE_SHARDS": "3"})
+    assert sharded["scan_copy"] == [["record"], True]
+    assert sharded["scan_fast.fast_stats"] == [["scan_fast.fast_counts"], False]
+    assert sharded["scan_fast"] == [["scan_fast.fast_counts", "scan_fast.fast_stats"], True]
 
 
 def test_operators_habits(dagbag) -> None:

@@ -113,37 +113,72 @@ def lookback_windows(window_s: int, period_s: int) -> int:
     return max(-(-period_s // window_s) - 1, 0)
 
 
-def scan_fast(con: duckdb.DuckDBPyConnection, day: date, params: Fast) -> pa.Table:
-    """Sources whose per-window probe count exceeded T = mu + k*sigma over the trailing period."""
+def _check_mode(params: Fast) -> None:
     if params.mode not in MODES:
         raise ValueError(f"fast.mode must be one of {MODES}, not {params.mode!r}")
+
+
+def fast_counts(con: duckdb.DuckDBPyConnection, day: date, params: Fast) -> pa.Table:
+    """Phase 1 (per shard of sources): probes and distinct targets per (window, source), `fast_counts.sql`."""
+    _check_mode(params)
     ensure_probes(con)
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE _fast_counts AS {read_sql('detect/fast_counts')}",
+    return con.execute(
+        f"SELECT w, src_ip, probes, distinct_ports, distinct_hosts FROM ({read_sql('detect/fast_counts')})",
         {"day": day, "window_s": params.window_s},
-    )
+    ).to_arrow_table()
+
+
+def fast_stats(counts: pa.Table, params: Fast) -> pa.Table:
+    """Combine (once, over every shard's counts): the threshold recursion; (w, src_ip, mu, sigma, threshold) of the rows over it.
+
+    The recursion is global (a window's baseline is every source's earlier counts less the suspects),
+    so it runs on the compact counts of all sources; only the rows over threshold go back to the shards.
+    """
+    _check_mode(params)
+    con = duckdb.connect()
     try:
-        counts = con.execute("SELECT w, src_ip, probes FROM _fast_counts ORDER BY row_id").to_arrow_table()
-        src_codes = counts["src_ip"].combine_chunks().dictionary_encode().indices.to_numpy(zero_copy_only=False)
-        base = dynamic_threshold(
-            counts["w"].to_numpy(),
-            src_codes,
-            counts["probes"].to_numpy(),
-            lookback_windows(params.window_s, params.period_s),
-            params.k,
-            params.sigma_floor,
-            params.mode,
+        con.register("_counts", counts)
+        ordered = con.execute("SELECT w, src_ip, probes FROM _counts ORDER BY w, src_ip").to_arrow_table()
+    finally:
+        con.close()
+    src_codes = ordered["src_ip"].combine_chunks().dictionary_encode().indices.to_numpy(zero_copy_only=False)
+    base = dynamic_threshold(
+        ordered["w"].to_numpy(),
+        src_codes,
+        ordered["probes"].to_numpy(),
+        lookback_windows(params.window_s, params.period_s),
+        params.k,
+        params.sigma_floor,
+        params.mode,
+    )
+    over = pa.array(base.over)
+    stats = pa.table(
+        {
+            "w": ordered["w"],
+            "src_ip": ordered["src_ip"],
+            "mu": base.mu,
+            "sigma": base.sigma,
+            "threshold": base.threshold,
+        }
+    )
+    return stats.filter(over)
+
+
+def fast_over(con: duckdb.DuckDBPyConnection, counts: pa.Table, stats: pa.Table, params: Fast) -> pa.Table:
+    """Phase 2 (per shard): the shard's counts over threshold as `scan_fast` rows (`scan_fast.sql`)."""
+    _check_mode(params)
+    con.register("_fast_counts_in", counts)
+    con.register("_fast_over_in", stats)
+    try:
+        con.execute(
+            """CREATE OR REPLACE TEMP TABLE _fast_counts AS
+               SELECT (row_number() OVER (ORDER BY w, src_ip) - 1)::BIGINT AS row_id, * FROM _fast_counts_in"""
         )
-        stats = pa.table(  # noqa: F841 (scanned by DuckDB as _fast_stats below)
-            {
-                "row_id": np.arange(counts.num_rows, dtype=np.int64),
-                "mu": base.mu,
-                "sigma": base.sigma,
-                "threshold": base.threshold,
-                "over": base.over,
-            }
+        con.execute(
+            """CREATE OR REPLACE TEMP TABLE _fast_stats AS
+               SELECT c.row_id, s.mu, s.sigma, s.threshold, true AS over
+               FROM _fast_counts AS c JOIN _fast_over_in AS s USING (w, src_ip)"""
         )
-        con.register("_fast_stats", stats)
         return con.execute(
             read_sql("detect/scan_fast"),
             {
@@ -157,4 +192,15 @@ def scan_fast(con: duckdb.DuckDBPyConnection, day: date, params: Fast) -> pa.Tab
         ).to_arrow_table()
     finally:
         con.execute("DROP TABLE IF EXISTS _fast_counts")
-        con.unregister("_fast_stats")
+        con.execute("DROP TABLE IF EXISTS _fast_stats")
+        con.unregister("_fast_counts_in")
+        con.unregister("_fast_over_in")
+
+
+def scan_fast(con: duckdb.DuckDBPyConnection, day: date, params: Fast) -> pa.Table:
+    """Sources whose per-window probe count exceeded T = mu + k*sigma over the trailing period.
+
+    The three phases in one connection; sharded runs call them per shard with the combine between.
+    """
+    counts = fast_counts(con, day, params)
+    return fast_over(con, counts, fast_stats(counts, params), params)

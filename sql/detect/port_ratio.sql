@@ -1,6 +1,7 @@
 -- table: One source and day under the port-ratio baseline: distinct (dst_ip, dst_port) pairs over probe records, flagged above a threshold (the comparison method of paper 002).
 -- grain: one row per src_ip per day
 -- built by: pipelines.detect.port_ratio:port_ratio(settings.slow)
+-- sharded by: src_ip
 -- findings: SELECT src_ip, 'ratio' AS kind, timezone('UTC', $day::TIMESTAMP) AS window_start,
 --     timezone('UTC', $day::TIMESTAMP + INTERVAL 1 DAY) AS window_end,
 --     to_json({'records': records, 'distinct_pairs': distinct_pairs, 'ratio': ratio})::VARCHAR AS evidence,

@@ -3,6 +3,8 @@
 -- key: window_start, src_ip
 -- built by: pipelines.detect.fast:scan_fast(settings.fast)
 -- reads: fast_counts
+-- sharded by: src_ip
+-- combined by: pipelines.detect.fast:fast_counts, fast_stats, fast_over
 -- findings: SELECT src_ip, 'fast' AS kind, window_start, window_start + to_seconds(window_s) AS window_end,
 --     to_json({'probes': probes, 'distinct_ports': distinct_ports, 'distinct_hosts': distinct_hosts,
 --              'mu': mu, 'sigma': sigma, 'threshold': threshold})::VARCHAR AS evidence,

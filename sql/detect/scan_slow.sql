@@ -3,6 +3,7 @@
 -- key: kind, src_ip, fixed_value, period_start
 -- built by: pipelines.detect.slow:scan_slow(settings.slow)
 -- reads: slow_triples
+-- sharded by: src_ip
 -- findings: SELECT src_ip, kind, period_start AS window_start, period_end AS window_end,
 --     to_json({'fixed_value': fixed_value, 'windows': windows, 'targets': targets, 'records': records,
 --              'cond_entropy': cond_entropy})::VARCHAR AS evidence,

@@ -1,6 +1,7 @@
 -- table: One row per source and UTC day: traffic, time and geography indicators, the risk total, the verdict and the reasons in words (paper 000, DESIGN 5.2).
 -- grain: one row per (event_date, src_ip)
 -- built by: pipelines.risk:source_risk(settings)
+-- sharded by: src_ip
 -- key: event_date, src_ip
 -- column event_date DATE: UTC day scored.
 -- column src_ip VARCHAR: Source (scanner) address.

@@ -1,0 +1,305 @@
+"""The day's analysis steps, from the catalog: the one list `scansense run` walks and the DAG turns into tasks.
+
+Between ingest (closed by `record`) and `publish`, a day is one step per catalog table of the
+`staging`, `detect` and `score` layers, in catalog order, each waiting for the steps of the tables
+it reads (`catalog.depends_on`). A step run alone reads its inputs from the lake (the day's events
+partition, the day partitions of the tables it reads; `geo_ip` from its cache) and replaces its own
+day partition, so it can run in any process, be retried alone, and give the same rows.
+
+With `[scale] shards` = N > 1, a table marked `-- sharded by: src_ip` runs as N steps, shard i seeing
+the events whose source or destination hashes to i (a probe is judged with its reverse conversation,
+`sql/detect/probes.sql`) and keeping the rows of its own sources; each writes
+`lake/<table>/date=D/shard-<i>-of-<N>.parquet`, read back as one table. A sharded table with a
+statistic over every source (`-- combined by: module:phase1, combine, phase2`) runs phase 1 per
+shard, the combine once over every shard's phase-1 rows, and phase 2 per shard; the phases hand
+each other files under `lake/_work/<step>/date=D/`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from importlib import import_module
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from pipelines import catalog
+from pipelines import warehouse as wh
+from pipelines.settings import Settings
+
+# The step that closes ingest: after it the day's raw partitions (events, quarantine, runs) are complete.
+RECORD = "record"
+# The folder (in the lake) where the phases of a combined table hand each other their rows.
+WORK = "_work"
+# Layers whose tables a day's analysis builds; `staging` tables keep their own (cross-day) storage.
+LAYERS = ("staging", "detect", "score")
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of a day: the task id, the catalog table it builds, its phase, what it waits for."""
+
+    name: str
+    table: str
+    # "table" (the table's builder), or the phases of a combined table: "split" (phase 1 per
+    # shard), "combine" (once), "finish" (phase 2 per shard, writing the table)
+    phase: str
+    after: tuple[str, ...]
+    sharded: bool = False
+
+    @property
+    def doc(self) -> str:
+        """What the step does, for the task's doc in the Airflow UI."""
+        entry = catalog.table(self.table)
+        what = {
+            "table": f"Build `{self.table}` for the day",
+            "split": f"Phase 1 of `{self.table}`, for one shard of sources",
+            "combine": f"Combine every shard's phase 1 of `{self.table}` (statistics over all sources)",
+            "finish": f"Phase 2 of `{self.table}`, for one shard of sources",
+        }[self.phase]
+        reads = ", ".join(f"`{t}`" for t in inputs(self.table)) or "nothing"
+        shard = " One mapped task per shard of sources (a hash of src_ip)." if self.sharded else ""
+        return (
+            f"{what}: {entry.comment}\n\nReads {reads} of the day from the lake and replaces its own day "
+            f"partition, so it can be retried alone.{shard}"
+        )
+
+
+def inputs(table: str) -> tuple[str, ...]:
+    """The warehouse tables a step of `table` loads: every catalog table it reads, directly or through intermediates."""
+    return tuple(t for t in catalog.names() if t in catalog.depends_on(table))
+
+
+def _phases(entry: catalog.Table) -> tuple[str, str, str, str]:
+    """(module, phase1, combine, phase2) of a `-- combined by: module:phase1, combine, phase2` table."""
+    m = re.fullmatch(r"([\w.]+):(\w+),\s*(\w+),\s*(\w+)", entry.combined_by)
+    if not m:
+        raise ValueError(f"{entry.name}: '-- combined by:' must read module:phase1, combine, phase2")
+    return m.group(1), m.group(2), m.group(3), m.group(4)
+
+
+def table_steps(shards: int = 1) -> tuple[Step, ...]:
+    """The day's table steps between `record` and `publish`, in the order one process runs them."""
+    if shards < 1:
+        raise ValueError(f"scale.shards must be at least 1, not {shards}")
+    made_by = dict.fromkeys(catalog.names("raw"), RECORD)
+    out: list[Step] = []
+    for entry in catalog.tables(*LAYERS):
+        after = tuple(sorted({made_by[t] for t in inputs(entry.name) if t in made_by}))
+        sharded = shards > 1 and entry.sharded_by == "src_ip"
+        if sharded and entry.combined_by:
+            _, phase1, combine, _ = _phases(entry)
+            split = Step(f"{entry.name}.{phase1}", entry.name, "split", after, sharded=True)
+            joined = Step(f"{entry.name}.{combine}", entry.name, "combine", (split.name,))
+            out += [split, joined, Step(entry.name, entry.name, "finish", (split.name, joined.name), sharded=True)]
+        else:
+            out.append(Step(entry.name, entry.name, "table", after, sharded=sharded))
+        made_by[entry.name] = entry.name
+    return tuple(out)
+
+
+def step(name: str, shards: int = 1) -> Step:
+    """One table step by name (a task id)."""
+    for s in table_steps(shards):
+        if s.name == name:
+            return s
+    raise KeyError(f"no step {name!r} with {shards} shard(s)")
+
+
+# --- where a step's rows go ------------------------------------------------------------------
+
+
+def _partition(warehouse: Path, name: str, day: date) -> Path:
+    return wh.lake_dir(warehouse, name) / f"date={day.isoformat()}"
+
+
+def write_output(warehouse: Path, name: str, day: date, table: pa.Table, shard: int = 0, shards: int = 1) -> Path:
+    """Replace the day's file of `name` (`part.parquet`, or `shard-<i>-of-<N>.parquet`), removing files of another layout."""
+    folder = _partition(warehouse, name, day)
+    own = "part.parquet" if shards == 1 else f"shard-{shard}-of-{shards}.parquet"
+    path = wh.write_parquet_atomic(table, folder / own)
+    for old in folder.glob("*.parquet"):
+        stale = old.name == "part.parquet" or re.fullmatch(r"shard-\d+-of-\d+\.parquet", old.name)
+        if stale and old.name != own and not old.name.endswith(f"-of-{shards}.parquet"):
+            old.unlink(missing_ok=True)  # a rerun with another shard count: one layout per partition
+    return path
+
+
+def _work_files(warehouse: Path, name: str, day: date, shards: int) -> list[str]:
+    """The phase files of step `name` for the day, one per shard; a missing shard is an error, not fewer rows."""
+    folder = _partition(warehouse, f"{WORK}/{name}", day)
+    files = [folder / f"shard-{i}-of-{shards}.parquet" for i in range(shards)]
+    missing = [f.name for f in files if not f.is_file()]
+    if missing:
+        raise FileNotFoundError(f"{name} for {day}: shard files missing ({', '.join(missing)}); run that step first")
+    return [str(f) for f in files]
+
+
+# --- what a step reads -----------------------------------------------------------------------
+
+
+def shard_of(column: str, shards: int) -> str:
+    """SQL: the shard (0..shards-1) of an address column; rows without an address go to shard 0."""
+    return f"(CASE WHEN {column} IS NULL THEN 0 ELSE hash({column}) % {int(shards)} END)"
+
+
+def load_inputs(
+    con: duckdb.DuckDBPyConnection, table: str, day: date, settings: Settings, shard: int = 0, shards: int = 1
+) -> None:
+    """Create in `con` every table a step of `table` reads, from the lake: the day's partitions, one shard's events."""
+    warehouse = settings.warehouse
+    for name in inputs(table):
+        entry = catalog.table(name)
+        if entry.layer == "staging":
+            continue  # after events: a staging table is the cached rows of the day's addresses
+        files = wh.lake_files(warehouse, name, day)
+        where = ""
+        if name == "events" and shards > 1:
+            where = f"WHERE {shard_of('src_ip', shards)} = {int(shard)} OR {shard_of('dst_ip', shards)} = {int(shard)}"
+        if files:
+            con.execute(
+                f'CREATE OR REPLACE TABLE "{name}" AS SELECT * FROM '
+                f"read_parquet($files, union_by_name = true, hive_partitioning = false) {where}",
+                {"files": files},
+            )
+        else:
+            empty = entry.schema.empty_table()  # noqa: F841  (scanned by DuckDB through its variable name)
+            con.execute(f'CREATE OR REPLACE TABLE "{name}" AS SELECT * FROM empty')
+    if "geo_ip" in inputs(table):
+        _load_geo_ip(con, settings)
+
+
+def _load_geo_ip(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
+    """`geo_ip` as the geo step left it for the day: the cached rows of the addresses of `events`."""
+    from pipelines import geo
+
+    cache = geo.cache_path(settings)
+    if not cache.is_file():
+        con.register("_geo_empty", geo.GEO_SCHEMA.empty_table())
+        con.execute("CREATE OR REPLACE TABLE geo_ip AS SELECT * FROM _geo_empty")
+        con.unregister("_geo_empty")
+        return
+    con.execute(
+        """CREATE OR REPLACE TABLE geo_ip AS SELECT * FROM read_parquet($file) WHERE ip IN
+           (SELECT src_ip FROM events WHERE src_ip IS NOT NULL UNION SELECT dst_ip FROM events WHERE dst_ip IS NOT NULL)""",
+        {"file": str(cache)},
+    )
+
+
+def _keep_shard(table: pa.Table, shard: int, shards: int) -> pa.Table:
+    """The rows of `table` whose src_ip falls in `shard`."""
+    if shards == 1:
+        return table
+    con = duckdb.connect()
+    try:
+        con.register("rows_in", table)
+        return con.execute(f"SELECT * FROM rows_in WHERE {shard_of('src_ip', shards)} = {int(shard)}").to_arrow_table()
+    finally:
+        con.close()
+
+
+def _with_day(table: pa.Table, day: date) -> pa.Table:
+    """Add the partition's event_date column when a builder's output lacks it."""
+    if "event_date" in table.column_names:
+        return table
+    return table.add_column(0, "event_date", pa.array([day] * table.num_rows, pa.date32()))
+
+
+def _params(entry: catalog.Table, settings: Settings) -> object:
+    """The settings (or settings section) a table's builder is given, from its `-- built by:`."""
+    m = re.search(r"\(settings(?:\.(\w+))?\)", entry.built_by)
+    return getattr(settings, m.group(1)) if m and m.group(1) else settings
+
+
+def _function(module: str, name: str) -> Callable:
+    return getattr(import_module(module), name)
+
+
+# --- running a step --------------------------------------------------------------------------
+
+
+def build_geo_ip(con: duckdb.DuckDBPyConnection, settings: Settings) -> pa.Table:
+    """The geo step: enrich the day's addresses (`events` in `con`), refreshing the lake's geo_ip cache."""
+    from pipelines import geo
+
+    return geo.enrich(con, settings)
+
+
+def run_step(
+    step: Step,
+    day: date,
+    settings: Settings,
+    shard: int = 0,
+    con: duckdb.DuckDBPyConnection | None = None,
+) -> int:
+    """Run one step for `day` (one shard of a sharded step) and write its output; returns its row count.
+
+    With `con` (one process, one shard), the step's inputs are the tables already in `con` and its
+    output is added to it; without, a fresh connection loads them from the lake.
+    """
+    shards = settings.scale.shards if step.sharded else 1
+    if step.sharded and not 0 <= shard < shards:
+        raise ValueError(f"{step.name}: shard {shard} is not in 0..{shards - 1}")
+    if con is not None:
+        if step.sharded or step.phase != "table":
+            raise ValueError(f"{step.name}: a shared connection runs unsharded table steps only")
+        return _run_table(step, day, settings, con, 0, 1)
+    own = duckdb.connect()
+    try:
+        if step.phase == "combine":
+            return _run_combine(step, day, settings, own)
+        load_inputs(own, step.table, day, settings, shard, settings.scale.shards if step.sharded else 1)
+        if step.phase == "table":
+            return _run_table(step, day, settings, own, shard, shards)
+        return _run_phase(step, day, settings, own, shard, shards)
+    finally:
+        own.close()
+
+
+def _run_table(
+    step: Step, day: date, settings: Settings, con: duckdb.DuckDBPyConnection, shard: int, shards: int
+) -> int:
+    entry = catalog.table(step.table)
+    if entry.layer == "staging":
+        rows = build_geo_ip(con, settings)  # its storage is the cache it refreshes, cached over days
+    else:
+        rows = _keep_shard(_with_day(catalog.builder(step.table)(con, day, settings), day), shard, shards)
+        write_output(settings.warehouse, step.table, day, rows, shard, shards)
+    con.register(f"{step.table}_rows", rows)
+    con.execute(f'CREATE OR REPLACE TABLE "{step.table}" AS SELECT * FROM "{step.table}_rows"')
+    con.unregister(f"{step.table}_rows")
+    return rows.num_rows
+
+
+def _run_phase(
+    step: Step, day: date, settings: Settings, con: duckdb.DuckDBPyConnection, shard: int, shards: int
+) -> int:
+    entry = catalog.table(step.table)
+    module, phase1, combine, phase2 = _phases(entry)
+    params = _params(entry, settings)
+    if step.phase == "split":
+        rows = _keep_shard(_function(module, phase1)(con, day, params), shard, shards)
+        write_output(settings.warehouse, f"{WORK}/{step.name}", day, rows, shard, shards)
+        return rows.num_rows
+    import pyarrow.parquet as pq
+
+    split = f"{step.table}.{phase1}"
+    counts = pq.read_table(_work_files(settings.warehouse, split, day, shards)[shard])
+    combined = pq.read_table(_partition(settings.warehouse, f"{WORK}/{step.table}.{combine}", day) / "part.parquet")
+    rows = _with_day(_function(module, phase2)(con, counts, combined, params), day)
+    write_output(settings.warehouse, step.table, day, rows, shard, shards)
+    return rows.num_rows
+
+
+def _run_combine(step: Step, day: date, settings: Settings, con: duckdb.DuckDBPyConnection) -> int:
+    entry = catalog.table(step.table)
+    module, phase1, combine, _ = _phases(entry)
+    files = _work_files(settings.warehouse, f"{step.table}.{phase1}", day, settings.scale.shards)
+    every = con.execute("SELECT * FROM read_parquet($files)", {"files": files}).to_arrow_table()
+    rows = _function(module, combine)(every, _params(entry, settings))
+    write_output(settings.warehouse, f"{WORK}/{step.name}", day, rows)
+    return rows.num_rows

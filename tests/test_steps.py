@@ -1,0 +1,149 @@
+"""The day's steps (pipelines/steps.py): one list from the catalog, each step alone in its own process
+gives the warehouse `scansense run` builds, a failed detector retried alone changes nothing, and
+N shards of sources give the same tables for every N.
+
+One small generated day (scale 0.1: every kind of scan, a tenth of the background): what is tested
+is where each step reads and writes, not the detection.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pytest
+from generated import generated_settings
+from hashing import table_hashes
+
+from pipelines import catalog, steps
+from pipelines.generate import generate
+from pipelines.run import RUN_STEPS, run_day, stage_ingest, stage_publish
+
+SCANSENSE = str(Path(sys.executable).with_name("scansense"))
+DAY = date(2025, 11, 26)
+
+
+def _all_tables(db: Path) -> list[str]:
+    with duckdb.connect(str(db), read_only=True) as con:
+        return [n for (n,) in con.execute("SELECT table_name FROM duckdb_tables() ORDER BY 1").fetchall()]
+
+
+def _hashes(warehouse: Path) -> dict[str, str]:
+    db = warehouse / "scansense.duckdb"
+    return table_hashes(db, _all_tables(db))
+
+
+@pytest.fixture(scope="module")
+def gen(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("gen")
+    generate(out, days=1, start=DAY, seed=5, scale=0.1)
+    return out
+
+
+@pytest.fixture(scope="module")
+def reference(gen: Path, tmp_path_factory) -> dict[str, str]:
+    """The digests of every table `scansense run` publishes for the day (one process, unsharded)."""
+    warehouse = tmp_path_factory.mktemp("reference")
+    result = run_day(DAY, generated_settings(gen, warehouse), send_email=False)
+    assert result.published and result.fast_scans > 0 and result.slow_scans > 0
+    return _hashes(warehouse)
+
+
+def test_steps_follow_the_catalog() -> None:
+    """Every staging/detect/score table is a step, after the steps of the tables it reads; the run times them in order."""
+    plan = steps.table_steps()
+    assert [s.table for s in plan] == list(catalog.names("staging", "detect", "score"))
+    made = {s.table for s in plan}
+    for s in plan:
+        reads = catalog.depends_on(s.table)
+        assert set(s.after) == {t for t in reads if t in made} | ({"record"} if "events" in reads else set()), s
+    assert [n for n in RUN_STEPS if n in made] == [s.table for s in plan]
+    findings = steps.step("findings")
+    assert {t.name for t in catalog.tables("detect") if t.findings} == set(findings.after)
+
+
+def test_sharded_plan_combines_the_fast_threshold_between_two_sharded_phases() -> None:
+    plan = {s.name: s for s in steps.table_steps(3)}
+    assert plan["scan_fast.fast_counts"].sharded and plan["scan_fast"].sharded
+    assert not plan["scan_fast.fast_stats"].sharded
+    assert plan["scan_fast.fast_stats"].after == ("scan_fast.fast_counts",)
+    assert set(plan["scan_fast"].after) == {"scan_fast.fast_counts", "scan_fast.fast_stats"}
+    assert {n for n, s in plan.items() if s.sharded} == {
+        "scan_fast.fast_counts",
+        "scan_fast",
+        "scan_slow",
+        "port_ratio",
+        "source_risk",
+    }
+    # Whole-day tables (statistics over every source, groups of sources) stay one step.
+    assert not plan["window_entropy"].sharded and not plan["scan_distributed"].sharded
+    with pytest.raises(ValueError):
+        steps.table_steps(0)
+
+
+def _step(
+    gen: Path, warehouse: Path, name: str, *, shard: int = 0, env: dict | None = None
+) -> subprocess.CompletedProcess:
+    """`scansense step NAME` in its own process, as one Airflow task runs it."""
+    full = dict(os.environ, SCANSENSE_ORGS_DIR=str(gen / "orgs"), **(env or {}))
+    cmd = [SCANSENSE, "step", name, "--date", DAY.isoformat(), "--shard", str(shard), "--json"]
+    cmd += ["--warehouse", str(warehouse), "--landing", str(gen / "landing")]
+    return subprocess.run(cmd, capture_output=True, text=True, env=full, timeout=600)
+
+
+@pytest.mark.slow
+def test_each_step_in_its_own_process_and_a_failed_detector_retried_alone(
+    gen: Path, reference: dict[str, str], tmp_path: Path
+) -> None:
+    warehouse = tmp_path / "warehouse"
+    settings = generated_settings(gen, warehouse)
+    stage_ingest(DAY, settings)  # the DAG's ingest tasks and `record`
+    for s in steps.table_steps():
+        if s.name == "scan_fast":
+            # The first try fails (a bad setting on that worker): nothing written, the day not harmed.
+            failed = _step(gen, warehouse, s.name, env={"SCANSENSE_FAST_MODE": "median"})
+            assert failed.returncode != 0 and "fast.mode" in failed.stdout + failed.stderr
+            assert not (warehouse / "lake" / "scan_fast").exists()
+            # A try that wrote other rows (another k) is replaced whole by the retry.
+            assert _step(gen, warehouse, s.name, env={"SCANSENSE_FAST_K": "0.5"}).returncode == 0
+        done = _step(gen, warehouse, s.name)
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    # findings (after every detector) retried once more after the whole day: the same partition.
+    assert _step(gen, warehouse, "findings").returncode == 0
+    stage_publish(DAY, settings, send_email=False)
+    assert _hashes(warehouse) == reference
+
+
+def test_a_step_refuses_a_day_it_cannot_build(gen: Path, tmp_path: Path) -> None:
+    """A step whose input phase is missing says so in one line; an unknown step is named."""
+    env = {"SCANSENSE_SCALE_SHARDS": "3"}
+    missing = _step(gen, tmp_path / "empty", "scan_fast.fast_stats", env=env)
+    assert missing.returncode == 2 and "shard files missing" in missing.stdout
+    unknown = _step(gen, tmp_path / "empty", "scan_nothing")
+    assert unknown.returncode == 2 and "no step 'scan_nothing'" in unknown.stdout
+    assert "Traceback" not in missing.stderr + unknown.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("shards", [3, 8])
+def test_shards_give_the_same_warehouse(gen: Path, reference: dict[str, str], tmp_path: Path, shards: int) -> None:
+    """N shards of sources (phases on fresh connections, as the DAG's tasks) publish the tables of N = 1."""
+    settings = generated_settings(gen, tmp_path / "warehouse").replace("scale", shards=shards)
+    result = run_day(DAY, settings, send_email=False)
+    assert result.published
+    files = sorted(p.name for p in (tmp_path / "warehouse" / "lake" / "scan_fast" / f"date={DAY}").iterdir())
+    assert files == [f"shard-{i}-of-{shards}.parquet" for i in range(shards)]
+    got = _hashes(tmp_path / "warehouse")
+    assert got.keys() == reference.keys()
+    assert [t for t in got if got[t] != reference[t]] == []
+    # Back to one shard over the same lake: one file per partition again, the same tables.
+    again = run_day(DAY, settings.replace("scale", shards=1), send_email=False)
+    assert again.published
+    assert [p.name for p in (tmp_path / "warehouse" / "lake" / "scan_fast" / f"date={DAY}").iterdir()] == [
+        "part.parquet"
+    ]
+    assert _hashes(tmp_path / "warehouse") == reference
