@@ -22,13 +22,14 @@ _ENV = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoesc
 
 @dataclass
 class Report:
-    """Paths of a built report and its key figures (used by the email)."""
+    """Paths of a built report and its key figures: plain data the email (`pipelines.notify`) reads."""
 
     html: Path
     pngs: dict[str, Path] = field(default_factory=dict)
     figures: dict = field(default_factory=dict)
     day: date | None = None
     dq_failed: list[str] = field(default_factory=list)
+    templates: Path = TEMPLATES  # the email's templates live with the report's
 
 
 def _script_json(spec: dict) -> str:
