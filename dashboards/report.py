@@ -14,6 +14,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from dashboards import charts
 from pipelines import atomic
+from pipelines.layout import layout
 from pipelines.settings import Settings
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -84,7 +85,7 @@ def _new_and_returning(con: duckdb.DuckDBPyConnection, day: date) -> list[dict]:
 def _dq_links(out_dir: Path, day: date, dq_dir: Path | None) -> dict[str, str]:
     """Links to the GX Data Docs index and the day's DQ summary: relative for the report on disk,
     absolute (file URI) for the email, whose attachment is opened from elsewhere."""
-    dq_dir = Path(dq_dir) if dq_dir is not None else out_dir.resolve().parent.parent / "dq"
+    dq_dir = Path(dq_dir) if dq_dir is not None else layout(out_dir.resolve().parent.parent).dq
     links: dict[str, str] = {}
     for key, path in (("dq_docs", dq_dir / "index.html"), ("dq_summary", dq_dir / f"dq-{day.isoformat()}.html")):
         if path.is_file():
