@@ -14,7 +14,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from dashboards import charts
 from pipelines import atomic
-from pipelines.layout import layout
+from pipelines.layout import asn_paths, layout, mmdb_paths
 from pipelines.settings import Settings
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -59,6 +59,14 @@ def vega_bundle() -> str:
     except OSError:
         pass  # a read-only home only costs the bundling again next time
     return bundle
+
+
+def geo_credit(settings: Settings) -> str:
+    """Credit line for the report footer (DB-IP's licence asks for it), from the geolocation files in use."""
+    used = " ".join(p.name for p in mmdb_paths(settings) + asn_paths(settings)).lower()
+    if not used or "dbip" in used or "asn" in used:
+        return "IP geolocation by DB-IP.com (https://db-ip.com), CC BY 4.0; country fallback from RIR delegation data (iptocc)."
+    return f"IP geolocation from {used}."
 
 
 def _q(con: duckdb.DuckDBPyConnection, sql: str, day: date):
@@ -192,10 +200,8 @@ def build_report(
         )
     )
     try:
-        from pipelines.geo import attribution
-
-        credit = attribution(settings)
-    except Exception:
+        credit = geo_credit(settings)
+    except OSError:  # an unreadable geo folder must not cost the report
         credit = "IP geolocation by DB-IP.com (CC BY 4.0)"
     page = _ENV.get_template("report.html.j2").render(
         day=day.isoformat(),

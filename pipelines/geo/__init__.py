@@ -45,14 +45,6 @@ def _country_name(code: str) -> str | None:
     return Locale("en").territories.get(code)
 
 
-def attribution(settings: Settings) -> str:
-    """Credit line for the report footer (DB-IP's licence asks for it)."""
-    used = " ".join(p.name for p in mmdb_paths(settings) + asn_paths(settings)).lower()
-    if not used or "dbip" in used or "asn" in used:
-        return "IP geolocation by DB-IP.com (https://db-ip.com), CC BY 4.0; country fallback from RIR delegation data (iptocc)."
-    return f"IP geolocation from {used}."
-
-
 @cache
 def _special() -> ranges.RangeTable:
     return ranges.special_table()
