@@ -52,8 +52,8 @@ def _parser(path: Path, fmt: str, meta: dict[str, str], year: int | None, limits
         return captures.iter_pcap(path, meta, limits)
     if fmt == "pcapng":
         return captures.iter_pcapng(path, meta, limits)
-    if fmt in ("cidds", "cicflowmeter", "nfdump"):
-        return flows.iter_csv(path, fmt, meta, limits)
+    if fmt in flows.CSV_FORMATS:
+        return flows.iter_csv(path, flows.CSV_FORMATS[fmt], meta, limits)
     if fmt == "zeek_tsv":
         return flows.iter_zeek_tsv(path, meta, limits)
     if fmt == "zeek_json":
