@@ -419,7 +419,7 @@ def ingest_one(
     qwriter.close()
     _publish(_tmp(qfinal), qfinal)
     row["days"] = days
-    from pipelines.ingest.detect import FORMAT_KIND
+    from pipelines.ingest.formats import FORMAT_KIND
 
     row["source_kind"] = FORMAT_KIND.get(row["format"] or "")
     if error:

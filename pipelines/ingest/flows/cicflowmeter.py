@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from pipelines.ingest.detect import CIC_ALIASES
 from pipelines.ingest.flows.common import (
     FLAG_TABLE,
     Coded,
@@ -28,6 +27,7 @@ from pipelines.ingest.flows.common import (
     tcp_only,
     total,
 )
+from pipelines.ingest.signatures import CIC_ALIASES
 
 REQUIRED = ("Src IP", "Src Port", "Dst IP", "Dst Port", "Protocol", "Timestamp")
 # CICFlowMeter versions spell the same counters differently; the first present name is read.

@@ -31,8 +31,8 @@ import pyarrow as pa
 
 from pipelines.ingest import csvfast
 from pipelines.ingest.arrowtext import prefixed_numbers, string_array
-from pipelines.ingest.detect import header_fields
 from pipelines.ingest.records import Chunk
+from pipelines.ingest.signatures import header_fields
 from pipelines.ingest.streams import DEFAULT_LIMITS, Limits, Utf8Lines
 from pipelines.schema import EVENT_COLUMNS, canonical_ip, canonical_proto, conform_events, quarantine_row
 
