@@ -148,14 +148,13 @@ def offline(ips: pa.Array | list[str], settings: Settings, now: datetime | None 
 def lookup(
     ips: list[str] | pa.Array,
     settings: Settings,
-    con: duckdb.DuckDBPyConnection | None = None,
     *,
     now: datetime | None = None,
     session: object | None = None,
 ) -> pa.Table:
     """Geolocate addresses without the cache: online providers first when configured, then offline.
 
-    `con` is accepted for older callers and unused; `session` is a `requests.Session` (tests).
+    `session` is a `requests.Session` (tests).
     """
     now = now or datetime.now(UTC)
     table = offline(ips, settings, now)

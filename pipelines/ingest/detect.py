@@ -11,11 +11,9 @@ import json
 import re
 from pathlib import Path
 
-from pipelines.ingest.formats import FORMAT_KIND, of_stage
+from pipelines.ingest.formats import of_stage
 from pipelines.ingest.signatures import ZEEK_SEPARATOR, header_fields
 from pipelines.ingest.streams import DEFAULT_LIMITS, Limits, decode_head, head
-
-__all__ = ["FORMAT_KIND", "detect_format"]
 
 
 def _first(stage: str, seen: object) -> str | None:
