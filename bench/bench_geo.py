@@ -24,6 +24,7 @@ import pyarrow as pa
 
 from pipelines import geo
 from pipelines.geo import ranges
+from pipelines.layout import layout
 from pipelines.settings import Settings
 
 
@@ -71,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         warehouse = Path(tmp) / "warehouse"
         warehouse.mkdir()
-        (warehouse / "geo").symlink_to(source)  # the databases and their prepared tables
+        layout(warehouse).geo.symlink_to(source)  # the databases and their prepared tables
         settings = Settings().replace("paths", warehouse=str(warehouse))
         if args.rebuild:
             shutil.rmtree(source / ".prepared", ignore_errors=True)

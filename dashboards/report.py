@@ -14,6 +14,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from dashboards import charts
 from pipelines import atomic
+from pipelines.layout import asn_paths, layout, mmdb_paths
 from pipelines.settings import Settings
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -22,13 +23,14 @@ _ENV = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoesc
 
 @dataclass
 class Report:
-    """Paths of a built report and its key figures (used by the email)."""
+    """Paths of a built report and its key figures: plain data the email (`pipelines.notify`) reads."""
 
     html: Path
     pngs: dict[str, Path] = field(default_factory=dict)
     figures: dict = field(default_factory=dict)
     day: date | None = None
     dq_failed: list[str] = field(default_factory=list)
+    templates: Path = TEMPLATES  # the email's templates live with the report's
 
 
 def _script_json(spec: dict) -> str:
@@ -57,6 +59,14 @@ def vega_bundle() -> str:
     except OSError:
         pass  # a read-only home only costs the bundling again next time
     return bundle
+
+
+def geo_credit(settings: Settings) -> str:
+    """Credit line for the report footer (DB-IP's licence asks for it), from the geolocation files in use."""
+    used = " ".join(p.name for p in mmdb_paths(settings) + asn_paths(settings)).lower()
+    if not used or "dbip" in used or "asn" in used:
+        return "IP geolocation by DB-IP.com (https://db-ip.com), CC BY 4.0; country fallback from RIR delegation data (iptocc)."
+    return f"IP geolocation from {used}."
 
 
 def _q(con: duckdb.DuckDBPyConnection, sql: str, day: date):
@@ -102,7 +112,7 @@ def _new_and_returning(con: duckdb.DuckDBPyConnection, day: date) -> list[dict]:
 def _dq_links(out_dir: Path, day: date, dq_dir: Path | None) -> dict[str, str]:
     """Links to the GX Data Docs index and the day's DQ summary: relative for the report on disk,
     absolute (file URI) for the email, whose attachment is opened from elsewhere."""
-    dq_dir = Path(dq_dir) if dq_dir is not None else out_dir.resolve().parent.parent / "dq"
+    dq_dir = Path(dq_dir) if dq_dir is not None else layout(out_dir.resolve().parent.parent).dq
     links: dict[str, str] = {}
     for key, path in (("dq_docs", dq_dir / "index.html"), ("dq_summary", dq_dir / f"dq-{day.isoformat()}.html")):
         if path.is_file():
@@ -213,10 +223,8 @@ def build_report(
         )
     )
     try:
-        from pipelines.geo import attribution
-
-        credit = attribution(settings)
-    except Exception:
+        credit = geo_credit(settings)
+    except OSError:  # an unreadable geo folder must not cost the report
         credit = "IP geolocation by DB-IP.com (CC BY 4.0)"
     page = _ENV.get_template("report.html.j2").render(
         day=day.isoformat(),

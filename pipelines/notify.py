@@ -1,5 +1,9 @@
 """The report email: HTML body with key figures and inline PNG charts (Content-ID), the interactive
-report attached, a plain-text alternative; sent over SMTP with retries."""
+report attached, a plain-text alternative; sent over SMTP with retries.
+
+The report arrives as plain data (`ReportFiles`: its files, figures and the folder of the email
+templates), so the pipelines never import the report package (`dashboards/`) that sits above them.
+"""
 
 from __future__ import annotations
 
@@ -9,18 +13,39 @@ import time
 from datetime import date
 from email.message import EmailMessage
 from email.utils import make_msgid
+from functools import cache
+from pathlib import Path
+from typing import Protocol
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from dashboards.report import TEMPLATES, Report
 from pipelines.settings import Settings
 
 log = logging.getLogger(__name__)
-_HTML = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]))
-_TEXT = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=False)
 
 
-def build_message(report: Report, settings: Settings, day: date, dq_failed: list[str] | None = None) -> EmailMessage:
+class ReportFiles(Protocol):
+    """What the email needs of a built report (`dashboards.report.Report` is one)."""
+
+    html: Path  # the interactive report, attached
+    pngs: dict[str, Path]  # chart name -> PNG, shown inline
+    figures: dict  # key figures the templates print
+    dq_failed: list[str]  # critical checks that failed (the subject says so)
+    templates: Path  # folder holding email.txt.j2 and email.html.j2
+
+
+@cache
+def _environments(templates: Path) -> tuple[Environment, Environment]:
+    """The HTML (autoescaped) and plain-text template environments of one templates folder."""
+    loader = FileSystemLoader(templates)
+    return Environment(loader=loader, autoescape=select_autoescape(["html", "j2"])), Environment(
+        loader=loader, autoescape=False
+    )
+
+
+def build_message(
+    report: ReportFiles, settings: Settings, day: date, dq_failed: list[str] | None = None
+) -> EmailMessage:
     """The multipart message: text, HTML with related images, and report.html attached."""
     dq_failed = dq_failed if dq_failed is not None else report.dq_failed
     msg = EmailMessage()
@@ -38,8 +63,9 @@ def build_message(report: Report, settings: Settings, day: date, dq_failed: list
         "dq_failed": dq_failed or [],
         "images": list(cids.items()),
     }
-    msg.set_content(_TEXT.get_template("email.txt.j2").render(**context))
-    msg.add_alternative(_HTML.get_template("email.html.j2").render(**context), subtype="html")
+    html_env, text_env = _environments(Path(report.templates))
+    msg.set_content(text_env.get_template("email.txt.j2").render(**context))
+    msg.add_alternative(html_env.get_template("email.html.j2").render(**context), subtype="html")
     html_part = msg.get_payload()[1]
     for name, path in report.pngs.items():
         html_part.add_related(
@@ -49,7 +75,7 @@ def build_message(report: Report, settings: Settings, day: date, dq_failed: list
     return msg
 
 
-def send_report(report: Report, settings: Settings, day: date, dq_failed: list[str] | None = None) -> str:
+def send_report(report: ReportFiles, settings: Settings, day: date, dq_failed: list[str] | None = None) -> str:
     """Send the report email; retry with exponential backoff, then raise. Returns the Message-ID."""
     msg = build_message(report, settings, day, dq_failed)
     smtp = settings.smtp

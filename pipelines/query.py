@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pipelines.layout import layout
 from pipelines.terminal import escape_controls
-from pipelines.warehouse import db_path
 
 # Order matters only for lock_configuration, which DuckDB applies after the others.
 SANDBOX: dict[str, Any] = {
@@ -60,7 +60,7 @@ def run_query(warehouse: Path, sql: str) -> QueryResult:
     """Run `sql` on the published warehouse in the sandbox; raise QueryError with a one-line message."""
     import duckdb
 
-    path = db_path(warehouse)
+    path = layout(warehouse).db
     if not path.is_file():
         raise QueryError(f"no warehouse at {path}: run `scansense run` first")
     try:

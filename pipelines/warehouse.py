@@ -20,26 +20,25 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipelines import atomic, catalog
+from pipelines.layout import layout
 from pipelines.sqlfiles import header_entries
-
-DB_NAME = "scansense.duckdb"
 
 
 def db_path(warehouse: Path) -> Path:
-    """Path of the published warehouse file."""
-    return Path(warehouse) / DB_NAME
+    """Path of the published warehouse file (`pipelines.layout` names every path of the folder)."""
+    return layout(warehouse).db
 
 
 def lake_dir(warehouse: Path, table: str) -> Path:
     """Folder of one table in the Parquet lake."""
-    return Path(warehouse) / "lake" / table
+    return layout(warehouse).lake_table(table)
 
 
 @contextmanager
 def writer_lock(warehouse: Path) -> Iterator[None]:
     """Hold the single-writer lock of a warehouse (blocks until the previous writer is done)."""
     Path(warehouse).mkdir(parents=True, exist_ok=True)
-    with open(Path(warehouse) / ".lock", "a") as fh:
+    with open(layout(warehouse).lock, "a") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
             yield
@@ -149,7 +148,7 @@ def build_marts(con: duckdb.DuckDBPyConnection, params: dict) -> list[str]:
 
 def new_build_path(warehouse: Path) -> Path:
     """A fresh scratch path for the next warehouse file, clearing stale builds of dead runs."""
-    build = Path(warehouse) / ".build"
+    build = layout(warehouse).builds
     build.mkdir(parents=True, exist_ok=True)
     discard_builds(warehouse)  # only one writer holds the lock, so any leftover is dead
     return build / f"scansense-{os.getpid()}.duckdb"
@@ -157,7 +156,7 @@ def new_build_path(warehouse: Path) -> Path:
 
 def discard_builds(warehouse: Path) -> None:
     """Delete unfinished warehouse builds (a failed or killed run's); the published file is not touched."""
-    for stale in (Path(warehouse) / ".build").glob("*.duckdb*"):
+    for stale in layout(warehouse).builds.glob("*.duckdb*"):
         stale.unlink(missing_ok=True)
 
 
@@ -187,7 +186,7 @@ def _alive(pid: int) -> bool:
 def clean_stale_temp(warehouse: Path) -> int:
     """Delete temporary files (`.<name>.<pid>.tmp`) left in the lake by processes that died."""
     removed = 0
-    lake = Path(warehouse) / "lake"
+    lake = layout(warehouse).lake
     if not lake.is_dir():
         return 0
     for path in lake.rglob(".*.tmp"):

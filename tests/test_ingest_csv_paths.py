@@ -15,7 +15,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from pipelines.ingest import flows, iter_file
+from pipelines.ingest import iter_file
+from pipelines.ingest.flows import common as flows
 from pipelines.settings import load_settings
 
 TS = [

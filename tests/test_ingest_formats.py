@@ -325,3 +325,34 @@ def test_cowrie(tmp_path: Path, settings) -> None:
 )
 def test_detection_ignores_the_file_name(tmp_path: Path, name: str, content: str | bytes, fmt: str | None) -> None:
     assert detect_format(write(tmp_path, name, content)) == fmt
+
+
+def test_formats_lists_every_registered_parser(capsys: pytest.CaptureFixture[str]) -> None:
+    """`scansense ingest --formats` needs no paths and prints each registered format: name, kind, signature."""
+    from pipelines import catalog
+    from pipelines.cli import main
+    from pipelines.ingest.formats import FORMATS
+
+    with pytest.raises(SystemExit) as done:
+        main(["ingest", "--formats"])
+    assert done.value.code == 0
+    header, *lines = capsys.readouterr().out.splitlines()
+    assert header.split() == ["name", "kind", "recognises"]
+    listed = {name: (kind, text) for name, kind, text in (line.split(None, 2) for line in lines)}
+    assert listed == {f.name: (f.kind, f.recognises) for f in FORMATS}
+    expected = {"pcap", "pcapng", "cidds", "cicflowmeter", "nfdump", "zeek_tsv", "zeek_json"}
+    expected |= {"ufw", "cowrie", "honeypot_json", "sensor_jsonl"}
+    assert set(listed) == expected
+    comment = catalog.table("ingest_files").column_comments["format"]  # the warehouse names them too
+    assert [name for name in listed if name not in comment] == []
+
+
+@pytest.mark.parametrize(("content", "fmt"), [(CIDDS, "cidds"), (CIC_IMPROVED, "cicflowmeter"), (NFDUMP, "nfdump")])
+def test_registered_kind_is_the_events_kind(tmp_path: Path, settings, content: str, fmt: str) -> None:
+    """The registry's kind of a detected format is the source_kind its reader's events carry."""
+    from pipelines.ingest.formats import BY_NAME
+
+    path = write(tmp_path, "input.txt", content)
+    assert detect_format(path) == fmt
+    rows, _ = rows_of(path, settings)
+    assert rows and {r["source_kind"] for r in rows} == {BY_NAME[fmt].kind} == {"flow"}

@@ -21,6 +21,7 @@ import duckdb
 import pyarrow as pa
 
 from pipelines.allow import allowed_table, read_allow_file
+from pipelines.layout import layout
 from pipelines.settings import Settings
 from pipelines.sqlfiles import read_sql
 
@@ -113,7 +114,7 @@ def write_exports(
 ) -> Path:
     """Write `formats` for `day` to `<warehouse>/exports/<day>/` (whole folder replaced atomically)."""
     rows = day_rows(con, day, settings)
-    folder = Path(folder or Path(settings.warehouse) / "exports" / day.isoformat())
+    folder = Path(folder or layout(settings).export_dir(day))
     folder.parent.mkdir(parents=True, exist_ok=True)
     for stale in folder.parent.glob(f".{folder.name}.*"):  # left by a killed run (runs hold the writer lock)
         shutil.rmtree(stale, ignore_errors=True)

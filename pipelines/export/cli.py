@@ -33,10 +33,10 @@ def _export(args: argparse.Namespace) -> int:
     import duckdb
 
     from pipelines.export import day_rows, render
-    from pipelines.warehouse import db_path
+    from pipelines.layout import layout
 
     settings = settings_from(args)
-    db = db_path(settings.warehouse)
+    db = layout(settings).db
     if not db.is_file():
         print(f"error: no published warehouse at {db}: run a day first", file=sys.stderr)
         return 2

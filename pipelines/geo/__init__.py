@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 
 from pipelines import atomic, catalog
 from pipelines.geo import ranges, regions
+from pipelines.layout import asn_paths, layout, mmdb_paths
 from pipelines.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -42,33 +43,6 @@ def _country_name(code: str) -> str | None:
     from babel import Locale
 
     return Locale("en").territories.get(code)
-
-
-def geo_dir(settings: Settings) -> Path:
-    """Folder of the offline databases, and of their prepared range tables (`.prepared/`)."""
-    return Path(settings.warehouse) / "geo"
-
-
-def mmdb_paths(settings: Settings) -> list[Path]:
-    """City databases in use: the configured one, else those fetched into <warehouse>/geo."""
-    if settings.geo.mmdb:
-        return [Path(settings.geo.mmdb)]
-    return sorted(geo_dir(settings).glob("*.mmdb"))
-
-
-def asn_paths(settings: Settings) -> list[Path]:
-    """ASN range CSVs in use (IPv4 and IPv6 ones together)."""
-    if settings.geo.asn_csv:
-        return [Path(settings.geo.asn_csv)]
-    return sorted(geo_dir(settings).glob("asn*.csv"))
-
-
-def attribution(settings: Settings) -> str:
-    """Credit line for the report footer (DB-IP's licence asks for it)."""
-    used = " ".join(p.name for p in mmdb_paths(settings) + asn_paths(settings)).lower()
-    if not used or "dbip" in used or "asn" in used:
-        return "IP geolocation by DB-IP.com (https://db-ip.com), CC BY 4.0; country fallback from RIR delegation data (iptocc)."
-    return f"IP geolocation from {used}."
 
 
 @cache
@@ -108,7 +82,7 @@ def offline(ips: pa.Array | list[str], settings: Settings, now: datetime | None 
     tables, names = [], []
     for p in mmdb_paths(settings):
         if p.is_file():
-            tables.append(ranges.prepared("mmdb", [p], geo_dir(settings) / ".prepared"))
+            tables.append(ranges.prepared("mmdb", [p], layout(settings).geo_prepared))
             names.append(p.name)
     row = np.full(n, -1, np.int64)
     source = np.full(n, -1, np.int64)
@@ -146,7 +120,7 @@ def offline(ips: pa.Array | list[str], settings: Settings, now: datetime | None 
     asn_cols = {"asn": pa.nulls(n, pa.int64()), "as_org": pa.nulls(n, pa.string())}
     asn_files = [p for p in asn_paths(settings) if p.is_file()]
     if asn_files:
-        asn = ranges.prepared("asn", asn_files, geo_dir(settings) / ".prepared")
+        asn = ranges.prepared("asn", asn_files, layout(settings).geo_prepared)
         hit = _take(asn.dims, asn.find(keys, public))
         asn_cols = {"asn": hit["asn"].cast(pa.int64()), "as_org": hit["as_org"].cast(pa.string())}
     now = now or datetime.now(UTC)
@@ -174,14 +148,13 @@ def offline(ips: pa.Array | list[str], settings: Settings, now: datetime | None 
 def lookup(
     ips: list[str] | pa.Array,
     settings: Settings,
-    con: duckdb.DuckDBPyConnection | None = None,
     *,
     now: datetime | None = None,
     session: object | None = None,
 ) -> pa.Table:
     """Geolocate addresses without the cache: online providers first when configured, then offline.
 
-    `con` is accepted for older callers and unused; `session` is a `requests.Session` (tests).
+    `session` is a `requests.Session` (tests).
     """
     now = now or datetime.now(UTC)
     table = offline(ips, settings, now)
@@ -206,7 +179,7 @@ def lookup(
 
 def cache_path(settings: Settings) -> Path:
     """The geo_ip cache, one Parquet file in the lake."""
-    return Path(settings.warehouse) / "lake" / "geo_ip" / "geo_ip.parquet"
+    return layout(settings).geo_cache
 
 
 def _read_cache(path: Path) -> pa.Table:

@@ -52,15 +52,16 @@ def _lookup(args: argparse.Namespace) -> int:
 
 def _fetch(args: argparse.Namespace) -> int:
     from pipelines import progress
-    from pipelines.geo import geo_dir, prepare
+    from pipelines.geo import prepare
     from pipelines.geo.fetch import PACKAGES, fetch_offline_db
+    from pipelines.layout import layout
 
     settings = settings_from(args)
-    dest = args.dest or geo_dir(settings)
+    dest = args.dest or layout(settings).geo
     bar, on_step = progress.step_bar((*PACKAGES, "prepare"), args.json, desc="geo fetch")
     with bar:
         info = fetch_offline_db(dest, on_step=on_step)
-        if Path(dest).resolve() == geo_dir(settings).resolve():
+        if Path(dest).resolve() == layout(settings).geo.resolve():
             on_step("prepare")
             info["prepared_s"] = prepare(settings)  # convert to range tables now, not in the first run
     emit(info, args.json, f"offline geo databases {info['status']}: {', '.join(info['sha256'])}")

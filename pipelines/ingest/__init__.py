@@ -6,7 +6,8 @@ Public API (used by run.py, the DAG, detect/orgs evaluation, tests):
   iter_file(path, settings, year=None) -> Iterator[Chunk]
   ingest_paths(paths, settings, year=None) -> IngestSummary
   INGEST_FILES_COMMENTS, INGEST_FILES_SCHEMA, sha256_of, file_key
-Modules: detect (format sniffing), streams (gzip, encodings), captures + packets (pcap/pcapng,
+Modules: formats (the registry: every format's name, kind, signature and reader), signatures
+(content tests), detect (format sniffing), streams (gzip, encodings), captures + packets (pcap/pcapng,
 numpy fast path) + slowpath (scapy), flows (CIDDS, CICFlowMeter, nfdump, Zeek), firewall
 (netfilter/UFW), jsonlogs (sensor, honeypot, Cowrie), lake (writer, registry).
 """
@@ -16,7 +17,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from pipelines.ingest.detect import FORMAT_KIND, detect_format
+from pipelines.ingest.detect import detect_format
+from pipelines.ingest.formats import BY_NAME, FORMAT_KIND
 from pipelines.ingest.lake import (
     INGEST_FILES_COMMENTS,
     INGEST_FILES_SCHEMA,
@@ -43,24 +45,6 @@ __all__ = [
     "iter_file",
     "sha256_of",
 ]
-
-
-def _parser(path: Path, fmt: str, meta: dict[str, str], year: int | None, limits: Limits) -> Iterator[Chunk]:
-    from pipelines.ingest import captures, firewall, flows, jsonlogs
-
-    if fmt == "pcap":
-        return captures.iter_pcap(path, meta, limits)
-    if fmt == "pcapng":
-        return captures.iter_pcapng(path, meta, limits)
-    if fmt in ("cidds", "cicflowmeter", "nfdump"):
-        return flows.iter_csv(path, fmt, meta, limits)
-    if fmt == "zeek_tsv":
-        return flows.iter_zeek_tsv(path, meta, limits)
-    if fmt == "zeek_json":
-        return flows.iter_zeek_json(path, meta, limits)
-    if fmt == "ufw":
-        return firewall.iter_firewall(path, meta, year, limits)
-    return jsonlogs.iter_jsonl(path, fmt, meta, limits)
 
 
 def iter_file(path: Path, settings: Settings, year: int | None = None) -> Iterator[Chunk]:
@@ -92,7 +76,7 @@ def iter_file(path: Path, settings: Settings, year: int | None = None) -> Iterat
         return
     meta = meta_columns(FORMAT_KIND[fmt], fmt, src, settings.site.sensor_name)
     try:
-        for chunk in _parser(path, fmt, meta, year, limits):
+        for chunk in BY_NAME[fmt].read(path, meta, year, limits):
             chunk.format = fmt
             chunk.events, rejected = check_events(chunk.events, limits.max_field, not chunk.canonical_ips)
             chunk.quarantine.extend(rejected)

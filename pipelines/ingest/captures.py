@@ -22,8 +22,8 @@ import numpy as np
 import pyarrow as pa
 
 from pipelines.ingest import packets, slowpath, walk
-from pipelines.ingest.detect import PCAP_MAGICS, PCAPNG_BOMS, PCAPNG_MAGIC
 from pipelines.ingest.records import RAW_PREVIEW, Chunk
+from pipelines.ingest.signatures import PCAP_MAGICS, PCAPNG_BOMS, PCAPNG_MAGIC
 from pipelines.ingest.streams import DEFAULT_LIMITS, Limits, open_binary, stream_damage
 from pipelines.schema import empty_events, quarantine_row
 

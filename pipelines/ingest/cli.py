@@ -17,12 +17,30 @@ def register(commands: Commands) -> None:
     p.add_argument("--warehouse", type=Path, help="warehouse folder (default: settings)")
     p.add_argument("--year", type=int, help="year for syslog lines, which carry none")
     p.add_argument("--json", action="store_true", help="print the summary as JSON on the last line")
+    p.add_argument("--formats", action=_ListFormats, help="list the input formats ingest recognises, then exit")
     p.set_defaults(func=_ingest)
     b = commands.bench.add_parser("ingest", help="packets/s of ours vs scapy vs dpkt on one capture")
     b.add_argument("file", type=Path, nargs="?", help="capture (default: a generated SYN capture)")
     b.add_argument("--packets", type=int, default=1_000_000, help="size of the generated capture")
     b.add_argument("--json", action="store_true")
     b.set_defaults(func=_bench)
+
+
+class _ListFormats(argparse.Action):
+    """`--formats`: print the registered input formats and exit (as --version does: no paths needed)."""
+
+    def __init__(self, option_strings: list[str], dest: str, help: str | None = None) -> None:  # noqa: A002
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_args: object) -> None:
+        from pipelines.ingest.formats import listing
+
+        rows = listing()
+        width = {k: max(len(k), *(len(r[k]) for r in rows)) for k in ("name", "kind")}
+        print(f"{'name':<{width['name']}}  {'kind':<{width['kind']}}  recognises")
+        for r in rows:
+            print(f"{r['name']:<{width['name']}}  {r['kind']:<{width['kind']}}  {r['recognises']}")
+        parser.exit(0)
 
 
 def _ingest(args: argparse.Namespace) -> int:

@@ -33,6 +33,7 @@ import pyarrow.parquet as pq
 from pipelines.ingest.paths import Input, find_inputs
 from pipelines.ingest.records import Chunk, prefetch
 from pipelines.ingest.streams import open_regular
+from pipelines.layout import layout
 from pipelines.schema import EVENTS_SCHEMA, QUARANTINE_SCHEMA, quarantine_row, quarantine_table
 from pipelines.settings import Settings
 
@@ -210,10 +211,10 @@ def _read_token(lake: Path) -> str | None:
 
 
 @contextmanager
-def _lake_lock(lake: Path) -> Iterator[None]:
+def _lake_lock(lock: Path) -> Iterator[None]:
     """One ingesting process per lake at a time: the duplicate check must see every registration."""
-    lake.mkdir(parents=True, exist_ok=True)
-    with open(lake / ".ingest.lock", "a+") as fh:
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a+") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
             yield
@@ -306,10 +307,10 @@ def ingest_paths(
     `on_rows(path, n)` hears of each chunk's records (events and quarantined) as they land: a
     progress display for long captures.
     """
-    lake = Path(settings.warehouse) / "lake"
+    lake = layout(settings).lake
     summary = IngestSummary()
     inputs = find_inputs(paths, settings)
-    with _lake_lock(lake):
+    with _lake_lock(layout(settings).ingest_lock):
         registry = Registry.load(lake)
         try:
             for found in inputs:
@@ -430,7 +431,7 @@ def ingest_one(
     qwriter.close()
     _publish(_tmp(qfinal), qfinal)
     row["days"] = days
-    from pipelines.ingest.detect import FORMAT_KIND
+    from pipelines.ingest.formats import FORMAT_KIND
 
     row["source_kind"] = FORMAT_KIND.get(row["format"] or "")
     if error:

@@ -15,6 +15,7 @@ from pathlib import Path
 import duckdb
 import numpy as np
 
+from pipelines.layout import layout
 from pipelines.orgs.cluster import (
     ALGORITHMS,
     SAMPLE,
@@ -105,7 +106,7 @@ def evaluate_warehouse(
     min_probe_share: float = 0.5,
 ) -> dict:
     """Table 2 over `events` and `geo_ip` of `<warehouse>/scansense.duckdb`, opened read-only."""
-    db = Path(warehouse) / "scansense.duckdb"
+    db = layout(warehouse).db
     if not db.is_file():
         raise FileNotFoundError(f"no warehouse at {db}")
     with duckdb.connect(str(db), read_only=True) as con:

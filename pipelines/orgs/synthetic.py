@@ -141,7 +141,7 @@ def generate_orgs(
         if org and tuple(int(p) for p in ip.split(".")[:3]) in lists[org]
     }
     if orgs_dir is not None:
-        _write_lists(Path(orgs_dir), lists, src_ip, src_org, rng)
+        _write_lists(Path(orgs_dir), lists, src_ip, src_org)
     return Synthetic(events=events, geo_ip=geo, truth=dict(zip(src_ip, src_org, strict=True)), listed=listed)
 
 
@@ -189,7 +189,7 @@ def _events(rng, src_ip, src_ports, src_hours, src_fp, days, start, probes) -> p
     return conform_events(table)
 
 
-def _write_lists(folder: Path, lists: dict, src_ip: list[str], src_org: list, rng: np.random.Generator) -> None:
+def _write_lists(folder: Path, lists: dict, src_ip: list[str], src_org: list) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     maltrail = []
     for i, (name, nets) in enumerate(sorted(lists.items())):

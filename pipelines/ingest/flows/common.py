@@ -1,4 +1,5 @@
-"""Flow records: CIDDS-001/002 and CICFlowMeter CSVs, nfdump CSV, Zeek conn.log (TSV and JSON).
+"""What every flow format shares: splitting text into lines and columns, the column casts, the
+compiled fast path for clean CSV blocks, and the conversion of columns to events.
 
 One event per flow. Text is read in blocks of whole lines (8 MiB). A CSV block whose lines all
 have the right number of fields and no quotes is split by `csvfast` (compiled), and each row whose
@@ -17,12 +18,11 @@ from __future__ import annotations
 import csv
 import functools
 import io
-import json
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -31,50 +31,15 @@ import pyarrow as pa
 
 from pipelines.ingest import csvfast
 from pipelines.ingest.arrowtext import prefixed_numbers, string_array
-from pipelines.ingest.detect import CIC_ALIASES, header_fields
 from pipelines.ingest.records import Chunk
+from pipelines.ingest.signatures import header_fields
 from pipelines.ingest.streams import DEFAULT_LIMITS, Limits, Utf8Lines
 from pipelines.schema import EVENT_COLUMNS, canonical_ip, canonical_proto, conform_events, quarantine_row
 
 IPV4_RE = r"^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$"
-RECORD_ERRORS = (ValueError, TypeError, OverflowError, RecursionError)  # what one bad JSON record can raise
-CIDDS_REQUIRED = [
-    "Date first seen",
-    "Duration",
-    "Proto",
-    "Src IP Addr",
-    "Src Pt",
-    "Dst IP Addr",
-    "Dst Pt",
-    "Packets",
-    "Bytes",
-    "Flags",
-]
-CIC_REQUIRED = ["Src IP", "Src Port", "Dst IP", "Dst Port", "Protocol", "Timestamp"]
-NFDUMP_REQUIRED = ["ts", "td", "sa", "da", "sp", "dp", "pr"]
-ZEEK_REQUIRED = ["ts", "id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p", "proto"]
-# CICFlowMeter versions spell the same counters differently; the first present name is read.
-CIC_FWD_PACKETS = ("Total Fwd Packet", "Total Fwd Packets", "Tot Fwd Pkts")
-CIC_BWD_PACKETS = ("Total Bwd packets", "Total Backward Packets", "Total Bwd Packets", "Tot Bwd Pkts")
-CIC_FWD_BYTES = ("Total Length of Fwd Packet", "Total Length of Fwd Packets", "TotLen Fwd Pkts")
-CIC_BWD_BYTES = ("Total Length of Bwd Packet", "Total Length of Bwd Packets", "TotLen Bwd Pkts")
-CIC_CWR = ("CWR Flag Count", "CWE Flag Count")  # CIC-IDS2017 misnames CWR as CWE
-CIC_FLAG_COUNTS = tuple(f"{f} Flag Count" for f in ("FIN", "SYN", "RST", "PSH", "ACK", "URG", "ECE"))  # bits 0-6
-TS_FORMATS = {
-    "cidds": ["%Y-%m-%d %H:%M:%S%.f"],
-    # CIC-IDS2017 as published writes day/month/year; the corrected release writes ISO.
-    "cicflowmeter": [
-        "%Y-%m-%d %H:%M:%S%.f",
-        "%d/%m/%Y %H:%M:%S",
-        "%d/%m/%Y %H:%M",
-        "%d/%m/%Y %I:%M:%S %p",
-        "%Y-%m-%dT%H:%M:%S%.f",
-    ],
-    "nfdump": ["%Y-%m-%d %H:%M:%S%.f", "%Y/%m/%d %H:%M:%S%.f"],
-}
 
 
-def _nulls(n: int, dtype: pl.DataType) -> pl.Series:
+def nulls(n: int, dtype: pl.DataType) -> pl.Series:
     return pl.repeat(None, n, dtype=dtype, eager=True)
 
 
@@ -111,9 +76,9 @@ def _unique_names(names: list[str]) -> list[str]:
     return out
 
 
-def _read(body: bytes, names: list[str], sep: str) -> pl.DataFrame:
-    """Parse lines of known-good shape as strings, only the columns some converter uses (and the last)."""
-    wanted = [i for i, n in enumerate(names) if n in USED_COLUMNS or i == len(names) - 1]
+def _read(body: bytes, names: list[str], sep: str, used: frozenset[str]) -> pl.DataFrame:
+    """Parse lines of known-good shape as strings, only the `used` columns (and the last)."""
+    wanted = [i for i, n in enumerate(names) if n in used or i == len(names) - 1]
     return pl.read_csv(
         io.BytesIO(body),
         has_header=False,
@@ -126,10 +91,12 @@ def _read(body: bytes, names: list[str], sep: str) -> pl.DataFrame:
     )
 
 
-def _read_spans(block: bytes, starts: np.ndarray, ends: np.ndarray, names: list[str], sep: str) -> pl.DataFrame:
+def _read_spans(
+    block: bytes, starts: np.ndarray, ends: np.ndarray, names: list[str], sep: str, used: frozenset[str]
+) -> pl.DataFrame:
     """Parse the lines block[starts:ends], each known to hold the right number of fields."""
     spans = list(zip(starts.tolist(), ends.tolist(), strict=True))
-    frame = _read(b"\n".join(block[a:b] for a, b in spans), names, sep) if spans else None
+    frame = _read(b"\n".join(block[a:b] for a, b in spans), names, sep, used) if spans else None
     if frame is None or frame.height != len(spans):  # the reader disagreed with the line split: Python split
         rows = [block[a:b].decode("utf-8", "replace").split(sep) for a, b in spans]
         frame = pl.DataFrame(rows, schema=dict.fromkeys(names, pl.String), orient="row")
@@ -141,6 +108,7 @@ def split_lines(
     first_line: int,
     sep: str,
     names: list[str],
+    used: frozenset[str],
     src: str,
     quotes: bool,
     bad: list[dict],
@@ -150,7 +118,7 @@ def split_lines(
 ) -> Lines:
     """Split a block of whole lines into good rows; wrong field counts go to `bad` with their line number.
 
-    Blank lines are ignored; `keep(start, end, block)` may drop further lines (comments, trailers); a
+    Only the `used` columns (and the last, which shows a short line) are parsed. Blank lines are ignored; `keep(start, end, block)` may drop further lines (comments, trailers); a
     quoted field longer than `max_field` bytes quarantines its line.
     """
     ncols = len(names)
@@ -160,7 +128,7 @@ def split_lines(
     if keep is None and block and b"\r" not in block and not (quotes and b'"' in block) and not block.startswith(b"\n"):
         nlines = (block.count(b"\n") if newlines is None else newlines) + (not block.endswith(b"\n"))
         try:
-            frame = _read(block, names, sep)
+            frame = _read(block, names, sep, used)
         except pl.exceptions.PolarsError:
             frame = None
         # A blank line is either skipped by the reader (height differs) or a row of nulls.
@@ -209,7 +177,7 @@ def split_lines(
         bad.append(quarantine_row(src, f"line:{lines[i]}", reason, block[starts[i] : ends[i]]))
     idx = np.flatnonzero(ok)
     schema = dict.fromkeys(names, pl.String)
-    frame = _read_spans(block, starts[idx], ends[idx], names, sep)
+    frame = _read_spans(block, starts[idx], ends[idx], names, sep, used)
     if extra_rows:
         extra = pl.DataFrame(extra_rows, schema=schema, orient="row").select(frame.columns)
         frame = pl.concat([frame, extra])
@@ -222,6 +190,7 @@ def read_delimited(
     sep: str,
     src: str,
     header: Callable[[str], list[str] | None],
+    used: frozenset[str],
     quotes: bool = True,
     keep: Callable[[np.ndarray, np.ndarray, bytes], np.ndarray] | None = None,
     fast: Callable[[bytes, int, list[str], int], Fast | None] | None = None,
@@ -250,7 +219,7 @@ def read_delimited(
                 block, line_no = block[cut:], 2
             if block:
                 newlines = csvfast.count_newlines(np.frombuffer(block, np.uint8))
-                args = (block, line_no, sep, names, src, quotes, bad, keep, newlines)
+                args = (block, line_no, sep, names, used, src, quotes, bad, keep, newlines)
                 yield names, functools.partial(_split_block, fast, *args, max_field=limits.max_field), bad, None
                 line_no += newlines
             elif bad:
@@ -262,7 +231,7 @@ def _split_block(
     fast: Callable[[bytes, int, list[str], int], Fast | None] | None, block: bytes, *args, max_field: int
 ) -> Lines | Fast:
     """`fast(block, first line, names, line breaks)`, else `split_lines(block, *args)`."""
-    line_no, _sep, names, *_, newlines = args
+    line_no, _sep, names, _used, *_, newlines = args
     got = fast(block, line_no, names, newlines) if fast is not None else None
     return got if got is not None else split_lines(block, *args, max_field=max_field)
 
@@ -285,31 +254,31 @@ def _in_threads(blocks: Iterator, workers: int = 2, ahead: int = 3) -> Iterator:
 FLAG_TABLE = pl.Series([("".join(ch for bit, ch in enumerate("FSRPAUEC") if v >> bit & 1)) for v in range(256)])
 
 
-def _null_more(out: pl.Series, src: pl.Series) -> bool:
+def null_more(out: pl.Series, src: pl.Series) -> bool:
     return out.null_count() > src.null_count()
 
 
-def _float(s: pl.Series) -> pl.Series:
+def as_float(s: pl.Series) -> pl.Series:
     out = s.cast(pl.Float64, strict=False)
-    if _null_more(out, s):  # padded values: strip only when needed (it costs a copy)
+    if null_more(out, s):  # padded values: strip only when needed (it costs a copy)
         out = out.zip_with(out.is_not_null(), s.str.strip_chars().cast(pl.Float64, strict=False))
     return out
 
 
-def _int(s: pl.Series, dtype: pl.DataType = pl.Int64) -> pl.Series:
+def as_int(s: pl.Series, dtype: pl.DataType = pl.Int64) -> pl.Series:
     out = s.cast(dtype, strict=False)
-    if _null_more(out, s):  # "12.0", " 12": through float
-        out = out.zip_with(out.is_not_null(), _float(s).floor().cast(dtype, strict=False))
+    if null_more(out, s):  # "12.0", " 12": through float
+        out = out.zip_with(out.is_not_null(), as_float(s).floor().cast(dtype, strict=False))
     return out
 
 
-def _port(s: pl.Series) -> pl.Series:
+def as_port(s: pl.Series) -> pl.Series:
     # CIDDS and nfdump write ICMP type.code in the port column ("3.3"): the integer part is the type.
-    out = _int(s, pl.Int32)
-    return out.zip_with(((out >= 0) & (out <= 65535)).fill_null(False), _nulls(len(out), pl.Int32))
+    out = as_int(s, pl.Int32)
+    return out.zip_with(((out >= 0) & (out <= 65535)).fill_null(False), nulls(len(out), pl.Int32))
 
 
-def _ts(s: pl.Series, formats: list[str]) -> pl.Series:
+def as_ts(s: pl.Series, formats: list[str]) -> pl.Series:
     """UTC timestamps from text: Arrow's ISO-8601 cast when every value is ISO, else the formats in order."""
     try:
         naive = s.to_arrow(compat_level=pl.CompatLevel.oldest()).cast(pa.timestamp("us"))
@@ -326,12 +295,12 @@ def _ts(s: pl.Series, formats: list[str]) -> pl.Series:
     return out.dt.replace_time_zone("UTC")
 
 
-def _ip(s: pl.Series) -> pl.Series:
+def as_ip(s: pl.Series) -> pl.Series:
     """Addresses as canonical text; null where the value is not an IP address."""
     ok = s.str.contains(IPV4_RE)
     if ok.all():
         return s
-    out = s.zip_with(ok.fill_null(False), _nulls(len(s), pl.String))
+    out = s.zip_with(ok.fill_null(False), nulls(len(s), pl.String))
     mapping = {}
     for value in s.filter(~ok.fill_null(False)).drop_nulls().unique().to_list():
         if (text := canonical_ip(value)) is not None:
@@ -341,41 +310,41 @@ def _ip(s: pl.Series) -> pl.Series:
     return out
 
 
-def _by_value(s: pl.Series, fn: Callable[[str], object], dtype: pl.DataType) -> pl.Series:
+def by_value(s: pl.Series, fn: Callable[[str], object], dtype: pl.DataType) -> pl.Series:
     """Apply `fn` once per distinct value (for low-cardinality text: protocols, flags, labels)."""
     mapping = {v: fn(v) for v in s.drop_nulls().unique().to_list()}
     if not mapping:
-        return _nulls(len(s), dtype)
+        return nulls(len(s), dtype)
     if dtype == pl.String and all(k == v for k, v in mapping.items()):
         return s  # nothing to change (labels usually): skip the per-row lookup
     return s.replace_strict(mapping, default=None, return_dtype=dtype)
 
 
-def _proto_name(v: str) -> str | None:
+def proto_name(v: str) -> str | None:
     return canonical_proto(v[:32])
 
 
-def _flag_letters(letters: str) -> Callable[[str], str]:
+def flag_letters(letters: str) -> Callable[[str], str]:
     """Flag letters in FSRPAUEC order from a text holding some of `letters` ('.' or others ignored)."""
     return lambda v: "".join(c for c in "FSRPAUEC" if c in letters and c in v)
 
 
-def _label(none: tuple[str, ...] = ("",)) -> Callable[[str], str | None]:
+def label_of(none: tuple[str, ...] = ("",)) -> Callable[[str], str | None]:
     return lambda v: None if v.strip() in none else v.strip()
 
 
-def _proto(s: pl.Series) -> pl.Series:
-    return _by_value(s, _proto_name, pl.String)
+def as_proto(s: pl.Series) -> pl.Series:
+    return by_value(s, proto_name, pl.String)
 
 
-def _flags(s: pl.Series, letters: str) -> pl.Series:
-    return _by_value(s, _flag_letters(letters), pl.String)
+def as_flags(s: pl.Series, letters: str) -> pl.Series:
+    return by_value(s, flag_letters(letters), pl.String)
 
 
-def _bytes(s: pl.Series) -> pl.Series:
+def as_bytes(s: pl.Series) -> pl.Series:
     """nfdump/CIDDS byte counts, which abbreviate large values ('1.2 M')."""
     out = s.cast(pl.Int64, strict=False)
-    if not _null_more(out, s):
+    if not null_more(out, s):
         return out
     text = s.str.strip_chars()
     scale = pl.Series(
@@ -388,52 +357,19 @@ def _bytes(s: pl.Series) -> pl.Series:
     return out.zip_with(out.is_not_null(), (value * scale).round(0).cast(pl.Int64, strict=False))
 
 
-def _text(s: pl.Series, none: tuple[str, ...] = ("",)) -> pl.Series:
-    return _by_value(s, _label(none), pl.String)
+def as_text(s: pl.Series, none: tuple[str, ...] = ("",)) -> pl.Series:
+    return by_value(s, label_of(none), pl.String)
 
 
-def _first(frame: pl.DataFrame, *names: str) -> str | None:
+def first_present(frame: pl.DataFrame, *names: str) -> str | None:
     return next((n for n in names if n in frame.columns), None)
 
 
-def _tcp_only(flags: pl.Series, proto: pl.Series) -> pl.Series:
-    return flags.zip_with((proto == "tcp").fill_null(False), _nulls(len(flags), pl.String))
+def tcp_only(flags: pl.Series, proto: pl.Series) -> pl.Series:
+    return flags.zip_with((proto == "tcp").fill_null(False), nulls(len(flags), pl.String))
 
 
-def _cidds(f: pl.DataFrame) -> tuple[dict[str, pl.Series], dict[str, str]]:
-    proto = _proto(f["Proto"])
-    cols = {
-        "ts": _ts(f["Date first seen"], TS_FORMATS["cidds"]),
-        "duration_s": _float(f["Duration"]),
-        "proto": proto,
-        "src_ip": _ip(f["Src IP Addr"]),
-        "src_port": _port(f["Src Pt"]),
-        "dst_ip": _ip(f["Dst IP Addr"]),
-        "dst_port": _port(f["Dst Pt"]),
-        "packets": _int(f["Packets"]),
-        "bytes": _bytes(f["Bytes"]),
-        # CIDDS writes six positions UAPRSF with '.' for unset.
-        "tcp_flags": _tcp_only(_flags(f["Flags"], "UAPRSF"), proto),
-    }
-    if "class" in f.columns:
-        cols["label"] = _text(f["class"])
-    if "attackType" in f.columns:
-        cols["attack_type"] = _text(f["attackType"], ("", "---"))
-    required = {
-        "proto": "Proto",
-        "ts": "Date first seen",
-        "src_ip": "Src IP Addr",
-        "dst_ip": "Dst IP Addr",
-        "src_port": "Src Pt",
-        "dst_port": "Dst Pt",
-        "packets": "Packets",
-        "bytes": "Bytes",
-        "duration_s": "Duration",
-    }
-    return cols, required
-
-
-def _total(f: pl.DataFrame, names: list[str | None], parse: Callable[[pl.Series], pl.Series]) -> pl.Series | None:
+def total(f: pl.DataFrame, names: list[str | None], parse: Callable[[pl.Series], pl.Series]) -> pl.Series | None:
     present = [parse(f[c]).fill_null(0) for c in names if c]
     if not present:
         return None
@@ -441,133 +377,6 @@ def _total(f: pl.DataFrame, names: list[str | None], parse: Callable[[pl.Series]
     for more in present[1:]:
         out = out + more
     return out.cast(pl.Int64)
-
-
-def _cic(f: pl.DataFrame) -> tuple[dict[str, pl.Series], dict[str, str]]:
-    proto = _proto(f["Protocol"])
-    fwd_p = _first(f, *CIC_FWD_PACKETS)
-    bwd_p = _first(f, *CIC_BWD_PACKETS)
-    fwd_b = _first(f, *CIC_FWD_BYTES)
-    bwd_b = _first(f, *CIC_BWD_BYTES)
-    flag_cols = [*CIC_FLAG_COUNTS, _first(f, *CIC_CWR) or CIC_CWR[0]]
-    bits = pl.Series(np.zeros(f.height, np.int64))
-    for bit, c in enumerate(flag_cols):
-        if c in f.columns:
-            bits = bits + (_float(f[c]).fill_null(0) > 0).cast(pl.Int64) * (1 << bit)
-    cols = {
-        "ts": _ts(f["Timestamp"], TS_FORMATS["cicflowmeter"]),
-        "src_ip": _ip(f["Src IP"]),
-        "src_port": _port(f["Src Port"]),
-        "dst_ip": _ip(f["Dst IP"]),
-        "dst_port": _port(f["Dst Port"]),
-        "proto": proto,
-        "tcp_flags": _tcp_only(FLAG_TABLE.gather(bits), proto),
-        "packets": _total(f, [fwd_p, bwd_p], _int),
-        "bytes": _total(f, [fwd_b, bwd_b], _int),
-    }
-    if "Flow Duration" in f.columns:
-        cols["duration_s"] = _float(f["Flow Duration"]) / 1e6  # CICFlowMeter counts microseconds
-    if "Label" in f.columns:
-        cols["label"] = _text(f["Label"])
-    required = {
-        "proto": "Protocol",
-        "ts": "Timestamp",
-        "src_ip": "Src IP",
-        "dst_ip": "Dst IP",
-        "src_port": "Src Port",
-        "dst_port": "Dst Port",
-    }
-    return cols, required
-
-
-def _nfdump(f: pl.DataFrame) -> tuple[dict[str, pl.Series], dict[str, str]]:
-    proto = _proto(f["pr"])
-    cols = {
-        "ts": _ts(f["ts"], TS_FORMATS["nfdump"]),
-        "src_ip": _ip(f["sa"]),
-        "dst_ip": _ip(f["da"]),
-        "src_port": _port(f["sp"]),
-        "dst_port": _port(f["dp"]),
-        "proto": proto,
-        "packets": _total(f, [_first(f, "ipkt"), _first(f, "opkt")], _int),
-        "bytes": _total(f, [_first(f, "ibyt"), _first(f, "obyt")], _bytes),
-    }
-    if "td" in f.columns:
-        cols["duration_s"] = _float(f["td"])
-    if "flg" in f.columns:  # 6 (UAPRSF) or 8 (CEUAPRSF) positions, '.' for unset
-        cols["tcp_flags"] = _tcp_only(_flags(f["flg"], "CEUAPRSF"), proto)
-    required = {"proto": "pr", "ts": "ts", "src_ip": "sa", "dst_ip": "da", "src_port": "sp", "dst_port": "dp"}
-    return cols, required
-
-
-def _zeek(f: pl.DataFrame) -> tuple[dict[str, pl.Series], dict[str, str]]:
-    proto = _proto(f["proto"])
-    icmp = proto.is_in(["icmp", "icmpv6"])
-    epoch = _float(f["ts"])
-    ts = (epoch * 1e6).round(0).cast(pl.Int64, strict=False).cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
-    if _null_more(epoch, f["ts"]):  # Zeek's JSON writer can also use ISO 8601
-        ts = ts.zip_with(ts.is_not_null(), _ts(f["ts"], ["%Y-%m-%dT%H:%M:%S%.fZ", "%Y-%m-%dT%H:%M:%S%.f"]))
-    orig_p, resp_p = _port(f["id.orig_p"]), _port(f["id.resp_p"])
-    none = _nulls(f.height, pl.Int32)
-
-    def opt(c: str, parse: Callable[[pl.Series], pl.Series]) -> pl.Series:
-        return parse(f[c]).fill_null(0) if c in f.columns else pl.Series(np.zeros(f.height, np.int64))
-
-    # Zeek's history letters: upper case = originator; S syn, A ack, F fin, R reset. D (data)
-    # says nothing about PSH, so it is not mapped.
-    history = f["history"] if "history" in f.columns else pl.Series([None] * f.height, dtype=pl.String)
-    cols = {
-        "ts": ts,
-        "src_ip": _ip(f["id.orig_h"]),
-        "dst_ip": _ip(f["id.resp_h"]),
-        # For ICMP Zeek puts the type in orig_p and the code in resp_p.
-        "src_port": orig_p.zip_with(~icmp.fill_null(False), none),
-        "dst_port": resp_p.zip_with(~icmp.fill_null(False), orig_p),
-        "proto": proto,
-        "tcp_flags": _tcp_only(_flags(history.fill_null(""), "FSRA"), proto),
-        "duration_s": (_float(f["duration"]) if "duration" in f.columns else pl.Series(np.zeros(f.height))).fill_null(
-            0.0
-        ),
-        "packets": (opt("orig_pkts", _int) + opt("resp_pkts", _int)).cast(pl.Int64),
-        "bytes": (opt("orig_ip_bytes", _int) + opt("resp_ip_bytes", _int)).cast(pl.Int64),
-    }
-    if "conn_state" in f.columns:
-        cols["conn_state"] = f["conn_state"]
-    required = {"proto": "proto", "ts": "ts", "src_ip": "id.orig_h", "dst_ip": "id.resp_h", "dst_port": "id.resp_p"}
-    return cols, required
-
-
-# Every column some converter reads; the CSV reader skips the others (CIC files have ~90).
-USED_COLUMNS = {
-    *CIDDS_REQUIRED,
-    "class",
-    "attackType",
-    *CIC_REQUIRED,
-    "Flow Duration",
-    *CIC_FWD_PACKETS,
-    *CIC_BWD_PACKETS,
-    *CIC_FWD_BYTES,
-    *CIC_BWD_BYTES,
-    *CIC_FLAG_COUNTS,
-    *CIC_CWR,
-    "Label",
-    *NFDUMP_REQUIRED,
-    "flg",
-    "ipkt",
-    "ibyt",
-    "opkt",
-    "obyt",
-    *ZEEK_REQUIRED,
-    "duration",
-    "conn_state",
-    "history",
-    "orig_pkts",
-    "resp_pkts",
-    "orig_ip_bytes",
-    "resp_ip_bytes",
-}
-
-CONVERTERS = {"cidds": _cidds, "cicflowmeter": _cic, "nfdump": _nfdump, "zeek_tsv": _zeek, "zeek_json": _zeek}
 
 
 class GiveUp(Exception):
@@ -603,6 +412,7 @@ class Fast:
 
     block: bytes
     names: list[str]
+    used: frozenset[str]
     sep: str
     slot: dict[str, int]
     starts: np.ndarray
@@ -668,105 +478,58 @@ class Fast:
         """The rows that are not ok, parsed by the careful path."""
         idx = np.flatnonzero(~self.ok)
         starts, ends = self.line_spans[0][idx], self.line_spans[1][idx]
-        frame = _read_spans(self.block, starts, ends, self.names, self.sep)
+        frame = _read_spans(self.block, starts, ends, self.names, self.sep, self.used)
         return Lines(frame, self.line[idx], self.block, int(self.line[0]), (starts, ends))
 
 
 FAST_DISTINCT = 1024  # distinct texts per column and block that the fast path maps; more: careful path
+
+
 FAST_MIN_OK = 0.5  # below this share of plain rows a block goes down the careful path whole
+
+
 EVENT_TYPES = {n: t for n, t, _ in EVENT_COLUMNS}
 
 
-def _fast_tcp_flags(f: Fast, name: str, letters: str, proto: Coded) -> Coded:
-    return f.text(name, _flag_letters(letters)).where(proto.is_in("tcp"))
+def fast_tcp_flags(f: Fast, name: str, letters: str, proto: Coded) -> Coded:
+    return f.text(name, flag_letters(letters)).where(proto.is_in("tcp"))
 
 
-def _fast_cidds(f: Fast) -> dict[str, np.ndarray | Coded | pa.Array]:
-    proto = f.text("Proto", _proto_name)
-    f.ok &= ~proto.is_in(None)  # not a protocol: the careful path quarantines the line
-    cols = {
-        "ts": f.ts("Date first seen"),
-        "duration_s": f.float("Duration"),
-        "proto": proto,
-        "src_ip": f.ip("Src IP Addr"),
-        "src_port": f.port("Src Pt"),
-        "dst_ip": f.ip("Dst IP Addr"),
-        "dst_port": f.port("Dst Pt"),
-        "packets": f.int("Packets"),
-        "bytes": f.int("Bytes"),
-        "tcp_flags": _fast_tcp_flags(f, "Flags", "UAPRSF", proto),
-    }
-    if f.has("class"):
-        cols["label"] = f.text("class", _label())
-    if f.has("attackType"):
-        cols["attack_type"] = f.text("attackType", _label(("", "---")))
-    return cols
-
-
-def _fast_total(f: Fast, names: list[str | None]) -> np.ndarray | None:
+def fast_total(f: Fast, names: list[str | None]) -> np.ndarray | None:
     present = [f.int(c) for c in names if f.has(c)]
     return sum(present[1:], present[0]) if present else None
 
 
-def _fast_cic(f: Fast) -> dict[str, np.ndarray | Coded | pa.Array]:
-    proto = f.text("Protocol", _proto_name)
-    f.ok &= ~proto.is_in(None)  # not a protocol: the careful path quarantines the line
-    bits = np.zeros(len(f.line), np.int32)
-    for bit, c in enumerate([*CIC_FLAG_COUNTS, _first_of(f, *CIC_CWR)]):
-        if f.has(c):
-            bits |= (f.float(c) > 0).astype(np.int32) << bit
-    cols = {
-        "ts": f.ts("Timestamp"),
-        "src_ip": f.ip("Src IP"),
-        "src_port": f.port("Src Port"),
-        "dst_ip": f.ip("Dst IP"),
-        "dst_port": f.port("Dst Port"),
-        "proto": proto,
-        "tcp_flags": Coded(bits, FLAG_TABLE.to_list()).where(proto.is_in("tcp")),
-        "packets": _fast_total(f, [_first_of(f, *CIC_FWD_PACKETS), _first_of(f, *CIC_BWD_PACKETS)]),
-        "bytes": _fast_total(f, [_first_of(f, *CIC_FWD_BYTES), _first_of(f, *CIC_BWD_BYTES)]),
-    }
-    if f.has("Flow Duration"):
-        # Polars divides by a constant as a product with its reciprocal: the same here, to the bit.
-        cols["duration_s"] = f.float("Flow Duration") * (1 / 1e6)
-    if f.has("Label"):
-        cols["label"] = f.text("Label", _label())
-    return cols
-
-
-def _fast_nfdump(f: Fast) -> dict[str, np.ndarray | Coded | pa.Array]:
-    proto = f.text("pr", _proto_name)
-    f.ok &= ~proto.is_in(None)  # not a protocol: the careful path quarantines the line
-    cols = {
-        "ts": f.ts("ts"),
-        "src_ip": f.ip("sa"),
-        "dst_ip": f.ip("da"),
-        "src_port": f.port("sp"),
-        "dst_port": f.port("dp"),
-        "proto": proto,
-        "packets": _fast_total(f, ["ipkt", "opkt"]),
-        "bytes": _fast_total(f, ["ibyt", "obyt"]),
-    }
-    if f.has("td"):
-        cols["duration_s"] = f.float("td")
-    if f.has("flg"):
-        cols["tcp_flags"] = _fast_tcp_flags(f, "flg", "CEUAPRSF", proto)
-    return cols
-
-
-def _first_of(f: Fast, *names: str) -> str | None:
+def first_of(f: Fast, *names: str) -> str | None:
     return next((n for n in names if f.has(n)), None)
 
 
-FAST_CONVERTERS = {"cidds": _fast_cidds, "cicflowmeter": _fast_cic, "nfdump": _fast_nfdump}
+Columns = dict[str, pl.Series]
+FastColumns = dict[str, np.ndarray | Coded | pa.Array]
 
 
-def fast_split(fmt: str, block: bytes, first_line: int, names: list[str], sep: str, newlines: int) -> Fast | None:
+@dataclass(frozen=True)
+class FlowFormat:
+    """One flow format: its columns and its converters (the careful polars one, the compiled fast one)."""
+
+    name: str  # the format's name in the registry (ingest_files.format)
+    required: tuple[str, ...]  # columns without which the file is quarantined whole
+    used: frozenset[str]  # every column the converters read; the readers skip the others
+    # frame -> (event columns, {event column: its source column, which must parse on every kept line})
+    careful: Callable[[pl.DataFrame], tuple[Columns, dict[str, str]]]
+    fast: Callable[[Fast], FastColumns] | None = None  # plain rows of a clean CSV block, None: careful path only
+    aliases: dict[str, str] = field(default_factory=dict)  # header spellings read as another name
+    trailer: bytes | None = None  # a line that ends the flow data (nfdump's "Summary" section)
+
+
+def fast_split(
+    fmt: FlowFormat, block: bytes, first_line: int, names: list[str], sep: str, newlines: int
+) -> Fast | None:
     """Split a clean block with `csvfast` and convert its plain rows; None when the careful path must take it whole."""
-    if any(c not in names for c in REQUIRED[fmt]):
+    if fmt.fast is None or any(c not in names for c in fmt.required):
         return None  # iter_csv quarantines the file
-    used = [n for n in names if n in USED_COLUMNS]
-    slots = np.array([used.index(n) if n in USED_COLUMNS else -1 for n in names], np.int64)
+    used = [n for n in names if n in fmt.used]
+    slots = np.array([used.index(n) if n in fmt.used else -1 for n in names], np.int64)
     buf = np.frombuffer(block, np.uint8)
     starts, ends, row, clean = csvfast.split_fields(buf, ord(sep), len(names), slots, len(used), newlines)
     if not clean or not row.shape[1]:
@@ -775,17 +538,17 @@ def fast_split(fmt: str, block: bytes, first_line: int, names: list[str], sep: s
     ok = np.ones(row.shape[1], bool)
     line = first_line + row[0]
     spans = (row[1], row[2])
-    f = Fast(block, names, sep, slot, starts, ends, line, spans, ok, _locations(line))
+    f = Fast(block, names, fmt.used, sep, slot, starts, ends, line, spans, ok, _locations(line))
     try:
-        f.cols = FAST_CONVERTERS[fmt](f)
+        f.cols = fmt.fast(f)
     except GiveUp:
         return None
     return f if ok.mean() >= FAST_MIN_OK else None
 
 
-def _events(lines: Lines, fmt: str, src: str, bad: list[dict]) -> tuple[pa.Table, np.ndarray]:
+def _events(lines: Lines, fmt: FlowFormat, src: str, bad: list[dict]) -> tuple[pa.Table, np.ndarray]:
     """String columns -> event columns and their line numbers; a line with an unusable required value goes to `bad`."""
-    cols, required = CONVERTERS[fmt](lines.frame)
+    cols, required = fmt.careful(lines.frame)
     cols = {k: v for k, v in cols.items() if v is not None}  # columns the file does not have
     n = lines.frame.height
     failed = np.zeros(n, bool)
@@ -828,7 +591,7 @@ def _constant(value: str, rows: int) -> pa.Array:
     return pa.repeat(value, rows)
 
 
-def convert(lines: Lines | Fast, fmt: str, meta: dict[str, str], bad: list[dict]) -> pa.Table:
+def convert(lines: Lines | Fast, fmt: FlowFormat, meta: dict[str, str], bad: list[dict]) -> pa.Table:
     """String columns (or a block split by csvfast) -> events; unusable lines go to `bad` (column named)."""
     src = meta["source_file"]
     if isinstance(lines, Lines):
@@ -843,32 +606,26 @@ def convert(lines: Lines | Fast, fmt: str, meta: dict[str, str], bad: list[dict]
     return both.take(np.argsort(np.concatenate((lines.line[ok], line)), kind="stable"))  # file order
 
 
-def _header_csv(fmt: str) -> Callable[[str], list[str] | None]:
+def _header_csv(fmt: FlowFormat) -> Callable[[str], list[str] | None]:
     def parse(line: str) -> list[str] | None:
-        names = header_fields(line)
-        if fmt == "cicflowmeter":
-            names = [CIC_ALIASES.get(n, n) for n in names]
-        return names
+        return [fmt.aliases.get(n, n) for n in header_fields(line)]
 
     return parse
 
 
-REQUIRED = {"cidds": CIDDS_REQUIRED, "cicflowmeter": CIC_REQUIRED, "nfdump": NFDUMP_REQUIRED}
-
-
-def iter_csv(path: Path, fmt: str, meta: dict[str, str], limits: Limits = DEFAULT_LIMITS) -> Iterator[Chunk]:
-    """Chunks of a CIDDS, CICFlowMeter or nfdump CSV file."""
+def iter_csv(path: Path, fmt: FlowFormat, meta: dict[str, str], limits: Limits = DEFAULT_LIMITS) -> Iterator[Chunk]:
+    """Chunks of a flow CSV file of format `fmt` (CIDDS, CICFlowMeter, nfdump)."""
     src = meta["source_file"]
     summary = {"seen": False, "skipped": 0}
 
     def keep(starts: np.ndarray, ends: np.ndarray, block: bytes) -> np.ndarray:
-        # nfdump ends its CSV with a "Summary" section: that is not flow data.
+        # A trailer line (nfdump's "Summary" section) ends the flow data.
         out = np.ones(len(starts), bool)
         if summary["seen"]:
             out[:] = False
-        elif fmt == "nfdump" and b"\nSummary" in b"\n" + block:
+        elif fmt.trailer and b"\n" + fmt.trailer in b"\n" + block:
             for i, (s, e) in enumerate(zip(starts.tolist(), ends.tolist(), strict=True)):
-                if block[s:e].strip() == b"Summary":
+                if block[s:e].strip() == fmt.trailer:
                     out[i:] = False
                     summary["seen"] = True
                     break
@@ -876,105 +633,25 @@ def iter_csv(path: Path, fmt: str, meta: dict[str, str], limits: Limits = DEFAUL
         return out
 
     def fast(block: bytes, first_line: int, names: list[str], newlines: int) -> Fast | None:
-        if fmt == "nfdump" and (summary["seen"] or b"\nSummary" in b"\n" + block):
+        if fmt.trailer and (summary["seen"] or b"\n" + fmt.trailer in b"\n" + block):
             return None
         return fast_split(fmt, block, first_line, names, ",", newlines)
 
-    if fmt == "nfdump":  # the trailer filter counts what it drops: split each block in turn, here
-        blocks = read_delimited(path, ",", src, _header_csv(fmt), keep=keep, fast=fast, limits=limits)
+    if fmt.trailer:  # the trailer filter counts what it drops: split each block in turn, here
+        blocks = read_delimited(path, ",", src, _header_csv(fmt), fmt.used, keep=keep, fast=fast, limits=limits)
         blocks = ((names, split and split(), bad, damage) for names, split, bad, damage in blocks)
     else:
-        blocks = _in_threads(read_delimited(path, ",", src, _header_csv(fmt), fast=fast, limits=limits))
+        blocks = _in_threads(read_delimited(path, ",", src, _header_csv(fmt), fmt.used, fast=fast, limits=limits))
     for names, lines, bad, damage in blocks:
-        if names is not None and (missing := [c for c in REQUIRED[fmt] if c not in names]):
+        if names is not None and (missing := [c for c in fmt.required if c not in names]):
             reason = f"missing columns: {', '.join(missing)}"
-            yield Chunk(quarantine=[quarantine_row(src, "line:1", reason, ",".join(names))], format=fmt)
+            yield Chunk(quarantine=[quarantine_row(src, "line:1", reason, ",".join(names))], format=fmt.name)
             return
         if damage:
             bad.append(quarantine_row(src, "end", damage, b""))
         if lines is None:
             if bad:
-                yield Chunk(quarantine=bad, format=fmt)
+                yield Chunk(quarantine=bad, format=fmt.name)
             continue
         skipped, summary["skipped"] = summary["skipped"], 0
-        yield Chunk(convert(lines, fmt, meta, bad), bad, fmt, skipped, canonical_ips=True)
-
-
-def iter_zeek_tsv(path: Path, meta: dict[str, str], limits: Limits = DEFAULT_LIMITS) -> Iterator[Chunk]:
-    """Chunks of a Zeek conn.log in its native TSV form (#fields header, '-' unset)."""
-    src = meta["source_file"]
-    state = {"names": None}
-    with Utf8Lines(path, validate=False, limits=limits, src=src) as reader:
-        line_no = 1
-        for block in reader.blocks():
-            bad: list[dict] = reader.take_rejected()
-            if state["names"] is None:
-                for raw in block.split(b"\n"):
-                    if raw.startswith(b"#fields\t"):
-                        state["names"] = raw.rstrip(b"\r").decode("utf-8", "replace").split("\t")[1:]
-                        break
-                    if not raw.startswith(b"#") and raw.strip():
-                        break
-                if state["names"] is None:
-                    yield Chunk(
-                        quarantine=[quarantine_row(src, "line:1", "Zeek log without a #fields line", block[:200])]
-                    )
-                    return
-                if missing := [c for c in ZEEK_REQUIRED if c not in state["names"]]:
-                    reason = f"missing columns: {', '.join(missing)}"
-                    yield Chunk(quarantine=[quarantine_row(src, "line:1", reason, block[:200])], format="zeek_tsv")
-                    return
-
-            def keep(starts: np.ndarray, ends: np.ndarray, blk: bytes) -> np.ndarray:
-                arr = np.frombuffer(blk, np.uint8)
-                return arr[np.minimum(starts, len(arr) - 1)] != ord("#")
-
-            lines = split_lines(block, line_no, "\t", state["names"], src, False, bad, keep)
-            line_no += block.count(b"\n")
-            lines.frame = lines.frame.with_columns(
-                pl.when(pl.col(c).is_in(["-", "(empty)"])).then(None).otherwise(pl.col(c)).alias(c)
-                for c in lines.frame.columns
-            )
-            yield Chunk(convert(lines, "zeek_tsv", meta, bad), bad, "zeek_tsv", canonical_ips=True)
-        rest = reader.take_rejected()
-        if reader.damage:
-            rest.append(quarantine_row(src, "end", reader.damage, b""))
-        if rest:
-            yield Chunk(quarantine=rest, format="zeek_tsv")
-
-
-def iter_zeek_json(path: Path, meta: dict[str, str], limits: Limits = DEFAULT_LIMITS) -> Iterator[Chunk]:
-    """Chunks of a Zeek conn.log written as JSON lines."""
-    src = meta["source_file"]
-    names = ["ts", "id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p", "proto", "duration", "conn_state", "history"]
-    names += ["orig_pkts", "resp_pkts", "orig_ip_bytes", "resp_ip_bytes"]
-    with Utf8Lines(path, limits=limits, src=src) as reader:
-        line_no = 1
-        for block in reader.blocks():
-            bad: list[dict] = reader.take_rejected()
-            rows, line, starts, ends = [], [], [], []
-            pos = 0
-            for raw in block.split(b"\n"):
-                start, pos = pos, pos + len(raw) + 1
-                this, line_no = line_no, line_no + 1
-                if not raw.strip():
-                    continue
-                try:
-                    obj = json.loads(raw)
-                    if not isinstance(obj, dict):
-                        raise ValueError("not a JSON object")
-                except RECORD_ERRORS as exc:
-                    why = "nested too deeply" if isinstance(exc, RecursionError) else exc
-                    bad.append(quarantine_row(src, f"line:{this}", f"bad JSON: {why}", raw))
-                    continue
-                rows.append([None if obj.get(k) is None else str(obj[k]) for k in names])
-                line.append(this)
-                starts.append(start)
-                ends.append(start + len(raw))
-            line_no -= 1 if block.endswith(b"\n") else 0
-            frame = pl.DataFrame(rows, schema=dict.fromkeys(names, pl.String), orient="row")
-            spans = (np.array(starts, np.int64), np.array(ends, np.int64))
-            lines = Lines(frame, np.array(line, np.int64), block, 0, spans)
-            yield Chunk(convert(lines, "zeek_json", meta, bad), bad, "zeek_json", canonical_ips=True)
-        if reader.damage:
-            yield Chunk(quarantine=[quarantine_row(src, "end", reader.damage, b"")], format="zeek_json")
+        yield Chunk(convert(lines, fmt, meta, bad), bad, fmt.name, skipped, canonical_ips=True)
