@@ -50,6 +50,7 @@ def scansense_report():
         from scansense_smtp import with_smtp_connection
 
         from dashboards.report import build_report
+        from pipelines.layout import layout
         from pipelines.notify import send_report
         from pipelines.settings import load_settings
         from pipelines.warehouse import db_path
@@ -63,7 +64,7 @@ def scansense_report():
                 days = [con.execute("SELECT max(event_date) FROM daily_summary").fetchone()[0]]
         sent = []
         for day in days:
-            report = build_report(path, day, settings.warehouse / "reports" / day.isoformat(), settings)
+            report = build_report(path, day, layout(settings.warehouse).report_dir(day), settings)
             sent.append(f"{day.isoformat()}: {send_report(report, settings, day)}")
         return sent
 

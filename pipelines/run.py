@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 
 from pipelines import catalog, steps
 from pipelines import warehouse as wh
+from pipelines.layout import layout
 from pipelines.settings import Settings
 from pipelines.terminal import escape_controls
 
@@ -278,7 +279,7 @@ def stage_publish(
         with watch.step("marts"):
             wh.build_marts(con, {"tz": settings.site.timezone})
         with watch.step("quality"):
-            results = quality.run_checks(con, day, settings, docs_dir=Path(warehouse) / "dq")
+            results = quality.run_checks(con, day, settings, docs_dir=layout(warehouse).dq)
             dq_rows = quality.dq_results_table(results, day)
             wh.write_day_partition(warehouse, "dq_results", day, dq_rows)
             wh.load_lake_table(con, warehouse, "dq_results")
@@ -296,7 +297,7 @@ def stage_publish(
             con.execute("CHECKPOINT")
     finally:
         con.close()
-    report_dir = Path(warehouse) / "reports" / day.isoformat()
+    report_dir = layout(warehouse).report_dir(day)
     if dq_failed:
         # The previous warehouse stays; the report is built from the rejected build, marked as such.
         with watch.step("report"):
@@ -326,9 +327,7 @@ def stage_report(day: date, settings: Settings) -> str:
     """Write the day's report from the published warehouse; returns the HTML file's path."""
     from dashboards.report import build_report
 
-    report = build_report(
-        wh.db_path(settings.warehouse), day, Path(settings.warehouse) / "reports" / day.isoformat(), settings
-    )
+    report = build_report(wh.db_path(settings.warehouse), day, layout(settings.warehouse).report_dir(day), settings)
     return str(report.html)
 
 
