@@ -15,6 +15,7 @@ import duckdb
 
 from pipelines import tags
 from pipelines.allow import allowed_table, read_allow_file
+from pipelines.layout import layout
 from pipelines.settings import Settings
 from pipelines.sqlfiles import read_sql
 from pipelines.warehouse import apply_comments, sql_header_comments
@@ -60,4 +61,10 @@ def publish_day(
     if write_exports and settings.export.formats:
         folder = write(con, day, settings, settings.export.formats)
         log.info("exports of %s written to %s", day, folder)
+        # A day run after later ones (a backfill in reverse) changes their slow scans across days
+        # (scan_slow_span reads slow.lookback_days): their published exports are written again.
+        for later in range(1, settings.slow.lookback_days):
+            other = date.fromordinal(day.toordinal() + later)
+            if layout(settings).export_dir(other).is_dir():
+                write(con, other, settings, settings.export.formats)
     return {"history": counts, "exports": str(folder) if folder else ""}
