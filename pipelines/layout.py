@@ -3,6 +3,7 @@
     <warehouse>/scansense.duckdb        the published warehouse (read-only for everyone but publish)
     <warehouse>/.lock                   the single writer's lock (one run at a time)
     <warehouse>/.build/                 the next warehouse file while it is built and checked
+    <warehouse>/.spill/                 DuckDB's temporary files when a step outgrows its memory limit
     <warehouse>/lake/<table>/           the Parquet lake, one folder a table (`date=<day>/` partitions)
     <warehouse>/lake/.ingest.lock       one ingesting process per lake
     <warehouse>/lake/geo_ip/geo_ip.parquet   the geolocation cache
@@ -46,6 +47,11 @@ class Layout:
     def builds(self) -> Path:
         """Folder of unfinished warehouse builds."""
         return self.root / ".build"
+
+    @property
+    def spill(self) -> Path:
+        """Where DuckDB spills what does not fit its memory limit (`scale.memory_limit`)."""
+        return self.root / ".spill"
 
     @property
     def lake(self) -> Path:

@@ -20,7 +20,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipelines import catalog, steps
+from pipelines import catalog, duck, steps
 from pipelines import warehouse as wh
 from pipelines.layout import layout
 from pipelines.settings import Settings
@@ -199,7 +199,7 @@ def stage_analyze(day: date, settings: Settings, watch: Stopwatch | None = None,
     shards = settings.scale.shards
     counts: dict[str, int] = {}
     if shards == 1:
-        con = duckdb.connect()
+        con = duck.connect(settings)
         try:
             wh.load_lake_table(con, settings.warehouse, "events", catalog.table("events").schema, day=day)
             for step in steps.table_steps(1):
@@ -224,7 +224,7 @@ def stage_analyze(day: date, settings: Settings, watch: Stopwatch | None = None,
 
 def day_counts(day: date, settings: Settings) -> dict[str, int]:
     """Events, sources, fast and slow scanners and malicious sources of the day, from its lake partitions."""
-    con = duckdb.connect()
+    con = duck.connect(settings)
     try:
         for name in ("events", "scan_fast", "scan_slow", "source_risk"):
             wh.load_lake_table(con, settings.warehouse, name, catalog.table(name).schema, day=day)
@@ -263,7 +263,7 @@ def stage_publish(
     watch = watch or Stopwatch()
     warehouse = settings.warehouse
     build_file = wh.new_build_path(warehouse)
-    con = duckdb.connect(str(build_file))
+    con = duck.connect(settings, build_file)
     try:
         with watch.step("load"):
             # A new warehouse whose first day had no input has no registry rows nor addresses yet:

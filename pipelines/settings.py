@@ -175,6 +175,7 @@ class Airflow:
 @dataclass(frozen=True)
 class Scale:
     shards: int = 1  # per-source steps run as this many tasks over a hash of src_ip; more uses more workers, each reads the day once
+    memory_limit: str = ""  # DuckDB memory per connection of a run, e.g. "2GB"; past it DuckDB spills to <warehouse>/.spill (slower, bounded); "": DuckDB's 80% of RAM
 
 
 # The settings that name files or folders, per section: made absolute once, in Settings.__post_init__.

@@ -27,7 +27,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from pipelines import catalog
+from pipelines import catalog, duck
 from pipelines import warehouse as wh
 from pipelines.settings import Settings
 
@@ -248,7 +248,7 @@ def run_step(
         if step.sharded or step.phase != "table":
             raise ValueError(f"{step.name}: a shared connection runs unsharded table steps only")
         return _run_table(step, day, settings, con, 0, 1)
-    own = duckdb.connect()
+    own = duck.connect(settings)
     try:
         if step.phase == "combine":
             return _run_combine(step, day, settings, own)

@@ -147,3 +147,18 @@ def test_shards_give_the_same_warehouse(gen: Path, reference: dict[str, str], tm
         "part.parquet"
     ]
     assert _hashes(tmp_path / "warehouse") == reference
+
+
+def test_a_memory_limit_bounds_every_connection_and_changes_nothing(gen: Path, reference, tmp_path) -> None:
+    """`scale.memory_limit` reaches the run's connections (DuckDB spills past it); the tables stay the same."""
+    from pipelines import duck
+
+    settings = generated_settings(gen, tmp_path / "wh").replace("scale", memory_limit="256MB")
+    with duck.connect(settings) as con:
+        limit, spill = con.execute(
+            "SELECT current_setting('memory_limit'), current_setting('temp_directory')"
+        ).fetchone()
+    assert limit.startswith("244") or limit.startswith("256"), limit
+    assert Path(spill) == settings.warehouse / ".spill"
+    assert run_day(DAY, settings, send_email=False).published
+    assert _hashes(settings.warehouse) == reference

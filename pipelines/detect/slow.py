@@ -29,7 +29,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from pipelines import catalog
+from pipelines import catalog, duck
 from pipelines import warehouse as wh
 from pipelines.detect import ensure_probes
 from pipelines.settings import Settings, Slow
@@ -173,7 +173,7 @@ def scan_slow_span(con: duckdb.DuckDBPyConnection, day: date, settings: Settings
     params = settings.slow
     days = lookback_days(day, params)
     files = [f for d in days for f in wh.lake_files(settings.warehouse, "events", d)]
-    span = duckdb.connect()
+    span = duck.connect(settings)
     try:
         if files:
             span.execute(
