@@ -17,6 +17,7 @@ from pathlib import Path
 
 from pipelines.ingest.records import CHUNK_ROWS, Chunk, rows_table
 from pipelines.ingest.streams import DEFAULT_LIMITS, Limits, Utf8Lines, text_lines
+from pipelines.ingest.tcpoptions import layout
 from pipelines.schema import canonical_ip, canonical_proto, conform_events, quarantine_row
 
 MONTHS = {m: i for i, m in enumerate("Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split(), 1)}
@@ -27,6 +28,8 @@ UFW_TAG = re.compile(r"\[UFW ([A-Z ]+?)\]")
 PREFIX = re.compile(r"(?:kernel:\s*(?:\[\s*\d+\.\d+\]\s*)?)(?P<prefix>.*?)\s*IN=")
 KV = re.compile(r"\b([A-Z]+)=(\S*)")
 TCP_FLAGS = re.compile(r"\bRES=0x[0-9a-fA-F]+ ((?:[A-Z]{3} )*)URGP=")
+# netfilter's nf_log_syslog.c writes "OPT (" and the options as %02X bytes after URGP= when asked.
+TCP_OPT = re.compile(r"\bURGP=\d+ OPT \(((?:[0-9A-F]{2})*)\)")
 FLAG_LETTER = {"FIN": "F", "SYN": "S", "RST": "R", "PSH": "P", "ACK": "A", "URG": "U", "ECE": "E", "CWR": "C"}
 PORT_PROTOS = ("tcp", "udp", "136", "132")  # netfilter logs SPT/DPT for these (UDP-Lite, SCTP by number)
 # Largest value each numeric field can hold; a larger one is damage and quarantines its line.
@@ -84,6 +87,11 @@ def parse_line(line: str, year: int) -> dict:
         words = flags.group(1).split() if flags else []
         row["tcp_flags"] = "".join(ch for w, ch in FLAG_LETTER.items() if w in words)
         row["tcp_window"] = _int(kv, "WINDOW")
+        row["tcp_seq"] = _int(kv, "SEQ")  # with iptables' --log-tcp-sequence
+        if (row["tcp_seq"] or 0) > 0xFFFFFFFF:
+            raise ValueError("SEQ= out of range for TCP")
+        if opt := TCP_OPT.search(line):  # with --log-tcp-options: the option bytes in hex
+            row["tcp_options"], row["tcp_mss"] = layout(bytes.fromhex(opt.group(1)))
     elif proto == "udp" and (sum(1 for k, _ in pairs if k == "LEN") < 2 or "DPT" not in kv):
         raise ValueError("UDP line without its UDP LEN: line cut short?")
     elif proto in ("icmp", "icmpv6") and "TYPE" not in kv:

@@ -77,11 +77,42 @@ def _link(buf: np.ndarray, s: int, lt: int) -> tuple[int, int, bool, bool]:
 
 
 @numba.njit(cache=True)
+def tcp_options(buf: np.ndarray, p: int, end: int) -> tuple[int, int, int]:
+    """(packed key, kinds counted, MSS or -1) of the options in buf[p:end]; the rule of `tcpoptions.layout`.
+
+    The key holds the first `tcpoptions.MAX_PACKED` kinds, one per byte, and their count in the top
+    byte; a longer list (count above MAX_PACKED) is rebuilt in Python from the bytes.
+    """
+    key, count, mss = np.uint64(0), 0, -1
+    while p < end:
+        kind = np.int64(buf[p])
+        if kind == 0:
+            break
+        size = 1
+        if kind != 1:
+            if p + 1 >= end or buf[p + 1] < 2 or p + np.int64(buf[p + 1]) > end:
+                size = 0  # no usable length: the kind is written and ends the list
+            else:
+                size = np.int64(buf[p + 1])
+                if kind == 2 and size == 4 and mss < 0:
+                    mss = _u16(buf, p + 2)
+        if count < 7:
+            key |= np.uint64(kind) << np.uint64(8 * count)
+        count += 1
+        if size == 0:
+            break
+        p += size
+    return np.int64(key | np.uint64(min(count, 255)) << np.uint64(56)), count, mss
+
+
+@numba.njit(cache=True)
 def decode_headers(buf: np.ndarray, start: np.ndarray, caplen: np.ndarray, linktype: np.ndarray):  # noqa: ANN201
     """Status of every packet and the header fields of the good ones (compacted, in order).
 
     Returns (status, k, sel, is4, l3, src4, dst4, proto, sport, dport, dport_ok, ports_ok, flags,
-    flags_ok, ip_bytes, ttl, ip_id, window, window_ok); the field arrays are valid up to k.
+    flags_ok, ip_bytes, ttl, ip_id, window, window_ok, seq, seq_ok, opt_key, opt_count, opt_lo, opt_hi,
+    mss); the field arrays are valid up to k. opt_count is -1 where the TCP header is not captured
+    whole (options unknown), mss -1 where absent; opt_lo/opt_hi bound the option bytes in buf.
     """
     n = len(start)
     status = np.empty(n, np.int8)
@@ -92,6 +123,10 @@ def decode_headers(buf: np.ndarray, start: np.ndarray, caplen: np.ndarray, linkt
     sport, dport, ttl = np.zeros(n, np.int32), np.zeros(n, np.int32), np.zeros(n, np.int32)
     ip_id, win = np.zeros(n, np.int32), np.zeros(n, np.int32)
     flags, ip_bytes = np.zeros(n, np.int64), np.zeros(n, np.int64)
+    seq, seq_ok = np.zeros(n, np.int64), np.zeros(n, np.bool_)
+    opt_key, opt_count = np.zeros(n, np.int64), np.full(n, -1, np.int64)
+    opt_lo, opt_hi, mss = np.zeros(n, np.int64), np.zeros(n, np.int64), np.full(n, -1, np.int32)
+    size = len(buf)
     k = 0
     for i in range(n):
         s = np.int64(start[i])
@@ -157,8 +192,16 @@ def decode_headers(buf: np.ndarray, start: np.ndarray, caplen: np.ndarray, linkt
         flags[k] = buf[tp + 13]
         win_ok_o[k] = tcp and l4 + 16 <= e
         win[k] = _u16(buf, tp + 14)
+        seq_ok[k] = tcp and l4 + 8 <= e
+        seq[k] = _u16(buf, tp + 4) << 16 | _u16(buf, tp + 6)
+        if tcp and l4 + 20 <= e:  # the whole fixed header: its options are known (maybe none)
+            lo = l4 + 20
+            hi = min(l4 + (np.int64(buf[tp + 12]) >> 4) * 4, e, size)
+            opt_key[k], opt_count[k], mss[k] = tcp_options(buf, lo, hi)
+            opt_lo[k], opt_hi[k] = lo, hi
         k += 1
     return (
         status, k, sel, is4_o, l3s, src4, dst4, proto_o, sport, dport, dok_o, ports_o,
-        flags, flags_ok_o, ip_bytes, ttl, ip_id, win, win_ok_o,
+        flags, flags_ok_o, ip_bytes, ttl, ip_id, win, win_ok_o, seq, seq_ok, opt_key, opt_count,
+        opt_lo, opt_hi, mss,
     )  # fmt: skip
