@@ -69,9 +69,7 @@ def _addresses(buf: np.ndarray, is4: np.ndarray, l3: np.ndarray, src4: np.ndarra
     return pa.array(src, pa.string()), pa.array(dst, pa.string())
 
 
-def _option_layouts(
-    buf: np.ndarray, key: np.ndarray, count: np.ndarray, lo: np.ndarray, hi: np.ndarray
-) -> pa.Array:
+def _option_layouts(buf: np.ndarray, key: np.ndarray, count: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> pa.Array:
     """TCP option layout text per packet: each distinct packed key formatted once (a capture holds few).
 
     Null where the TCP header was not captured whole; lists longer than the key holds are rebuilt
