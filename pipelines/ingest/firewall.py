@@ -34,7 +34,7 @@ FLAG_LETTER = {"FIN": "F", "SYN": "S", "RST": "R", "PSH": "P", "ACK": "A", "URG"
 PORT_PROTOS = ("tcp", "udp", "136", "132")  # netfilter logs SPT/DPT for these (UDP-Lite, SCTP by number)
 # Largest value each numeric field can hold; a larger one is damage and quarantines its line.
 FIELD_MAX = {"SPT": 65535, "DPT": 65535, "TYPE": 255, "LEN": 2**32 - 1, "TTL": 255, "HOPLIMIT": 255}
-FIELD_MAX |= {"ID": 2**32 - 1, "WINDOW": 65535}
+FIELD_MAX |= {"ID": 2**32 - 1, "WINDOW": 65535, "SEQ": 2**32 - 1}
 NAME_DATE = re.compile(r"(?<!\d)((?:19|20)\d\d)-?(0[1-9]|1[0-2])-?(0[1-9]|[12]\d|3[01])(?!\d)")
 
 
@@ -88,8 +88,6 @@ def parse_line(line: str, year: int) -> dict:
         row["tcp_flags"] = "".join(ch for w, ch in FLAG_LETTER.items() if w in words)
         row["tcp_window"] = _int(kv, "WINDOW")
         row["tcp_seq"] = _int(kv, "SEQ")  # with iptables' --log-tcp-sequence
-        if (row["tcp_seq"] or 0) > 0xFFFFFFFF:
-            raise ValueError("SEQ= out of range for TCP")
         if opt := TCP_OPT.search(line):  # with --log-tcp-options: the option bytes in hex
             row["tcp_options"], row["tcp_mss"] = layout(bytes.fromhex(opt.group(1)))
     elif proto == "udp" and (sum(1 for k, _ in pairs if k == "LEN") < 2 or "DPT" not in kv):
