@@ -305,12 +305,12 @@ def _syn_frames() -> list[bytes]:
     return frames
 
 
-def test_compiled_and_scapy_paths_give_the_same_sequence_and_options() -> None:
+def _decode_both_ways(frames: list[bytes]) -> tuple[list[dict], list[dict]]:
+    """Rows of `frames` from the compiled path and from the scapy path."""
     import numpy as np
 
     from pipelines.ingest import packets, slowpath
 
-    frames = _syn_frames()
     buf = np.zeros(sum(map(len, frames)) + packets.PAD, np.uint8)
     starts, pos = [], 0
     for f in frames:
@@ -321,8 +321,13 @@ def test_compiled_and_scapy_paths_give_the_same_sequence_and_options() -> None:
     ts, lt, meta = np.full(len(frames), T0 * 1_000_000), np.ones(len(frames), np.int64), {"source_file": "x"}
     fast = packets.decode_packets(buf, start, start, cap, ts, lt, cap, 0, meta)
     slow = slowpath.decode_frames(frames, ts, lt, start, meta)
-    assert fast.events.to_pylist() == slow.events.to_pylist()
-    got = [(r["tcp_seq"], r["tcp_options"], r["tcp_mss"]) for r in fast.events.to_pylist()]
+    return fast.events.to_pylist(), slow.events.to_pylist()
+
+
+def test_compiled_and_scapy_paths_give_the_same_sequence_and_options() -> None:
+    fast, slow = _decode_both_ways(_syn_frames())
+    assert fast == slow
+    got = [(r["tcp_seq"], r["tcp_options"], r["tcp_mss"]) for r in fast]
     assert got == [
         (0xFFFFFFF0, "", None),
         (0xFFFFFFF1, "2", 1460),
@@ -339,6 +344,19 @@ def test_compiled_and_scapy_paths_give_the_same_sequence_and_options() -> None:
         (None, None, None),
         (77, "2", None),  # the MSS value is past the captured bytes: the kind shows, its value does not
     ]
+
+
+def test_more_distinct_layouts_than_a_batch_indexes_are_rebuilt_the_same() -> None:
+    from pipelines.ingest import headers
+
+    pairs = [(a, b) for a in range(30, 60) for b in range(30, 45)][: headers.MAX_LAYOUTS + 44]
+    frames = [
+        bytes(Ether() / IP(src="10.0.0.1", dst="10.0.0.2") / TCP(dport=1, dataofs=6) / Raw(bytes([a, 2, b, 2])))
+        for a, b in pairs
+    ]
+    fast, slow = _decode_both_ways(frames)
+    assert fast == slow
+    assert [r["tcp_options"] for r in fast] == [f"{a},{b}" for a, b in pairs]
 
 
 def test_compiled_option_walk_equals_the_reference_on_random_bytes() -> None:

@@ -13,6 +13,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from pipelines.ingest.tcpoptions import MAX_PACKED
+
 GOOD, BAD, OTHER_LINK, NOT_IP = 0, 1, 2, 3  # per-packet status
 LINKTYPE_NULL, LINKTYPE_ETHERNET, LINKTYPE_RAW_BSD, LINKTYPE_RAW_OPENBSD = 0, 1, 12, 14
 LINKTYPE_RAW, LINKTYPE_LOOP, LINKTYPE_SLL, LINKTYPE_IPV4, LINKTYPE_IPV6, LINKTYPE_SLL2 = 101, 108, 113, 228, 229, 276
@@ -29,6 +31,8 @@ FAST_LINKTYPES = (
     LINKTYPE_SLL2,
 )
 PAD = 128  # zero bytes the caller keeps after the window: longer than any fixed-size read here
+MAX_LAYOUTS = 256  # distinct option layouts indexed per batch; more (never seen in real traffic) are rebuilt
+REBUILD = -2  # opt_idx of a layout rebuilt in Python from its bytes
 
 
 @numba.njit(cache=True, inline="always")
@@ -96,7 +100,7 @@ def tcp_options(buf: np.ndarray, p: int, end: int) -> tuple[int, int, int]:
                 size = np.int64(buf[p + 1])
                 if kind == 2 and size == 4 and mss < 0:
                     mss = _u16(buf, p + 2)
-        if count < 7:
+        if count < MAX_PACKED:
             key |= np.uint64(kind) << np.uint64(8 * count)
         count += 1
         if size == 0:
@@ -110,9 +114,12 @@ def decode_headers(buf: np.ndarray, start: np.ndarray, caplen: np.ndarray, linkt
     """Status of every packet and the header fields of the good ones (compacted, in order).
 
     Returns (status, k, sel, is4, l3, src4, dst4, proto, sport, dport, dport_ok, ports_ok, flags,
-    flags_ok, ip_bytes, ttl, ip_id, window, window_ok, seq, seq_ok, opt_key, opt_count, opt_lo, opt_hi,
-    mss); the field arrays are valid up to k. opt_count is -1 where the TCP header is not captured
-    whole (options unknown), mss -1 where absent; opt_lo/opt_hi bound the option bytes in buf.
+    flags_ok, ip_bytes, ttl, ip_id, window, window_ok, seq, seq_ok, opt_idx, layouts, opt_lo, opt_hi,
+    mss); the field arrays are valid up to k. TCP option layouts come as an index into `layouts`
+    (the batch's distinct packed keys, `tcp_options`): -1 where the TCP header is not captured whole
+    (options unknown), REBUILD where the list is longer than a key packs or the batch holds more
+    than MAX_LAYOUTS layouts; then, and only then, opt_lo/opt_hi bound its option bytes in buf.
+    mss is -1 where absent.
     """
     n = len(start)
     status = np.empty(n, np.int8)
@@ -123,9 +130,10 @@ def decode_headers(buf: np.ndarray, start: np.ndarray, caplen: np.ndarray, linkt
     sport, dport, ttl = np.zeros(n, np.int32), np.zeros(n, np.int32), np.zeros(n, np.int32)
     ip_id, win = np.zeros(n, np.int32), np.zeros(n, np.int32)
     flags, ip_bytes = np.zeros(n, np.int64), np.zeros(n, np.int64)
-    seq, seq_ok = np.zeros(n, np.int64), np.zeros(n, np.bool_)
-    opt_key, opt_count = np.zeros(n, np.int64), np.full(n, -1, np.int64)
-    opt_lo, opt_hi, mss = np.zeros(n, np.int64), np.zeros(n, np.int64), np.full(n, -1, np.int32)
+    # Written for each of the first k packets (or, opt_lo/opt_hi, where read): no fill needed.
+    seq, seq_ok, mss = np.empty(n, np.int64), np.empty(n, np.bool_), np.empty(n, np.int32)
+    opt_idx, opt_lo, opt_hi = np.empty(n, np.int32), np.empty(n, np.int64), np.empty(n, np.int64)
+    layouts, n_layouts, last = np.empty(MAX_LAYOUTS, np.int64), 0, -1
     size = len(buf)
     k = 0
     for i in range(n):
@@ -194,14 +202,31 @@ def decode_headers(buf: np.ndarray, start: np.ndarray, caplen: np.ndarray, linkt
         win[k] = _u16(buf, tp + 14)
         seq_ok[k] = tcp and l4 + 8 <= e
         seq[k] = _u16(buf, tp + 4) << 16 | _u16(buf, tp + 6)
+        mss[k], opt_idx[k] = -1, -1
         if tcp and l4 + 20 <= e:  # the whole fixed header: its options are known (maybe none)
             lo = l4 + 20
             hi = min(l4 + (np.int64(buf[tp + 12]) >> 4) * 4, e, size)
-            opt_key[k], opt_count[k], mss[k] = tcp_options(buf, lo, hi)
-            opt_lo[k], opt_hi[k] = lo, hi
+            key, count, mss[k] = tcp_options(buf, lo, hi)
+            idx = REBUILD
+            if count <= MAX_PACKED:
+                if last >= 0 and layouts[last] == key:  # runs of one layout are the rule
+                    idx = last
+                else:
+                    for j in range(n_layouts):
+                        if layouts[j] == key:
+                            idx = j
+                            break
+                    if idx == REBUILD and n_layouts < MAX_LAYOUTS:
+                        layouts[n_layouts] = key
+                        idx = n_layouts
+                        n_layouts += 1
+                    last = idx if idx >= 0 else last
+            if idx == REBUILD:
+                opt_lo[k], opt_hi[k] = lo, hi
+            opt_idx[k] = idx
         k += 1
     return (
         status, k, sel, is4_o, l3s, src4, dst4, proto_o, sport, dport, dok_o, ports_o,
-        flags, flags_ok_o, ip_bytes, ttl, ip_id, win, win_ok_o, seq, seq_ok, opt_key, opt_count,
-        opt_lo, opt_hi, mss,
+        flags, flags_ok_o, ip_bytes, ttl, ip_id, win, win_ok_o, seq, seq_ok, opt_idx,
+        layouts[:n_layouts], opt_lo, opt_hi, mss,
     )  # fmt: skip

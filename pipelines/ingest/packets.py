@@ -69,19 +69,18 @@ def _addresses(buf: np.ndarray, is4: np.ndarray, l3: np.ndarray, src4: np.ndarra
     return pa.array(src, pa.string()), pa.array(dst, pa.string())
 
 
-def _option_layouts(buf: np.ndarray, key: np.ndarray, count: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> pa.Array:
-    """TCP option layout text per packet: each distinct packed key formatted once (a capture holds few).
+def _option_layouts(buf: np.ndarray, idx: np.ndarray, layouts: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> pa.Array:
+    """TCP option layout text per packet: each of the batch's distinct layouts formatted once.
 
-    Null where the TCP header was not captured whole; lists longer than the key holds are rebuilt
-    from their bytes by the reference rule (`tcpoptions.layout`).
+    Null where the TCP header was not captured whole; layouts the compiled pass did not index
+    (`headers.REBUILD`) are rebuilt from their bytes by the reference rule (`tcpoptions.layout`).
     """
-    encoded = pc.dictionary_encode(pa.array(key, pa.int64(), mask=count < 0))
-    texts = pa.array([tcpoptions.key_text(int(v)) for v in encoded.dictionary.to_numpy()], pa.string())
-    column = pc.take(texts, encoded.indices)
-    long = count > tcpoptions.MAX_PACKED
-    if long.any():
-        rebuilt = [tcpoptions.layout(bytes(buf[a:b]))[0] for a, b in zip(lo[long], hi[long], strict=True)]
-        column = pc.replace_with_mask(column, pa.array(long), pa.array(rebuilt, pa.string()))
+    texts = pa.array([tcpoptions.key_text(int(v)) for v in layouts], pa.string())
+    column = pc.take(texts, pa.array(idx, pa.int32(), mask=idx < 0))
+    rebuild = idx == headers.REBUILD
+    if rebuild.any():
+        rebuilt = [tcpoptions.layout(bytes(buf[a:b]))[0] for a, b in zip(lo[rebuild], hi[rebuild], strict=True)]
+        column = pc.replace_with_mask(column, pa.array(rebuild), pa.array(rebuilt, pa.string()))
     return column
 
 
@@ -99,7 +98,7 @@ def decode_packets(
     """Decode a batch of packets; `base` is the file offset of buf[0], `meta` the constant columns."""
     (status, k, sel, is4, l3, src4, dst4, proto, sport, dport, dport_ok, ports_ok,
      flags, flags_ok, ip_bytes, ttl, ip_id, window, window_ok, seq, seq_ok,
-     opt_key, opt_count, opt_lo, opt_hi, mss) = headers.decode_headers(
+     opt_idx, layouts, opt_lo, opt_hi, mss) = headers.decode_headers(
         buf, np.ascontiguousarray(data_off, np.int64), np.ascontiguousarray(caplen, np.int64),
         np.ascontiguousarray(linktype, np.int64),
     )  # fmt: skip
@@ -123,7 +122,7 @@ def decode_packets(
             "ip_id": pa.array(ip_id[:k], pa.int32(), mask=~is4),
             "tcp_window": pa.array(window[:k], pa.int32(), mask=~window_ok[:k]),
             "tcp_seq": pa.array(seq[:k], pa.int64(), mask=~seq_ok[:k]),
-            "tcp_options": _option_layouts(buf, opt_key[:k], opt_count[:k], opt_lo[:k], opt_hi[:k]),
+            "tcp_options": _option_layouts(buf, opt_idx[:k], layouts, opt_lo[:k], opt_hi[:k]),
             "tcp_mss": pa.array(mss[:k], pa.int32(), mask=mss[:k] < 0),
             "source_location": prefixed_numbers("byte:", rec_off[sel].astype(np.int64) + base),
             **{name: pa.repeat(value, k) for name, value in meta.items()},
