@@ -80,7 +80,7 @@ def _link(buf: np.ndarray, s: int, lt: int) -> tuple[int, int, bool, bool]:
     return s, 0, False, False
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def tcp_options(buf: np.ndarray, p: int, end: int) -> tuple[int, int, int]:
     """(packed key, kinds counted, MSS or -1) of the options in buf[p:end]; the rule of `tcpoptions.layout`.
 
@@ -206,7 +206,9 @@ def decode_headers(buf: np.ndarray, start: np.ndarray, caplen: np.ndarray, linkt
         if tcp and l4 + 20 <= e:  # the whole fixed header: its options are known (maybe none)
             lo = l4 + 20
             hi = min(l4 + (np.int64(buf[tp + 12]) >> 4) * 4, e, size)
-            key, count, mss[k] = tcp_options(buf, lo, hi)
+            key, count = 0, 0
+            if hi > lo:  # most probes (masscan, zmap, nmap's non-SYN scans) carry no option
+                key, count, mss[k] = tcp_options(buf, lo, hi)
             idx = REBUILD
             if count <= MAX_PACKED:
                 if last >= 0 and layouts[last] == key:  # runs of one layout are the rule
