@@ -1,8 +1,10 @@
 """`source_history`: one row per source over every day in the lake, rebuilt from scratch by each run.
 
 A full recomputation from the lake's per-day partitions, so a rerun or any backfill order gives
-the same rows. `publish_day` is the one call `pipelines/run.py` makes: it builds `source_tags` and
-`source_history` in the warehouse being built and writes the day's exports.
+the same rows. `pipelines/run.py` makes two calls: `publish_day` builds `source_tags` and
+`source_history` in the warehouse being built; `export_published` writes the day's exports from
+the warehouse file once it is published, so a day that is not published (critical DQ failure, or
+a crash before the swap) never leaves exports behind.
 """
 
 from __future__ import annotations
@@ -50,21 +52,32 @@ def build_history(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[st
     return {"source_tags": int(counts[0]), "source_history": int(counts[1])}
 
 
-def publish_day(
-    con: duckdb.DuckDBPyConnection, day: date, settings: Settings, write_exports: bool = True
-) -> dict[str, object]:
-    """Build the history tables in the warehouse being built and, if asked, write `day`'s exports."""
-    from pipelines.export import write_exports as write
+def publish_day(con: duckdb.DuckDBPyConnection, day: date, settings: Settings) -> dict[str, object]:
+    """Build the history tables in the warehouse being built (exports wait for the publish)."""
+    return {"history": build_history(con, settings)}
 
-    counts = build_history(con, settings)
-    folder: Path | None = None
-    if write_exports and settings.export.formats:
-        folder = write(con, day, settings, settings.export.formats)
-        log.info("exports of %s written to %s", day, folder)
+
+def export_published(published: Path, day: date, settings: Settings) -> Path | None:
+    """Write `day`'s exports from the published warehouse file; None when no format is set.
+
+    Read from the file that was swapped in, never from the build: the exports hold exactly what the
+    warehouse publishes. A crash after the swap and before this leaves the day without exports (never
+    with wrong ones); rerunning the day or `scansense export` writes them.
+    """
+    from pipelines.export import write_exports
+
+    if not settings.export.formats:
+        return None
+    con = duckdb.connect(str(published), read_only=True)
+    try:
+        folder = write_exports(con, day, settings, settings.export.formats)
         # A day run after later ones (a backfill in reverse) changes their slow scans across days
         # (scan_slow_span reads slow.lookback_days): their published exports are written again.
         for later in range(1, settings.slow.lookback_days):
             other = date.fromordinal(day.toordinal() + later)
             if layout(settings).export_dir(other).is_dir():
-                write(con, other, settings, settings.export.formats)
-    return {"history": counts, "exports": str(folder) if folder else ""}
+                write_exports(con, other, settings, settings.export.formats)
+    finally:
+        con.close()
+    log.info("exports of %s written to %s", day, folder)
+    return folder

@@ -290,10 +290,10 @@ def stage_publish(
             if missing:
                 log.warning("columns without a COMMENT: %s", ", ".join(missing))
             dq_failed = [f"{r.table_name}: {r.expectation}" for r in results if r.critical and not r.success]
-            # Issue 18: source_tags and source_history, and the day's exports when the day publishes.
-            from pipelines.history import publish_day
+            # Issue 18: source_tags and source_history (the exports follow the publish, below).
+            from pipelines.history import export_published, publish_day
 
-            publish_day(con, day, settings, write_exports=not dq_failed)
+            publish_day(con, day, settings)
             con.execute("CHECKPOINT")
     finally:
         con.close()
@@ -307,6 +307,7 @@ def stage_publish(
     else:
         with watch.step("publish"):
             published = wh.publish(build_file, warehouse)
+            export_published(published, day, settings)  # only a published day gets exports
         if not with_report:
             return {"published": True, "dq_failed": [], "warehouse": str(published), "report": ""}
         with watch.step("report"):

@@ -102,6 +102,9 @@ class Risk:
 class Tags:
     min_share: float = 0.9  # share of a source's probes that must carry a tool's signature; lower tags mixed sources
     nmap_min_probes: int = 5  # nmap's random TTL shows only over several probes; fewer cannot tell it from masscan
+    masscan_min_probes: int = (
+        2  # a random IP ID fits masscan's cookie 1 in 65,536 per probe: 2 all fitting is 1 in 2^32; 1 tags strays
+    )
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import duckdb
 import pyarrow as pa
 
+from pipelines import catalog
 from pipelines.settings import Tags
 from pipelines.sqlfiles import read_sql
 from pipelines.warehouse import sql_header_comments
@@ -40,16 +41,34 @@ def register_stand_ins(con: duckdb.DuckDBPyConnection) -> list[str]:
     return missing
 
 
+def create_tag_events(con: duckdb.DuckDBPyConnection) -> None:
+    """View `tag_events`: `events` with every column the signatures read, null where the table lacks it.
+
+    Lake files written before a column existed (tcp_seq, tcp_options, tcp_mss) load without it
+    (`read_parquet(union_by_name)` over old files only), and inputs such as flows never carry it.
+    """
+    present = {r[0] for r in con.execute("SELECT column_name FROM (DESCRIBE events)").fetchall()}
+    missing = [(c.name, c.type) for c in catalog.table("events").columns if c.name not in present]
+    extra = "".join(f', NULL::{typ} AS "{name}"' for name, typ in missing)
+    con.execute(f"CREATE OR REPLACE TEMP VIEW tag_events AS SELECT *{extra} FROM events")
+
+
 def source_tags(con: duckdb.DuckDBPyConnection, tags: Tags) -> pa.Table:
     """Tag every source and day of `events` from its headers and the detectors' tables."""
     install_macros(con)
+    create_tag_events(con)
     registered = register_stand_ins(con)
-    params = {"min_share": float(tags.min_share), "nmap_min_probes": int(tags.nmap_min_probes)}
+    params = {
+        "min_share": float(tags.min_share),
+        "nmap_min_probes": int(tags.nmap_min_probes),
+        "masscan_min_probes": int(tags.masscan_min_probes),
+    }
     try:
         return con.execute(read_sql(SOURCE_TAGS_SQL), params).fetch_arrow_table()
     finally:
         for name in registered:
             con.unregister(name)
+        con.execute("DROP VIEW IF EXISTS tag_events")
 
 
 def comments() -> tuple[str, dict[str, str]]:

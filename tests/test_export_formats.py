@@ -153,6 +153,53 @@ def test_ipset_restore_file_has_only_known_commands(rows, settings) -> None:
     assert added == BLOCKED and DAY.isoformat() in text.splitlines()[0]
 
 
+def _ipset_namespace() -> list[str]:
+    """The command prefix that runs `ipset` in a new network namespace, or skip saying why it cannot.
+
+    A namespace of its own keeps the host's sets untouched; `ipset restore` needs the kernel's
+    netfilter (ip_set), which a container may not give.
+    """
+    ipset, unshare = shutil.which("ipset"), shutil.which("unshare")
+    if ipset is None:
+        pytest.skip("ipset (Debian package ipset) is not installed: the ipset restore check did not run")
+    if unshare is None:
+        pytest.skip("unshare (util-linux) is missing: no network namespace to run ipset restore in")
+    prefix = [unshare, "--net", ipset]
+    probe = subprocess.run(
+        [*prefix, "restore"], input="create probe hash:ip family inet\n", capture_output=True, text=True, timeout=60
+    )
+    if probe.returncode != 0:
+        pytest.skip(
+            f"ipset restore cannot run here (a new network namespace with netfilter's ip_set): {probe.stderr.strip()}"
+        )
+    return [unshare, "--net", "sh", "-c"]
+
+
+def test_ipset_file_loads_with_ipset_restore(rows, settings, tmp_path) -> None:
+    """Each block list is restored twice (a daily reload) in a fresh network namespace, then saved back."""
+    shell = _ipset_namespace()
+    texts = {
+        "default": (export.render("ipset", rows, DAY, settings), BLOCKED),
+        "research": (export.render("ipset", rows, DAY, settings, include_research=True), EXPORTED),
+        "empty": (export.render("ipset", [], DAY, settings), set()),
+    }
+    for name, (text, expected) in texts.items():
+        path = tmp_path / f"{name}.ipset"
+        path.write_text(text, encoding="utf-8")
+        script = f"ipset restore -f {path} && ipset restore -f {path} && ipset save"
+        proc = subprocess.run([*shell, script], capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0, f"{name}: {proc.stderr}"
+        members = re.findall(r"^add (scansense-v[46]) (\S+)$", proc.stdout, re.MULTILINE)
+        assert {ip for _, ip in members} == expected, name
+        assert all((":" in ip) == (s == "scansense-v6") for s, ip in members)
+        assert re.findall(r"^create (scansense-v[46]) ", proc.stdout, re.MULTILINE) == ["scansense-v4", "scansense-v6"]
+    # the check can fail: a v6 address in the v4 set is refused by ipset itself
+    bad = tmp_path / "bad.ipset"
+    bad.write_text(texts["default"][0].replace("add scansense-v6", "add scansense-v4"), encoding="utf-8")
+    proc = subprocess.run([*shell, f"ipset restore -f {bad}"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0 and "2001:db8::bad" in proc.stderr
+
+
 def test_csv_and_json_round_trip_with_attacker_text_defused(rows, settings) -> None:
     table = list(csv.DictReader(io.StringIO(export.render("csv", rows, DAY, settings))))
     assert {r["src_ip"] for r in table} == EXPORTED

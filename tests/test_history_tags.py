@@ -57,29 +57,58 @@ def test_mirai_sequence_is_the_destination_address(con) -> None:
 def test_nmap_window_and_options(con) -> None:
     for window, expected in ((1024, True), (2048, True), (3072, True), (4096, True), (5120, False), (64240, False)):
         assert _macro(con, "is_nmap_raw_window($w)", w=window) is expected
-    assert _macro(con, "is_nmap_syn_options('020405B4')") is True
-    assert _macro(con, "is_nmap_syn_options('020405b40402080a')") is False  # a kernel's SYN: MSS, SACK, TS...
+    call = "is_nmap_syn_probe($f, $w, $o, $m)"
+    assert _macro(con, call, f="S", w=1024, o="2", m=1460) is True
+    assert _macro(con, call, f="S", w=1024, o="2", m=1380) is False  # MSS alone, but not nmap's value
+    assert _macro(con, call, f="S", w=64240, o="2,4,8,1,3", m=1460) is False  # a kernel's SYN: MSS, SACK, TS...
+    assert _macro(con, call, f="S", w=1024, o="", m=None) is False  # old masscan: no option
+    assert _macro(con, call, f="F", w=1024, o="2", m=1460) is False  # the MSS rule is the SYN scan's
+    assert _macro(con, call, f="S", w=1024, o=None, m=None) is False  # options unknown (flows, logs)
 
 
-def _crafted_capture(path: Path) -> dict[str, str]:
-    """Write a pcap of crafted SYN probes, one source per tool; return source -> tool."""
+NMAP_SYN, NMAP_OLD, MASSCAN, MASSCAN_13, MIRAI, ZMAP, LINUX = (f"198.51.100.{i}" for i in range(1, 8))
+
+
+def _crafted_capture(path: Path, probes: int = 40) -> dict[str, str]:
+    """Write a pcap of crafted probes, one source per tool and version; return source -> tool.
+
+    Each follows its tool's source: nmap 7 -sS (window 1024, MSS 1460 alone, TTL 37..59), older
+    nmap (window 1024 * (ttl % 4 + 1)), masscan before 1.3 (TTL 255, window 1024, no option, IP ID
+    from the cookie), masscan 1.3 (the same with MSS 1460, which nmap's option rule alone would
+    take), Mirai (sequence = destination, port 23/2323), ZMap (IP ID 54321) and a Linux client.
+    """
     from scapy.layers.inet import IP, TCP
     from scapy.utils import wrpcap
 
     rng = random.Random(5)
-    tools = {"198.51.100.1": "zmap", "198.51.100.2": "nmap", "198.51.100.3": "masscan", "198.51.100.4": "linux"}
+    tools = {
+        NMAP_SYN: "nmap",
+        NMAP_OLD: "nmap",
+        MASSCAN: "masscan",
+        MASSCAN_13: "masscan",
+        MIRAI: "mirai",
+        ZMAP: "zmap",
+        LINUX: "",
+    }
+    mss = [("MSS", 1460)]
     packets = []
-    for i in range(40):
+    for i in range(probes):
         dst, port, seq = f"192.0.2.{i + 1}", 1000 + i, rng.getrandbits(32)
         ttl = rng.randint(37, 59)  # nmap: (get_random_uint() % 23) + 37
         masscan_id = (_ipint(dst) ^ port ^ seq) & 0xFFFF
+        rid = rng.getrandbits(16)
         packets += [
-            IP(src="198.51.100.1", dst=dst, id=54321, ttl=250) / TCP(dport=port, flags="S", window=65535, seq=seq),
-            IP(src="198.51.100.2", dst=dst, id=rng.getrandbits(16), ttl=ttl)
-            / TCP(dport=port, flags="S", window=1024 * (ttl % 4 + 1), seq=seq, options=[("MSS", 1460)]),
-            IP(src="198.51.100.3", dst=dst, id=masscan_id, ttl=255) / TCP(dport=port, flags="S", window=1024, seq=seq),
-            IP(src="198.51.100.4", dst=dst, id=rng.getrandbits(16), ttl=64)
-            / TCP(dport=port, flags="S", window=64240, seq=seq, options=[("MSS", 1460), ("SAckOK", b"")]),
+            IP(src=NMAP_SYN, dst=dst, id=rid, ttl=ttl) / TCP(dport=port, flags="S", window=1024, seq=seq, options=mss),
+            IP(src=NMAP_OLD, dst=dst, id=rid, ttl=ttl)
+            / TCP(dport=port, flags="S", window=1024 * (ttl % 4 + 1), seq=seq, options=mss),
+            IP(src=MASSCAN, dst=dst, id=masscan_id, ttl=255) / TCP(dport=port, flags="S", window=1024, seq=seq),
+            IP(src=MASSCAN_13, dst=dst, id=masscan_id, ttl=255)
+            / TCP(dport=port, flags="S", window=1024, seq=seq, options=mss),
+            IP(src=MIRAI, dst=dst, id=rid, ttl=64)
+            / TCP(dport=rng.choice((23, 2323)), flags="S", window=rng.getrandbits(16), seq=_ipint(dst)),
+            IP(src=ZMAP, dst=dst, id=54321, ttl=250) / TCP(dport=port, flags="S", window=65535, seq=seq, options=mss),
+            IP(src=LINUX, dst=dst, id=rid, ttl=64)
+            / TCP(dport=port, flags="S", window=64240, seq=seq, options=[*mss, ("SAckOK", b""), ("NOP", None)]),
         ]
     for n, pkt in enumerate(packets):
         pkt.time = 1764115200 + n * 0.01  # 2025-11-26
@@ -106,27 +135,65 @@ def test_crafted_packets_through_ingest_get_their_tool_tags(tmp_path: Path) -> N
     capture = tmp_path / "tools.pcap"
     tools = _crafted_capture(capture)
     found = _tags(_events(capture))
-    assert found.get("198.51.100.1") == {"zmap"}
-    assert found.get("198.51.100.2") == {"nmap"}
-    # masscan's constant TTL 255 and window 1024 must not pass for nmap; a kernel's SYN is no tool.
-    assert "198.51.100.3" not in found and "198.51.100.4" not in found
-    assert set(tools) >= set(found)
+    assert found == {ip: {tool} for ip, tool in tools.items() if tool}
 
 
-def test_crafted_masscan_and_nmap_signatures_hold_on_the_packets_bytes(tmp_path: Path, con) -> None:
-    """The fields events lack (sequence, options) read from the crafted bytes satisfy the waiting macros."""
+def test_too_few_probes_are_not_judged_but_one_mirai_probe_is(tmp_path: Path) -> None:
+    capture = tmp_path / "one.pcap"
+    _crafted_capture(capture, probes=1)
+    # one masscan-fitting IP ID happens by chance 1 in 65,536; nmap needs several; one sequence
+    # number equal to the destination (1 in 2^32) and one IP ID 54321 are enough.
+    assert _tags(_events(capture)) == {MIRAI: {"mirai"}, ZMAP: {"zmap"}}
+    assert _tags(_events(capture), Tags(masscan_min_probes=1, nmap_min_probes=1)) == {
+        MIRAI: {"mirai"},
+        ZMAP: {"zmap"},
+        MASSCAN: {"masscan"},
+        MASSCAN_13: {"masscan"},
+        NMAP_SYN: {"nmap"},
+        NMAP_OLD: {"nmap"},
+    }
+
+
+def test_a_source_mixing_tools_below_the_share_gets_no_tool_tag(tmp_path: Path) -> None:
+    capture = tmp_path / "tools.pcap"
+    _crafted_capture(capture)
+    events = _events(capture)
+    merged = pc_replace(events, {MASSCAN: LINUX, NMAP_SYN: LINUX})  # one address, three stacks
+    found = _tags(merged)
+    assert LINUX not in found
+
+
+def pc_replace(table: pa.Table, mapping: dict[str, str]) -> pa.Table:
+    """`table` with the source addresses in `mapping` renamed."""
+    src = [mapping.get(ip, ip) for ip in table.column("src_ip").to_pylist()]
+    return table.set_column(table.schema.get_field_index("src_ip"), "src_ip", pa.array(src, pa.string()))
+
+
+def test_events_carry_the_sequence_and_options_the_macros_read(tmp_path: Path, con) -> None:
+    """tcp_seq, tcp_options and tcp_mss of ingested events equal what scapy wrote, packet by packet."""
     from scapy.layers.inet import IP, TCP
     from scapy.utils import rdpcap
 
     capture = tmp_path / "tools.pcap"
-    _crafted_capture(capture)
-    for pkt in rdpcap(str(capture)):
-        ip, tcp = pkt[IP], pkt[TCP]
-        masscan = _macro(con, "is_masscan_probe($d, $p, $s, $i)", d=ip.dst, p=tcp.dport, s=tcp.seq, i=ip.id)
-        options = bytes(tcp)[20 : tcp.dataofs * 4].hex()
-        nmap = _macro(con, "is_nmap_syn_options($o)", o=options)
-        assert masscan is (ip.src == "198.51.100.3"), ip.src
-        assert nmap is (ip.src == "198.51.100.2"), ip.src
+    _crafted_capture(capture, probes=3)
+    rows = _events(capture).to_pylist()
+    names = {"MSS": "2", "SAckOK": "4", "NOP": "1"}
+    for pkt, row in zip(rdpcap(str(capture)), rows, strict=True):
+        tcp = pkt[TCP]
+        assert row["tcp_seq"] == tcp.seq
+        kinds = [o[0] for o in tcp.options]
+        kinds = kinds[: kinds.index("EOL")] if "EOL" in kinds else kinds  # end-of-list padding ends the list
+        assert row["tcp_options"] == ",".join(names[k] for k in kinds)
+        assert row["tcp_mss"] == dict(tcp.options).get("MSS")
+        masscan = _macro(
+            con,
+            "is_masscan_probe($d, $p, $s, $i)",
+            d=row["dst_ip"],
+            p=row["dst_port"],
+            s=row["tcp_seq"],
+            i=row["ip_id"],
+        )
+        assert masscan is (pkt[IP].src in (MASSCAN, MASSCAN_13)), pkt[IP].src
 
 
 def test_a_lone_random_ip_id_is_not_zmap_when_most_probes_differ() -> None:
@@ -163,33 +230,25 @@ def test_probing_dataset_raw_nmap_scans_are_tagged(shared_data: Path) -> None:
     assert "192.168.181.142" not in found and "192.168.181.141" not in found
 
 
-def test_masscan_capture_is_not_nmap_and_its_sequence_numbers_fit_masscan(shared_data: Path, con) -> None:
-    from scapy.layers.inet import IP, TCP
-    from scapy.utils import rdpcap
-
-    path = shared_data / "pcap" / "masscan_vlan_tcp.pcap"
-    assert "172.31.15.102" not in _tags(_events(path))  # masscan is only recognized by tcp_seq (not in events)
-    syns = [p for p in rdpcap(str(path)) if TCP in p and p[TCP].flags == "S"]
-    fit = [
-        _macro(con, "is_masscan_probe($d, $p, $s, $i)", d=p[IP].dst, p=p[TCP].dport, s=p[TCP].seq, i=p[IP].id)
-        for p in syns
-    ]
-    assert len(syns) > 900 and all(fit)
-    synscan = [p for p in rdpcap(str(shared_data / "pcap" / "synscan.pcap")) if TCP in p and p[TCP].flags == "S"]
-    assert not any(
-        _macro(con, "is_masscan_probe($d, $p, $s, $i)", d=p[IP].dst, p=p[TCP].dport, s=p[TCP].seq, i=p[IP].id)
-        for p in synscan[:200]
-    )
+def test_masscan_capture_is_tagged_masscan_and_not_nmap(shared_data: Path) -> None:
+    found = _tags(_events(shared_data / "pcap" / "masscan_vlan_tcp.pcap"))
+    assert found.get("172.31.15.102") == {"masscan"}
+    assert all("nmap" not in tags for tags in found.values())
 
 
-def test_synscan_syn_options_fit_nmap_and_masscan_options_do_not(shared_data: Path, con) -> None:
-    """The option rule waiting for events to carry TCP options, checked on the real bytes."""
-    from scapy.layers.inet import TCP
-    from scapy.utils import rdpcap
+def test_nmap_captures_are_not_masscan_nor_mirai(shared_data: Path) -> None:
+    for name in ("synscan.pcap", "synscan.pcapng", "probing_nmap.pcapng"):
+        found = _tags(_events(shared_data / "pcap" / name))
+        assert all(not tags & {"masscan", "mirai", "zmap"} for tags in found.values()), name
 
-    def options(name: str) -> list[bool]:
-        syns = [p[TCP] for p in rdpcap(str(shared_data / "pcap" / name)) if TCP in p and p[TCP].flags == "S"]
-        return [_macro(con, "is_nmap_syn_options($o)", o=bytes(t)[20 : t.dataofs * 4].hex()) for t in syns]
 
-    assert all(options("synscan.pcap"))
-    assert not any(options("masscan_vlan_tcp.pcap"))
+def test_synscan_and_probing_sS_are_nmap_by_the_syn_option_rule(shared_data: Path) -> None:
+    """The -sS sources pass the MSS-1460 SYN rule on its own (evidence names it), not only the TTL spread."""
+    for name, source in (("synscan.pcap", "172.16.0.8"), ("probing_nmap.pcapng", "192.168.181.140")):
+        con = duckdb.connect()
+        con.register("events", _events(shared_data / "pcap" / name))
+        con.execute("CREATE TABLE scan_fast (event_date DATE, src_ip VARCHAR)")
+        con.execute("CREATE TABLE scan_slow (event_date DATE, src_ip VARCHAR, kind VARCHAR, is_scan BOOLEAN)")
+        rows = [r for r in source_tags(con, Tags()).to_pylist() if r["src_ip"] == source]
+        assert [r["tag"] for r in rows] == ["nmap"], name
+        assert "single option MSS 1460" in rows[0]["evidence"], rows[0]["evidence"]

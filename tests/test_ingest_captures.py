@@ -267,3 +267,113 @@ def test_large_capture_comes_in_several_bounded_chunks(tmp_path: Path, settings,
     ng = shb() + idb(1) + b"".join(epb(0, (T0 + i) * 1_000_000, f) for i, f in enumerate(frames))
     chunks = list(iter_file(write(tmp_path, "many.pcapng", ng), settings))
     assert [p for c in chunks for p in c.events["dst_port"].to_pylist()] == list(range(1, 400))
+
+
+# --- TCP sequence numbers and options: one rule for the compiled path, scapy's and the reference ---
+
+OPTION_CASES = [
+    [],
+    [("MSS", 1460)],
+    [("MSS", 1460), ("SAckOK", b""), ("Timestamp", (1, 0)), ("NOP", None), ("WScale", 7)],
+    [("MSS", 1460), ("NOP", None), ("WScale", 6), ("NOP", None), ("NOP", None), ("Timestamp", (5, 0)),
+     ("SAckOK", b""), ("EOL", None)],  # macOS: 7 kinds, then end-of-list
+    [("NOP", None)] * 9 + [("MSS", 536)],  # more kinds than the compiled key packs: rebuilt from bytes
+]  # fmt: skip
+RAW_OPTIONS = [
+    b"\x02\x04\x05\xb4\x02\x04\x05\x78",  # two MSS options: the first counts
+    b"\x02\x01\x00\x00",  # length below 2: written, ends the list
+    b"\x03\x09\x07\x00",  # length past the header: written, ends the list
+    b"\x00\x02\x04\x05\xb4\x00\x00\x00",  # end-of-list first: no option
+    b"\x1e\x02\xfe\x04\x01\x01\x01\x01",  # unknown kinds are kinds too (254's 4 bytes hold two 1s)
+]
+
+
+def _syn_frames() -> list[bytes]:
+    frames = []
+    for i, opts in enumerate(OPTION_CASES):
+        frames.append(
+            bytes(Ether() / IP(src="10.0.0.1", dst="10.0.0.2") / TCP(dport=i, seq=0xFFFFFFF0 + i, options=opts))
+        )
+    for i, raw in enumerate(RAW_OPTIONS):
+        tcp = TCP(dport=100 + i, seq=i, dataofs=5 + len(raw) // 4) / Raw(raw)
+        frames.append(bytes(Ether() / IP(src="10.0.0.1", dst="10.0.0.2") / tcp))
+    v6 = IPv6(src="2001:db8::1", dst="2001:db8::2") / TCP(dport=7, seq=9, options=[("MSS", 1220)])
+    frames += [bytes(Ether() / v6), bytes(Ether() / IP() / UDP(dport=53)), bytes(Ether() / IP() / ICMP())]
+    frames.append(
+        bytes(Ether() / IP(src="10.0.0.1", dst="10.0.0.2") / TCP(seq=77, options=[("MSS", 1460)]))[:-2]
+    )  # cut capture
+    return frames
+
+
+def _decode_both_ways(frames: list[bytes]) -> tuple[list[dict], list[dict]]:
+    """Rows of `frames` from the compiled path and from the scapy path."""
+    import numpy as np
+
+    from pipelines.ingest import packets, slowpath
+
+    buf = np.zeros(sum(map(len, frames)) + packets.PAD, np.uint8)
+    starts, pos = [], 0
+    for f in frames:
+        buf[pos : pos + len(f)] = np.frombuffer(f, np.uint8)
+        starts.append(pos)
+        pos += len(f)
+    start, cap = np.array(starts), np.array([len(f) for f in frames])
+    ts, lt, meta = np.full(len(frames), T0 * 1_000_000), np.ones(len(frames), np.int64), {"source_file": "x"}
+    fast = packets.decode_packets(buf, start, start, cap, ts, lt, cap, 0, meta)
+    slow = slowpath.decode_frames(frames, ts, lt, start, meta)
+    return fast.events.to_pylist(), slow.events.to_pylist()
+
+
+def test_compiled_and_scapy_paths_give_the_same_sequence_and_options() -> None:
+    fast, slow = _decode_both_ways(_syn_frames())
+    assert fast == slow
+    got = [(r["tcp_seq"], r["tcp_options"], r["tcp_mss"]) for r in fast]
+    assert got == [
+        (0xFFFFFFF0, "", None),
+        (0xFFFFFFF1, "2", 1460),
+        (0xFFFFFFF2, "2,4,8,1,3", 1460),
+        (0xFFFFFFF3, "2,1,3,1,1,8,4", 1460),
+        (0xFFFFFFF4, "1,1,1,1,1,1,1,1,1,2", 536),
+        (0, "2,2", 1460),
+        (1, "2", None),
+        (2, "3", None),
+        (3, "", None),
+        (4, "30,254,1,1", None),
+        (9, "2", 1220),
+        (None, None, None),
+        (None, None, None),
+        (77, "2", None),  # the MSS value is past the captured bytes: the kind shows, its value does not
+    ]
+
+
+def test_more_distinct_layouts_than_a_batch_indexes_are_rebuilt_the_same() -> None:
+    from pipelines.ingest import headers
+
+    pairs = [(a, b) for a in range(30, 60) for b in range(30, 45)][: headers.MAX_LAYOUTS + 44]
+    frames = [
+        bytes(Ether() / IP(src="10.0.0.1", dst="10.0.0.2") / TCP(dport=1, dataofs=6) / Raw(bytes([a, 2, b, 2])))
+        for a, b in pairs
+    ]
+    fast, slow = _decode_both_ways(frames)
+    assert fast == slow
+    assert [r["tcp_options"] for r in fast] == [f"{a},{b}" for a, b in pairs]
+
+
+def test_compiled_option_walk_equals_the_reference_on_random_bytes() -> None:
+    import random
+
+    import numpy as np
+
+    from pipelines.ingest import headers, tcpoptions
+
+    rng = random.Random(18)
+    alphabet = [0, 1, 1, 2, 3, 4, 8, 30, 254, 255]
+    for _ in range(3000):
+        size = rng.randint(0, 40)
+        raw = bytes(rng.choice(alphabet) if rng.random() < 0.6 else rng.randrange(256) for _ in range(size))
+        key, count, mss = headers.tcp_options(np.frombuffer(raw + b"\0" * 8, np.uint8), 0, size)
+        text, ref_mss = tcpoptions.layout(raw)
+        assert (mss if mss >= 0 else None) == ref_mss, raw.hex()
+        assert count == (len(text.split(",")) if text else 0), raw.hex()
+        if count <= tcpoptions.MAX_PACKED:
+            assert tcpoptions.key_text(key) == text, raw.hex()

@@ -356,3 +356,28 @@ def test_registered_kind_is_the_events_kind(tmp_path: Path, settings, content: s
     assert detect_format(path) == fmt
     rows, _ = rows_of(path, settings)
     assert rows and {r["source_kind"] for r in rows} == {BY_NAME[fmt].kind} == {"flow"}
+
+
+def test_netfilter_tcp_sequence_and_options_when_logged(tmp_path: Path, settings) -> None:
+    """iptables' --log-tcp-sequence (SEQ=, ACK=) and --log-tcp-options (OPT (hex)) fill tcp_seq/tcp_options."""
+    head = "Aug 20 00:01:05 vps kernel: [1.0] [UFW BLOCK] IN=eth0 OUT= SRC=109.205.213.90 DST=194.58.102.129 LEN=44 "
+    lines = [
+        head + "TTL=41 ID=9 PROTO=TCP SPT=51638 DPT=22 SEQ=3735928559 ACK=0 WINDOW=1024 RES=0x00 SYN URGP=0 "
+        "OPT (020405B4) ",
+        head + "TTL=64 ID=9 PROTO=TCP SPT=51638 DPT=23 SEQ=7 ACK=0 WINDOW=64240 RES=0x00 SYN URGP=0 "
+        "OPT (020405B40402080A0000000100000000010303070000) ",
+        head + "TTL=64 ID=9 PROTO=TCP SPT=51638 DPT=24 WINDOW=64240 RES=0x00 SYN URGP=0 ",
+        head + "TTL=64 ID=9 PROTO=ICMP TYPE=8 CODE=0 ID=1 SEQ=5 ",
+        head + "TTL=64 ID=9 PROTO=TCP SPT=1 DPT=25 SEQ=4294967296 ACK=0 WINDOW=1 RES=0x00 SYN URGP=0 ",
+    ]
+    path = write(tmp_path, "ufw_vps_2023-08-20.log", "\n".join(lines) + "\n")
+    chunks = list(iter_file(path, settings))
+    rows = [r for c in chunks for r in c.events.to_pylist()]
+    assert [(r["tcp_seq"], r["tcp_options"], r["tcp_mss"]) for r in rows] == [
+        (3735928559, "2", 1460),
+        (7, "2,4,8,1,3", 1460),
+        (None, None, None),  # not logged: unknown, not "no options"
+        (None, None, None),  # an ICMP echo's SEQ= is not a TCP sequence number
+    ]
+    bad = [q for c in chunks for q in c.quarantine]
+    assert len(bad) == 1 and "SEQ=" in bad[0]["reason"]

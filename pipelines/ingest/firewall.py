@@ -17,6 +17,7 @@ from pathlib import Path
 
 from pipelines.ingest.records import CHUNK_ROWS, Chunk, rows_table
 from pipelines.ingest.streams import DEFAULT_LIMITS, Limits, Utf8Lines, text_lines
+from pipelines.ingest.tcpoptions import layout
 from pipelines.schema import canonical_ip, canonical_proto, conform_events, quarantine_row
 
 MONTHS = {m: i for i, m in enumerate("Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split(), 1)}
@@ -27,11 +28,13 @@ UFW_TAG = re.compile(r"\[UFW ([A-Z ]+?)\]")
 PREFIX = re.compile(r"(?:kernel:\s*(?:\[\s*\d+\.\d+\]\s*)?)(?P<prefix>.*?)\s*IN=")
 KV = re.compile(r"\b([A-Z]+)=(\S*)")
 TCP_FLAGS = re.compile(r"\bRES=0x[0-9a-fA-F]+ ((?:[A-Z]{3} )*)URGP=")
+# netfilter's nf_log_syslog.c writes "OPT (" and the options as %02X bytes after URGP= when asked.
+TCP_OPT = re.compile(r"\bURGP=\d+ OPT \(((?:[0-9A-F]{2})*)\)")
 FLAG_LETTER = {"FIN": "F", "SYN": "S", "RST": "R", "PSH": "P", "ACK": "A", "URG": "U", "ECE": "E", "CWR": "C"}
 PORT_PROTOS = ("tcp", "udp", "136", "132")  # netfilter logs SPT/DPT for these (UDP-Lite, SCTP by number)
 # Largest value each numeric field can hold; a larger one is damage and quarantines its line.
 FIELD_MAX = {"SPT": 65535, "DPT": 65535, "TYPE": 255, "LEN": 2**32 - 1, "TTL": 255, "HOPLIMIT": 255}
-FIELD_MAX |= {"ID": 2**32 - 1, "WINDOW": 65535}
+FIELD_MAX |= {"ID": 2**32 - 1, "WINDOW": 65535, "SEQ": 2**32 - 1}
 # The kernel's note that it dropped log lines over its own rate limit (`net_ratelimit: 27 callbacks suppressed`).
 SUPPRESSED = re.compile(r"\bkernel:.*?\b(\d{1,12}) callbacks suppressed")
 NAME_DATE = re.compile(r"(?<!\d)((?:19|20)\d\d)-?(0[1-9]|1[0-2])-?(0[1-9]|[12]\d|3[01])(?!\d)")
@@ -86,6 +89,9 @@ def parse_line(line: str, year: int) -> dict:
         words = flags.group(1).split() if flags else []
         row["tcp_flags"] = "".join(ch for w, ch in FLAG_LETTER.items() if w in words)
         row["tcp_window"] = _int(kv, "WINDOW")
+        row["tcp_seq"] = _int(kv, "SEQ")  # with iptables' --log-tcp-sequence
+        if opt := TCP_OPT.search(line):  # with --log-tcp-options: the option bytes in hex
+            row["tcp_options"], row["tcp_mss"] = layout(bytes.fromhex(opt.group(1)))
     elif proto == "udp" and (sum(1 for k, _ in pairs if k == "LEN") < 2 or "DPT" not in kv):
         raise ValueError("UDP line without its UDP LEN: line cut short?")
     elif proto in ("icmp", "icmpv6") and "TYPE" not in kv:

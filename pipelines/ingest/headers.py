@@ -13,6 +13,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from pipelines.ingest.tcpoptions import MAX_PACKED
+
 GOOD, BAD, OTHER_LINK, NOT_IP = 0, 1, 2, 3  # per-packet status
 LINKTYPE_NULL, LINKTYPE_ETHERNET, LINKTYPE_RAW_BSD, LINKTYPE_RAW_OPENBSD = 0, 1, 12, 14
 LINKTYPE_RAW, LINKTYPE_LOOP, LINKTYPE_SLL, LINKTYPE_IPV4, LINKTYPE_IPV6, LINKTYPE_SLL2 = 101, 108, 113, 228, 229, 276
@@ -29,6 +31,8 @@ FAST_LINKTYPES = (
     LINKTYPE_SLL2,
 )
 PAD = 128  # zero bytes the caller keeps after the window: longer than any fixed-size read here
+MAX_LAYOUTS = 256  # distinct option layouts indexed per batch; more (never seen in real traffic) are rebuilt
+REBUILD = -2  # opt_idx of a layout rebuilt in Python from its bytes
 
 
 @numba.njit(cache=True, inline="always")
@@ -76,12 +80,46 @@ def _link(buf: np.ndarray, s: int, lt: int) -> tuple[int, int, bool, bool]:
     return s, 0, False, False
 
 
+@numba.njit(cache=True, inline="always")
+def tcp_options(buf: np.ndarray, p: int, end: int) -> tuple[int, int, int]:
+    """(packed key, kinds counted, MSS or -1) of the options in buf[p:end]; the rule of `tcpoptions.layout`.
+
+    The key holds the first `tcpoptions.MAX_PACKED` kinds, one per byte, and their count in the top
+    byte; a longer list (count above MAX_PACKED) is rebuilt in Python from the bytes.
+    """
+    key, count, mss = np.uint64(0), 0, -1
+    while p < end:
+        kind = np.int64(buf[p])
+        if kind == 0:
+            break
+        size = 1
+        if kind != 1:
+            if p + 1 >= end or buf[p + 1] < 2 or p + np.int64(buf[p + 1]) > end:
+                size = 0  # no usable length: the kind is written and ends the list
+            else:
+                size = np.int64(buf[p + 1])
+                if kind == 2 and size == 4 and mss < 0:
+                    mss = _u16(buf, p + 2)
+        if count < MAX_PACKED:
+            key |= np.uint64(kind) << np.uint64(8 * count)
+        count += 1
+        if size == 0:
+            break
+        p += size
+    return np.int64(key | np.uint64(min(count, 255)) << np.uint64(56)), count, mss
+
+
 @numba.njit(cache=True)
 def decode_headers(buf: np.ndarray, start: np.ndarray, caplen: np.ndarray, linktype: np.ndarray):  # noqa: ANN201
     """Status of every packet and the header fields of the good ones (compacted, in order).
 
     Returns (status, k, sel, is4, l3, src4, dst4, proto, sport, dport, dport_ok, ports_ok, flags,
-    flags_ok, ip_bytes, ttl, ip_id, window, window_ok); the field arrays are valid up to k.
+    flags_ok, ip_bytes, ttl, ip_id, window, window_ok, seq, seq_ok, opt_idx, layouts, opt_lo, opt_hi,
+    mss); the field arrays are valid up to k. TCP option layouts come as an index into `layouts`
+    (the batch's distinct packed keys, `tcp_options`): -1 where the TCP header is not captured whole
+    (options unknown), REBUILD where the list is longer than a key packs or the batch holds more
+    than MAX_LAYOUTS layouts; then, and only then, opt_lo/opt_hi bound its option bytes in buf.
+    mss is -1 where absent.
     """
     n = len(start)
     status = np.empty(n, np.int8)
@@ -92,6 +130,11 @@ def decode_headers(buf: np.ndarray, start: np.ndarray, caplen: np.ndarray, linkt
     sport, dport, ttl = np.zeros(n, np.int32), np.zeros(n, np.int32), np.zeros(n, np.int32)
     ip_id, win = np.zeros(n, np.int32), np.zeros(n, np.int32)
     flags, ip_bytes = np.zeros(n, np.int64), np.zeros(n, np.int64)
+    # Written for each of the first k packets (or, opt_lo/opt_hi, where read): no fill needed.
+    seq, seq_ok, mss = np.empty(n, np.int64), np.empty(n, np.bool_), np.empty(n, np.int32)
+    opt_idx, opt_lo, opt_hi = np.empty(n, np.int32), np.empty(n, np.int64), np.empty(n, np.int64)
+    layouts, n_layouts, last = np.empty(MAX_LAYOUTS, np.int64), 0, -1
+    size = len(buf)
     k = 0
     for i in range(n):
         s = np.int64(start[i])
@@ -157,8 +200,35 @@ def decode_headers(buf: np.ndarray, start: np.ndarray, caplen: np.ndarray, linkt
         flags[k] = buf[tp + 13]
         win_ok_o[k] = tcp and l4 + 16 <= e
         win[k] = _u16(buf, tp + 14)
+        seq_ok[k] = tcp and l4 + 8 <= e
+        seq[k] = _u16(buf, tp + 4) << 16 | _u16(buf, tp + 6)
+        mss[k], opt_idx[k] = -1, -1
+        if tcp and l4 + 20 <= e:  # the whole fixed header: its options are known (maybe none)
+            lo = l4 + 20
+            hi = min(l4 + (np.int64(buf[tp + 12]) >> 4) * 4, e, size)
+            key, count = 0, 0
+            if hi > lo:  # most probes (masscan, zmap, nmap's non-SYN scans) carry no option
+                key, count, mss[k] = tcp_options(buf, lo, hi)
+            idx = REBUILD
+            if count <= MAX_PACKED:
+                if last >= 0 and layouts[last] == key:  # runs of one layout are the rule
+                    idx = last
+                else:
+                    for j in range(n_layouts):
+                        if layouts[j] == key:
+                            idx = j
+                            break
+                    if idx == REBUILD and n_layouts < MAX_LAYOUTS:
+                        layouts[n_layouts] = key
+                        idx = n_layouts
+                        n_layouts += 1
+                    last = idx if idx >= 0 else last
+            if idx == REBUILD:
+                opt_lo[k], opt_hi[k] = lo, hi
+            opt_idx[k] = idx
         k += 1
     return (
         status, k, sel, is4_o, l3s, src4, dst4, proto_o, sport, dport, dok_o, ports_o,
-        flags, flags_ok_o, ip_bytes, ttl, ip_id, win, win_ok_o,
+        flags, flags_ok_o, ip_bytes, ttl, ip_id, win, win_ok_o, seq, seq_ok, opt_idx,
+        layouts[:n_layouts], opt_lo, opt_hi, mss,
     )  # fmt: skip

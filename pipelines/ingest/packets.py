@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines.ingest import headers
+from pipelines.ingest import headers, tcpoptions
 from pipelines.ingest.arrowtext import dotted_quads, prefixed_numbers
 from pipelines.schema import conform_events, ip_text
 
@@ -69,6 +69,21 @@ def _addresses(buf: np.ndarray, is4: np.ndarray, l3: np.ndarray, src4: np.ndarra
     return pa.array(src, pa.string()), pa.array(dst, pa.string())
 
 
+def _option_layouts(buf: np.ndarray, idx: np.ndarray, layouts: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> pa.Array:
+    """TCP option layout text per packet: each of the batch's distinct layouts formatted once.
+
+    Null where the TCP header was not captured whole; layouts the compiled pass did not index
+    (`headers.REBUILD`) are rebuilt from their bytes by the reference rule (`tcpoptions.layout`).
+    """
+    texts = pa.array([tcpoptions.key_text(int(v)) for v in layouts], pa.string())
+    column = pc.take(texts, pa.array(idx, pa.int32(), mask=idx < 0))
+    rebuild = idx == headers.REBUILD
+    if rebuild.any():
+        rebuilt = [tcpoptions.layout(bytes(buf[a:b]))[0] for a, b in zip(lo[rebuild], hi[rebuild], strict=True)]
+        column = pc.replace_with_mask(column, pa.array(rebuild), pa.array(rebuilt, pa.string()))
+    return column
+
+
 def decode_packets(
     buf: np.ndarray,
     rec_off: np.ndarray,
@@ -82,7 +97,8 @@ def decode_packets(
 ) -> Decoded:
     """Decode a batch of packets; `base` is the file offset of buf[0], `meta` the constant columns."""
     (status, k, sel, is4, l3, src4, dst4, proto, sport, dport, dport_ok, ports_ok,
-     flags, flags_ok, ip_bytes, ttl, ip_id, window, window_ok) = headers.decode_headers(
+     flags, flags_ok, ip_bytes, ttl, ip_id, window, window_ok, seq, seq_ok,
+     opt_idx, layouts, opt_lo, opt_hi, mss) = headers.decode_headers(
         buf, np.ascontiguousarray(data_off, np.int64), np.ascontiguousarray(caplen, np.int64),
         np.ascontiguousarray(linktype, np.int64),
     )  # fmt: skip
@@ -105,6 +121,9 @@ def decode_packets(
             "ttl": pa.array(ttl[:k], pa.int32()),
             "ip_id": pa.array(ip_id[:k], pa.int32(), mask=~is4),
             "tcp_window": pa.array(window[:k], pa.int32(), mask=~window_ok[:k]),
+            "tcp_seq": pa.array(seq[:k], pa.int64(), mask=~seq_ok[:k]),
+            "tcp_options": _option_layouts(buf, opt_idx[:k], layouts, opt_lo[:k], opt_hi[:k]),
+            "tcp_mss": pa.array(mss[:k], pa.int32(), mask=mss[:k] < 0),
             "source_location": prefixed_numbers("byte:", rec_off[sel].astype(np.int64) + base),
             **{name: pa.repeat(value, k) for name, value in meta.items()},
         }

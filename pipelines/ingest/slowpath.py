@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 
+from pipelines.ingest.tcpoptions import layout, tcp_header_options
 from pipelines.schema import canonical_ip, conform_events, empty_events
 
 FLAG_ORDER = "FSRPAUEC"
@@ -73,6 +74,9 @@ def decode_frames(
             "dst_port": None,
             "tcp_flags": None,
             "tcp_window": None,
+            "tcp_seq": None,
+            "tcp_options": None,
+            "tcp_mss": None,
         }
         l4 = layer.payload
         if isinstance(l4, TCP):
@@ -81,7 +85,12 @@ def decode_frames(
                 "dst_port": l4.dport,
                 "tcp_flags": _flags(int(l4.flags)),
                 "tcp_window": l4.window,
+                "tcp_seq": l4.seq,
             }
+            # The option layout from the captured bytes, by the rule the compiled path follows.
+            raw = bytes(l4.original or b"")
+            if len(raw) >= 20:
+                row["tcp_options"], row["tcp_mss"] = layout(tcp_header_options(raw))
         elif isinstance(l4, UDP):
             row |= {"src_port": l4.sport, "dst_port": l4.dport}
         elif isinstance(l4, ICMP) or int(proto) == 58 and hasattr(l4, "type"):

@@ -17,6 +17,9 @@
 -- column ttl INTEGER: IP TTL / hop limit where known.
 -- column ip_id INTEGER: IPv4 identification field where known (54321 marks some scanners).
 -- column tcp_window INTEGER: TCP window size where known (1024 marks masscan/nmap SYN probes).
+-- column tcp_seq BIGINT: TCP sequence number (unsigned 32-bit) where known: masscan's IP ID and Mirai's destination show in it.
+-- column tcp_options VARCHAR: TCP option kinds in header order up to end-of-list, e.g. '2,4,8,1,3' (MSS, SACK permitted, timestamps, NOP, window scale); '' for none; null where unknown.
+-- column tcp_mss INTEGER: Value of the TCP MSS option where present (nmap's SYN probe: 1460).
 -- column http_method VARCHAR: HTTP method from honeypot logs; attacker-controlled text.
 -- column uri VARCHAR: Requested URI from honeypot logs; attacker-controlled text.
 -- column user_agent VARCHAR: HTTP user agent or client banner; attacker-controlled text.
