@@ -2,6 +2,8 @@
 
     .venv/bin/python bench/bench_scale.py --events 50000000 --json          # the day
     .venv/bin/python bench/bench_scale.py --events 1000000 --keep /tmp/s1   # a quick look
+    .venv/bin/python bench/bench_scale.py --keep /tmp/s50 --write-only      # write once, then run
+    .venv/bin/python bench/bench_scale.py --keep /tmp/s50 --memory-limit 2GB --json   # again and again
 
 The day is an Internet-facing /16 seen by a tap (hourly pcap files, 20% of the records) and a flow
 exporter (hourly CIDDS-001 CSV files, 80%): about 1,000,000 sources of which 5% scan. 1% of the
@@ -281,15 +283,25 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=16)
     parser.add_argument("--memory-limit", default="", help="DuckDB memory_limit, e.g. 2GB (default: DuckDB's)")
     parser.add_argument("--keep", type=Path, help="write the day and warehouse here and keep them")
+    parser.add_argument("--write-only", action="store_true", help="write the day into --keep and stop")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="scale-")) if args.keep is None else args.keep
     try:
         landing, warehouse = tmp / "landing", tmp / "warehouse"
-        started = time.perf_counter()
-        result = write_day(landing, args.events, args.sources, args.scan_share, args.seed)
-        result["write_s"] = round(time.perf_counter() - started, 1)
-        result["input_gb"] = round(sum(p.stat().st_size for p in (landing / DAY).iterdir()) / 1e9, 2)
+        written = tmp / "written.json"
+        if written.is_file():  # a day written before with --keep (--write-only): run it again
+            result = json.loads(written.read_text())
+        else:
+            started = time.perf_counter()
+            result = write_day(landing, args.events, args.sources, args.scan_share, args.seed)
+            result["write_s"] = round(time.perf_counter() - started, 1)
+            result["input_gb"] = round(sum(p.stat().st_size for p in (landing / DAY).iterdir()) / 1e9, 2)
+            written.write_text(json.dumps(result))
+        if args.write_only:
+            print(json.dumps({k: v for k, v in result.items() if k != "fast_planted"}))
+            return 0
+        shutil.rmtree(warehouse, ignore_errors=True)
         planted = set(result.pop("fast_planted"))
         result["fast_planted"] = len(planted)
         result |= run_day(landing, warehouse, args.memory_limit)
