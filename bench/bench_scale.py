@@ -15,6 +15,11 @@ hour by hour with numpy and written by the project's own writers, so memory stay
 Then `scansense run` runs the day under `/usr/bin/time -v`: printed are the wall time per step (the
 run's own `seconds`), the peak RSS of the process, the fast scanners found out of those planted and
 what the warehouse holds. `--memory-limit` is passed to DuckDB (`SCANSENSE_SCALE_MEMORY_LIMIT`).
+
+With `--celery W --shards N` the day runs instead through Airflow on this machine
+(deploy/airflow_local.py: PostgreSQL, Redis, scheduler, W Celery workers): printed are each task's
+wall time (first start to last end over its mapped instances), the whole DAG run's, and the peak RSS
+of every process kind, sampled twice a second with psutil (task processes are short-lived forks).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
@@ -274,6 +280,79 @@ def run_day(landing: Path, warehouse: Path, memory_limit: str) -> dict:
     return out
 
 
+def run_celery(landing: Path, warehouse: Path, workers: int, shards: int, memory_limit: str) -> dict:
+    """The day through scansense_daily on W local Celery workers; task times and peak RSS per process kind."""
+    import threading
+
+    import psutil
+
+    sys.path.insert(0, str(ROOT))
+    from deploy.airflow_local import LocalAirflow
+
+    home = Path(tempfile.mkdtemp(prefix="scale-airflow-"))
+    stack = LocalAirflow(home, workers=workers, concurrency=2)
+    stack.env.update(
+        SCANSENSE_LANDING=str(landing),
+        SCANSENSE_WAREHOUSE=str(warehouse),
+        SCANSENSE_AIRFLOW_START_DATE=DAY,
+        SCANSENSE_AIRFLOW_END_DATE=DAY,
+        SCANSENSE_SCALE_SHARDS=str(shards),
+        SCANSENSE_SMTP_PORT="9",  # nobody listens: the email fails, which no ScanSense step waits for
+        **({"SCANSENSE_SCALE_MEMORY_LIMIT": memory_limit} if memory_limit else {}),
+    )
+    peaks: dict[str, int] = {}
+    done = threading.Event()
+
+    def kind(proc: psutil.Process) -> str:
+        line = " ".join(proc.cmdline()[:6])
+        for name in ("celery", "scheduler", "dag-processor", "api-server", "api_server", "postgres", "redis"):
+            if name in line:
+                return name
+        return "task" if "airflow" in line or "python" in line else proc.name()
+
+    def sample() -> None:
+        while not done.wait(0.5):
+            roots = [psutil.Process(p.pid) for p in stack.procs.values() if p.poll() is None]
+            for proc in roots + [c for r in roots for c in r.children(recursive=True)]:
+                try:
+                    k, rss = kind(proc), proc.memory_info().rss
+                except psutil.Error:
+                    continue
+                peaks[k] = max(peaks.get(k, 0), rss)
+
+    out: dict = {"workers": workers, "shards": shards}
+    with stack:
+        sampler = threading.Thread(target=sample, daemon=True)
+        started = time.perf_counter()
+        sampler.start()
+        state = ""
+        while state not in ("success", "failed"):
+            stack.check_alive()
+            try:
+                runs = stack.api("GET", "/api/v2/dags/scansense_daily/dagRuns?limit=5")["dag_runs"]
+            except Exception:  # not parsed yet
+                runs = []
+            state = runs[0]["state"] if runs else ""
+            time.sleep(2)
+        out["wall_s"] = round(time.perf_counter() - started, 1)
+        done.set()
+        out["state"] = state
+        tis = stack.api("GET", "/api/v2/dags/scansense_daily/dagRuns/~/taskInstances?limit=1000")["task_instances"]
+        spans: dict[str, list[float]] = {}
+        for t in tis:
+            if t["start_date"] and t["end_date"]:
+                a, b = (datetime.fromisoformat(t[k]).timestamp() for k in ("start_date", "end_date"))
+                lo, hi = spans.get(t["task_id"], [a, b])
+                spans[t["task_id"]] = [min(lo, a), max(hi, b)]
+        first = min((v[0] for v in spans.values()), default=0)
+        out["tasks_s"] = {k: round(v[1] - v[0], 1) for k, v in sorted(spans.items(), key=lambda kv: kv[1][0])}
+        out["dag_run_s"] = round(max((v[1] for v in spans.values()), default=0) - first, 1)
+        out["hosts"] = sorted({t["hostname"].split("@")[0] for t in tis if t["hostname"]})
+    out["max_rss_mb"] = {k: round(v / 2**20) for k, v in sorted(peaks.items())}
+    shutil.rmtree(home, ignore_errors=True)
+    return out
+
+
 def main() -> int:
     """Write the day, run it, print the figures (one JSON object with --json)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -283,6 +362,8 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=16)
     parser.add_argument("--memory-limit", default="", help="DuckDB memory_limit, e.g. 2GB (default: DuckDB's)")
     parser.add_argument("--keep", type=Path, help="write the day and warehouse here and keep them")
+    parser.add_argument("--celery", type=int, default=0, help="run through Airflow with this many Celery workers")
+    parser.add_argument("--shards", type=int, default=1, help="[scale] shards for --celery")
     parser.add_argument("--write-only", action="store_true", help="write the day into --keep and stop")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -304,7 +385,11 @@ def main() -> int:
         shutil.rmtree(warehouse, ignore_errors=True)
         planted = set(result.pop("fast_planted"))
         result["fast_planted"] = len(planted)
-        result |= run_day(landing, warehouse, args.memory_limit)
+        if args.celery:
+            result |= run_celery(landing, warehouse, args.celery, args.shards, args.memory_limit)
+            result["returncode"] = 0 if result["state"] == "success" else 1
+        else:
+            result |= run_day(landing, warehouse, args.memory_limit)
         if result["returncode"] == 0:
             with duckdb.connect(str(warehouse / "scansense.duckdb"), read_only=True) as con:
                 for table in ("events", "source_risk", "scan_fast", "scan_slow", "scanner_orgs"):
