@@ -177,6 +177,15 @@ class Scale:
     shards: int = 1  # per-source steps run as this many tasks over a hash of src_ip; more uses more workers, each reads the day once
 
 
+@dataclass(frozen=True)
+class Quality:
+    chunk_rows: int = 2_000_000  # a table with more rows that day is validated in chunks: less memory, a little GX overhead per chunk
+
+    def __post_init__(self) -> None:
+        if self.chunk_rows < 1:
+            raise ValueError(f"quality.chunk_rows must be at least 1, not {self.chunk_rows}")
+
+
 # The settings that name files or folders, per section: made absolute once, in Settings.__post_init__.
 PATH_KEYS = {
     "paths": ("warehouse", "landing"),
@@ -221,6 +230,7 @@ class Settings:
     ingest: Ingest = field(default_factory=Ingest)
     airflow: Airflow = field(default_factory=Airflow)
     scale: Scale = field(default_factory=Scale)
+    quality: Quality = field(default_factory=Quality)
 
     def __post_init__(self) -> None:
         for name, keys in PATH_KEYS.items():
