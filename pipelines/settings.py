@@ -179,7 +179,7 @@ class Scale:
 
 @dataclass(frozen=True)
 class Quality:
-    chunk_rows: int = 2_000_000  # a table with more rows that day is validated in chunks: less memory, a little GX overhead per chunk
+    chunk_rows: int = 2_000_000  # larger day tables are validated in chunks: less memory, some GX overhead each
 
     def __post_init__(self) -> None:
         if self.chunk_rows < 1:
