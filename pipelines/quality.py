@@ -465,11 +465,14 @@ def combine_map_results(parts: list, mostly: float = 1.0):
         success = True  # vacuously, as GX says of a table without considered rows
     else:
         success = _mostly_success(considered, unexpected, mostly)
-    values = [v for r in results for v in r.get("partial_unexpected_list") or []]
-    labels = [v for r in results for v in r.get("partial_unexpected_index_list") or []]
+    result_format = parse_result_format(ResultFormat.SUMMARY)
+    # GX counts the partial values themselves (the first 20), not all unexpected ones.
+    first_values = result_format["partial_unexpected_count"]
+    values = [v for r in results for v in r.get("partial_unexpected_list") or []][:first_values]
+    labels = [v for r in results for v in r.get("partial_unexpected_index_list") or []][:first_values]
     has_labels = any("partial_unexpected_index_list" in r for r in results)
     formatted = _format_map_output(
-        result_format=parse_result_format(ResultFormat.SUMMARY),
+        result_format=result_format,
         success=success,
         element_count=element_count,
         nonnull_count=considered if with_missing else None,
