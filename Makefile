@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksu
 UV_VERSION := 0.13.9
 PYTEST_ARGS ?=
 
-.PHONY: help setup geo demo test test-fast lint format lock browser services airflow clean
+.PHONY: help setup geo demo test test-fast lint format lock browser services firewall-tools airflow clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -44,11 +44,18 @@ services: ## install Debian's postgresql and redis-server for `make airflow` and
 	   DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql redis-server >/dev/null 2>&1)) ; } || \
 	  echo "note: postgresql and redis-server not installed; the Celery test will skip"
 
+firewall-tools: ## install Debian's nftables and ipset so the block-list exports are loaded by their own tools in the tests (needs root; skipped otherwise)
+	@{ command -v nft >/dev/null 2>&1 && command -v ipset >/dev/null 2>&1; } || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  (DEBIAN_FRONTEND=noninteractive apt-get install -y -q nftables ipset >/dev/null 2>&1 || (apt-get update -q >/dev/null 2>&1 && \
+	   DEBIAN_FRONTEND=noninteractive apt-get install -y -q nftables ipset >/dev/null 2>&1)) ; } || \
+	  echo "note: nftables/ipset not installed; the block-list load tests will skip"
+
 # Set SCANSENSE_LANDING and SCANSENSE_WAREHOUSE (absolute paths) first; README "Airflow without Docker".
 airflow: $(STAMP) services ## Airflow without Docker: Postgres, Redis, scheduler, api-server, 2 Celery workers on 127.0.0.1
 	$(BIN)/python deploy/airflow_local.py --workers 2 --port $(or $(AIRFLOW_PORT),8080)
 
-test: $(STAMP) browser services ## install and run the whole test suite
+test: $(STAMP) browser services firewall-tools ## install and run the whole test suite
 	$(BIN)/python -m pytest -n 2 -q $(PYTEST_ARGS)
 
 test-fast: $(STAMP) ## the suite without tests marked slow
