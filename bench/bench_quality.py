@@ -38,9 +38,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.chunk_rows is not None:
         settings = settings.replace("quality", chunk_rows=args.chunk_rows)
     with duckdb.connect(str(args.warehouse / "scansense.duckdb"), read_only=True) as con:
-        day = args.date or con.execute(
-            "SELECT event_date FROM events GROUP BY event_date ORDER BY count(*) DESC LIMIT 1"
-        ).fetchone()[0]
+        day = (
+            args.date
+            or con.execute(
+                "SELECT event_date FROM events GROUP BY event_date ORDER BY count(*) DESC LIMIT 1"
+            ).fetchone()[0]
+        )
         rows = {
             t.name: con.execute(f'SELECT count(*) FROM "{t.name}" WHERE {t.checked_rows}', {"day": day}).fetchone()[0]
             for t in catalog.entries()
