@@ -244,9 +244,6 @@ def test_celery_workers_run_three_days_and_survive_a_killed_worker(tmp_path: Pat
 
             tis = stack.api("GET", "/api/v2/dags/~/dagRuns/~/taskInstances?limit=1000")["task_instances"]
             daily = [t for t in tis if t["dag_id"] == "scansense_daily"]
-            import json
-
-            (tmp_path / "tis1.json").write_text(json.dumps(tis))  # DEBUG
             assert daily and all(t["state"] == "success" for t in tis), [
                 (t["task_id"], t["state"]) for t in tis if t["state"] != "success"
             ]
@@ -318,10 +315,8 @@ def test_celery_workers_run_three_days_and_survive_a_killed_worker(tmp_path: Pat
             tries = stack.api("GET", f"/api/v2/dags/scansense_daily/dagRuns/{run_id}/taskInstances/{WRITER}/tries")
             lost = [t for t in tries["task_instances"] if t["try_number"] == killed_try]
             assert len(lost) == 1 and lost[0]["hostname"].startswith(victim) and lost[0]["state"] != "success"
-            (tmp_path / "tis2.json").write_text(json.dumps(_daily_tis(stack)))  # DEBUG
-            (tmp_path / "tries.json").write_text(json.dumps(tries))  # DEBUG
             # The scheduler found it by its heartbeat timeout (not the worker saying goodbye).
-            assert _heartbeat_timeouts(stack, run_id) == [WRITER]
+            assert set(_heartbeat_timeouts(stack, run_id)) == {WRITER}
             # The killed build was cleared away by the retry; the day was mailed once more.
             assert not list(layout(warehouse).builds.glob("*.duckdb*"))
             subjects = sorted(message_from_bytes(m)["Subject"] for m in sink.messages)
@@ -330,22 +325,10 @@ def test_celery_workers_run_three_days_and_survive_a_killed_worker(tmp_path: Pat
             # Everything listened on 127.0.0.1 only.
             pids = _tree([p.pid for p in stack.procs.values()])
             assert _listeners(pids) <= {"127.0.0.1"}
-            cpu = {}  # DEBUG
-            for name, proc in stack.procs.items():  # DEBUG
-                try:  # DEBUG
-                    root = psutil.Process(proc.pid)  # DEBUG
-                    tree = [root, *root.children(recursive=True)]  # DEBUG
-                    cpu[name] = sum(sum(p.cpu_times()) for p in tree)  # DEBUG
-                except psutil.NoSuchProcess:  # DEBUG
-                    pass  # DEBUG
-            print("DEBUG cpu", {k: round(v, 1) for k, v in cpu.items()})  # DEBUG
-            t_stop = time.monotonic()  # DEBUG
     finally:
         pool.shutdown(wait=True)
 
-    print("DEBUG stop", time.monotonic() - t_stop)  # DEBUG
     stopped = _tree([p.pid for p in stack.procs.values()])
-    print("DEBUG tree", time.monotonic() - t_stop)  # DEBUG
     assert not stopped, "processes left running after stop"
     # Nothing lost or doubled by the kill: still the warehouse `scansense run` builds.
     assert table_hashes(warehouse / "scansense.duckdb", STABLE_TABLES) == reference.result()
