@@ -34,6 +34,32 @@ ROOT = Path(__file__).resolve().parents[1]
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 USER = "admin"
 
+# A one-machine deployment whose dags/ do not change under it: scheduling latency over idle CPU.
+# These apply to `make airflow` and to the test alike (see docs: Airflow's configuration reference).
+QUICK = {
+    # The scheduler sleeps up to this long after a loop that found nothing to do (default 1 s): a
+    # finished task's downstream is queued sooner, for a few more cheap queries to a local Postgres.
+    "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.2",
+    # An unchanged DAG file is parsed again every 30 s by default (about a core-second for
+    # scansense_daily.py on a busy 2-core machine); a changed file and a callback are parsed at once anyway.
+    "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "300",
+}
+
+# What every task of ScanSense imports (pipelines.steps, through the DAG file): loaded once per process.
+PRELOAD = ("duckdb", "pyarrow", "pyarrow.parquet")
+
+# A worker that dies is noticed in seconds, not minutes, and its task is retried at once: for a
+# throw-away deployment that kills workers on purpose (the test). A real one keeps Airflow's 5
+# minutes: a long pause of a healthy task (a swapping machine) must not count as a dead worker.
+FAILOVER = {
+    # Running tasks report to the api-server every 2 s (default 5 s) ...
+    "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": "2",
+    # ... a task silent for 20 s (10 missed heartbeats) is failed by the scheduler (default 300 s) ...
+    "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "20",
+    # ... which looks for such tasks every 2 s (default 10 s).
+    "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "2",
+}
+
 
 def free_port() -> int:
     """A TCP port nobody listens on at 127.0.0.1 right now."""
@@ -91,10 +117,22 @@ def _wait(what: str, ready, timeout: float, proc: subprocess.Popen | None = None
 class LocalAirflow:
     """Postgres, Redis and Airflow's processes, started in order and stopped together."""
 
-    def __init__(self, home: Path, workers: int = 2, concurrency: int = 2, api_port: int | None = None) -> None:
+    def __init__(
+        self,
+        home: Path,
+        workers: int = 2,
+        concurrency: int = 2,
+        api_port: int | None = None,
+        config: dict[str, str] | None = None,
+        retry_delay: float | None = None,
+    ) -> None:
+        """`config`: more AIRFLOW__SECTION__KEY settings (e.g. FAILOVER); `retry_delay`: seconds every
+        task waits before a retry, instead of its DAG's (a cluster policy, for a throw-away deployment)."""
         self.home = Path(home)
         self.workers = workers
         self.concurrency = concurrency
+        self.retry_delay = retry_delay
+        self.killed: set[str] = set()
         self.api_port = api_port or free_port()
         self.pg_port, self.redis_port = free_port(), free_port()
         self.procs: dict[str, subprocess.Popen] = {}
@@ -129,6 +167,8 @@ class LocalAirflow:
             # Tasks call the api-server's execution API; on a busy 2-core machine 5 s is too short.
             AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT="30",
         )
+        self.env.update(QUICK)
+        self.env.update(config or {})
 
     # -- processes -------------------------------------------------------------------------------
 
@@ -187,35 +227,81 @@ class LocalAirflow:
 
         _wait("redis", lambda: redis.Redis(host="127.0.0.1", port=self.redis_port).ping(), 30, proc)
 
+    def write_local_settings(self) -> None:
+        """`$AIRFLOW_HOME/config/airflow_local_settings.py`, which each Airflow process imports first.
+
+        It imports PRELOAD, so that a Celery worker's pool processes, and each task process forked
+        from them, start with DuckDB and Arrow loaded (about half a second less per task; the
+        dag-processor's parsing processes are forked the same way). With `retry_delay`, a cluster
+        policy gives every task that delay before a retry; the DAG's retries, backoff and maximum
+        delay stay as they are.
+        """
+        folder = self.home / "config"
+        folder.mkdir(parents=True, exist_ok=True)
+        text = '"""Written by deploy/airflow_local.py for this throw-away deployment."""\n\n'
+        text += "".join(f"import {module}  # noqa: F401 (preloaded)\n" for module in PRELOAD)
+        if self.retry_delay is not None:
+            text += "from datetime import timedelta\n\n\n"
+            text += f"def task_policy(task):\n    task.retry_delay = timedelta(seconds={float(self.retry_delay)!r})\n"
+        (folder / "airflow_local_settings.py").write_text(text)
+
     def start(self) -> LocalAirflow:
         """Start everything and return when the api-server answers and every process is alive."""
         self.home.mkdir(parents=True, exist_ok=True)
         (self.home / "passwords.json").write_text(json.dumps({USER: self.password}))
+        self.write_local_settings()
         self.start_postgres()
         self.start_redis()
         migrate = subprocess.run([AIRFLOW, "db", "migrate"], env=self.env, cwd=ROOT, capture_output=True, text=True)
         if migrate.returncode:
             raise RuntimeError(f"airflow db migrate failed:\n{migrate.stdout[-2000:]}{migrate.stderr[-3000:]}")
         api = self._spawn("api-server", [AIRFLOW, "api-server", "--host", "127.0.0.1", "--port", str(self.api_port)])
-        # Workers need the execution API from their first task on: the api-server answers first.
-        ready = lambda: self.api("GET", "/api/v2/monitor/health") is not None  # noqa: E731
-        _wait("api-server", ready, 180, api, self.home / "logs" / "api-server.log")
+        # Everything else starts while the api-server does: the scheduler and the dag-processor need
+        # only the database, and a task's calls to the execution API retry a refused connection
+        # (`[workers] execution_api_retries`), so a worker ready first waits for it.
         self._spawn("scheduler", [AIRFLOW, "scheduler"])
         self._spawn("dag-processor", [AIRFLOW, "dag-processor"])
         for i in range(1, self.workers + 1):
-            # The hostname names the worker in each task instance; the log server is not needed
-            # (task logs are files under AIRFLOW_HOME/logs on this one machine) and is not started.
-            name = f"worker{i}@{socket.gethostname()}"
-            cmd = [AIRFLOW, "celery", "worker", "--celery-hostname", name, "--skip-serve-logs"]
-            cmd += ["--concurrency", str(self.concurrency)]
-            self._spawn(f"worker{i}", cmd, env={"SCANSENSE_CELERY_HOSTNAME": name})
+            self.start_worker(f"worker{i}")
+        ready = lambda: self.api("GET", "/api/v2/monitor/health") is not None  # noqa: E731
+        _wait("api-server", ready, 180, api, self.home / "logs" / "api-server.log")
         self.check_alive()
         return self
+
+    def start_worker(self, name: str) -> subprocess.Popen:
+        """Start (or start again) the Celery worker `name` (worker1, worker2, ...)."""
+        # The hostname names the worker in each task instance; the log server is not needed
+        # (task logs are files under AIRFLOW_HOME/logs on this one machine) and is not started.
+        hostname = f"{name}@{socket.gethostname()}"
+        cmd = [AIRFLOW, "celery", "worker", "--celery-hostname", hostname, "--skip-serve-logs"]
+        cmd += ["--concurrency", str(self.concurrency)]
+        self.killed.discard(name)
+        return self._spawn(name, cmd, env={"SCANSENSE_CELERY_HOSTNAME": hostname})
+
+    def kill_worker(self, name: str) -> set[int]:
+        """SIGKILL every process of worker `name` at once, as a machine that dies; return their pids.
+
+        That is the Celery worker, its pool processes, and each running task's supervisor and task
+        process, which Airflow puts in process groups of their own (so not the worker's group).
+        """
+        import psutil
+
+        root = psutil.Process(self.procs[name].pid)
+        tree = [root, *root.children(recursive=True)]
+        for proc in tree:
+            try:
+                proc.kill()
+            except psutil.NoSuchProcess:
+                pass
+        self.procs[name].wait(timeout=10)  # our child: reaped here, so its returncode is -9
+        psutil.wait_procs(tree[1:], timeout=10)
+        self.killed.add(name)
+        return {p.pid for p in tree}
 
     def check_alive(self) -> None:
         """Raise naming the first process that has exited, with the end of its log."""
         for name, proc in self.procs.items():
-            if proc.poll() is not None:
+            if proc.poll() is not None and name not in self.killed:
                 log = self.home / "logs" / f"{name}.log"
                 tail = log.read_text(errors="replace")[-3000:] if log.is_file() else ""
                 raise RuntimeError(f"{name} exited with {proc.returncode}:\n{tail}")
