@@ -275,8 +275,9 @@ def run_day(landing: Path, warehouse: Path, memory_limit: str) -> dict:
     out["max_rss_mb"] = round(int(rss.group(1)) / 1024) if rss else None
     if proc.returncode == 0:
         out["run"] = json.loads(proc.stdout.strip().splitlines()[-1])
-    else:
-        out["stderr"] = proc.stderr[-3000:]
+    else:  # the run's own lines, without /usr/bin/time's report after them
+        own = proc.stderr.split("Command exited with non-zero status")[0].split("\tCommand being timed")[0]
+        out["stderr"] = own[-3000:]
     return out
 
 
