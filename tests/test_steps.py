@@ -155,9 +155,11 @@ def test_a_memory_limit_bounds_every_connection_and_changes_nothing(gen: Path, r
 
     settings = generated_settings(gen, tmp_path / "wh").replace("scale", memory_limit="256MB")
     with duck.connect(settings) as con:
-        limit, spill = con.execute(
-            "SELECT current_setting('memory_limit'), current_setting('temp_directory')"
+        limit, spill, bar = con.execute(
+            "SELECT current_setting('memory_limit'), current_setting('temp_directory'), "
+            "current_setting('enable_progress_bar')"
         ).fetchone()
+    assert bar is False  # DuckDB's own bar would write to stdout, into `run --json`'s output
     assert limit.startswith("244") or limit.startswith("256"), limit
     assert Path(spill) == settings.warehouse / ".spill"
     assert run_day(DAY, settings, send_email=False).published
