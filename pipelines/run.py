@@ -196,7 +196,7 @@ def stage_analyze(day: date, settings: Settings, watch: Stopwatch | None = None,
     once); sharded, or under `scale.memory_limit`, each step and shard runs on a fresh connection
     from the lake, as the DAG's tasks do, holding only its own inputs. (A shared connection holds
     every table of the day at once: on a 50 M-event day under a 2 GB limit it stopped with an error
-    at the eighth step, which then ran alone in 2.4 GB; bench/bench_scale.py, docs/SCALING.md.)
+    after seven steps; the rest then ran alone within 2.5 GB each; bench/bench_scale.py, docs/SCALING.md.)
     """
     watch = watch or Stopwatch()
     shards = settings.scale.shards
