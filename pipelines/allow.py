@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from pipelines.schema import address
 from pipelines.settings import Settings
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -42,13 +43,8 @@ def read_allow_file(path: str | Path) -> list[Network]:
 
 def is_allowed(ip: str, networks: list[Network]) -> bool:
     """True when `ip` lies in one of `networks` (IPv4-mapped IPv6 compares as IPv4); bad text is not."""
-    try:
-        addr = ipaddress.ip_address(ip.split("%")[0])
-    except ValueError:
-        return False
-    if addr.version == 6 and addr.ipv4_mapped is not None:
-        addr = addr.ipv4_mapped
-    return any(addr.version == net.version and addr in net for net in networks)
+    addr = address(ip)
+    return addr is not None and any(addr.version == net.version and addr in net for net in networks)
 
 
 def allowed(ips: list[str], settings: Settings) -> set[str]:

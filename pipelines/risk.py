@@ -9,7 +9,6 @@ R = F + T + G and offer the paper's weights on 0..100 indicators as `risk.formul
 
 from __future__ import annotations
 
-import ipaddress
 from datetime import date
 
 import duckdb
@@ -17,6 +16,7 @@ import pyarrow as pa
 
 from pipelines import catalog
 from pipelines.orgs.reference import load_reference
+from pipelines.schema import address
 from pipelines.settings import Settings
 from pipelines.sqlfiles import read_sql
 
@@ -42,13 +42,8 @@ def parse_clock(text: str) -> int:
 
 def is_public(ip: str) -> bool:
     """True for globally routable addresses; private, reserved, shared and malformed ones are not."""
-    try:
-        addr = ipaddress.ip_address(ip.split("%")[0])
-    except ValueError:
-        return False
-    if addr.version == 6 and addr.ipv4_mapped is not None:
-        addr = addr.ipv4_mapped
-    return addr.is_global and not addr.is_multicast
+    addr = address(ip)
+    return addr is not None and addr.is_global and not addr.is_multicast
 
 
 def _existing(con: duckdb.DuckDBPyConnection) -> set[str]:

@@ -112,6 +112,17 @@ def _canonical_ip(text: str) -> str | None:
     return ip_text(addr)
 
 
+def address(ip: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """`ip` parsed (a zone suffix dropped, an IPv4-mapped IPv6 address as its IPv4 one); None for bad text."""
+    try:
+        addr = ipaddress.ip_address(ip.split("%")[0])
+    except ValueError:
+        return None
+    if addr.version == 6 and addr.ipv4_mapped is not None:
+        return addr.ipv4_mapped
+    return addr
+
+
 def ip_text(addr: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
     """Canonical text of a parsed address (the one spelling `canonical_ip` gives)."""
     if addr.version == 6:
