@@ -6,27 +6,14 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-import duckdb
-import pyarrow as pa
+from test_detect_units import _con
 
 from pipelines.detect import slow
-from pipelines.schema import conform_events
 from pipelines.settings import Slow
 
 DAY = date(2025, 11, 26)
 T0 = datetime(2025, 11, 26, 1, 0, tzinfo=UTC)
 SERVERS = [f"180.101.49.{i}" for i in range(10, 17)]
-
-
-def _con(rows: list[dict]) -> duckdb.DuckDBPyConnection:
-    for r in rows:
-        r.setdefault("event_date", r["ts"].date())
-        r.setdefault("source_kind", "flow")
-        r.setdefault("packets", 1)
-    events = conform_events(pa.Table.from_pylist(rows))  # noqa: F841 (scanned by DuckDB)
-    con = duckdb.connect()
-    con.execute("CREATE TABLE events AS SELECT * FROM events")
-    return con
 
 
 def _flow(src: str, dst: str, sport: int, dport: int, proto: str, flags: str | None, at: datetime) -> dict:
@@ -38,6 +25,8 @@ def _flow(src: str, dst: str, sport: int, dport: int, proto: str, flags: str | N
         "dst_port": dport,
         "proto": proto,
         "tcp_flags": flags,
+        "source_kind": "flow",
+        "packets": 1,
     }
 
 
