@@ -54,10 +54,13 @@ PRELOAD = ("duckdb", "pyarrow", "pyarrow.parquet")
 FAILOVER = {
     # Running tasks report to the api-server every 2 s (default 5 s) ...
     "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": "2",
-    # ... a task silent for 20 s (10 missed heartbeats) is failed by the scheduler (default 300 s) ...
-    "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "20",
+    # ... a task silent for 30 s (15 missed heartbeats) is failed by the scheduler (default 300 s) ...
+    "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "30",
     # ... which looks for such tasks every 2 s (default 10 s).
     "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "2",
+    # A task waiting for a free worker slot is not a lost one: catchup queues three days' tasks on
+    # four slots of a busy machine, longer than the default 600 s would let them wait.
+    "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "3600",
 }
 
 
