@@ -204,7 +204,7 @@ def stage_analyze(day: date, settings: Settings, watch: Stopwatch | None = None,
     if shards == 1 and not settings.scale.memory_limit:
         con = duck.connect(settings)
         try:
-            wh.load_lake_table(con, settings.warehouse, "events", catalog.table("events").schema, day=day)
+            wh.lake_view(con, settings.warehouse, "events", catalog.table("events").schema, day)
             for step in steps.table_steps(1):
                 with watch.step(step.table):
                     counts[step.table] = steps.run_step(step, day, settings, con=con)

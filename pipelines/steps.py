@@ -160,7 +160,9 @@ def load_inputs(
         where = ""
         if name == "events" and shards > 1:
             where = f"WHERE {shard_of('src_ip', shards)} = {int(shard)} OR {shard_of('dst_ip', shards)} = {int(shard)}"
-        if files:
+        if name == "events":
+            wh.lake_view(con, warehouse, name, entry.schema, day, where)
+        elif files:
             con.execute(
                 f'CREATE OR REPLACE TABLE "{name}" AS SELECT * FROM '
                 f"read_parquet($files, union_by_name = true, hive_partitioning = false) {where}",

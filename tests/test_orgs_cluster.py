@@ -196,3 +196,26 @@ def test_port_set_bands_tie_similar_port_sets() -> None:
     assert len(bands) == PORT_BANDS
     shared = sum(b[0] == b[1] for b in bands)
     assert shared >= 1 and all(b[0] != b[2] for b in bands) and all(b[3] is None for b in bands)
+
+
+def test_only_scanning_sources_are_aggregated_with_the_same_rows(population) -> None:
+    """source_tables(scanning=...) builds the rows of the whole table that scanning_mask keeps, and only those."""
+    import pyarrow.compute as pc
+
+    from pipelines.orgs.features import scanning_mask, source_tables
+
+    syn, _ = population
+    whole = source_tables(_con(syn))
+    mask = scanning_mask(whole[0], 8, 0.5)  # the synthetic sources send 3-12 probes: some fall below
+    assert 0 < mask.sum() < len(mask)
+    kept = set(whole[0].filter(pa.array(mask))["src_ip"].to_pylist())
+    scanning = source_tables(_con(syn), scanning=(8, 0.5))
+    assert scanning[0].equals(whole[0].filter(pa.array(mask)))
+    for part, full in zip(scanning[1:], whole[1:], strict=True):
+        expected = full.filter(pc.is_in(full["src_ip"], value_set=pa.array(sorted(kept))))
+        assert part.sort_by([(c, "ascending") for c in part.column_names]).equals(
+            expected.sort_by([(c, "ascending") for c in expected.column_names])
+        )
+    # scanner_orgs still lists every source, the others unclustered
+    prep = prepare(_con(syn), None, population="scanning", min_probes=8, min_probe_share=0.5)
+    assert prep.all_ips == sorted(whole[0]["src_ip"].to_pylist()) and set(prep.ips) == kept

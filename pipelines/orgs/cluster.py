@@ -108,26 +108,36 @@ def prepare(
     """
     if population not in POPULATIONS:
         raise ValueError(f"unknown population {population!r}; one of {POPULATIONS}")
-    tables = source_tables(con)
-    sources = tables[0]
-    all_known = _known(orgs_dir, sources["src_ip"])
     if population == "scanning":
-        keep = scanning_mask(sources, min_probes, min_probe_share)
-    elif population == "labelled":
-        keep = np.array([bool(o) and o != GENERIC_ORG for o in all_known], dtype=bool)
+        # only the scanning sources are aggregated (features.source_tables); the others are listed
+        sql = "SELECT DISTINCT src_ip FROM events WHERE src_ip IS NOT NULL ORDER BY src_ip"
+        all_ips = con.execute(sql).to_arrow_table().column(0).to_pylist()
+        tables = source_tables(con, scanning=(min_probes, min_probe_share))
+        keep = scanning_mask(tables[0], min_probes, min_probe_share)
     else:
+        tables = source_tables(con)
+        all_ips = tables[0]["src_ip"].to_pylist()
         keep = None
+    all_known = _known(orgs_dir, pa.array(all_ips, pa.string()))
+    if population == "labelled":
+        keep = np.array([bool(o) and o != GENERIC_ORG for o in all_known], dtype=bool)
     feats = source_features(con, keep=keep, tables=tables)
     graph = build_graph(feats.sources)
     reduced = reduce(feats.matrix, SVD_DIMS, seed=seed)
-    known = all_known if keep is None else [o for o, k in zip(all_known, keep.tolist(), strict=True) if k]
+    if keep is None:
+        known = all_known
+    elif population == "scanning":
+        by_ip = dict(zip(all_ips, all_known, strict=True))
+        known = [by_ip[ip] for ip in feats.ips]
+    else:
+        known = [o for o, k in zip(all_known, keep.tolist(), strict=True) if k]
     return Prepared(
         features=feats,
         graph=graph,
         reduced=reduced,
         known=known,
         population=population,
-        all_ips=sources["src_ip"].to_pylist(),
+        all_ips=all_ips,
         all_known=all_known,
     )
 

@@ -20,7 +20,12 @@
 -- column prev_w: The combination's previous window holding this target (null when none): the incremental
 --   filter's window adds nothing new exactly when every target's prev_w lies in the current growth period
 --   (see pipelines/detect/slow.py).
-WITH established AS (
+WITH span_probes AS MATERIALIZED (
+    -- the probe definition is a grouping of the days' conversations: evaluated once, read twice below
+    SELECT src_ip, dst_ip, dst_port, proto, conn_state, tcp_flags, ts
+    FROM probes
+    WHERE event_date BETWEEN $first_day AND $day
+), established AS (
     -- per (source, service): records that carry an established exchange, and how many of them are probes
     SELECT src_ip, dst_ip, dst_port, proto, count(*) AS n
     FROM events
@@ -29,8 +34,8 @@ WITH established AS (
     GROUP BY ALL
 ), established_probes AS (
     SELECT src_ip, dst_ip, dst_port, proto, count(*) AS n
-    FROM probes
-    WHERE event_date BETWEEN $first_day AND $day AND proto = 'tcp'
+    FROM span_probes
+    WHERE proto = 'tcp'
       AND (conn_state = 'SF' OR (conn_state IS NULL AND contains(tcp_flags, 'A') AND NOT contains(tcp_flags, 'R')))
     GROUP BY ALL
 ), used AS (
@@ -46,11 +51,10 @@ WITH established AS (
 ), base AS (
     -- one grouping serves both kinds: (src_ip, dst_ip, dst_port, window) -> records
     SELECT p.src_ip, p.dst_ip, p.dst_port, floor(epoch(p.ts) / $window_s)::BIGINT AS w, count(*)::BIGINT AS n
-    FROM probes AS p
+    FROM span_probes AS p
     ANTI JOIN used AS u
       ON u.src_ip = p.src_ip AND u.dst_ip = p.dst_ip AND u.dst_port = p.dst_port AND u.proto = p.proto
-    WHERE p.event_date BETWEEN $first_day AND $day
-      AND p.src_ip IS NOT NULL AND p.dst_ip IS NOT NULL AND p.dst_port IS NOT NULL
+    WHERE p.src_ip IS NOT NULL AND p.dst_ip IS NOT NULL AND p.dst_port IS NOT NULL
     GROUP BY ALL
 ), horizontal AS (
     SELECT src_ip, dst_port FROM base GROUP BY src_ip, dst_port HAVING count(DISTINCT w) > $min_windows

@@ -2,7 +2,8 @@
 -- kind: intermediate (run by Python, not stored in the warehouse)
 -- grain: one row per src_ip
 -- key: src_ip
--- Inputs: events (all days), the probes view over them (sql/detect/probes.sql, the one definition of a probe) and orgs_geo_ip (geo_ip's columns, null where absent).
+-- Inputs: orgs_events (the events of the sources to encode: every source, or the scanning ones, pipelines/orgs/features.py),
+-- the probes view over all of events (sql/detect/probes.sql, the one definition of a probe) and orgs_geo_ip (geo_ip's columns, null where absent).
 -- column src_ip: Source (scanner) address.
 -- column probes: Events sent by the source.
 -- column ports: Distinct destination ports hit.
@@ -42,7 +43,7 @@ WITH probe_counts AS (
 ), e AS (
     SELECT *,
         epoch(ts) - epoch(lag(ts) OVER (PARTITION BY src_ip ORDER BY ts)) AS gap
-    FROM events WHERE src_ip IS NOT NULL
+    FROM orgs_events WHERE src_ip IS NOT NULL
 ), agg AS (
     SELECT
         src_ip,

@@ -6,6 +6,6 @@
 -- column hour: UTC hour of day 0-23.
 -- column hits: Events from the source in that hour of day, over all days.
 SELECT src_ip, hour(ts)::INTEGER AS hour, count(*)::DOUBLE AS hits
-FROM events
+FROM orgs_events
 WHERE src_ip IS NOT NULL AND ts IS NOT NULL
 GROUP BY ALL

@@ -6,6 +6,6 @@
 -- column dst_port: Destination port hit.
 -- column hits: Events from the source to the port.
 SELECT src_ip, dst_port, count(*)::DOUBLE AS hits
-FROM events
+FROM orgs_events
 WHERE src_ip IS NOT NULL AND dst_port IS NOT NULL
 GROUP BY ALL
