@@ -106,8 +106,11 @@ def _at(text: str) -> datetime:
 
 
 def _wait_for_runs(stack, daily: int, reports: int, what: str) -> list[dict]:
-    """Poll the API until `daily` scansense_daily runs and `reports` scansense_report runs succeeded."""
-    deadline = time.monotonic() + 600
+    """Poll the API until `daily` scansense_daily runs and `reports` scansense_report runs succeeded.
+
+    The deadline guards against a hang, not a slow machine: runs end in 2-3 minutes when idle.
+    """
+    deadline = time.monotonic() + 1500
     runs: list[dict] = []
     while time.monotonic() < deadline:
         stack.check_alive()
@@ -152,7 +155,7 @@ def _catch_writer(stack, run_id: str, builds: Path) -> tuple[str, int, int]:
         "SELECT hostname, pid, try_number FROM task_instance WHERE dag_id = 'scansense_daily'"
         " AND run_id = %s AND task_id = %s AND state = 'running' AND pid IS NOT NULL"
     )
-    deadline = time.monotonic() + 300
+    deadline = time.monotonic() + 900  # a hang guard (the cleared day's tasks run again first)
     try:
         while time.monotonic() < deadline:
             stack.check_alive()
@@ -185,10 +188,11 @@ def _heartbeat_timeouts(stack, run_id: str | None) -> list[str]:
 def _reference_warehouse(scansense_env: dict[str, str], reference: Path) -> dict[str, str]:
     """The same days through `scansense run` (run_day, as the CLI does): the STABLE_TABLES hashes.
 
-    Runs in a thread at a low priority (Linux: per thread, inherited by DuckDB's threads), so it
-    takes the CPU Airflow leaves idle between tasks rather than slowing them.
+    Runs in a thread at a lower priority (Linux: per thread, inherited by DuckDB's threads), so it
+    mostly takes the CPU Airflow leaves idle between tasks. Only mildly lower: at nice 15 a machine
+    busy with other work starved it for over ten minutes after Airflow had finished.
     """
-    os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 15)
+    os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 5)
     from pipelines.run import run_day
     from pipelines.settings import load_settings
 
@@ -200,7 +204,7 @@ def _reference_warehouse(scansense_env: dict[str, str], reference: Path) -> dict
 
 @pytest.mark.slow
 @pytest.mark.airflow
-@pytest.mark.timeout(900)
+@pytest.mark.timeout(1800)  # a hang, not a speed limit: 4-5 minutes on an idle machine, 11 beside stress-ng
 def test_celery_workers_run_three_days_and_survive_a_killed_worker(tmp_path: Path, smtp_sink) -> None:
     missing = launcher.missing_programs()
     if missing:
@@ -296,7 +300,7 @@ def test_celery_workers_run_three_days_and_survive_a_killed_worker(tmp_path: Pat
             assert [s.split()[1].rstrip(":") for s in subjects] == DAYS, subjects
 
             # The warehouse equals the one `scansense run` built (no writer runs now: all runs are done).
-            expected = reference.result(timeout=600)
+            expected = reference.result()  # however busy the machine: the test's own timeout bounds it
             assert table_hashes(warehouse / "scansense.duckdb", STABLE_TABLES) == expected
 
             # -- second pass: the middle day again, and the worker writing its warehouse dies.
