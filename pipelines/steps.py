@@ -156,21 +156,15 @@ def load_inputs(
         entry = catalog.table(name)
         if entry.layer == "staging":
             continue  # after events: a staging table is the cached rows of the day's addresses
-        files = wh.lake_files(warehouse, name, day)
-        where = ""
-        if name == "events" and shards > 1:
-            where = f"WHERE {shard_of('src_ip', shards)} = {int(shard)} OR {shard_of('dst_ip', shards)} = {int(shard)}"
         if name == "events":
+            where = ""
+            if shards > 1:
+                where = (
+                    f"WHERE {shard_of('src_ip', shards)} = {int(shard)} OR {shard_of('dst_ip', shards)} = {int(shard)}"
+                )
             wh.lake_view(con, warehouse, name, entry.schema, day, where)
-        elif files:
-            con.execute(
-                f'CREATE OR REPLACE TABLE "{name}" AS SELECT * FROM '
-                f"read_parquet($files, union_by_name = true, hive_partitioning = false) {where}",
-                {"files": files},
-            )
         else:
-            empty = entry.schema.empty_table()  # noqa: F841  (scanned by DuckDB through its variable name)
-            con.execute(f'CREATE OR REPLACE TABLE "{name}" AS SELECT * FROM empty')
+            wh.load_lake_table(con, warehouse, name, entry.schema, day=day)
     if "geo_ip" in inputs(table):
         _load_geo_ip(con, settings)
 

@@ -108,8 +108,7 @@ def lake_view(
     """
     files = lake_files(warehouse, table, day)
     if not files:
-        empty = schema.empty_table()  # noqa: F841  (scanned by DuckDB through its variable name)
-        con.execute(f'CREATE OR REPLACE TABLE "{table}" AS SELECT * FROM empty')
+        load_lake_table(con, warehouse, table, schema, day)  # an empty table with the catalog's columns
         return
     listed = ", ".join(_quote(f) for f in files)  # a view keeps no parameters: the lake's own paths, quoted
     con.execute(
