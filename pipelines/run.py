@@ -192,8 +192,8 @@ def stage_analyze(day: date, settings: Settings, watch: Stopwatch | None = None,
     (a backfill in reverse) changes their input: with `refresh_later` the later days already
     analyzed are analyzed again, and the lake ends the same whatever order the days ran in.
 
-    Unsharded and unbounded, the steps share one in-memory connection (the day's events loaded
-    once); sharded, or under `scale.memory_limit`, each step and shard runs on a fresh connection
+    Unsharded and unbounded, the steps share one in-memory connection (the day's events a view
+    over its lake files, every step's table kept in it); sharded, or under `scale.memory_limit`, each step and shard runs on a fresh connection
     from the lake, as the DAG's tasks do, holding only its own inputs. (A shared connection holds
     every table of the day at once: on a 50 M-event day under a 2 GB limit it stopped with an error
     after seven steps; the rest then ran alone within 2.5 GB each; bench/bench_scale.py, docs/SCALING.md.)
@@ -229,11 +229,8 @@ def day_counts(day: date, settings: Settings) -> dict[str, int]:
     """Events, sources, fast and slow scanners and malicious sources of the day, from its lake partitions."""
     con = duck.connect(settings)
     try:
-        events = wh.lake_files(settings.warehouse, "events", day)
-        if events:  # counted where it lies: a day of tens of millions of events is not copied for two counts
-            con.read_parquet([str(f) for f in events]).select("src_ip").create_view("events")
-        else:
-            wh.load_lake_table(con, settings.warehouse, "events", catalog.table("events").schema, day=day)
+        # counted where it lies: a day of tens of millions of events is not copied for two counts
+        wh.lake_view(con, settings.warehouse, "events", catalog.table("events").schema, day)
         for name in ("scan_fast", "scan_slow", "source_risk"):
             wh.load_lake_table(con, settings.warehouse, name, catalog.table(name).schema, day=day)
         stats = con.execute(
