@@ -34,6 +34,14 @@ class Site:
     sensor_name: str = "default"  # recorded in events.sensor when the input does not say
     allow: str = ""  # file of the site's own scanners (addresses or CIDRs, # comments): never a finding, never exported
     allow_research_orgs: bool = False  # true: sources on the orgs.dir lists (Censys, ...) are never a finding
+    # The site's own networks: a confirmed scan from inside them is malicious on its own (lateral movement).
+    internal_networks: tuple[str, ...] = (
+        "10.0.0.0/8",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "100.64.0.0/10",
+        "fc00::/7",
+    )
 
 
 @dataclass(frozen=True)
@@ -42,7 +50,8 @@ class Fast:
     period_s: int = 300  # trailing statistics period for mu and sigma (paper 000: 5 minutes)
     k: float = 2.0  # T = mu + k*sigma; larger k flags fewer sources
     sigma_floor: float = 1.0  # sigma never below this, else few sources make T collapse to mu
-    min_probes: int = 10  # never flag a source below this many probes in a window
+    min_probes: int = 10  # never flag a source below this many probes in a window, however few sources are active
+    min_targets: int = 5  # ...nor below this many distinct ports or distinct hosts: one unreachable server retried is no scan
     mode: str = "mean"  # "mean" (paper: mu + k*sigma) or "robust" (median + k*1.4826*MAD)
 
 
@@ -116,6 +125,7 @@ class Export:
 
 @dataclass(frozen=True)
 class Geo:
+    data_dir: str = ""  # where `scansense geo fetch` keeps the offline databases, shared by every warehouse; empty: ~/.local/share/scansense/geo ($XDG_DATA_HOME)
     mmdb: str = ""  # MaxMind-format city DB; empty = <warehouse>/geo/*.mmdb (DB-IP Lite IPv4 + IPv6) if present
     asn_csv: str = ""  # ASN range CSV; empty = <warehouse>/geo/asn*.csv (IPv4 + IPv6) if present
     providers: tuple[str, ...] = ()  # online providers in priority order (ipinfo, ipapi, taobao); empty = offline
@@ -173,6 +183,7 @@ class Airflow:
     end_date: str = ""  # last day it runs (a fixed range to backfill); empty: no end, one run per new day
     catchup: bool = True  # run every day from start_date on that has no run yet; false: only the newest day
     pool: str = ""  # pool of the warehouse writers, must exist; empty: default_pool (max_active_runs=1 serializes)
+    ingest_batch_mb: float = 64.0  # a day's input files grouped into ingest tasks of about this many MB; larger: fewer task start-ups
 
 
 @dataclass(frozen=True)
@@ -194,7 +205,7 @@ class Quality:
 PATH_KEYS = {
     "paths": ("warehouse", "landing"),
     "site": ("allow",),
-    "geo": ("mmdb", "asn_csv"),
+    "geo": ("data_dir", "mmdb", "asn_csv"),
     "orgs": ("dir",),
     "sensor": ("out",),
 }
