@@ -2,13 +2,15 @@
 
 F (traffic) when the source exceeded the dynamic threshold or was found by the slow-scan model,
 T (time) when it was active in the local night window, G (geography) when it comes from a public
-address outside the home country. The paper writes R = 0.4F + 0.3T + 0.3G with F/T/G worth
+address outside the home country. A confirmed scan from the site's own networks (`site.internal_networks`)
+is malicious on its own (DESIGN 5.2: lateral movement), whatever R says. The paper writes R = 0.4F + 0.3T + 0.3G with F/T/G worth
 50/30/20 points and malicious at R >= 60, which no source can reach (max 35); we default to
 R = F + T + G and offer the paper's weights on 0..100 indicators as `risk.formula = "paper"`.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import date
 
 import duckdb
@@ -46,6 +48,23 @@ def is_public(ip: str) -> bool:
     return addr is not None and addr.is_global and not addr.is_multicast
 
 
+def internal_networks(site_networks: tuple[str, ...]) -> list:
+    """The site's own networks as ip_network objects (IPv4-mapped IPv6 ranges read as IPv4)."""
+    nets = []
+    for text in site_networks:
+        net = ipaddress.ip_network(text.strip(), strict=False)
+        if isinstance(net, ipaddress.IPv6Network) and net.subnet_of(ipaddress.ip_network("::ffff:0:0/96")):
+            net = ipaddress.ip_network(f"{net.network_address.ipv4_mapped}/{max(net.prefixlen - 96, 0)}")
+        nets.append(net)
+    return nets
+
+
+def is_internal(ip: str, nets: list) -> bool:
+    """True when the address lies in one of the site's own networks."""
+    addr = address(ip)
+    return addr is not None and any(addr.version == n.version and addr in n for n in nets)
+
+
 def _existing(con: duckdb.DuckDBPyConnection) -> set[str]:
     rows = con.execute("SELECT table_name FROM duckdb_tables() UNION SELECT view_name FROM duckdb_views()").fetchall()
     return {r[0] for r in rows}
@@ -58,8 +77,13 @@ def source_risk(con: duckdb.DuckDBPyConnection, day: date, settings: Settings) -
         raise ValueError(f"risk.formula must be one of {FORMULAS}, not {rs.formula!r}")
     sources = con.execute("SELECT DISTINCT src_ip FROM events WHERE src_ip IS NOT NULL").fetch_arrow_table().column(0)
     ips = sources.to_pylist()
+    nets = internal_networks(site.internal_networks)
     public = pa.table(
-        {"ip": pa.array(ips, pa.string()), "is_public": pa.array([is_public(ip) for ip in ips], pa.bool_())}
+        {
+            "ip": pa.array(ips, pa.string()),
+            "is_public": pa.array([is_public(ip) for ip in ips], pa.bool_()),
+            "is_internal": pa.array([is_internal(ip, nets) for ip in ips], pa.bool_()),
+        }
     )
     research = load_reference(settings.orgs.dir).match(sources).select(["ip", "org"])
     registered = {"risk_sources_public": public, "risk_research_orgs": research}
@@ -85,6 +109,7 @@ def source_risk(con: duckdb.DuckDBPyConnection, day: date, settings: Settings) -
         "g_points": 100 if paper else rs.geo_points,
         "malicious_at": float(rs.malicious_at),
         "exclude_research": bool(rs.exclude_research_orgs),
+        "internal_malicious": bool(rs.internal_scans_malicious),
         "baseline": list(rs.baseline_detectors),
     }
     try:

@@ -104,6 +104,7 @@ class Risk:
     geo_points: int = 20
     malicious_at: float = 60.0
     exclude_research_orgs: bool = False  # count known research scanners as not malicious
+    internal_scans_malicious: bool = True  # a confirmed scan from site.internal_networks is malicious whatever R (lateral movement)
     baseline_detectors: tuple[str, ...] = ("port_ratio",)  # findings kept for comparison that never raise F
 
 

@@ -24,7 +24,8 @@ def _flow(t: datetime, src: str, sport: int, dst: str, dport: int, flags: str, l
 
 def _cidds_day(path: Path) -> Path:
     """A -T1 vertical scan (one probe every 15 s for 25 minutes, closed ports answer RST-ACK) among
-    office clients whose sessions complete and whose few failures alternate between two dead servers."""
+    office clients whose sessions complete and whose few failures, to a service they never reach (a
+    mapped drive of a retired file server, NetBIOS), alternate between two dead servers."""
     lines = [HEADER]
     for i in range(100):
         t = T0 + timedelta(seconds=15 * i)
@@ -40,7 +41,7 @@ def _cidds_day(path: Path) -> Path:
             lines.append(_flow(t, client, 40000 + i, server, 445, ".AP.SF", "normal"))
             lines.append(_flow(t + timedelta(milliseconds=2), server, 445, client, 40000 + i, ".AP.SF", "normal"))
             if i % 6 == 0:
-                lines.append(_flow(t, client, 45000 + i, f"192.168.220.{45 + i // 6 % 2}", 445, "....S.", "normal"))
+                lines.append(_flow(t, client, 45000 + i, f"192.168.220.{45 + i // 6 % 2}", 139, "....S.", "normal"))
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
 

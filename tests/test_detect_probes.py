@@ -18,7 +18,8 @@ def _row(name: str, ms: int, kind: str, proto: str, src: str, sport, dst: str, d
     ts = T0 + timedelta(milliseconds=ms)
     return {
         "source_location": name, "ts": ts, "event_date": ts.date(), "source_kind": kind, "proto": proto,
-        "src_ip": src, "src_port": sport, "dst_ip": dst, "dst_port": dport, "tcp_flags": flags, **extra,
+        "src_ip": src, "src_port": sport, "dst_ip": dst, "dst_port": dport, "tcp_flags": flags,
+        "conn_state": None, "outcome": None, "resp_packets": None, **extra,
     }  # fmt: skip
 
 
@@ -41,13 +42,14 @@ CASES = [
     ("xmas", _row("xmas", 21, "pcap", "tcp", X, 40001, S, 25, "FPU"), True),
     ("ack_probe", _row("ack_probe", 22, "pcap", "tcp", X, 40001, S, 26, "A"), True),
     ("maimon", _row("maimon", 23, "pcap", "tcp", X, 40001, S, 27, "FA"), True),
-    # UDP: a query answered, a probe unanswered, an answer whose query was not captured
-    ("dns_query", _row("dns_query", 30, "pcap", "udp", C, 53000, S, 53), True),
+    # UDP: a query answered (a service the client uses: not a probe), a probe unanswered, an answer whose
+    # query was not captured
+    ("dns_query", _row("dns_query", 30, "pcap", "udp", C, 53000, S, 53), False),
     ("dns_answer", _row("dns_answer", 31, "pcap", "udp", S, 53, C, 53000), False),
     ("udp_probe", _row("udp_probe", 32, "pcap", "udp", X, 40002, S, 161), True),
     ("lost_query_answer", _row("lost_query_answer", 33, "pcap", "udp", S, 123, C, 41000), False),
     # same millisecond in flow records: the side going to the service port opened it
-    ("flow_query", _row("flow_query", 40, "flow", "udp", C, 53001, S, 53), True),
+    ("flow_query", _row("flow_query", 40, "flow", "udp", C, 53001, S, 53), False),
     ("flow_answer", _row("flow_answer", 40, "flow", "udp", S, 53, C, 53001), False),
     # ICMP requests are probes, replies and errors are not
     ("echo", _row("echo", 50, "pcap", "icmp", X, None, S, 8), True),
@@ -147,7 +149,8 @@ def test_half_open_and_connect_scans_of_an_open_port() -> None:
 
 def test_udp_and_icmp_every_shape() -> None:
     rows = [
-        # the side that speaks first sends the probes (answered or not); the answering side never does
+        # the side that speaks first sends the probes; the answering side never does, and a query the
+        # service answered is a contact that succeeded, not a probe
         _row("udp_answered", 0, "pcap", "udp", X, 40000, S, 161),
         _row("udp_answer", 1, "pcap", "udp", S, 161, X, 40000),
         _row("udp_silent", 2, "pcap", "udp", X, 40001, S, 162),
@@ -155,7 +158,7 @@ def test_udp_and_icmp_every_shape() -> None:
         # an answer whose query was not captured (service port to a high port)
         _row("udp_orphan_answer", 4, "pcap", "udp", S, 53, C, 53000),
     ]
-    want = {"udp_answered", "udp_silent", "udp_again"}
+    want = {"udp_silent", "udp_again"}
     requests = {"icmp": {8, 13, 15, 17}, "icmpv6": {128}}
     for proto, types in requests.items():
         for t in range(256):
@@ -166,27 +169,17 @@ def test_udp_and_icmp_every_shape() -> None:
     assert _probe_names(rows) == want
 
 
-def test_biflow_records_are_judged_by_both_sides() -> None:
-    """CICFlowMeter records hold both sides' flags OR-ed: an ACK in them is no proof the source completed anything."""
-    cic = {"source_format": "cicflowmeter"}
+def test_records_that_say_their_outcome_are_judged_by_it() -> None:
+    """Biflows and Zeek logs carry their contact's outcome (events.outcome, set by the parser from both directions)."""
     cases = {
-        "unanswered_syn": ("S", 1, True),
-        "syn_retried": ("S", 3, True),
-        "refused": ("SRA", 2, True),  # SYN, RST-ACK
-        "half_open": ("SRA", 3, True),  # SYN, SYN-ACK, RST
-        "syn_synack_only": ("SA", 2, True),
-        "handshake_idle": ("SA", 3, False),  # SYN, SYN-ACK, ACK
-        "connect_reset": ("SRA", 4, False),  # SYN, SYN-ACK, ACK, RST-ACK
-        "session": ("FSPA", 14, False),
-        "null_refused": ("RA", 2, True),  # NULL probe, RST-ACK
-        "xmas_refused": ("FRPAU", 2, True),
-        "fin_silent": ("F", 1, True),
-        "ack_probe": ("RA", 2, True),
-        "teardown": ("RA", 1, False),
-        "continuation": ("FPA", 40, False),  # a long connection cut by the exporter's timeout
+        "failed": ("flow", "failed", None, True),
+        "succeeded": ("flow", "succeeded", None, False),
+        "firewall_unknown": ("firewall", "unknown", None, True),  # a drop says nothing of an answer: counts as before
+        "sensor_unknown": ("sensor", "unknown", None, True),
+        "zeek_midway": ("flow", "unknown", "OTH", False),  # a conversation caught mid-way is no probe
     }
     rows = [
-        _row(name, i, "flow", "tcp", X, 40000 + i, S, 1000 + i, flags, packets=packets, **cic)
-        for i, (name, (flags, packets, _)) in enumerate(cases.items())
+        _row(name, i, kind, "tcp", X, 40000 + i, f"10.7.0.{i}", 1000 + i, "S", outcome=outcome, conn_state=state)
+        for i, (name, (kind, outcome, state, _)) in enumerate(cases.items())
     ]
-    assert _probe_names(rows) == {name for name, (_, _, probe) in cases.items() if probe}
+    assert _probe_names(rows) == {name for name, (*_, probe) in cases.items() if probe}

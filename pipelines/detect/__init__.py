@@ -10,9 +10,7 @@ import duckdb
 
 from pipelines.sqlfiles import read_sql
 
-OUTPUT_TABLES = ("scan_fast", "window_entropy", "scan_slow", "scan_slow_span", "port_ratio", "scan_distributed")
-
-
 def ensure_probes(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the `probes` view (the shared definition of what counts as a probe) over `events`."""
+    """Create the `contacts` and `probes` views (the shared definition of a probe and its outcome) over `events`."""
+    con.execute(f"CREATE OR REPLACE TEMP VIEW contacts AS {read_sql('detect/contacts')}")
     con.execute(f"CREATE OR REPLACE TEMP VIEW probes AS {read_sql('detect/probes')}")

@@ -187,6 +187,7 @@ def fast_over(con: duckdb.DuckDBPyConnection, counts: pa.Table, stats: pa.Table,
                 "k": params.k,
                 "sigma_floor": params.sigma_floor,
                 "min_probes": params.min_probes,
+                "min_targets": max(params.min_targets, 2),  # one port of one host is never a scan
                 "mode": params.mode,
             },
         ).to_arrow_table()

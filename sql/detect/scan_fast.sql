@@ -9,7 +9,7 @@
 --     to_json({'probes': probes, 'distinct_ports': distinct_ports, 'distinct_hosts': distinct_hosts,
 --              'mu': mu, 'sigma': sigma, 'threshold': threshold})::VARCHAR AS evidence,
 --     to_json({'mode': mode, 'k': k, 'window_s': window_s, 'period_s': period_s, 'sigma_floor': sigma_floor,
---              'min_probes': min_probes})::VARCHAR AS parameters
+--              'min_probes': min_probes, 'min_targets': min_targets})::VARCHAR AS parameters
 --   FROM scan_fast
 -- Inputs: fast_counts rows (temp table _fast_counts) and the threshold recursion's output (_fast_stats: row_id, mu, sigma, threshold, over), see pipelines/detect/fast.py.
 -- column event_date DATE: UTC day the row belongs to (lake partition).
@@ -26,7 +26,8 @@
 -- column window_s INTEGER: Counting window in seconds.
 -- column period_s INTEGER: Trailing statistics period in seconds (the window itself and the earlier windows starting within it).
 -- column sigma_floor DOUBLE: Lower bound applied to sigma.
--- column min_probes INTEGER: Minimum probes in a window for a source to be reported.
+-- column min_probes INTEGER: Minimum probes in a window for a source to be reported, whatever the threshold: the floor that does not depend on how many other sources were active.
+-- column min_targets INTEGER: Minimum distinct destination ports or distinct destination hosts in the window: a scan has many targets, a client retrying one unreachable server has one or two.
 -- check critical: ExpectColumnPairValuesAToBeGreaterThanB(column_A="probes", column_B="threshold")
 -- check critical: ExpectColumnValuesToNotBeNull(column="src_ip")
 SELECT
@@ -43,10 +44,12 @@ SELECT
     $window_s::INTEGER AS window_s,
     $period_s::INTEGER AS period_s,
     $sigma_floor::DOUBLE AS sigma_floor,
-    $min_probes::INTEGER AS min_probes
+    $min_probes::INTEGER AS min_probes,
+    $min_targets::INTEGER AS min_targets
 FROM _fast_counts AS c
 JOIN _fast_stats AS s USING (row_id)
 WHERE s.over
   AND c.probes >= $min_probes
-  AND (c.distinct_ports > 1 OR c.distinct_hosts > 1)  -- one port of one host is never a scan
+  -- with few active sources T falls to a few probes a minute (docs/DETECTORS.md): these floors hold whatever T is
+  AND (c.distinct_ports >= $min_targets OR c.distinct_hosts >= $min_targets)
 ORDER BY c.w, c.src_ip

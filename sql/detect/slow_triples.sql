@@ -4,12 +4,7 @@
 --   (one day for scan_slow; the lookback of slow.lookback_days for scan_slow_span)
 -- Horizontal combinations fix (src_ip, dst_port) and grow the set of dst_ip; vertical ones fix (src_ip, dst_ip)
 -- and grow the set of dst_port. Only combinations present in more than $min_windows windows are kept.
--- Probes to a service the source uses are left out (`used`): it sent that host and port established TCP
---   traffic (flags with ACK and without RST that are not themselves probes, or Zeek state SF), or that UDP
---   service answered it. A client's failed or first contacts to the servers it talks to (a QUIC attempt, a
---   SYN that timed out before a retry) are not a scan's targets; a scanner's targets rarely become
---   conversations (a SYN scan resets, a connect scan's completed handshakes are not probes at all), so its
---   unanswered targets remain.
+-- Probes to a service the source uses are already left out of `probes` (sql/detect/probes.sql).
 -- column combo_id: Number of the combination (kind, src_ip, fixed_value).
 -- column kind: horizontal or vertical.
 -- column src_ip: The source.
@@ -20,40 +15,14 @@
 -- column prev_w: The combination's previous window holding this target (null when none): the incremental
 --   filter's window adds nothing new exactly when every target's prev_w lies in the current growth period
 --   (see pipelines/detect/slow.py).
-WITH span_probes AS MATERIALIZED (
-    -- the probe definition is a grouping of the days' conversations: evaluated once, read twice below
-    SELECT src_ip, dst_ip, dst_port, proto, conn_state, tcp_flags, ts
+WITH span_probes AS (
+    SELECT src_ip, dst_ip, dst_port, ts
     FROM probes
     WHERE event_date BETWEEN $first_day AND $day
-), established AS (
-    -- per (source, service): records that carry an established exchange, and how many of them are probes
-    SELECT src_ip, dst_ip, dst_port, proto, count(*) AS n
-    FROM events
-    WHERE event_date BETWEEN $first_day AND $day AND proto = 'tcp'
-      AND (conn_state = 'SF' OR (conn_state IS NULL AND contains(tcp_flags, 'A') AND NOT contains(tcp_flags, 'R')))
-    GROUP BY ALL
-), established_probes AS (
-    SELECT src_ip, dst_ip, dst_port, proto, count(*) AS n
-    FROM span_probes
-    WHERE proto = 'tcp'
-      AND (conn_state = 'SF' OR (conn_state IS NULL AND contains(tcp_flags, 'A') AND NOT contains(tcp_flags, 'R')))
-    GROUP BY ALL
-), used AS (
-    SELECT e.src_ip, e.dst_ip, e.dst_port, e.proto
-    FROM established AS e
-    LEFT JOIN established_probes AS p USING (src_ip, dst_ip, dst_port, proto)
-    WHERE e.n > coalesce(p.n, 0)
-    UNION
-    -- the UDP service answered: a record from its port back to the source
-    SELECT dst_ip AS src_ip, src_ip AS dst_ip, src_port AS dst_port, proto
-    FROM events
-    WHERE event_date BETWEEN $first_day AND $day AND proto = 'udp' AND src_port IS NOT NULL
 ), base AS (
     -- one grouping serves both kinds: (src_ip, dst_ip, dst_port, window) -> records
     SELECT p.src_ip, p.dst_ip, p.dst_port, floor(epoch(p.ts) / $window_s)::BIGINT AS w, count(*)::BIGINT AS n
     FROM span_probes AS p
-    ANTI JOIN used AS u
-      ON u.src_ip = p.src_ip AND u.dst_ip = p.dst_ip AND u.dst_port = p.dst_port AND u.proto = p.proto
     WHERE p.src_ip IS NOT NULL AND p.dst_ip IS NOT NULL AND p.dst_port IS NOT NULL
     GROUP BY ALL
 ), horizontal AS (

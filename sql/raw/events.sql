@@ -13,6 +13,9 @@
 -- column bytes BIGINT: Bytes in the record (IP length for a packet).
 -- column duration_s DOUBLE: Flow or connection duration in seconds; 0 for a packet.
 -- column conn_state VARCHAR: Zeek-style connection state where known (S0, REJ, SF, ...).
+-- column resp_packets BIGINT: Packets the responder sent back, in a record that holds both directions (Zeek resp_pkts, CICFlowMeter Total Bwd packets, biflow backward packets); null when the record holds one direction.
+-- column resp_bytes BIGINT: Bytes the responder sent back, in a record that holds both directions; null when the record holds one direction.
+-- column outcome VARCHAR: Outcome of the contact as the record itself says it: succeeded (a conversation that was used: handshake and payload, or a UDP answer), failed (refused, unanswered, half-open), unknown (the format cannot say: firewall drops, decoys, ICMP); null when the record holds one direction and the reverse records of the same capture decide (sql/detect/contacts.sql).
 -- column action VARCHAR: Firewall action (BLOCK, ALLOW, DROP) or sensor/honeypot event kind.
 -- column ttl INTEGER: IP TTL / hop limit where known.
 -- column ip_id INTEGER: IPv4 identification field where known (54321 marks some scanners).

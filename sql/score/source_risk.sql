@@ -9,7 +9,7 @@
 -- column time_score INTEGER: Time indicator T: points when the source was active in the night window (settings site.night_start..night_end, site.timezone).
 -- column geo_score INTEGER: Geography indicator G: points when the source's country is known, outside site.home_country, and the address is public (private/reserved score 0).
 -- column risk DOUBLE: Risk total R: F + T + G (formula 'sum', 0..100) or 0.4F + 0.3T + 0.3G on 0..100 indicators (formula 'paper').
--- column malicious BOOLEAN: R at or above risk.malicious_at for a source suspected by traffic (F > 0: paper 000 assesses only the marked suspected sources), and not a known research scanner when risk.exclude_research_orgs is set.
+-- column malicious BOOLEAN: R at or above risk.malicious_at for a source suspected by traffic (F > 0: paper 000 assesses only the marked suspected sources), or a source found by a detector from inside the site (internal, with risk.internal_scans_malicious); in both cases not a known research scanner when risk.exclude_research_orgs is set.
 -- column country_code VARCHAR: ISO country of the source from geo_ip, null when unknown.
 -- column reasons VARCHAR[]: Why the source scored, in words (e.g. 'exceeded the dynamic threshold 14 times', 'abroad: SG').
 -- column probes BIGINT: Events (packets, flows, log lines) sent by the source that day.
@@ -17,13 +17,14 @@
 -- column last_seen TIMESTAMP WITH TIME ZONE: Last event of the source that day, UTC.
 -- column research_org VARCHAR: Known research-scanning organization of the source (reference lists, settings orgs.dir), else null.
 -- column formula VARCHAR: Formula used for risk: 'sum' or 'paper'.
+-- column internal BOOLEAN: The source lies in the site's own networks (settings site.internal_networks).
 -- check critical: ExpectColumnValuesToBeBetween(column="risk", min_value=0, max_value=100)
 -- check critical: ExpectColumnValuesToBeUnique(column="src_ip")
 -- check warning: ExpectColumnValuesToBeInSet(column="traffic_score", value_set=[0, 50, 100])
 -- Parameters: $day, $tz, $night_start, $night_end (minutes after local midnight), $night_label,
--- $home, $formula, $f_points, $t_points, $g_points, $malicious_at, $exclude_research, $baseline (detectors
--- whose findings never raise F).
--- Inputs: events (the day), findings (every detector's verdicts), geo_ip, risk_sources_public(ip, is_public),
+-- $home, $formula, $f_points, $t_points, $g_points, $malicious_at, $exclude_research, $internal_malicious,
+-- $baseline (detectors whose findings never raise F).
+-- Inputs: events (the day), findings (every detector's verdicts), geo_ip, risk_sources_public(ip, is_public, is_internal),
 -- risk_research_orgs(ip, org). Any detector's finding raises F; the two of paper 000 and 002 keep their own words
 -- in `reasons`, another detector is named with its kind.
 WITH src AS (
@@ -70,6 +71,7 @@ WITH src AS (
         coalesce(f.others, []) AS others,
         g.country_code,
         coalesce(p.is_public, false) AS is_public,
+        coalesce(p.is_internal, false) AS internal,
         o.org AS research_org,
         f.src_ip IS NOT NULL AS f_hit,
         g.country_code IS NOT NULL AND upper(g.country_code) <> upper($home) AND coalesce(p.is_public, false) AS g_hit
@@ -104,7 +106,7 @@ SELECT
     round(risk, 6) AS risk,
     -- Paper 000 scores only the sources its threshold marked as suspected, so without F no verdict:
     -- this matters for the paper's weights, where night + abroad alone reach 0.3*100 + 0.3*100 = 60.
-    round(risk, 6) >= $malicious_at AND traffic_score > 0
+    (round(risk, 6) >= $malicious_at OR ($internal_malicious AND internal)) AND traffic_score > 0
         AND NOT ($exclude_research AND research_org IS NOT NULL) AS malicious,
     country_code,
     list_filter(
@@ -116,6 +118,7 @@ SELECT
             CASE WHEN list_contains(slow_kinds, 'horizontal')
                  THEN format('slow horizontal scan of {:,} host{}', hosts, CASE WHEN hosts = 1 THEN '' ELSE 's' END) END,
             CASE WHEN len(others) > 0 THEN 'found by ' || array_to_string(others, ', ') END,
+            CASE WHEN f_hit AND internal THEN 'scan from inside the site' END,
             CASE WHEN at_night THEN 'active ' || $night_label END,
             CASE WHEN g_hit THEN 'abroad: ' || upper(country_code) END,
             CASE WHEN research_org IS NOT NULL THEN 'known research scanner: ' || research_org END
@@ -126,6 +129,7 @@ SELECT
     first_seen,
     last_seen,
     research_org,
-    $formula AS formula
+    $formula AS formula,
+    internal
 FROM totals
 ORDER BY risk DESC, probes DESC, src_ip
