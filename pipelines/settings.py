@@ -51,7 +51,9 @@ class Fast:
     k: float = 2.0  # T = mu + k*sigma; larger k flags fewer sources
     sigma_floor: float = 1.0  # sigma never below this, else few sources make T collapse to mu
     min_probes: int = 10  # never flag a source below this many probes in a window, however few sources are active
-    min_targets: int = 5  # ...nor below this many distinct ports or distinct hosts: one unreachable server retried is no scan
+    min_targets: int = (
+        5  # ...nor below this many distinct ports or distinct hosts: one unreachable server retried is no scan
+    )
     mode: str = "mean"  # "mean" (paper: mu + k*sigma) or "robust" (median + k*1.4826*MAD)
 
 
@@ -104,7 +106,9 @@ class Risk:
     geo_points: int = 20
     malicious_at: float = 60.0
     exclude_research_orgs: bool = False  # count known research scanners as not malicious
-    internal_scans_malicious: bool = True  # a confirmed scan from site.internal_networks is malicious whatever R (lateral movement)
+    internal_scans_malicious: bool = (
+        True  # a confirmed scan from site.internal_networks is malicious whatever R (lateral movement)
+    )
     baseline_detectors: tuple[str, ...] = ("port_ratio",)  # findings kept for comparison that never raise F
 
 
@@ -184,7 +188,9 @@ class Airflow:
     end_date: str = ""  # last day it runs (a fixed range to backfill); empty: no end, one run per new day
     catchup: bool = True  # run every day from start_date on that has no run yet; false: only the newest day
     pool: str = ""  # pool of the warehouse writers, must exist; empty: default_pool (max_active_runs=1 serializes)
-    ingest_batch_mb: float = 64.0  # a day's input files grouped into ingest tasks of about this many MB; larger: fewer task start-ups
+    ingest_batch_mb: float = (
+        64.0  # a day's input files grouped into ingest tasks of about this many MB; larger: fewer task start-ups
+    )
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ import duckdb
 
 from pipelines.sqlfiles import read_sql
 
+
 def ensure_probes(con: duckdb.DuckDBPyConnection) -> None:
     """Create the `contacts` and `probes` views (the shared definition of a probe and its outcome) over `events`."""
     con.execute(f"CREATE OR REPLACE TEMP VIEW contacts AS {read_sql('detect/contacts')}")
