@@ -217,8 +217,8 @@ def _with_sensor(limits: dict, load) -> tuple[list[dict], dict, float]:
 
 
 def _limited(stats: dict) -> dict:
-    """The sensor's non-zero counters of connections closed unread (or, before issue 20, dropped)."""
-    return {k: v for k, v in stats.items() if k.startswith(("closed_", "dropped_")) and v}
+    """The sensor's non-zero counters of connections closed unread or evicted (before issue 20: dropped)."""
+    return {k: v for k, v in stats.items() if k.startswith(("closed_", "dropped_", "evicted_", "sent_data_")) and v}
 
 
 async def _until(check, timeout: float) -> bool:
@@ -290,16 +290,26 @@ def fairness_trickle(limits: dict, hog_connections: int = 512, probes: int = 40)
     }
 
 
-def _honesty(records: list[dict], sent: dict[tuple[str, int], bool]) -> dict:
-    """`sent_data` of each record against what its client really sent (keyed by source address and port)."""
-    names = {True: "true", False: "but_false", None: "null"}  # for clients that wrote: false is a lie
-    said = dict.fromkeys([f"sent_{v}" for v in names.values()] + ["silent_true", "silent_false", "silent_null"], 0)
+def _honesty(records: list[dict], sent: dict[tuple[str, int], list[bool]]) -> dict:
+    """`sent_data` of the records against what the clients really sent, per (source address, port).
+
+    A busy source reuses its ports, so each port is a tally, not one connection: a record saying
+    false is a lie only past the port's silent connections, true only past its sending ones.
+    """
+    said = dict.fromkeys(("sent", "silent", "true", "false", "null", "sent_but_false", "silent_but_true"), 0)
+    tally: dict[tuple[str, int], dict] = {}
     for r in records:
-        wrote = sent.get((r["src_ip"], r["src_port"]))
-        if wrote is True:
-            said[f"sent_{names[r.get('sent_data')]}"] += 1
-        elif wrote is False:
-            said[f"silent_{str(r.get('sent_data')).lower().replace('none', 'null')}"] += 1
+        key = (r["src_ip"], r["src_port"])
+        if key in sent:
+            value = {True: "true", False: "false", None: "null"}[r.get("sent_data")]
+            said[value] += 1
+            tally.setdefault(key, {"true": 0, "false": 0, "null": 0})[value] += 1
+    for key, wrote in sent.items():
+        said["sent"] += sum(wrote)
+        said["silent"] += len(wrote) - sum(wrote)
+        t = tally.get(key, {"true": 0, "false": 0})
+        said["sent_but_false"] += max(0, t["false"] - (len(wrote) - sum(wrote)))
+        said["silent_but_true"] += max(0, t["true"] - sum(wrote))
     return said
 
 
@@ -328,13 +338,13 @@ def fairness_trickle_many(
 
         trickler = asyncio.create_task(trickle())
         await asyncio.sleep(1.0)  # the sensor has processed the hogs' accepts
-        sent: dict[tuple[str, int], bool] = {}
+        sent: dict[tuple[str, int], list[bool]] = {}
         for i in range(probes):
             try:
                 _, w = await asyncio.open_connection("127.0.0.1", port, local_addr=(third, 0))
             except OSError:
                 continue
-            sent[(third, w.get_extra_info("sockname")[1])] = True
+            sent.setdefault((third, w.get_extra_info("sockname")[1]), []).append(True)
             w.write(f"probe {i}".encode())
             await w.drain()
             w.close()
@@ -343,8 +353,9 @@ def fairness_trickle_many(
         trickler.cancel()
         for w in writers:
             w.close()
-        await _until(lambda: recorded.value >= len(writers) + len(sent), 60)
-        return {"hog_connections": len(writers), "probes_sent": len(sent), "sent": sent}
+        probes_sent = sum(map(len, sent.values()))
+        await _until(lambda: recorded.value >= len(writers) + probes_sent, 60)
+        return {"hog_connections": len(writers), "probes_sent": probes_sent, "sent": sent}
 
     records, info, seconds = _with_sensor(limits, load)
     stats, sent = info.pop("stats"), info.pop("sent")
@@ -374,7 +385,7 @@ def fairness_burst(limits: dict, connections: int = 5000, sources: int = 250, co
     async def load(port: int, recorded) -> dict:
         sem = asyncio.Semaphore(concurrency)
         accepted = failed = 0
-        sent: dict[tuple[str, int], bool] = {}  # (source, port) -> whether the client wrote a request
+        sent: dict[tuple[str, int], list[bool]] = {}  # (source, port) -> whether each client wrote a request
 
         async def one(i: int) -> None:
             nonlocal accepted, failed
@@ -385,7 +396,7 @@ def fairness_burst(limits: dict, connections: int = 5000, sources: int = 250, co
                     failed += 1
                     return
                 accepted += 1
-                sent[(addrs[i % sources], w.get_extra_info("sockname")[1])] = bool(i % 2)
+                sent.setdefault((addrs[i % sources], w.get_extra_info("sockname")[1]), []).append(bool(i % 2))
                 if i % 2:
                     w.write(b"GET / HTTP/1.0\r\n\r\n")
                 w.close()
