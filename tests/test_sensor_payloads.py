@@ -4,8 +4,11 @@ slot, and `sent_data` is false only when the peer sent nothing. Real sockets on 
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
 import socket
+import struct
+import termios
 import time
 from pathlib import Path
 
@@ -18,6 +21,13 @@ async def _until(check, what: str, timeout: float = 60.0) -> None:
     while not check():
         assert time.monotonic() < deadline, what
         await asyncio.sleep(0.01)
+
+
+def _acked(sock) -> bool:
+    """Everything this client sent, its FIN included, is acknowledged: it is in the sensor's kernel buffer."""
+    unacked = struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0"))[0]
+    state = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 8)[0]
+    return unacked == 0 and state != 4  # 4: FIN_WAIT1, our FIN not acknowledged yet
 
 
 def _config(out: Path, **limits) -> SensorConfig:
@@ -52,6 +62,7 @@ def test_a_third_partys_probes_are_read_while_many_sources_trickle_on_every_slot
                 _, w = await asyncio.open_connection("127.0.0.1", port, local_addr=(hog, 0))
                 w.write(b".")  # a trickle: one byte so far, more would come before any timeout
                 trickle.append(w)
+        await _until(lambda: all(_acked(w.get_extra_info("socket")) for w in trickle), "hogs' bytes not delivered")
         await _until(lambda: sum(sensor.per_source.values()) + st["closed_max_connections"] == 80, "hogs' accepts")
         assert len(sensor.live) == 48 and st["closed_max_connections"] == 32  # every slot held by a hog
         for i in range(20):
@@ -64,7 +75,7 @@ def test_a_third_partys_probes_are_read_while_many_sources_trickle_on_every_slot
             _, w = await asyncio.open_connection("127.0.0.1", port, local_addr=(hogs[i % 10], 0))
             w.write(b".")
             trickle.append(w)
-            await _until(lambda: len(sensor.live) == 48, "a hog's new connection not admitted")
+            await _until(lambda w=w: len(sensor.live) == 48 and _acked(w.get_extra_info("socket")), "hog not admitted")
         for w in trickle:
             w.close()
         return await sensor.stop()
@@ -104,6 +115,9 @@ def test_a_burst_closed_unread_says_sent_data_false_only_when_the_peer_sent_noth
             if kind != "nothing yet":
                 s.shutdown(socket.SHUT_WR)
             clients[s.getsockname()[1]] = (s, kind)
+        deadline = time.monotonic() + 60
+        while not all(_acked(s) for s, _ in clients.values()):  # no await: the sensor has not accepted any yet
+            assert time.monotonic() < deadline, "clients' bytes not delivered"
         await _until(lambda: sensor.stats["tcp"] == 60, "burst not recorded")
         for s, _ in clients.values():
             s.close()
@@ -128,3 +142,28 @@ def test_a_burst_closed_unread_says_sent_data_false_only_when_the_peer_sent_noth
     unread = [r for r in records if r["close_reason"] == "rate"]
     assert len(unread) == 55 and sum(r["sent_data"] is True for r in unread) >= 15
     assert final["sent_data_unknown"] == sum(r["sent_data"] is None for r in records) >= 15
+
+
+def test_a_probe_closed_unread_keeps_what_it_sends_right_after_its_handshake(tmp_path: Path) -> None:
+    config = _config(tmp_path, unread_wait_s=600, max_unread_waiting=2)
+    source = "127.0.0.11"
+
+    async def scenario() -> dict:
+        sensor = Sensor(config)
+        sensor.limiter = SourceRateLimiter(1.0, burst=0.0, clock=lambda: 0.0)  # nothing of this source is read
+        await sensor.start()
+        port, st = sensor.ports["tcp"][0], sensor.stats
+        for i in range(3):
+            _, w = await asyncio.open_connection("127.0.0.1", port, local_addr=(source, 0))
+            await _until(lambda n=i + 1: st["closed_rate_tcp"] == n, "connection not accepted")
+            w.write(b"late %d" % i)  # sent only once the sensor had decided not to read it
+            await _until(lambda w=w: _acked(w.get_extra_info("socket")), "bytes not delivered")
+        assert sensor.snapshot()["unread_waiting"] == 2  # the third pushed the first out: recorded now
+        await _until(lambda: st["tcp"] == 1, "the oldest waiting connection was not recorded")
+        return await sensor.stop()  # the two still waiting are recorded with what they sent
+
+    final = asyncio.run(scenario())
+    records = _records(tmp_path)
+    assert sorted(bytes.fromhex(r["payload_hex"]) for r in records) == [b"late 0", b"late 1", b"late 2"]
+    assert all((r["sent_data"], r["close_reason"]) == (True, "rate") for r in records)
+    assert final["closed_rate_tcp"] == 3 and final["unread_waiting"] == 0 and final["sent_data_unknown"] == 0

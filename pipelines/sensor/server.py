@@ -81,6 +81,10 @@ class SensorConfig:
     max_connections: int = 512  # concurrent TCP connections read from, shared fairly between sources (slots.py)
     max_connections_per_source: int = 16  # of those, per source address (<=0: no cap), even when slots are free
     min_read_s: float = 2.0  # slots full, shares equal: a connection read this long yields its slot to a newcomer
+    # A connection closed unread is first held, not read, this long: what it sends right after its handshake is
+    # then in the kernel's buffer and kept in its record (0: close at once, keeping only what is there already).
+    unread_wait_s: float = 0.25
+    max_unread_waiting: int = 512  # connections held so at once; past it the oldest is closed and recorded now
     max_bytes: int = 4096  # payload bound: bytes kept (as hex) per connection or datagram
     max_read_bytes: int = 16 << 20  # bytes read (and counted) per connection before it is cut
     read_timeout_s: float = 2.0  # a connection silent this long is closed
@@ -113,6 +117,7 @@ class Sensor:
         self.live: ReadSlots[_TcpProbe] = ReadSlots(
             config.max_connections, config.max_connections_per_source, config.min_read_s
         )
+        self.unread: dict[_TcpProbe, str] = {}  # connections closed unread, waiting: why, oldest first
         self.limiter = SourceRateLimiter(config.per_source_rate)
         self.stats: dict[str, int] = dict.fromkeys(
             (
@@ -239,6 +244,8 @@ class Sensor:
         for probe in list(self.live):
             self.stats["cut_shutdown"] += 1
             probe.finish("shutdown")
+        for probe, why in list(self.unread.items()):
+            probe.finish(why)
         if self._housekeeper is not None:
             self._housekeeper.cancel()
             try:
@@ -425,6 +432,7 @@ class Sensor:
             "ports": self.ports,
             **self.stats,
             "active_connections": len(self.live),
+            "unread_waiting": len(self.unread),
             "tracked_sources": len(self.limiter.buckets),
             "rate_table_resets": self.limiter.resets,
             "files_closed": len(self.writer.files_closed) if self.writer else 0,
@@ -481,7 +489,7 @@ class _TcpProbe(asyncio.Protocol):
         verdict = RATE if admission is None else admission.verdict
         if verdict not in (READ, EVICT):
             sensor.stats[UNREAD[verdict]] += 1
-            self.finish(verdict)
+            self._wait_unread(verdict)
             return
         if admission is not None and admission.victim is not None:
             sensor.stats["evicted_fair_share"] += 1
@@ -495,6 +503,19 @@ class _TcpProbe(asyncio.Protocol):
         if sensor._stopping:  # accepted just as the sensor stops: record it, do not wait for data
             sensor.stats["cut_shutdown"] += 1
             self.finish("shutdown")
+
+    def _wait_unread(self, why: str) -> None:
+        """Hold a connection closed unread for `unread_wait_s` without reading it, then record what it had sent."""
+        sensor, cfg = self.sensor, self.sensor.config
+        if cfg.unread_wait_s <= 0 or sensor._stopping or self.transport is None:
+            self.finish(why)
+            return
+        self.transport.pause_reading()  # the kernel keeps what comes; no read slot, no CPU
+        sensor.unread[self] = why
+        self.timer = asyncio.get_running_loop().call_later(cfg.unread_wait_s, self.finish, why)
+        if len(sensor.unread) > max(cfg.max_unread_waiting, 0):
+            oldest, its_why = next(iter(sensor.unread.items()))
+            oldest.finish(its_why)
 
     def _check_time(self) -> None:
         """One timer per connection: close it when silent too long or alive too long."""
@@ -546,6 +567,7 @@ class _TcpProbe(asyncio.Protocol):
         self.done = True
         sensor = self.sensor
         sensor.live.remove(self.source, self)
+        sensor.unread.pop(self, None)
         if self.timer is not None:
             self.timer.cancel()
         closed_empty = False
