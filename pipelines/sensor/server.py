@@ -550,11 +550,15 @@ class _TcpProbe(asyncio.Protocol):
             self.kept += data[:room]
 
     def eof_received(self) -> bool:
-        self.finish(PEER)
+        self.finish(self._ended_by_peer())
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.finish(PEER)
+        self.finish(self._ended_by_peer())
+
+    def _ended_by_peer(self) -> str:
+        """PEER, unless the connection was waiting unread: then it still ends unread, for the same reason."""
+        return self.sensor.unread.get(self, PEER)
 
     def finish(self, reason: str) -> None:
         """Record the connection once and close it (idempotent: EOF, reset, timer, limit, eviction or stop).
