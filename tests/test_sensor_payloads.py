@@ -167,3 +167,33 @@ def test_a_probe_closed_unread_keeps_what_it_sends_right_after_its_handshake(tmp
     assert sorted(bytes.fromhex(r["payload_hex"]) for r in records) == [b"late 0", b"late 1", b"late 2"]
     assert all((r["sent_data"], r["close_reason"]) == (True, "rate") for r in records)
     assert final["closed_rate_tcp"] == 3 and final["unread_waiting"] == 0 and final["sent_data_unknown"] == 0
+
+
+def test_equal_shares_take_turns_so_a_newcomer_is_read_once_the_oldest_was_read_long_enough(tmp_path: Path) -> None:
+    # min_read_s=0: every connection has been read long enough, so the oldest of the equal shares yields at once.
+    config = _config(tmp_path, max_connections=4, read_timeout_s=600, max_duration_s=600, min_read_s=0)
+    holders = [f"127.0.4.{1 + i}" for i in range(4)]
+
+    async def scenario() -> dict:
+        sensor = Sensor(config)
+        await sensor.start()
+        port, st = sensor.ports["tcp"][0], sensor.stats
+        held = []
+        for n, source in enumerate(holders, 1):  # one silent connection each: equal shares, every slot taken
+            held.append(await asyncio.open_connection("127.0.0.1", port, local_addr=(source, 0)))
+            await _until(lambda n=n: len(sensor.live) == n, "holder not admitted")
+        _, w = await asyncio.open_connection("127.0.0.1", port, local_addr=("127.0.4.9", 0))
+        w.write(b"newcomer")
+        await w.drain()
+        w.close()
+        await _until(lambda: st["tcp"] == 2, "the newcomer and the connection it replaced not recorded")
+        for _, hw in held:
+            hw.close()
+        return await sensor.stop()
+
+    final = asyncio.run(scenario())
+    by_src = {r["src_ip"]: r for r in _records(tmp_path)}
+    assert by_src["127.0.4.9"]["payload_hex"] == b"newcomer".hex() and by_src["127.0.4.9"]["sent_data"] is True
+    oldest = by_src[holders[0]]  # silent until it yielded its slot: not known to send nothing, so null
+    assert (oldest["close_reason"], oldest["sent_data"]) == ("evicted", None)
+    assert final["evicted_fair_share"] == 1 and final["closed_max_connections"] == 0
