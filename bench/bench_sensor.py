@@ -14,6 +14,13 @@ burst of 5,000 short connections from 250 sources (loopback addresses 127.0.1.x 
 It reports the share of probes recorded (and read) for each.
 
     .venv/bin/python bench/bench_sensor.py --fairness --repeat 3 --json
+
+Issue 28 adds `--loads trickle40,burst,burst1` (any of trickle, trickle40, burst, burst1): `trickle40`
+is 40 sources (127.0.2.1-40) trickling on 16 connections each (640 against 512 slots) while a third
+party sends 40 probes; `burst1` is the 5,000-connection burst from one address. Every row counts
+`sent_data` against what the client really sent: `sent_but_false` must be 0.
+
+    .venv/bin/python bench/bench_sensor.py --fairness --loads trickle40,burst,burst1 --repeat 3 --json
 """
 
 from __future__ import annotations
@@ -210,8 +217,8 @@ def _with_sensor(limits: dict, load) -> tuple[list[dict], dict, float]:
 
 
 def _limited(stats: dict) -> dict:
-    """The sensor's non-zero counters of connections closed unread (or, before issue 20, dropped)."""
-    return {k: v for k, v in stats.items() if k.startswith(("closed_", "dropped_")) and v}
+    """The sensor's non-zero counters of connections closed unread or evicted (before issue 20: dropped)."""
+    return {k: v for k, v in stats.items() if k.startswith(("closed_", "dropped_", "evicted_", "sent_data_")) and v}
 
 
 async def _until(check, timeout: float) -> bool:
@@ -283,6 +290,94 @@ def fairness_trickle(limits: dict, hog_connections: int = 512, probes: int = 40)
     }
 
 
+def _honesty(records: list[dict], sent: dict[tuple[str, int], list[bool]]) -> dict:
+    """`sent_data` of the records against what the clients really sent, per (source address, port).
+
+    A busy source reuses its ports, so each port is a tally, not one connection: a record saying
+    false is a lie only past the port's silent connections, true only past its sending ones.
+    """
+    said = dict.fromkeys(("sent", "silent", "true", "false", "null", "sent_but_false", "silent_but_true"), 0)
+    tally: dict[tuple[str, int], dict] = {}
+    for r in records:
+        key = (r["src_ip"], r["src_port"])
+        if key in sent:
+            value = {True: "true", False: "false", None: "null"}[r.get("sent_data")]
+            said[value] += 1
+            tally.setdefault(key, {"true": 0, "false": 0, "null": 0})[value] += 1
+    for key, wrote in sent.items():
+        said["sent"] += sum(wrote)
+        said["silent"] += len(wrote) - sum(wrote)
+        t = tally.get(key, {"true": 0, "false": 0})
+        said["sent_but_false"] += max(0, t["false"] - (len(wrote) - sum(wrote)))
+        said["silent_but_true"] += max(0, t["true"] - sum(wrote))
+    return said
+
+
+def fairness_trickle_many(
+    limits: dict, sources: int = 40, per_source: int = 16, probes: int = 40, third: str = "127.0.0.3"
+) -> dict:
+    """Issue 28: `sources` addresses trickle a byte a second on `per_source` connections each while `third` probes."""
+    hogs = [f"127.0.2.{1 + i}" for i in range(sources)]
+
+    async def load(port: int, recorded) -> dict:
+        writers = []
+        for _ in range(per_source):  # round-robin over the sources, as 40 scanners starting together would
+            for hog in hogs:
+                try:
+                    _, w = await asyncio.open_connection("127.0.0.1", port, local_addr=(hog, 0))
+                    writers.append(w)
+                except OSError:
+                    pass
+
+        async def trickle() -> None:
+            while True:
+                for w in writers:
+                    if not w.is_closing():
+                        w.write(b".")
+                await asyncio.sleep(1.0)  # below the 2 s read timeout: no hog ever goes silent
+
+        trickler = asyncio.create_task(trickle())
+        await asyncio.sleep(1.0)  # the sensor has processed the hogs' accepts
+        sent: dict[tuple[str, int], list[bool]] = {}
+        for i in range(probes):
+            try:
+                _, w = await asyncio.open_connection("127.0.0.1", port, local_addr=(third, 0))
+            except OSError:
+                continue
+            sent.setdefault((third, w.get_extra_info("sockname")[1]), []).append(True)
+            w.write(f"probe {i}".encode())
+            await w.drain()
+            w.close()
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(1.0)  # the last probes are recorded while the hogs still hold their connections
+        trickler.cancel()
+        for w in writers:
+            w.close()
+        probes_sent = sum(map(len, sent.values()))
+        await _until(lambda: recorded.value >= len(writers) + probes_sent, 60)
+        return {"hog_connections": len(writers), "probes_sent": probes_sent, "sent": sent}
+
+    records, info, seconds = _with_sensor(limits, load)
+    stats, sent = info.pop("stats"), info.pop("sent")
+    mine = [r for r in records if r["src_ip"] == third]
+    expected = {f"probe {i}".encode() for i in range(probes)}
+    read = sum(bytes.fromhex(r["payload_hex"]) in expected for r in mine)
+    n = max(info["probes_sent"], 1)
+    return {
+        "load": "trickle40",
+        "limits": limits,
+        **info,
+        "probes_recorded": len(mine),
+        "probes_read": read,
+        "probe_share_read": round(read / n, 3),
+        "probes_said": _honesty(mine, sent),
+        "hog_recorded": sum(r["src_ip"] in hogs for r in records),
+        "hog_read": sum(r["src_ip"] in hogs and r["bytes"] > 0 for r in records),
+        "limited": _limited(stats),
+        "seconds": round(seconds, 1),
+    }
+
+
 def fairness_burst(limits: dict, connections: int = 5000, sources: int = 250, concurrency: int = 200) -> dict:
     """`connections` short connections spread over `sources` loopback addresses, `concurrency` in flight."""
     addrs = [f"127.0.1.{1 + i}" for i in range(sources)]
@@ -290,6 +385,7 @@ def fairness_burst(limits: dict, connections: int = 5000, sources: int = 250, co
     async def load(port: int, recorded) -> dict:
         sem = asyncio.Semaphore(concurrency)
         accepted = failed = 0
+        sent: dict[tuple[str, int], list[bool]] = {}  # (source, port) -> whether each client wrote a request
 
         async def one(i: int) -> None:
             nonlocal accepted, failed
@@ -300,6 +396,7 @@ def fairness_burst(limits: dict, connections: int = 5000, sources: int = 250, co
                     failed += 1
                     return
                 accepted += 1
+                sent.setdefault((addrs[i % sources], w.get_extra_info("sockname")[1]), []).append(bool(i % 2))
                 if i % 2:
                     w.write(b"GET / HTTP/1.0\r\n\r\n")
                 w.close()
@@ -310,12 +407,12 @@ def fairness_burst(limits: dict, connections: int = 5000, sources: int = 250, co
 
         await asyncio.gather(*(one(i) for i in range(connections)))
         await _until(lambda: recorded.value >= accepted, 120)
-        return {"connections_accepted": accepted, "connect_failed": failed}
+        return {"connections_accepted": accepted, "connect_failed": failed, "sent": sent}
 
     records, info, seconds = _with_sensor(limits, load)
-    stats = info.pop("stats")
+    stats, sent = info.pop("stats"), info.pop("sent")
     return {
-        "load": "burst",
+        "load": "burst" if sources > 1 else "burst1",
         "limits": limits,
         "connections": connections,
         "sources": len({r["src_ip"] for r in records}),
@@ -323,21 +420,32 @@ def fairness_burst(limits: dict, connections: int = 5000, sources: int = 250, co
         "recorded": len(records),
         "share_recorded": round(len(records) / max(info["connections_accepted"], 1), 4),
         "read": sum(r["bytes"] > 0 for r in records),
+        "said": _honesty(records, sent),
         "limited": _limited(stats),
         "seconds": round(seconds, 1),
     }
 
 
-def fairness(repeat: int) -> dict:
-    """Both hostile loads of issue 20, `repeat` times each: the trickle with and without the per-source cap."""
+NO_CAP = {"max_connections_per_source": 0}
+LOADS = ("trickle", "trickle40", "burst", "burst1")
+
+
+def fairness(repeat: int, loads: tuple[str, ...] = ("trickle", "burst")) -> dict:
+    """The hostile loads (issues 20 and 28), `repeat` times each; `trickle` with and without the per-source cap."""
+    runs: list = []
+    if "trickle" in loads:
+        runs += [(fairness_trickle, {"per_source_rate": 0}), (fairness_trickle, {"per_source_rate": 0} | NO_CAP)]
+    if "trickle40" in loads:
+        runs.append((fairness_trickle_many, {"per_source_rate": 0}))
+    if "burst" in loads:
+        runs.append((fairness_burst, {}))
+    if "burst1" in loads:
+        runs.append((lambda limits: fairness_burst(limits, sources=1), {}))
     rows = []
-    for limits in ({"per_source_rate": 0}, {"per_source_rate": 0, "max_connections_per_source": 0}):
+    for fn, limits in runs:
         for _ in range(repeat):
-            rows.append(fairness_trickle(limits))
+            rows.append(fn(limits))
             print(json.dumps(rows[-1]), file=sys.stderr)
-    for _ in range(repeat):
-        rows.append(fairness_burst({}))
-        print(json.dumps(rows[-1]), file=sys.stderr)
     return {"host_cpus": os.cpu_count(), "python": sys.version.split()[0], "rows": rows}
 
 
@@ -350,10 +458,14 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=1, help="client processes")
     parser.add_argument("--repeat", type=int, default=3, help="runs per cell; the median is reported")
     parser.add_argument("--fairness", action="store_true", help="run the two hostile loads of issue 20 instead")
+    parser.add_argument("--loads", default="trickle,burst", help=f"with --fairness, any of {','.join(LOADS)}")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if args.fairness:
-        result = fairness(args.repeat)
+        loads = tuple(x.strip() for x in args.loads.split(",") if x.strip())
+        if not loads or set(loads) - set(LOADS):
+            parser.error(f"--loads: any of {', '.join(LOADS)}")
+        result = fairness(args.repeat, loads)
         print(json.dumps(result) if args.json else json.dumps(result, indent=2))
         return
     rows = []

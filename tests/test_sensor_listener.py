@@ -27,6 +27,7 @@ FIELDS = [
     "payload_hex",
     "bytes",
     "duration_s",
+    "close_reason",
     "sensor",
 ]
 MAX_BYTES = 256
@@ -156,6 +157,8 @@ def test_1000_connections_and_500_datagrams_give_exactly_1500_records(tmp_path: 
         assert r["src_ip"] == r["dst_ip"] == "127.0.0.1" and r["sensor"] == "s-test"
         assert len(bytes.fromhex(r["payload_hex"])) <= MAX_BYTES  # the payload bound
         assert r["sent_data"] == (r["bytes"] > 0) and r["duration_s"] >= 0
+        # nothing was shed: every connection was read until its peer closed or reset it (a datagram has no close)
+        assert r["close_reason"] == ("peer" if r["transport"] == "tcp" else None)
 
     # Each connection's record: its ports, every byte counted, the first MAX_BYTES kept.
     tcp_records = [r for r in records if r["transport"] == "tcp"]

@@ -66,6 +66,12 @@ def register(commands: Commands) -> None:
         "--max-connections", type=int, help="concurrent TCP connections read from; more are recorded and closed"
     )
     p.add_argument("--max-per-source", type=int, help="of those, per source address (0: no cap; default: settings)")
+    p.add_argument(
+        "--min-read", type=float, help="slots full, equal shares: seconds a connection is read before it yields (2)"
+    )
+    p.add_argument(
+        "--unread-wait", type=float, help="seconds a connection closed unread is held for what it sends (0.25; 0: none)"
+    )
     p.add_argument("--max-bytes", type=int, help="payload bound: bytes kept (hex) per connection or datagram")
     p.add_argument("--max-read-bytes", type=int, help="bytes read per connection before it is cut (16 MiB)")
     p.add_argument("--rate", type=float, help="probes per second per source before dropping (<=0: no limit)")
@@ -100,6 +106,8 @@ def _sensor(args: argparse.Namespace) -> int:
         name=_pick(args.name, settings.site.sensor_name),
         max_connections=_pick(args.max_connections, s.max_connections),
         max_connections_per_source=_pick(args.max_per_source, s.max_connections_per_source),
+        min_read_s=_pick(args.min_read, base.min_read_s),
+        unread_wait_s=_pick(args.unread_wait, base.unread_wait_s),
         max_dump_bytes_per_hour=int(_pick(args.max_dump_mb_per_hour, s.max_dump_mb_per_hour) * MB),
         max_dump_bytes_total=int(_pick(args.max_dump_mb_total, s.max_dump_mb_total) * MB),
         max_bytes=_pick(args.max_bytes, s.max_bytes),
@@ -134,7 +142,9 @@ def _sensor(args: argparse.Namespace) -> int:
     summary = (
         f"sensor {config.name} stopped: {stats['records']} records ({stats['tcp']} tcp, {stats['udp']} udp), "
         f"closed unread {stats['closed_max_connections']} over max connections, "
-        f"{stats['closed_source_cap']} over the per-source cap, {stats['closed_rate_tcp']} over rate; "
+        f"{stats['closed_source_cap']} over the per-source cap, {stats['closed_rate_tcp']} over rate "
+        f"({stats['sent_data_unknown']} records with sent_data unknown), "
+        f"{stats['evicted_fair_share']} evicted for a fairer share; "
         f"dropped {stats['dropped_rate_udp']} udp over rate, {stats['dropped_udp_kernel']} udp in the kernel; "
         f"not written {stats['dump_cut_hour_cap'] + stats['dump_cut_total_cap']} over the dump caps, "
         f"{stats['dump_lost_write_error']} on write errors"

@@ -7,6 +7,11 @@ cannot starve everyone else the way they starve a fixed pool of blocking workers
 path. UDP reads the socket directly with `recvmsg` so that it can see the datagram's destination
 address (IP_PKTINFO, needed when bound to 0.0.0.0) and the kernel's drop counter (SO_RXQ_OVFL),
 and drains up to a batch per wake-up.
+
+Reading is shared fairly between sources (issue 28, `slots.ReadSlots`): when every read slot is
+taken, a newcomer takes one from a source holding more than its share, so a third party is read
+while many sources trickle. A connection closed before it was read in full keeps what the kernel
+had already buffered (`peek.take_buffered`), and `sent_data` is null when the sensor cannot know.
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ from typing import Any
 
 from pipelines.sensor.dump import STATS_NAME, DumpWriter, format_ts, write_json_atomic
 from pipelines.sensor.limits import SourceRateLimiter
+from pipelines.sensor.peek import take_buffered
+from pipelines.sensor.slots import EVICT, FULL, READ, SOURCE_CAP, ReadSlots
 
 log = logging.getLogger("pipelines.sensor")
 
@@ -40,6 +47,14 @@ SO_RXQ_OVFL = getattr(socket, "SO_RXQ_OVFL", 40)
 UDP_BATCH = 256  # datagrams read per wake-up before yielding to TCP callbacks
 RATE_SUMMARY = "dropped_rate"  # `event` of a dump line summarizing a source's probes dropped in one second
 MAX_DROP_SUMMARIES = 50_000  # open (source, second) summaries; past it drops are only counted (spoofed floods)
+
+# Why a TCP connection's record ended (`close_reason`). These three: closed at accept, never read.
+RATE = "rate"
+UNREAD = {RATE: "closed_rate_tcp", SOURCE_CAP: "closed_source_cap", FULL: "closed_max_connections"}
+PEER = "peer"  # the peer closed or reset it: everything it sent was read
+# The sensor listened long enough to say "nothing was sent" when nothing came: silent past the read
+# timeout, or for the connection's whole allowed life.
+HEARD_OUT = {PEER, "read_timeout", "max_duration"}
 
 
 @dataclass
@@ -63,8 +78,13 @@ class SensorConfig:
     udp_ports: tuple[int, ...] = ()
     host: str = "0.0.0.0"
     name: str = "sensor"
-    max_connections: int = 512  # concurrent TCP connections read from; more are recorded and closed at accept
-    max_connections_per_source: int = 16  # of those, per source address (<=0: no cap), so one source has its share
+    max_connections: int = 512  # concurrent TCP connections read from, shared fairly between sources (slots.py)
+    max_connections_per_source: int = 16  # of those, per source address (<=0: no cap), even when slots are free
+    min_read_s: float = 2.0  # slots full, shares equal: a connection read this long yields its slot to a newcomer
+    # A connection closed unread is first held, not read, this long: what it sends right after its handshake is
+    # then in the kernel's buffer and kept in its record (0: close at once, keeping only what is there already).
+    unread_wait_s: float = 0.25
+    max_unread_waiting: int = 512  # connections held so at once; past it the oldest is closed and recorded now
     max_bytes: int = 4096  # payload bound: bytes kept (as hex) per connection or datagram
     max_read_bytes: int = 16 << 20  # bytes read (and counted) per connection before it is cut
     read_timeout_s: float = 2.0  # a connection silent this long is closed
@@ -94,8 +114,10 @@ class Sensor:
         self.servers: list[asyncio.AbstractServer] = []
         self.udp_socks: list[socket.socket] = []
         self.ports: dict[str, list[int]] = {"tcp": [], "udp": []}
-        self.live: set[_TcpProbe] = set()
-        self.per_source: dict[str, int] = {}  # live connections per source address
+        self.live: ReadSlots[_TcpProbe] = ReadSlots(
+            config.max_connections, config.max_connections_per_source, config.min_read_s
+        )
+        self.unread: dict[_TcpProbe, str] = {}  # connections closed unread, waiting: why, oldest first
         self.limiter = SourceRateLimiter(config.per_source_rate)
         self.stats: dict[str, int] = dict.fromkeys(
             (
@@ -105,6 +127,8 @@ class Sensor:
                 "closed_max_connections",  # recorded and closed at accept, nothing read: over max_connections
                 "closed_source_cap",  # ... over max_connections_per_source
                 "closed_rate_tcp",  # ... over per_source_rate
+                "evicted_fair_share",  # read, then closed so that a source holding fewer slots could be read
+                "sent_data_unknown",  # TCP records queued with sent_data null: closed before anything could be known
                 "dropped_rate_udp",  # datagrams over per_source_rate: not recorded one by one...
                 "rate_summaries",  # ...but in one summary line per source and second (count, ports)
                 "dropped_rate_unsummarized",  # ... past MAX_DROP_SUMMARIES open summaries: only counted here
@@ -129,6 +153,11 @@ class Sensor:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = False
         self._stats_failing = False
+
+    @property
+    def per_source(self) -> dict[str, int]:
+        """Read slots held per source address (sources holding none are absent)."""
+        return self.live.counts
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -214,7 +243,9 @@ class Sensor:
             await asyncio.sleep(0.02)
         for probe in list(self.live):
             self.stats["cut_shutdown"] += 1
-            probe.finish()
+            probe.finish("shutdown")
+        for probe, why in list(self.unread.items()):
+            probe.finish(why)
         if self._housekeeper is not None:
             self._housekeeper.cancel()
             try:
@@ -262,8 +293,12 @@ class Sensor:
         payload: bytes,
         total: int,
         duration_s: float,
+        sent_data: bool | None,
+        close_reason: str | None = None,
     ) -> None:
-        """Queue one dump line in the shared sensor JSONL shape; counted once it reaches the file."""
+        """Queue one dump line in the shared sensor JSONL shape (fields: README.md); counted once it reaches the file."""
+        if sent_data is None:
+            self.stats["sent_data_unknown"] += 1
         line = {
             "ts": format_ts(ts),
             "event": event,
@@ -272,10 +307,11 @@ class Sensor:
             "src_port": src[1],
             "dst_ip": _plain_ip(dst[0]),
             "dst_port": dst[1],
-            "sent_data": total > 0,
+            "sent_data": sent_data,
             "payload_hex": payload.hex(),
             "bytes": total,
             "duration_s": round(duration_s, 6),
+            "close_reason": close_reason,
             "sensor": self.config.name,
         }
         try:
@@ -378,8 +414,9 @@ class Sensor:
                 self.stats["dropped_rate_udp"] += 1
                 self.drop(datetime.now(UTC), addr, (dst_ip, local[1]), len(data))
                 continue
+            now = datetime.now(UTC)
             self.record(
-                datetime.now(UTC), "datagram", "udp", addr, (dst_ip, local[1]), data[: cfg.max_bytes], len(data), 0.0
+                now, "datagram", "udp", addr, (dst_ip, local[1]), data[: cfg.max_bytes], len(data), 0.0, bool(data)
             )
 
     # --- stats -----------------------------------------------------------------------------
@@ -395,6 +432,7 @@ class Sensor:
             "ports": self.ports,
             **self.stats,
             "active_connections": len(self.live),
+            "unread_waiting": len(self.unread),
             "tracked_sources": len(self.limiter.buckets),
             "rate_table_resets": self.limiter.resets,
             "files_closed": len(self.writer.files_closed) if self.writer else 0,
@@ -423,7 +461,7 @@ class Sensor:
 
 
 class _TcpProbe(asyncio.Protocol):
-    """One TCP connection: admit or drop it, read what it sends (bounded), record it when it ends."""
+    """One TCP connection: give it a read slot or not, read what it sends (bounded), record it when it ends."""
 
     __slots__ = (
         "sensor", "transport", "ts", "started", "last", "src", "dst", "source", "kept", "total", "timer", "done"
@@ -447,23 +485,16 @@ class _TcpProbe(asyncio.Protocol):
         self.total = 0
         source = self.source = _plain_ip(self.src[0])
         # Every accepted connection is a probe and is recorded; the limits only decide whether it is read.
-        held = sensor.per_source.get(source, 0)
-        if not sensor.limiter.allow(source):
-            shed = "closed_rate_tcp"
-        elif len(sensor.live) >= cfg.max_connections:
-            shed = "closed_max_connections"
-        elif 0 < cfg.max_connections_per_source <= held:
-            shed = "closed_source_cap"
-        else:
-            shed = ""
-        if shed:
-            sensor.stats[shed] += 1
-            self.done = True
-            sensor.record(self.ts, "connect", "tcp", self.src, self.dst, b"", 0, 0.0)
-            transport.abort()
+        admission = sensor.live.admit(source) if sensor.limiter.allow(source) else None
+        verdict = RATE if admission is None else admission.verdict
+        if verdict not in (READ, EVICT):
+            sensor.stats[UNREAD[verdict]] += 1
+            self._wait_unread(verdict)
             return
-        sensor.per_source[source] = held + 1
-        sensor.live.add(self)
+        if admission is not None and admission.victim is not None:
+            sensor.stats["evicted_fair_share"] += 1
+            admission.victim.finish(EVICT)
+        sensor.live.add(source, self)
         banner = cfg.banners.get(self.dst[1])
         if banner:
             transport.write(banner)
@@ -471,7 +502,20 @@ class _TcpProbe(asyncio.Protocol):
         self.timer = asyncio.get_running_loop().call_later(first_check, self._check_time)
         if sensor._stopping:  # accepted just as the sensor stops: record it, do not wait for data
             sensor.stats["cut_shutdown"] += 1
-            self.finish()
+            self.finish("shutdown")
+
+    def _wait_unread(self, why: str) -> None:
+        """Hold a connection closed unread for `unread_wait_s` without reading it, then record what it had sent."""
+        sensor, cfg = self.sensor, self.sensor.config
+        if cfg.unread_wait_s <= 0 or sensor._stopping or self.transport is None:
+            self.finish(why)
+            return
+        self.transport.pause_reading()  # the kernel keeps what comes; no read slot, no CPU
+        sensor.unread[self] = why
+        self.timer = asyncio.get_running_loop().call_later(cfg.unread_wait_s, self.finish, why)
+        if len(sensor.unread) > max(cfg.max_unread_waiting, 0):
+            oldest, its_why = next(iter(sensor.unread.items()))
+            oldest.finish(its_why)
 
     def _check_time(self) -> None:
         """One timer per connection: close it when silent too long or alive too long."""
@@ -481,10 +525,10 @@ class _TcpProbe(asyncio.Protocol):
         now = time.monotonic()
         if now - self.started >= cfg.max_duration_s:
             self.sensor.stats["cut_duration"] += 1
-            self.finish()
+            self.finish("max_duration")
         elif now - self.last >= cfg.read_timeout_s:
             self.sensor.stats["cut_timeout"] += 1
-            self.finish()
+            self.finish("read_timeout")
         else:
             wait = min(self.last + cfg.read_timeout_s, self.started + cfg.max_duration_s) - now
             self.timer = asyncio.get_running_loop().call_later(max(wait, 0.001), self._check_time)
@@ -492,49 +536,67 @@ class _TcpProbe(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.done:
             return
-        cfg = self.sensor.config
         self.last = time.monotonic()
-        self.total += len(data)
-        room = cfg.max_bytes - len(self.kept)
+        self._keep(data, len(data))
+        if self.total >= self.sensor.config.max_read_bytes:  # a firehose: stop reading, keep what we have
+            self.sensor.stats["cut_read_limit"] += 1
+            self.finish("read_limit")
+
+    def _keep(self, data: bytes, count: int) -> None:
+        """Count `count` bytes received and keep the first ones of `data` up to the payload bound."""
+        self.total += count
+        room = self.sensor.config.max_bytes - len(self.kept)
         if room > 0:
             self.kept += data[:room]
-        if self.total >= cfg.max_read_bytes:  # a firehose: stop reading, keep what we have
-            self.sensor.stats["cut_read_limit"] += 1
-            self.finish()
 
     def eof_received(self) -> bool:
-        self.finish()
+        self.finish(self._ended_by_peer())
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.finish()
+        self.finish(self._ended_by_peer())
 
-    def finish(self) -> None:
-        """Record the connection once and close it (idempotent: EOF, reset, timer, limit or stop)."""
+    def _ended_by_peer(self) -> str:
+        """PEER, unless the connection was waiting unread: then it still ends unread, for the same reason."""
+        return self.sensor.unread.get(self, PEER)
+
+    def finish(self, reason: str) -> None:
+        """Record the connection once and close it (idempotent: EOF, reset, timer, limit, eviction or stop).
+
+        Closed by the sensor, it first takes what the kernel already holds for it; `sent_data` is then
+        true if any byte came, false if the sensor heard the connection out and none did, else null.
+        """
         if self.done:
             return
         self.done = True
         sensor = self.sensor
-        sensor.live.discard(self)
-        left = sensor.per_source.get(self.source, 1) - 1
-        if left > 0:
-            sensor.per_source[self.source] = left
-        else:
-            sensor.per_source.pop(self.source, None)
+        sensor.live.remove(self.source, self)
+        sensor.unread.pop(self, None)
         if self.timer is not None:
             self.timer.cancel()
+        closed_empty = False
+        transport = self.transport
+        if reason not in (PEER, "read_limit") and transport is not None and not transport.is_closing():
+            sock = transport.get_extra_info("socket")
+            if sock is not None and sock.fileno() >= 0:
+                got = take_buffered(sock.fileno(), max(sensor.config.max_bytes - len(self.kept), 0))
+                self._keep(got.kept, got.count)
+                closed_empty = got.closed_empty
+        if self.total:
+            sent_data: bool | None = True
+        elif closed_empty or reason in HEARD_OUT:
+            sent_data = False
+        else:
+            sent_data = None
+        duration = time.monotonic() - self.started
         sensor.record(
-            self.ts,
-            "connect",
-            "tcp",
-            self.src,
-            self.dst,
-            bytes(self.kept),
-            self.total,
-            time.monotonic() - self.started,
+            self.ts, "connect", "tcp", self.src, self.dst, bytes(self.kept), self.total, duration, sent_data, reason
         )
-        if self.transport is not None:
-            self.transport.close()
+        if transport is not None:
+            if reason in UNREAD:
+                transport.abort()  # closed at accept: a reset, no lingering state for a shed connection
+            else:
+                transport.close()
 
 
 async def run_sensor(
