@@ -194,3 +194,57 @@ def test_a_daytime_scan_from_inside_the_site_is_malicious_and_exported(tmp_path:
     for path in exports:
         assert inside in path.read_text(encoding="utf-8"), path.name
         assert "198.51.100.7" not in path.read_text(encoding="utf-8"), path.name
+
+
+ZEEK_HEADER = """#separator \\x09
+#set_separator\t,
+#empty_field\t(empty)
+#unset_field\t-
+#path\tconn
+#open\t2025-11-26-10-00-00
+#fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto\tservice\tduration\torig_bytes\tresp_bytes\tconn_state\tlocal_orig\tlocal_resp\tmissed_bytes\thistory\torig_pkts\torig_ip_bytes\tresp_pkts\tresp_ip_bytes\ttunnel_parents
+#types\ttime\tstring\taddr\tport\taddr\tport\tenum\tstring\tinterval\tcount\tcount\tstring\tbool\tbool\tcount\tstring\tcount\tcount\tcount\tcount\tset[string]
+"""
+
+
+def _icmp_sweep(sweeper: str) -> list[dict]:
+    """nmap -sn style host discovery: an echo request to every host of a /24 in a minute; a third answer.
+    Zeek logs ICMP with the type in id.orig_p and the code in id.resp_p, conn_state OTH."""
+    start = datetime(2025, 11, 26, 3, 0, tzinfo=UTC).timestamp()
+    return [
+        {"ts": round(start + 0.2 * i, 6), "uid": f"C{i:05d}", "id.orig_h": sweeper, "id.orig_p": 8,
+         "id.resp_h": f"10.50.0.{i + 1}", "id.resp_p": 0, "proto": "icmp", "duration": 0.001 if i % 3 == 0 else None,
+         "orig_bytes": 0, "resp_bytes": 0 if i % 3 == 0 else None, "conn_state": "OTH", "missed_bytes": 0,
+         "history": None, "orig_pkts": 1, "orig_ip_bytes": 28, "resp_pkts": 1 if i % 3 == 0 else 0,
+         "resp_ip_bytes": 28 if i % 3 == 0 else 0}
+        for i in range(254)
+    ]  # fmt: skip
+
+
+def _zeek_tsv(records: list[dict]) -> str:
+    fields = ZEEK_HEADER.splitlines()[6].split("\t")[1:]
+    lines = ["\t".join("-" if r.get(f) is None else str(r[f]) for f in fields) for r in records]
+    return ZEEK_HEADER + "\n".join(lines) + "\n#close\t2025-11-26-11-00-00\n"
+
+
+def _zeek_json(records: list[dict]) -> str:
+    return "\n".join(json.dumps({k: v for k, v in r.items() if v is not None}) for r in records) + "\n"
+
+
+def test_an_icmp_sweep_in_zeek_conn_logs_is_found(tmp_path: Path) -> None:
+    """Host discovery in a Zeek conn log, TSV and JSON as Zeek's documentation lays them out: found and scored."""
+    day_dir = tmp_path / "landing" / "2025-11-26"
+    day_dir.mkdir(parents=True)
+    (day_dir / "conn.log").write_text(_zeek_tsv(_icmp_sweep("198.51.100.20")), encoding="utf-8")
+    (day_dir / "conn.json").write_text(_zeek_json(_icmp_sweep("198.51.100.21")), encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SCANSENSE_")}
+    done = subprocess.run(
+        [SCANSENSE, "run", "--date", "2025-11-26", "--landing", "landing", "--warehouse", "wh", "--no-email", "--json"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    with duckdb.connect(str(tmp_path / "wh" / "scansense.duckdb"), read_only=True) as con:
+        kinds = con.execute("SELECT DISTINCT src_ip, proto, dst_port FROM events ORDER BY ALL").fetchall()
+        found = {r[0] for r in con.execute("SELECT DISTINCT src_ip FROM findings").fetchall()}
+    assert kinds == [("198.51.100.20", "icmp", 8), ("198.51.100.21", "icmp", 8)]
+    assert found == {"198.51.100.20", "198.51.100.21"}

@@ -9,7 +9,7 @@
 --     client's failed attempts among its sessions (HTTPS to CDNs, NTP to pool servers, name lookups that
 --     were answered) are not a scan's targets; a scanner's first contacts mostly fail (Jung et al. 2004),
 --     and contacts of unknown outcome (firewall drops, decoys) never make a port used;
---   contacts to a host and port where the source's conversations outnumber its failures: its other
+--   contacts to a host and port with which the source had a conversation that was used: its other
 --     attempts there are a client's retries (a SYN that timed out before the next, a QUIC attempt);
 --   records to multicast and broadcast addresses (224.0.0.0/4, 255.255.255.255, ff00::/8, and UDP to an
 --     IPv4 address ending in .255, the directed broadcast of the common /24): one datagram reaches every
@@ -17,12 +17,9 @@
 WITH judged AS MATERIALIZED (
     SELECT * FROM contacts
 ), used_hosts AS (
-    SELECT src_ip, dst_ip, proto, dst_port
+    SELECT DISTINCT src_ip, dst_ip, proto, dst_port
     FROM judged
-    WHERE opened AND contact_outcome IN ('succeeded', 'failed')
-    GROUP BY ALL
-    HAVING count(DISTINCT src_port) FILTER (WHERE contact_outcome = 'succeeded')
-         > count(DISTINCT src_port) FILTER (WHERE contact_outcome = 'failed')
+    WHERE opened AND contact_outcome = 'succeeded'
 ), used AS (
     SELECT src_ip, proto, dst_port
     FROM judged
