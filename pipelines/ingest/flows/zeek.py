@@ -90,8 +90,8 @@ def careful(f: pl.DataFrame) -> tuple[Columns, dict[str, str]]:
     cols["resp_packets"], cols["resp_bytes"] = resp_pkts, resp_bytes
     # Labelled captures: IoT-23 (label, detailed-label), Stratosphere JSON (label, detailedlabel).
     for out, names in (("label", LABELS), ("attack_type", DETAILED_LABELS)):
-        if name := next((c for c in names if c in f.columns), None):
-            cols[out] = as_text(f[name], ("", "-", "(empty)"))
+        if present := [c for c in names if c in f.columns]:  # the first spelling that has a value
+            cols[out] = as_text(f.select(pl.coalesce(present)).to_series(), ("", "-", "(empty)"))
     required = {"proto": "proto", "ts": "ts", "src_ip": "id.orig_h", "dst_ip": "id.resp_h", "dst_port": "id.resp_p"}
     return cols, required
 
