@@ -11,6 +11,7 @@ paths give the same answer.
 from __future__ import annotations
 
 import numpy as np
+import polars as pl
 import pyarrow as pa
 
 SUCCEEDED, FAILED, UNKNOWN = "succeeded", "failed", "unknown"
@@ -33,22 +34,25 @@ ZEEK_ESTABLISHED = frozenset({"S1", "S2", "S3", "SF", "RSTO", "RSTR"})
 
 
 def zeek(
-    proto: np.ndarray, state: np.ndarray, resp_pkts: np.ndarray | None, orig_bytes: np.ndarray | None,
+    proto: pl.Series, state: pl.Series, resp_pkts: np.ndarray | None, orig_bytes: np.ndarray | None,
     resp_bytes: np.ndarray | None,
 ) -> np.ndarray:  # fmt: skip
     """Outcome codes of Zeek conn records from proto, conn_state, resp_pkts and the payload byte counts.
 
-    `state` holds text or None; the counts are float arrays with NaN where unset (None: column
-    absent). Zeek leaves orig_bytes/resp_bytes unset for a zero-duration connection: nothing carried.
-    ICMP (Zeek logs a ping and its echo reply as one connection) is unknown: an echo reply does not
-    make a sweep benign.
+    `proto` and `state` are text (null where unset); the counts are float arrays with NaN where
+    unset (None: column absent). Zeek leaves orig_bytes/resp_bytes unset for a zero-duration
+    connection: nothing carried. ICMP (Zeek logs a ping and its echo reply as one connection) is
+    unknown: an echo reply does not make a sweep benign.
     """
     n = len(proto)
     out = np.full(n, 2, np.int8)
-    tcp, udp = proto == "tcp", proto == "udp"
-    failed = np.array([s in ZEEK_FAILED for s in state], bool)
-    established = np.array([s in ZEEK_ESTABLISHED for s in state], bool)
-    no_state = np.array([s is None for s in state], bool)
+
+    def mask(s: pl.Series) -> np.ndarray:
+        return s.fill_null(False).to_numpy()
+
+    tcp, udp = mask(proto == "tcp"), mask(proto == "udp")
+    failed, established = mask(state.is_in(list(ZEEK_FAILED))), mask(state.is_in(list(ZEEK_ESTABLISHED)))
+    no_state = state.is_null().to_numpy()
     if orig_bytes is None or resp_bytes is None:
         used = np.full(n, -1, np.int8)  # payload unknown: established contacts stay unknown
     else:
@@ -61,12 +65,12 @@ def zeek(
         out[tcp & no_state & known & (resp_pkts == 0)] = 1  # no state written: never answered is still failed
         # UDP has no handshake: the service answered (responder packets) or it did not. SHR (only
         # the responder spoke) and OTH stay unknown.
-        judged = udp & known & np.array([s not in ("SHR", "OTH") for s in state], bool)
+        judged = udp & known & ~mask(state.is_in(["SHR", "OTH"]))
         out[judged & (resp_pkts > 0)] = 0
         out[judged & (resp_pkts == 0)] = 1
     else:
-        out[udp & (state == "SF")] = 0
-        out[udp & (state == "S0")] = 1
+        out[udp & mask(state == "SF")] = 0
+        out[udp & mask(state == "S0")] = 1
     return out
 
 

@@ -82,8 +82,8 @@ def careful(f: pl.DataFrame) -> tuple[Columns, dict[str, str]]:
     resp_pkts, resp_bytes = count("resp_pkts"), count("resp_bytes")
     orig_bytes = count("orig_bytes")
     codes = outcome.zeek(
-        proto.to_numpy(),
-        state.to_numpy(),
+        proto,
+        state,
         *(None if c is None else c.cast(pl.Float64).to_numpy() for c in (resp_pkts, orig_bytes, resp_bytes)),
     )
     cols["outcome"] = pl.Series(outcome.CODE_VALUES, dtype=pl.String).gather(codes.astype(np.uint32))
