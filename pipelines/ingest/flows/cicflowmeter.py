@@ -40,12 +40,12 @@ CIC_FWD_BYTES = ("Total Length of Fwd Packet", "Total Length of Fwd Packets", "T
 CIC_BWD_BYTES = ("Total Length of Bwd Packet", "Total Length of Bwd Packets", "TotLen Bwd Pkts")
 CIC_CWR = ("CWR Flag Count", "CWE Flag Count")  # CIC-IDS2017 misnames CWR as CWE
 CIC_FLAG_COUNTS = tuple(f"{f} Flag Count" for f in ("FIN", "SYN", "RST", "PSH", "ACK", "URG", "ECE"))  # bits 0-6
-# CIC-IDS2017 as published writes day/month/year; the corrected release writes ISO.
 # CICFlowMeter writes a record with protocol 0 and ports 0 for frames it could not decode as a
 # TCP/UDP/ICMP flow (the CIC-IDS2017 corrected release keeps them, e.g. 8.6.0.1 -> 8.0.6.4): not traffic.
 GARBAGE = (
     "CICFlowMeter record with protocol 0 and ports 0: the exporter's record of frames it could not decode, not traffic"
 )
+# CIC-IDS2017 as published writes day/month/year; the corrected release writes ISO.
 TS_FORMATS = [
     "%Y-%m-%d %H:%M:%S%.f",
     "%d/%m/%Y %H:%M:%S",
@@ -91,7 +91,7 @@ def careful(f: pl.DataFrame) -> tuple[Columns, dict[str, str]]:
         "bytes": payload,
         "resp_packets": resp_p,
         "resp_bytes": as_int(f[bwd_b]) if bwd_b else None,
-        "outcome": pl.Series(CODE_VALUES, dtype=pl.String).gather(codes),
+        "outcome": pl.Series(CODE_VALUES, dtype=pl.String).gather(codes.astype(np.uint32)),
         REJECT: pl.Series([None, GARBAGE], dtype=pl.String).gather(garbage.cast(pl.UInt32)),
     }
     if "Flow Duration" in f.columns:
