@@ -166,7 +166,7 @@ def test_zeek_conn_log_tsv_and_json(tmp_path: Path, settings) -> None:
     assert results[0] == results[1]
     assert results[0] == [
         (utc(2025, 11, 26, 3, 4, 5, 123456), "203.0.113.7", 40000, 23, "tcp", "S", "S0", 1, 40),
-        (utc(2025, 11, 26, 3, 4, 6), "2001:db8::7", None, 8, "icmp", None, "OTH", 2, 168),
+        (utc(2025, 11, 26, 3, 4, 6), "2001:db8::7", None, 8, "icmpv6", None, "OTH", 2, 168),  # Zeek: icmp for v6 too
         (utc(2025, 11, 26, 3, 4, 7, 500000), "203.0.113.7", 40001, 80, "tcp", "FSA", "SF", 9, 2600),
     ]
 
@@ -328,18 +328,21 @@ def test_detection_ignores_the_file_name(tmp_path: Path, name: str, content: str
 
 
 def test_formats_lists_every_registered_parser(capsys: pytest.CaptureFixture[str]) -> None:
-    """`scansense ingest --formats` needs no paths and prints each registered format: name, kind, signature."""
+    """`scansense ingest --formats` needs no paths and prints each registered format: name, kind, directions, signature."""
     from pipelines import catalog
     from pipelines.cli import main
-    from pipelines.ingest.formats import FORMATS
+    from pipelines.ingest.formats import DIRECTIONS, FORMATS
 
     with pytest.raises(SystemExit) as done:
         main(["ingest", "--formats"])
     assert done.value.code == 0
-    header, *lines = capsys.readouterr().out.splitlines()
-    assert header.split() == ["name", "kind", "recognises"]
-    listed = {name: (kind, text) for name, kind, text in (line.split(None, 2) for line in lines)}
-    assert listed == {f.name: (f.kind, f.recognises) for f in FORMATS}
+    table, legend = capsys.readouterr().out.split("\n\n")
+    header, *lines = table.splitlines()
+    assert header.split() == ["name", "kind", "directions", "recognises"]
+    listed = {name: (kind, way, text) for name, kind, way, text in (line.split(None, 3) for line in lines)}
+    assert listed == {f.name: (f.kind, f.directions, f.recognises) for f in FORMATS}
+    explained = {line.split(None, 1)[0] for line in legend.splitlines()[1:]}
+    assert explained == set(DIRECTIONS) >= {way for _, way, _ in listed.values()}
     expected = {"pcap", "pcapng", "cidds", "cicflowmeter", "nfdump", "zeek_tsv", "zeek_json"}
     expected |= {"ufw", "cowrie", "honeypot_json", "sensor_jsonl"}
     assert set(listed) == expected

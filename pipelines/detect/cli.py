@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 from pathlib import Path
 
@@ -18,7 +19,12 @@ def register(commands: Commands) -> None:
     slow.set_defaults(func=_slow)
     src = commands.eval.add_parser("sources", help="source-level precision/recall per detector and scan kind")
     src.add_argument("--landing", type=Path, required=True, help="folder of <YYYY-MM-DD>/ input folders")
-    src.add_argument("--truth", type=Path, required=True, help="truth.csv of the generator")
+    src.add_argument(
+        "--truth",
+        required=True,
+        help="truth.csv of the generator, or 'labels': the labels in the data (Zeek label of IoT-23/Stratosphere, "
+        "CIC Label, CIDDS class); a source is malicious when any of its records is, benign when all are benign",
+    )
     src.add_argument("--json", action="store_true")
     src.set_defaults(func=_sources)
 
@@ -41,10 +47,24 @@ def _slow(args: argparse.Namespace) -> int:
 def _sources(args: argparse.Namespace) -> int:
     from pipelines.detect.evaluate import eval_sources
 
+    truth = args.truth if args.truth == "labels" else Path(args.truth)
+    if truth != "labels" and not truth.is_file():
+        print(f"scansense eval sources: no truth file {args.truth} (give a truth.csv or 'labels')", file=sys.stderr)
+        return 2
+    if not Path(args.landing).is_dir():
+        print(f"scansense eval sources: no landing folder {args.landing}", file=sys.stderr)
+        return 2
     with tempfile.TemporaryDirectory() as tmp:
         settings = settings_from(args).replace("paths", warehouse=tmp)
-        result = eval_sources(args.landing, args.truth, settings)
-    lines = [
+        result = eval_sources(args.landing, truth, settings)
+    lines = []
+    if result["truth"] == "labels":
+        kinds = result["kinds"]
+        lines.append(
+            f"truth: labels in the data: {result['scanners']} malicious sources ({kinds['scan']['sources']} labelled "
+            f"scans), {result['sources'] - result['scanners']} benign, {result['unlabelled']} without a verdict (not scored)"
+        )
+    lines += [
         f"{k}: precision {v['precision']:.3f} recall {v['recall']:.3f} f1 {v['f1']:.3f}"
         for k, v in result["detectors"].items()
     ]

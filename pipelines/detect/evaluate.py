@@ -27,6 +27,39 @@ KIND_GROUPS = {
     "research": ("research",),
 }
 
+# Truth from the labels in the data (`eval sources --truth labels`), one source at a time: malicious
+# when any of its records carries a malicious label, benign when every labelled record is benign,
+# unscored when none is labelled either way. Benign: IoT-23/Stratosphere `Benign`, CIC `BENIGN`,
+# CIDDS `normal`, and CIDDS `victim` (a victim's replies to an attack: the host attacks no one).
+# No verdict: Stratosphere/CTU `Background` and CIDDS `suspicious`/`unknown` (traffic nobody
+# labelled). Any other label is malicious (IoT-23 `Malicious`, CIC attack names, CIDDS `attacker`).
+BENIGN_LABELS = ("benign", "normal", "victim")
+UNLABELLED = ("", "-", "background", "unknown", "suspicious")
+LABEL_TRUTH = """
+    SELECT src_ip,
+           bool_or(verdict = 'malicious') AS malicious,
+           bool_or(verdict = 'benign') AS benign,
+           -- a scan by its label or attack type: IoT-23 PartOfAHorizontalPortScan, CIC PortScan, CIDDS portScan
+           bool_or(verdict = 'malicious' AND (contains(lower(coalesce(label, '')), 'scan')
+                   OR contains(lower(coalesce(attack_type, '')), 'scan'))) AS scan
+    FROM (
+        SELECT src_ip, label, attack_type,
+               CASE WHEN label IS NULL OR list_contains($unlabelled, lower(trim(label))) THEN NULL
+                    WHEN list_contains($benign, lower(trim(label))) THEN 'benign'
+                    ELSE 'malicious' END AS verdict
+        FROM events
+    )
+    GROUP BY src_ip
+"""
+# Kinds of label truth: labelled scans, and the other malicious sources (C&C, DDoS, brute force...).
+LABEL_GROUPS = {"scan": ("scan",), "other_malicious": ("other_malicious",)}
+
+
+def label_verdicts(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[bool, bool, bool]]:
+    """Per source of `events`: (has a malicious label, has a benign label, has a label naming a scan)."""
+    params = {"benign": list(BENIGN_LABELS), "unlabelled": list(UNLABELLED)}
+    return {src: (bool(m), bool(b), bool(sc)) for src, m, b, sc in con.execute(LABEL_TRUTH, params).fetchall()}
+
 
 def read_labelled_flows(flows: Path, settings: Settings) -> pa.Table:
     """Parse a labelled flow file (CIDDS `class` -> label, `attackType` -> attack_type) with ingest's parser."""
@@ -174,11 +207,13 @@ def _steps(rows: list[dict], scanners: set[str]) -> dict:
     return {"decided": len(steps), "median": median, "mean": sum(steps) / len(steps), "min": steps[0], "max": steps[-1]}
 
 
-def eval_sources(landing: Path, truth: Path, settings: Settings) -> dict:
+def eval_sources(landing: Path, truth: Path | str, settings: Settings) -> dict:
     """Source-level precision and recall of every detector and of the combined verdict, overall and per kind.
 
     Ingests every `<landing>/<YYYY-MM-DD>/` folder into `settings.warehouse` (pass a scratch one),
-    runs the detectors per day and compares the flagged sources with truth.csv. A source counts as
+    runs the detectors per day and compares the flagged sources with truth: the generator's
+    truth.csv, or `"labels"`: the labels the data carries (`LABEL_TRUTH`; sources with no verdict
+    are left out of every score and counted in `unlabelled`). A source counts as
     detected by `combined` when a detector that raises the risk score's traffic indicator flagged it
     (every detector but those of `risk.baseline_detectors`, the port ratio by default). `fast_modes`
     compares the threshold's mean and robust modes; `trw` gives the sources TRW could judge (those
@@ -193,12 +228,18 @@ def eval_sources(landing: Path, truth: Path, settings: Settings) -> dict:
     by_mode: dict[str, set] = {settings.fast.mode: found["fast"], other_mode: set()}
     sources: set[str] = set()
     trw_rows: list[dict] = []
+    from_labels = str(truth) == "labels"
+    verdicts: dict[str, tuple[bool, bool, bool]] = {}
     for day_text in days:
         day = date.fromisoformat(day_text)
         ingest_paths([Path(landing) / day_text], settings, year=day.year)
         con = duckdb.connect()
         load_lake_table(con, settings.warehouse, "events", EVENTS_SCHEMA, day=day)
         sources |= {r[0] for r in con.execute("SELECT DISTINCT src_ip FROM events").fetchall()}
+        if from_labels:
+            for src, seen in label_verdicts(con).items():
+                before = verdicts.get(src, (False, False, False))
+                verdicts[src] = tuple(a or b for a, b in zip(before, seen, strict=True))
         found["fast"] |= set(fast.scan_fast(con, day, settings.fast)["src_ip"].to_pylist())
         other = replace(settings.fast, mode=other_mode)
         by_mode[other_mode] |= set(fast.scan_fast(con, day, other)["src_ip"].to_pylist())
@@ -214,18 +255,22 @@ def eval_sources(landing: Path, truth: Path, settings: Settings) -> dict:
         con.close()
     baseline = {name.removeprefix("scan_") for name in settings.risk.baseline_detectors}
     found["combined"] = set().union(*(flagged for name, flagged in found.items() if name not in baseline))
-    kinds: dict[str, set] = defaultdict(set)
-    scanners: set[str] = set()
-    with open(truth, newline="", encoding="utf-8") as fh:
-        for row in csv.DictReader(fh):
-            if row["label"] == "scan":
-                kinds[row["kind"]].add(row["src_ip"])
-                scanners.add(row["src_ip"])
-    scanners &= sources  # a scanner with no event in the landing cannot be found
-    benign = sources - scanners
-    judged = {r["src_ip"] for r in trw_rows}
+    unlabelled = 0
+    if from_labels:
+        kinds, scanners, benign = _label_truth(verdicts)
+        unlabelled = len(sources - scanners - benign)
+        sources = scanners | benign  # only sources with a verdict are scored
+        found = {name: flagged & sources for name, flagged in found.items()}
+        by_mode = {mode: flagged & sources for mode, flagged in by_mode.items()}
+        groups = LABEL_GROUPS
+    else:
+        kinds, scanners = _file_truth(Path(truth))
+        scanners &= sources  # a scanner with no event in the landing cannot be found
+        benign = sources - scanners
+        groups = KIND_GROUPS
+    judged = {r["src_ip"] for r in trw_rows} & sources
     by_kind = {}
-    for group, members in KIND_GROUPS.items():
+    for group, members in groups.items():
         truth_set = set().union(*(kinds.get(k, set()) for k in members)) & sources
         scores = {name: _kind_scores(flagged, truth_set, benign) for name, flagged in found.items()}
         by_kind[group] = (
@@ -246,4 +291,26 @@ def eval_sources(landing: Path, truth: Path, settings: Settings) -> dict:
         "combined_of": sorted(name for name in found if name != "combined" and name not in baseline),
         "scanners": len(scanners),
         "sources": len(sources),
+        "truth": "labels" if from_labels else "file",
+        "unlabelled": unlabelled,
     }
+
+
+def _file_truth(truth: Path) -> tuple[dict[str, set], set[str]]:
+    """Scan kinds and scanners of the generator's truth.csv."""
+    kinds: dict[str, set] = defaultdict(set)
+    scanners: set[str] = set()
+    with open(truth, newline="", encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            if row["label"] == "scan":
+                kinds[row["kind"]].add(row["src_ip"])
+                scanners.add(row["src_ip"])
+    return kinds, scanners
+
+
+def _label_truth(verdicts: dict[str, tuple[bool, bool, bool]]) -> tuple[dict[str, set], set[str], set[str]]:
+    """Kinds (labelled scans, other malicious), malicious and benign sources from the per-source label verdicts."""
+    malicious = {src for src, (bad, _, _) in verdicts.items() if bad}
+    benign = {src for src, (bad, good, _) in verdicts.items() if good and not bad}
+    scans = {src for src, (bad, _, scan) in verdicts.items() if bad and scan}
+    return {"scan": scans, "other_malicious": malicious - scans}, malicious, benign

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from pipelines.ingest.detect import detect_format
-from pipelines.ingest.formats import BY_NAME, FORMAT_KIND
+from pipelines.ingest.formats import BY_NAME, FORMAT_KIND, NO_ANSWER
 from pipelines.ingest.lake import (
     INGEST_FILES_COMMENTS,
     INGEST_FILES_SCHEMA,
@@ -27,6 +27,7 @@ from pipelines.ingest.lake import (
     ingest_paths,
     sha256_of,
 )
+from pipelines.ingest.outcome import unanswerable
 from pipelines.ingest.records import Chunk, meta_columns
 from pipelines.ingest.streams import Limits, head
 from pipelines.ingest.valid import check_events
@@ -75,9 +76,12 @@ def iter_file(path: Path, settings: Settings, year: int | None = None) -> Iterat
         yield Chunk(quarantine=[quarantine_row(src, "byte:0", reason, first)], error=reason)
         return
     meta = meta_columns(FORMAT_KIND[fmt], fmt, src, settings.site.sensor_name)
+    no_answer = BY_NAME[fmt].directions == NO_ANSWER  # the source sees no answer: every outcome unknown
     try:
         for chunk in BY_NAME[fmt].read(path, meta, year, limits):
             chunk.format = fmt
+            if no_answer and chunk.events.num_rows:
+                chunk.events = unanswerable(chunk.events)
             chunk.events, rejected = check_events(chunk.events, limits.max_field, not chunk.canonical_ips)
             chunk.quarantine.extend(rejected)
             yield chunk

@@ -33,13 +33,17 @@ class _ListFormats(argparse.Action):
         super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
 
     def __call__(self, parser: argparse.ArgumentParser, *_args: object) -> None:
-        from pipelines.ingest.formats import listing
+        from pipelines.ingest.formats import DIRECTIONS, listing
 
         rows = listing()
-        width = {k: max(len(k), *(len(r[k]) for r in rows)) for k in ("name", "kind")}
-        print(f"{'name':<{width['name']}}  {'kind':<{width['kind']}}  recognises")
+        cols = ("name", "kind", "directions")
+        width = {k: max(len(k), *(len(r[k]) for r in rows)) for k in cols}
+        print("  ".join(f"{k:<{width[k]}}" for k in cols) + "  recognises")
         for r in rows:
-            print(f"{r['name']:<{width['name']}}  {r['kind']:<{width['kind']}}  {r['recognises']}")
+            print("  ".join(f"{r[k]:<{width[k]}}" for k in cols) + f"  {r['recognises']}")
+        print("\ndirections: what one record shows of the responder's answer (events.outcome)")
+        for name, meaning in DIRECTIONS.items():
+            print(f"  {name:<{width['directions']}}  {meaning}")
         parser.exit(0)
 
 

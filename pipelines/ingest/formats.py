@@ -1,4 +1,5 @@
-"""Every input format ingest reads, registered in one place: its name, kind, content signature and reader.
+"""Every input format ingest reads, registered in one place: its name, kind, content signature, reader,
+and what one of its records shows of the answer (`directions`: who judges a contact's outcome).
 
 Format detection (`detect.detect_format`) tries the signatures stage by stage, in `STAGES` order,
 and the formats of one stage in the order listed here; `scansense ingest --formats` prints this
@@ -27,6 +28,17 @@ STAGES = {
 }
 Reader = Callable[[Path, dict[str, str], int | None, Limits], Iterator[Chunk]]
 
+# What one record of a format shows of the responder's side, which says who judges how a contact
+# went (events.outcome, resp_packets, resp_bytes; DESIGN.md 5.2a). No SQL names a format for it.
+TWO_WAY, ONE_WAY, MIXED, NO_ANSWER = "two_way", "one_way", "mixed", "no_answer"
+DIRECTIONS = {
+    TWO_WAY: "a record holds both directions: its parser judges the outcome and fills the responder's counts",
+    ONE_WAY: "a record holds one direction, its reverse may be in the same capture: outcome null, the detection "
+    "SQL judges it from the reverse records",
+    MIXED: "two_way where a record carries the reverse direction's counters (nfdump biflows: opkt > 0), else one_way",
+    NO_ANSWER: "the source cannot see an answer (firewall drops; decoys and sensors answer everyone): outcome unknown",
+}
+
 
 @dataclass(frozen=True)
 class InputFormat:
@@ -38,6 +50,7 @@ class InputFormat:
     signature: Callable[[Any], bool]  # on what the stage looks at: bytes, lines, a JSON object, header columns, text
     recognises: str  # the signature in words
     read: Reader  # (path, meta columns, year for syslog lines, limits) -> chunks
+    directions: str  # a key of DIRECTIONS: what a record shows of the answer
 
 
 def _pcap(path: Path, meta: dict[str, str], _year: int | None, limits: Limits) -> Iterator[Chunk]:
@@ -104,7 +117,13 @@ def _json_lines(fmt: str) -> Reader:
 
 FORMATS: tuple[InputFormat, ...] = (
     InputFormat(
-        "pcap", "pcap", "magic", sig.is_pcap, "pcap file header (magic a1b2c3d4 or a1b23c4d, either byte order)", _pcap
+        "pcap",
+        "pcap",
+        "magic",
+        sig.is_pcap,
+        "pcap file header (magic a1b2c3d4 or a1b23c4d, either byte order)",
+        _pcap,
+        directions=ONE_WAY,
     ),
     InputFormat(
         "pcapng",
@@ -113,9 +132,16 @@ FORMATS: tuple[InputFormat, ...] = (
         sig.is_pcapng,
         "pcapng section header block (0a0d0d0a) with its byte-order magic",
         _pcapng,
+        directions=ONE_WAY,
     ),
     InputFormat(
-        "zeek_tsv", "flow", "log_header", sig.is_zeek_tsv, "Zeek conn.log TSV: a #fields line in the header", _zeek_tsv
+        "zeek_tsv",
+        "flow",
+        "log_header",
+        sig.is_zeek_tsv,
+        "Zeek conn.log TSV: a #fields line in the header",
+        _zeek_tsv,
+        directions=TWO_WAY,
     ),
     InputFormat(
         "cowrie",
@@ -124,9 +150,16 @@ FORMATS: tuple[InputFormat, ...] = (
         sig.is_cowrie,
         "Cowrie JSON: eventid with src_ip, or eventid cowrie.*",
         _json_lines("cowrie"),
+        directions=NO_ANSWER,
     ),
     InputFormat(
-        "zeek_json", "flow", "json_keys", sig.is_zeek_json, "Zeek conn.log JSON: id.orig_h and id.resp_p", _zeek_json
+        "zeek_json",
+        "flow",
+        "json_keys",
+        sig.is_zeek_json,
+        "Zeek conn.log JSON: id.orig_h and id.resp_p",
+        _zeek_json,
+        directions=TWO_WAY,
     ),
     InputFormat(
         "sensor_jsonl",
@@ -135,6 +168,7 @@ FORMATS: tuple[InputFormat, ...] = (
         sig.is_sensor_jsonl,
         "ScanSense sensor JSON: transport, src_ip, dst_port",
         _json_lines("sensor_jsonl"),
+        directions=NO_ANSWER,
     ),
     InputFormat(
         "honeypot_json",
@@ -143,8 +177,17 @@ FORMATS: tuple[InputFormat, ...] = (
         sig.is_honeypot_json,
         "honeypot JSON: ip and utc",
         _json_lines("honeypot_json"),
+        directions=NO_ANSWER,
     ),
-    InputFormat("cidds", "flow", "csv_header", sig.is_cidds, "CIDDS-001/002 CSV: Date first seen, Src IP Addr", _cidds),
+    InputFormat(
+        "cidds",
+        "flow",
+        "csv_header",
+        sig.is_cidds,
+        "CIDDS-001/002 CSV: Date first seen, Src IP Addr",
+        _cidds,
+        directions=ONE_WAY,
+    ),
     InputFormat(
         "cicflowmeter",
         "flow",
@@ -152,8 +195,11 @@ FORMATS: tuple[InputFormat, ...] = (
         sig.is_cicflowmeter,
         "CICFlowMeter CSV: Src IP (or Source IP), Timestamp, and Flow Duration or Dst IP",
         _cicflowmeter,
+        directions=TWO_WAY,
     ),
-    InputFormat("nfdump", "flow", "csv_header", sig.is_nfdump, "nfdump CSV: ts, sa, da, and te or pr", _nfdump),
+    InputFormat(
+        "nfdump", "flow", "csv_header", sig.is_nfdump, "nfdump CSV: ts, sa, da, and te or pr", _nfdump, directions=MIXED
+    ),
     InputFormat(
         "ufw",
         "firewall",
@@ -161,6 +207,7 @@ FORMATS: tuple[InputFormat, ...] = (
         sig.is_netfilter,
         "netfilter/UFW kernel log lines: SRC=<address> DST=<address>",
         _firewall,
+        directions=NO_ANSWER,
     ),
 )
 BY_NAME = {f.name: f for f in FORMATS}
@@ -173,7 +220,7 @@ def of_stage(stage: str) -> list[InputFormat]:
 
 
 def listing() -> list[dict[str, str]]:
-    """One row a format (name, kind, what it recognises), in detection order: `scansense ingest --formats`."""
+    """One row a format (name, kind, directions, what it recognises), in detection order: `scansense ingest --formats`."""
     order = list(STAGES)
     ranked = sorted(FORMATS, key=lambda f: order.index(f.stage))
-    return [{"name": f.name, "kind": f.kind, "recognises": f.recognises} for f in ranked]
+    return [{"name": f.name, "kind": f.kind, "directions": f.directions, "recognises": f.recognises} for f in ranked]

@@ -13,9 +13,9 @@
 -- column bytes BIGINT: Bytes in the record (IP length for a packet).
 -- column duration_s DOUBLE: Flow or connection duration in seconds; 0 for a packet.
 -- column conn_state VARCHAR: Zeek-style connection state where known (S0, REJ, SF, ...).
--- column resp_packets BIGINT: Packets the responder sent back, in a record that holds both directions (Zeek resp_pkts, CICFlowMeter Total Bwd packets, biflow backward packets); null when the record holds one direction.
--- column resp_bytes BIGINT: Bytes the responder sent back, in a record that holds both directions; null when the record holds one direction.
--- column outcome VARCHAR: Outcome of the contact as the record itself says it: succeeded (a conversation that was used: handshake and payload, or a UDP answer), failed (refused, unanswered, half-open), unknown (the format cannot say: firewall drops, decoys, ICMP); null when the record holds one direction and the reverse records of the same capture decide (sql/detect/contacts.sql).
+-- column resp_packets BIGINT: Packets the responder sent back, from a record that holds both directions (Zeek resp_pkts, CICFlowMeter Total Bwd packets, nfdump biflow opkt); null when the record holds one direction.
+-- column resp_bytes BIGINT: Bytes the responder sent back, from a record that holds both directions (Zeek resp_bytes and CICFlowMeter Total Length of Bwd Packets: payload; nfdump biflow obyt: IP bytes); null when the record holds one direction.
+-- column outcome VARCHAR: How the contact went, judged from the record itself (DESIGN.md 5.2a): succeeded (handshake completed and payload carried, or a UDP service answered), failed (refused, never answered, half-open or abandoned without payload) or unknown (the record cannot say: firewall drops, honeypot and sensor records, ICMP, midstream traffic); null when the record holds one direction and the reverse records of the same capture decide (pcap, pcapng, CIDDS, plain nfdump; sql/detect/contacts.sql).
 -- column action VARCHAR: Firewall action (BLOCK, ALLOW, DROP) or sensor/honeypot event kind.
 -- column ttl INTEGER: IP TTL / hop limit where known.
 -- column ip_id INTEGER: IPv4 identification field where known (54321 marks some scanners).
@@ -28,8 +28,8 @@
 -- column user_agent VARCHAR: HTTP user agent or client banner; attacker-controlled text.
 -- column username VARCHAR: Login name tried on a honeypot; attacker-controlled text.
 -- column payload_hex VARCHAR: First bytes sent by the peer, hex, bounded; attacker-controlled.
--- column label VARCHAR: Ground-truth label carried by the input (CIDDS class, CIC Label), else null.
--- column attack_type VARCHAR: Ground-truth attack type carried by the input, else null.
+-- column label VARCHAR: Ground-truth label carried by the input (CIDDS class, CIC Label, Zeek label of IoT-23 or Stratosphere logs), else null.
+-- column attack_type VARCHAR: Ground-truth attack type carried by the input (CIDDS attackType, Zeek detailed-label / detailedlabel), else null.
 -- column source_kind VARCHAR: Input family: pcap, flow, firewall, honeypot, sensor.
 -- column source_format VARCHAR: Exact input format detected from content (pcap, pcapng, cidds, ...).
 -- column source_file VARCHAR: Path of the input file the record came from.
@@ -49,3 +49,4 @@
 -- check critical: ExpectColumnValuesToBeBetween(column="ts", min_value=day_start, max_value=day_end)
 -- check critical: ExpectColumnValuesToBeInSet(column="source_kind", value_set=SOURCE_KINDS)
 -- check warning: ExpectColumnValuesToBeBetween(column="packets", min_value=0)
+-- check warning: ExpectColumnValuesToBeInSet(column="outcome", value_set=["succeeded", "failed", "unknown"])

@@ -505,6 +505,8 @@ def first_of(f: Fast, *names: str) -> str | None:
 
 
 Columns = dict[str, pl.Series]
+# A careful converter may add this column: per row, why the record is quarantined (null: kept).
+REJECT = "_reject"
 FastColumns = dict[str, np.ndarray | Coded | pa.Array]
 
 
@@ -515,7 +517,8 @@ class FlowFormat:
     name: str  # the format's name in the registry (ingest_files.format)
     required: tuple[str, ...]  # columns without which the file is quarantined whole
     used: frozenset[str]  # every column the converters read; the readers skip the others
-    # frame -> (event columns, {event column: its source column, which must parse on every kept line})
+    # frame -> (event columns, {event column: its source column, which must parse on every kept line});
+    # a column REJECT, if present, quarantines the rows where it holds a reason
     careful: Callable[[pl.DataFrame], tuple[Columns, dict[str, str]]]
     fast: Callable[[Fast], FastColumns] | None = None  # plain rows of a clean CSV block, None: careful path only
     aliases: dict[str, str] = field(default_factory=dict)  # header spellings read as another name
@@ -553,6 +556,10 @@ def _events(lines: Lines, fmt: FlowFormat, src: str, bad: list[dict]) -> tuple[p
     n = lines.frame.height
     failed = np.zeros(n, bool)
     reasons: dict[int, str] = {}
+    if (reject := cols.pop(REJECT, None)) is not None:  # records the format says are not traffic
+        for i in np.flatnonzero(reject.is_not_null().to_numpy()):
+            reasons[int(i)] = reject[int(i)]
+            failed[i] = True
     for out, raw in required.items():
         miss = cols[out].is_null().to_numpy()
         for i in np.flatnonzero(miss & ~failed):

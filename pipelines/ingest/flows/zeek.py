@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
+from pipelines.ingest import outcome
 from pipelines.ingest.flows.common import (
     Columns,
     FlowFormat,
@@ -19,6 +21,7 @@ from pipelines.ingest.flows.common import (
     as_ip,
     as_port,
     as_proto,
+    as_text,
     as_ts,
     convert,
     null_more,
@@ -36,7 +39,10 @@ REQUIRED = ("ts", "id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p", "proto")
 
 def careful(f: pl.DataFrame) -> tuple[Columns, dict[str, str]]:
     """Zeek conn.log columns as event columns (polars), and the source of each column that must parse."""
+    # Zeek logs proto icmp for ICMPv6 too: an IPv6 pair makes it icmpv6 (its echo request is type 128).
+    v6 = f["id.orig_h"].str.contains(":", literal=True).fill_null(False)
     proto = as_proto(f["proto"])
+    proto = proto.zip_with(~((proto == "icmp").fill_null(False) & v6), pl.Series(["icmpv6"] * f.height))
     icmp = proto.is_in(["icmp", "icmpv6"])
     epoch = as_float(f["ts"])
     ts = (epoch * 1e6).round(0).cast(pl.Int64, strict=False).cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
@@ -66,17 +72,51 @@ def careful(f: pl.DataFrame) -> tuple[Columns, dict[str, str]]:
         "packets": (opt("orig_pkts", as_int) + opt("resp_pkts", as_int)).cast(pl.Int64),
         "bytes": (opt("orig_ip_bytes", as_int) + opt("resp_ip_bytes", as_int)).cast(pl.Int64),
     }
+    state = f["conn_state"] if "conn_state" in f.columns else pl.Series([None] * f.height, dtype=pl.String)
     if "conn_state" in f.columns:
-        cols["conn_state"] = f["conn_state"]
+        cols["conn_state"] = state
+
+    def count(c: str) -> pl.Series | None:
+        return as_int(f[c]) if c in f.columns else None
+
+    resp_pkts, resp_bytes = count("resp_pkts"), count("resp_bytes")
+    orig_bytes = count("orig_bytes")
+    codes = outcome.zeek(
+        proto,
+        state,
+        *(None if c is None else c.cast(pl.Float64).to_numpy() for c in (resp_pkts, orig_bytes, resp_bytes)),
+    )
+    cols["outcome"] = pl.Series(outcome.CODE_VALUES, dtype=pl.String).gather(codes.astype(np.uint32))
+    cols["resp_packets"], cols["resp_bytes"] = resp_pkts, resp_bytes
+    # Labelled captures: IoT-23 (label, detailed-label), Stratosphere JSON (label, detailedlabel).
+    for out, names in (("label", LABELS), ("attack_type", DETAILED_LABELS)):
+        if present := [c for c in names if c in f.columns]:  # the first spelling that has a value
+            cols[out] = as_text(f.select(pl.coalesce(present)).to_series(), ("", "-", "(empty)"))
     required = {"proto": "proto", "ts": "ts", "src_ip": "id.orig_h", "dst_ip": "id.resp_h", "dst_port": "id.resp_p"}
     return cols, required
 
 
+LABELS = ("label",)
+DETAILED_LABELS = ("detailed-label", "detailedlabel", "detailed_label")
 USED = frozenset(
     {*REQUIRED, "duration", "conn_state", "history", "orig_pkts", "resp_pkts", "orig_ip_bytes", "resp_ip_bytes"}
+    | {"orig_bytes", "resp_bytes", *LABELS, *DETAILED_LABELS}
 )
+# IoT-23 writes its label columns after Zeek's last one with spaces, not tabs, in the #fields line
+# ("tunnel_parents   label   detailed-label") and in every record ("-   Malicious   PartOfAHorizontalPortScan").
+JOINED_SEPARATOR = re.compile(r"\s+")
 ZEEK_TSV = FlowFormat("zeek_tsv", REQUIRED, USED, careful)
 ZEEK_JSON = FlowFormat("zeek_json", REQUIRED, USED, careful)
+
+
+def split_joined(frame: pl.DataFrame, last: str) -> pl.DataFrame:
+    """The frame with a last column whose name joins several with spaces (IoT-23's labels) split into them."""
+    names = JOINED_SEPARATOR.split(last.strip())
+    if len(names) < 2 or last not in frame.columns:
+        return frame
+    values = frame[last].str.strip_chars().str.replace_all(r"\s+", " ")  # runs of spaces as one
+    parts = values.str.splitn(" ", len(names)).struct.rename_fields(names).struct.unnest()  # the rest in the last
+    return frame.drop(last).with_columns(parts)
 
 
 def iter_zeek_tsv(path: Path, meta: dict[str, str], limits: Limits = DEFAULT_LIMITS) -> Iterator[Chunk]:
@@ -110,6 +150,7 @@ def iter_zeek_tsv(path: Path, meta: dict[str, str], limits: Limits = DEFAULT_LIM
 
             lines = split_lines(block, line_no, "\t", state["names"], ZEEK_TSV.used, src, False, bad, keep)
             line_no += block.count(b"\n")
+            lines.frame = split_joined(lines.frame, state["names"][-1])
             lines.frame = lines.frame.with_columns(
                 pl.when(pl.col(c).is_in(["-", "(empty)"])).then(None).otherwise(pl.col(c)).alias(c)
                 for c in lines.frame.columns
@@ -126,7 +167,8 @@ def iter_zeek_json(path: Path, meta: dict[str, str], limits: Limits = DEFAULT_LI
     """Chunks of a Zeek conn.log written as JSON lines."""
     src = meta["source_file"]
     names = ["ts", "id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p", "proto", "duration", "conn_state", "history"]
-    names += ["orig_pkts", "resp_pkts", "orig_ip_bytes", "resp_ip_bytes"]
+    names += ["orig_pkts", "resp_pkts", "orig_ip_bytes", "resp_ip_bytes", "orig_bytes", "resp_bytes"]
+    names += [*LABELS, *DETAILED_LABELS]
     with Utf8Lines(path, limits=limits, src=src) as reader:
         line_no = 1
         for block in reader.blocks():
