@@ -71,6 +71,9 @@ class Slow:
     threshold: float = 0.75  # normalized conditional entropy at or above this is a scan
     port_ratio_threshold: float = 0.5  # baseline: distinct (dst_ip, dst_port) / records above this
     port_ratio_min_pairs: int = 5  # fewer distinct targets is never a scan whatever the ratio (1 record has ratio 1)
+    port_ratio_min_share: float = (
+        0.5  # probes' share of what the source opened: lower flags clients with a few failed lookups
+    )
     lookback_days: int = 7  # days of the lake scan_slow_span reads: longer finds slower scans, reads more
 
     def __post_init__(self) -> None:

@@ -18,5 +18,10 @@ def port_ratio(con: duckdb.DuckDBPyConnection, day: date, params: Slow) -> pa.Ta
     ensure_probes(con)
     return con.execute(
         read_sql("detect/port_ratio"),
-        {"day": day, "threshold": params.port_ratio_threshold, "min_pairs": params.port_ratio_min_pairs},
+        {
+            "day": day,
+            "threshold": params.port_ratio_threshold,
+            "min_pairs": params.port_ratio_min_pairs,
+            "min_share": params.port_ratio_min_share,
+        },
     ).to_arrow_table()

@@ -11,10 +11,10 @@
 -- column probe_record: The record, judged on its own, tries a target rather than carrying an exchange.
 -- Where the outcome comes from:
 --   records that say it themselves (`events.outcome`, set at ingest from the format: Zeek conn_state and
---     resp_pkts/resp_bytes, a biflow's backward counts and flags, `unknown` for firewall drops, decoys and
---     sensors): a failed contact is a probe, a succeeded one is not, an unknown one counts as before
---     (every firewall drop, sensor connection and honeypot hit is a probe; a Zeek OTH record, a
---     conversation caught mid-way, is not);
+--     resp_pkts/resp_bytes, a biflow's backward counts and flags, `unknown` for the registry's no_answer
+--     formats: firewall drops, decoys and sensors): a failed contact is a probe, a succeeded one is not,
+--     an unknown one counts as before (every firewall drop, sensor connection and honeypot hit is a
+--     probe; a biflow's lone teardown or a Zeek OTH record, a conversation caught mid-way, is not);
 --   Zeek-style rows ingested before outcomes existed: conn_state S0, REJ, RSTOS0, SH fail; SF, S1, S2, S3,
 --     RSTO, RSTR succeed;
 --   captured TCP packets, judged by their conversation (directed 4-tuple and its reverse), whatever
@@ -92,7 +92,9 @@ SELECT
     CASE
         WHEN e.outcome = 'failed' THEN true
         WHEN e.outcome = 'succeeded' THEN false
-        WHEN e.outcome = 'unknown' THEN coalesce(e.conn_state, '') <> 'OTH'
+        -- the families whose every record is a try (the registry's no_answer formats); a biflow's teardown
+        -- or a conversation caught mid-way (Zeek OTH) is none
+        WHEN e.outcome = 'unknown' THEN e.source_kind IN ('firewall', 'sensor', 'honeypot')
         ELSE e.conn_state IN ('S0', 'REJ', 'RSTOS0', 'SH')
     END AS probe_record
 FROM events AS e
