@@ -79,7 +79,9 @@ def lake_answers(settings: Settings, day: date) -> dict[str, int]:
         wh.lake_view(con, settings.warehouse, "events", catalog.table("events").schema, day)
         cache = cache_path(settings)
         if cache.is_file():
-            con.execute("CREATE VIEW geo_ip AS SELECT * FROM read_parquet($f)", {"f": str(cache)})
+            con.execute(
+                "CREATE TEMP TABLE geo_ip AS SELECT ip, ip_class, provider FROM read_parquet($f)", {"f": str(cache)}
+            )
         else:
             con.register("geo_ip", GEO_SCHEMA.empty_table())
         return answers(con, day)
