@@ -175,7 +175,10 @@ def build_report(
         )
         sightings = _new_and_returning(con, day)
         inputs = _inputs(con, day)
-        geo_answers = geo_source.answers(con, day)
+        try:
+            geo_answers = geo_source.answers(con, day)
+        except duckdb.Error:  # a warehouse from before geo_ip.ip_class: the source is still named
+            geo_answers = {}
     risky, slow, orgs = (f.astype(object).where(f.notna(), None) for f in (risky, slow, orgs))  # NaN -> blank cell
     daily["event_date"] = daily["event_date"].astype(str)
     hourly["event_date"] = hourly["event_date"].astype(str)

@@ -83,7 +83,8 @@ def offline(ips: pa.Array | list[str], settings: Settings, now: datetime | None 
     # City databases in order: the first that places an address wins. Their dims are stacked so
     # one `take` builds every column.
     found_files = files.offline_files(settings)
-    prepared_dir = files.prepared_dir(settings, found_files)
+    # only with databases to convert: a machine without them gets no empty data directory made
+    prepared_dir = files.prepared_dir(settings, found_files) if found_files.mmdb or found_files.asn else Path()
     tables, names = [], []
     for p in found_files.mmdb:
         tables.append(ranges.prepared("mmdb", [p], prepared_dir))
