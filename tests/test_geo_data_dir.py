@@ -248,3 +248,16 @@ def test_the_default_data_dir_follows_xdg(settings: Settings, tmp_path: Path, mo
     assert files.data_dir(settings) == tmp_path / "home" / ".local" / "share" / "scansense" / "geo"
     relative = Settings().replace("geo", data_dir="geo-here")  # a relative setting: against the working directory
     assert files.data_dir(relative) == Path.cwd() / "geo-here"
+
+
+def test_online_providers_are_named_and_offline_stand_ins_said_loudly(settings: Settings, tmp_path: Path) -> None:
+    s = settings.replace("geo", data_dir=str(_databases(tmp_path / "data")), providers=("ipinfo", "ipapi"))
+    all_online = source.summary(s, {"ipinfo": 7, "ipapi": 2})
+    assert all_online["line"].startswith(
+        f"Geolocation: online providers: ipinfo, ipapi; when they fail: a-city.mmdb (offline, {tmp_path / 'data'})"
+    )
+    assert all_online["kind"] == "online" and not all_online["fallback"] and "FALLBACK" not in all_online["line"]
+    stood_in = source.summary(s, {"ipinfo": 7, "a-city.mmdb": 3, "iptocc": 1})
+    assert stood_in["fallback"] and stood_in["line"].endswith(
+        "FALLBACK: 4 answered offline (online providers failed or were skipped)"
+    )
