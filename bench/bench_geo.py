@@ -1,7 +1,7 @@
 """Benchmark geo enrichment: 1,000,000 distinct addresses (public IPv4 plus some IPv6) through
 `pipelines.geo.enrich` with the offline databases, cold (empty geo_ip cache) and cache hit.
 
-    .venv/bin/python bench/bench_geo.py [--n 1000000] [--v6-share 0.05] [--geo warehouse/geo] [--repeat 3] [--rebuild]
+    .venv/bin/python bench/bench_geo.py [--n 1000000] [--v6-share 0.05] [--geo DATA_DIR] [--repeat 3] [--rebuild]
 
 The databases come from `<geo>` (`make setup` fetches them); the cache is written to a temporary
 warehouse. `--rebuild` also times the one-time conversion of the databases to range tables.
@@ -24,8 +24,8 @@ import pyarrow as pa
 
 from pipelines import geo
 from pipelines.geo import ranges
-from pipelines.layout import layout
-from pipelines.settings import Settings
+from pipelines.geo.files import data_dir
+from pipelines.settings import Settings, load_settings
 
 
 def addresses(n: int, v6_share: float, seed: int = 7) -> pa.Array:
@@ -54,11 +54,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=1_000_000)
     parser.add_argument("--v6-share", type=float, default=0.05)
-    parser.add_argument("--geo", type=Path, default=Path("warehouse/geo"), help="folder with the offline databases")
+    parser.add_argument("--geo", type=Path, help="folder with the offline databases (default: [geo] data_dir)")
     parser.add_argument("--repeat", type=int, default=3, help="cache-hit runs (the best is reported, all are listed)")
     parser.add_argument("--rebuild", action="store_true", help="also time converting the databases to range tables")
     args = parser.parse_args(argv)
-    source = args.geo.resolve()
+    source = (args.geo or data_dir(load_settings())).resolve()
     if not any(source.glob("*.mmdb")):
         raise SystemExit(f"no .mmdb in {source}: run `make setup` (or `scansense geo fetch`) first")
     ips = addresses(args.n, args.v6_share)
@@ -72,8 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         warehouse = Path(tmp) / "warehouse"
         warehouse.mkdir()
-        layout(warehouse).geo.symlink_to(source)  # the databases and their prepared tables
-        settings = Settings().replace("paths", warehouse=str(warehouse))
+        # the databases and their prepared tables, from the shared data directory as in a run
+        settings = Settings().replace("paths", warehouse=str(warehouse)).replace("geo", data_dir=str(source))
         if args.rebuild:
             shutil.rmtree(source / ".prepared", ignore_errors=True)
             t = time.perf_counter()

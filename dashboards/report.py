@@ -13,8 +13,10 @@ import duckdb
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from dashboards import charts
-from pipelines import atomic
-from pipelines.layout import asn_paths, layout, mmdb_paths
+from pipelines import atomic, in_force
+from pipelines.geo import files as geo_files
+from pipelines.geo import source as geo_source
+from pipelines.layout import layout
 from pipelines.settings import Settings
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -63,7 +65,8 @@ def vega_bundle() -> str:
 
 def geo_credit(settings: Settings) -> str:
     """Credit line for the report footer (DB-IP's licence asks for it), from the geolocation files in use."""
-    used = " ".join(p.name for p in mmdb_paths(settings) + asn_paths(settings)).lower()
+    found = geo_files.offline_files(settings)
+    used = " ".join(p.name for p in found.mmdb + found.asn).lower()
     if not used or "dbip" in used or "asn" in used:
         return "IP geolocation by DB-IP.com (https://db-ip.com), CC BY 4.0; country fallback from RIR delegation data (iptocc)."
     return f"IP geolocation from {used}."
@@ -172,6 +175,10 @@ def build_report(
         )
         sightings = _new_and_returning(con, day)
         inputs = _inputs(con, day)
+        try:
+            geo_answers = geo_source.answers(con, day)
+        except duckdb.Error:  # a warehouse from before geo_ip.ip_class: the source is still named
+            geo_answers = {}
     risky, slow, orgs = (f.astype(object).where(f.notna(), None) for f in (risky, slow, orgs))  # NaN -> blank cell
     daily["event_date"] = daily["event_date"].astype(str)
     hourly["event_date"] = hourly["event_date"].astype(str)
@@ -195,6 +202,12 @@ def build_report(
     figures["undercounting_inputs"] = sum(1 for i in inputs if i["undercounts"])
     # The email templates only see `figures`: the Data Docs location travels with them.
     figures["dq_docs"] = dq_links.get("dq_docs_uri", "")
+    # The settings that judged the sources and the geolocation source that placed them: the email
+    # shows them too. Plain text here, escaped by each template.
+    geo_used = geo_source.summary(settings, geo_answers)
+    figures["site"] = in_force.site(settings.site)["line"]
+    figures["geo_source"] = geo_used["line"]
+    figures["geo_fallback"] = geo_used["fallback"]
 
     specs = {
         "abnormal_share": charts.abnormal_share(daily),

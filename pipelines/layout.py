@@ -7,8 +7,9 @@
     <warehouse>/lake/<table>/           the Parquet lake, one folder a table (`date=<day>/` partitions)
     <warehouse>/lake/.ingest.lock       one ingesting process per lake
     <warehouse>/lake/geo_ip/geo_ip.parquet   the geolocation cache
-    <warehouse>/geo/                    offline geolocation databases (`*.mmdb`, `asn*.csv`)
-    <warehouse>/geo/.prepared/          their range tables, converted once
+    <warehouse>/geo/                    the old place of the offline geolocation databases, still read
+                                        when the shared data directory has none (`pipelines.geo.files`)
+    <warehouse>/geo/.prepared/          range tables of them, or of databases in a read-only data directory
     <warehouse>/dq/                     Great Expectations Data Docs and validation results
     <warehouse>/reports/<day>/          the day's report (report.html and a PNG a chart)
     <warehouse>/exports/<day>/          the day's exports for security tools
@@ -74,7 +75,7 @@ class Layout:
 
     @property
     def geo(self) -> Path:
-        """Folder of the offline geolocation databases."""
+        """The old per-warehouse folder of the offline geolocation databases (now `[geo] data_dir`)."""
         return self.root / "geo"
 
     @property
@@ -110,17 +111,3 @@ def layout(warehouse: Path | str | Settings) -> Layout:
     """The layout of a warehouse folder, given as a path or as the settings that name it."""
     root = warehouse.warehouse if isinstance(warehouse, Settings) else warehouse
     return Layout(Path(root))
-
-
-def mmdb_paths(settings: Settings) -> list[Path]:
-    """City databases in use: the configured one, else those fetched into <warehouse>/geo."""
-    if settings.geo.mmdb:
-        return [Path(settings.geo.mmdb)]
-    return sorted(layout(settings).geo.glob("*.mmdb"))
-
-
-def asn_paths(settings: Settings) -> list[Path]:
-    """ASN range CSVs in use (IPv4 and IPv6 ones together)."""
-    if settings.geo.asn_csv:
-        return [Path(settings.geo.asn_csv)]
-    return sorted(layout(settings).geo.glob("asn*.csv"))

@@ -87,6 +87,8 @@ class DayResult:
     email: str = ""
     other_days: dict[str, int] = field(default_factory=dict)
     refreshed_days: list[str] = field(default_factory=list)
+    site: dict = field(default_factory=dict)  # the site settings in force (`pipelines.in_force.site`)
+    geo: dict = field(default_factory=dict)  # the geolocation source and its answers (`pipelines.geo.source.summary`)
     seconds: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
@@ -385,8 +387,17 @@ def run_day(
         for key, value in out.items():
             if hasattr(result, key):
                 setattr(result, key, value)
+    result.site, result.geo = settings_in_force(day, settings)
     result.seconds = watch.seconds
     return result
+
+
+def settings_in_force(day: date, settings: Settings) -> tuple[dict, dict]:
+    """The site settings and the geolocation source that judged the day (printed with every run)."""
+    from pipelines import in_force
+    from pipelines.geo import source
+
+    return in_force.site(settings.site), source.summary(settings, source.lake_answers(settings, day))
 
 
 def summary_text(result: DayResult) -> str:
@@ -398,6 +409,9 @@ def summary_text(result: DayResult) -> str:
         f"  warehouse {'published' if result.published else 'NOT published (' + '; '.join(result.dq_failed) + ')'}: {result.warehouse}",
         f"  report: {result.report}",
     ]
+    for said in (result.site, result.geo):  # paths and settings of the operator: no control characters either
+        if said.get("line"):
+            lines.append("  " + escape_controls(said["line"]))
     if result.other_days:
         counts = ", ".join(f"{d} ({n})" for d, n in result.other_days.items())
         runs = " ".join(f"--date {d}" for d in result.other_days)

