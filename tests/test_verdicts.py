@@ -248,3 +248,45 @@ def test_an_icmp_sweep_in_zeek_conn_logs_is_found(tmp_path: Path) -> None:
         found = {r[0] for r in con.execute("SELECT DISTINCT src_ip FROM findings").fetchall()}
     assert kinds == [("198.51.100.20", "icmp", 8), ("198.51.100.21", "icmp", 8)]
     assert found == {"198.51.100.20", "198.51.100.21"}
+
+
+def _split_by_day(csv_path: Path, landing: Path) -> list[date]:
+    """Write a CICFlowMeter CSV into landing/<day>/ by the day of each row's Timestamp, header on each."""
+    import csv
+
+    with csv_path.open(newline="", encoding="utf-8") as fh:
+        reader = csv.reader(fh)
+        header = next(reader)
+        at = header.index("Timestamp")
+        days: dict[str, list[list[str]]] = {}
+        for row in reader:
+            days.setdefault(row[at][:10], []).append(row)
+    for day, rows in days.items():
+        (landing / day).mkdir(parents=True, exist_ok=True)
+        with (landing / day / csv_path.name).open("w", newline="", encoding="utf-8") as out:
+            csv.writer(out).writerows([header, *rows])
+    return sorted(date.fromisoformat(d) for d in days)
+
+
+def test_an_office_week_of_benign_flows_flags_no_one_and_the_port_scan_is_still_malicious(
+    shared_data: Path, settings: Settings
+) -> None:
+    """CIC-IDS2017's benign sample (desktops browsing, NTP, NetBIOS, LDAP, DNS), every day in order into one
+    warehouse: no detector flags anyone, across days included. Its PortScan sample is found on its day."""
+    from pipelines.run import run_day
+
+    days = _split_by_day(shared_data / "flows" / "cicids2017_benign_5000.csv", settings.landing)
+    assert len(days) == 5
+    for day in days:
+        assert run_day(day, settings, send_email=False).published
+    with duckdb.connect(str(settings.warehouse / "scansense.duckdb"), read_only=True) as con:
+        assert con.execute("SELECT detector, src_ip FROM findings").fetchall() == []
+        assert con.execute("SELECT count(*) FROM source_risk WHERE malicious").fetchone() == (0,)
+    scan = settings.replace(
+        "paths", landing=str(settings.landing) + "-scan", warehouse=str(settings.warehouse) + "-scan"
+    )
+    (day,) = _split_by_day(shared_data / "flows" / "cicids2017_portscan_5000.csv", scan.landing)
+    assert run_day(day, scan, send_email=False).published
+    with duckdb.connect(str(scan.warehouse / "scansense.duckdb"), read_only=True) as con:
+        verdicts = con.execute("SELECT src_ip, malicious FROM source_risk WHERE traffic_score > 0").fetchall()
+    assert verdicts == [("172.16.0.1", True)]
