@@ -1,6 +1,6 @@
 -- table: contacts (view): every event with the part it plays in a contact and the contact's outcome; `probes` and `scan_trw` read it, so every detector counts from one definition (DESIGN 5.2a).
 -- kind: intermediate (run by Python, not stored in the warehouse)
--- grain: one row per event (same columns as events, plus opened, answered, contact_outcome, outcome_from, probe_record)
+-- grain: one row per event (same columns as events, plus opened, answered, contact_outcome, outcome_from, probe_record, to_group)
 -- column opened: This record is the side that opened its contact (spoke first), not an answer.
 -- column answered: The contact got anything back (a reverse record, a biflow's backward packets).
 -- column contact_outcome: succeeded (a conversation that was used: handshake completed or caught mid-way,
@@ -9,6 +9,8 @@
 -- column outcome_from: Where the outcome was read: record (the record or its Zeek state says it), flags
 --   (a one-direction TCP flow's own flags), conversation (the reverse records of the capture), icmp.
 -- column probe_record: The record, judged on its own, tries a target rather than carrying an exchange.
+-- column to_group: The record went to a multicast or broadcast address (224.0.0.0/4, 255.255.255.255,
+--   ff00::/8, UDP to an IPv4 address ending in .255, the directed broadcast of the common /24).
 -- Where the outcome comes from:
 --   records that say it themselves (`events.outcome`, set at ingest from the format: Zeek conn_state and
 --     resp_pkts/resp_bytes, a biflow's backward counts and flags, `unknown` for the registry's no_answer
@@ -69,7 +71,7 @@ WITH conversations AS (
 ), icmp_request AS (
     SELECT * FROM events
     WHERE (proto = 'icmp' AND dst_port IN (8, 13, 15, 17)) OR (proto = 'icmpv6' AND dst_port = 128)
-)
+), judged AS (
 -- ICMP requests, in every format
 SELECT e.*, true AS opened, coalesce(e.resp_packets > 0, false) AS answered,
        'unknown' AS contact_outcome, 'icmp' AS outcome_from, true AS probe_record
@@ -152,3 +154,15 @@ JOIN roles AS c
  AND c.proto = e.proto
 WHERE e.outcome IS NULL AND e.conn_state IS NULL
   AND ((e.source_kind = 'pcap' AND e.proto IN ('tcp', 'udp')) OR (e.source_kind = 'flow' AND e.proto = 'udp'))
+)
+SELECT
+    *,
+    -- one datagram to a group reaches every host (mDNS, LLMNR, SSDP, NetBIOS): no target of a scan
+    coalesce(
+        dst_ip = '255.255.255.255'
+        OR (dst_ip LIKE '%.%' AND TRY_CAST(split_part(dst_ip, '.', 1) AS INTEGER) BETWEEN 224 AND 239)
+        OR lower(dst_ip) LIKE 'ff%:%'
+        OR (proto = 'udp' AND dst_ip LIKE '%.%.%.255'),
+        false
+    ) AS to_group
+FROM judged

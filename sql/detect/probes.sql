@@ -11,33 +11,25 @@
 --     and contacts of unknown outcome (firewall drops, decoys) never make a port used;
 --   contacts to a host and port with which the source had a conversation that was used: its other
 --     attempts there are a client's retries (a SYN that timed out before the next, a QUIC attempt);
---   records to multicast and broadcast addresses (224.0.0.0/4, 255.255.255.255, ff00::/8, and UDP to an
---     IPv4 address ending in .255, the directed broadcast of the common /24): one datagram reaches every
---     host (mDNS, LLMNR, SSDP, NetBIOS name service), so it is not a target of a scan.
+--   records to multicast and broadcast addresses (`contacts.to_group`): one datagram reaches every host
+--     (mDNS, LLMNR, SSDP, NetBIOS name service), so it is not a target of a scan.
 WITH judged AS MATERIALIZED (
     SELECT * FROM contacts
 ), used_hosts AS (
     SELECT DISTINCT src_ip, dst_ip, proto, dst_port
     FROM judged
-    WHERE opened AND contact_outcome = 'succeeded'
+    WHERE opened AND contact_outcome = 'succeeded' AND NOT to_group
 ), used AS (
     SELECT src_ip, proto, dst_port
     FROM judged
-    WHERE opened AND contact_outcome IN ('succeeded', 'failed')
+    WHERE opened AND contact_outcome IN ('succeeded', 'failed') AND NOT to_group
     GROUP BY ALL
     HAVING count(DISTINCT (dst_ip, src_port)) FILTER (WHERE contact_outcome = 'succeeded')
          > count(DISTINCT (dst_ip, src_port)) FILTER (WHERE contact_outcome = 'failed')
 )
-SELECT j.* EXCLUDE (opened, answered, contact_outcome, outcome_from, probe_record)
+SELECT j.* EXCLUDE (opened, answered, contact_outcome, outcome_from, probe_record, to_group)
 FROM judged AS j
 ANTI JOIN used AS u ON u.src_ip = j.src_ip AND u.proto = j.proto AND u.dst_port IS NOT DISTINCT FROM j.dst_port
 ANTI JOIN used_hosts AS h
   ON h.src_ip = j.src_ip AND h.dst_ip = j.dst_ip AND h.proto = j.proto AND h.dst_port IS NOT DISTINCT FROM j.dst_port
-WHERE j.probe_record
-  AND NOT coalesce(
-      j.dst_ip = '255.255.255.255'
-      OR (j.dst_ip LIKE '%.%' AND TRY_CAST(split_part(j.dst_ip, '.', 1) AS INTEGER) BETWEEN 224 AND 239)
-      OR lower(j.dst_ip) LIKE 'ff%:%'
-      OR (j.proto = 'udp' AND j.dst_ip LIKE '%.%' AND j.dst_ip LIKE '%.255'),
-      false
-  )
+WHERE j.probe_record AND NOT j.to_group

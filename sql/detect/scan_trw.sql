@@ -31,11 +31,12 @@
 -- flows by their own flags, captured packets and UDP flows by the reverse direction of the same capture.
 -- Contacts judged by their conversation count only from files in which some contact was answered: a
 -- file that never shows an answer (a darknet, a one-way tap) cannot tell failure from not seeing the
--- answer, so its sources are not judged. Unknown outcomes (firewall drops, sensor and honeypot records,
+-- answer, so its sources are not judged. Contacts to a multicast or broadcast group are no first
+-- contact of a host (`contacts.to_group`). Unknown outcomes (firewall drops, sensor and honeypot records,
 -- ICMP) are not judged.
 WITH judged AS (
     SELECT * FROM contacts
-    WHERE event_date = $day AND src_ip IS NOT NULL AND dst_ip IS NOT NULL AND opened
+    WHERE event_date = $day AND src_ip IS NOT NULL AND dst_ip IS NOT NULL AND opened AND NOT to_group
       AND contact_outcome IN ('succeeded', 'failed')
 ), two_way_files AS (
     SELECT source_file FROM judged WHERE outcome_from = 'conversation' GROUP BY source_file HAVING bool_or(answered)
