@@ -116,6 +116,7 @@ def generate(
     dates: list[str] = []
     for i in range(days):
         day = start + timedelta(days=i)
+        pool.new_day()
         d = _day(day, i, seed, pool, clients, v6, scale)
         folder = out / "landing" / day.isoformat()
         folder.mkdir(parents=True, exist_ok=True)

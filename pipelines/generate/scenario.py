@@ -7,11 +7,15 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+from collections import defaultdict
 from dataclasses import dataclass
 
 import numpy as np
 
 LOCAL_OFFSET_H = 8  # Asia/Shanghai (UTC+8, no daylight saving): the home time zone
+# Draws in a row that find only used addresses before a block set counts as full: 0.98**200 = 2%,
+# so blocks are full at about 98-99% use, never by chance while they still have room.
+FULL_AFTER_MISSES = 200
 
 # --- the monitored network (tap -> capture.pcap): CERNET, Beijing -------------------------------
 GATEWAY = "202.112.10.1"
@@ -114,16 +118,36 @@ NOISE_WEIGHTS = {
 
 
 class AddressPool:
-    """Draws unique addresses from CIDR blocks, remembering every address already handed out."""
+    """Hands out addresses from CIDR blocks, each address to one role ("scan" or "benign") for good.
+
+    Addresses are fresh while the blocks have room; once a long run of draws finds only used ones,
+    the blocks count as full and a role gets back one of its own earlier addresses, not already
+    handed out today: scanners and clients recur across days as real ones do, and a year of days
+    never waits for an address that does not exist (issue 27).
+    """
 
     def __init__(self) -> None:
         self.used: set[str] = set(HOME_SERVERS) | set(HOME_CLIENTS) | set(OFFICE_CLIENTS) | set(OFFICE_SERVERS)
+        self.today: set[str] = set()  # handed out since new_day(): never twice a day
+        self._own: dict[tuple[str, tuple[str, ...]], list[str]] = defaultdict(list)  # (role, blocks) -> addresses
+        self._full: set[tuple[str, ...]] = set()  # block sets with no fresh address left
 
-    def draw(self, rng: np.random.Generator, blocks: tuple[str, ...] | list[str], n: int = 1) -> list[str]:
-        """`n` fresh addresses from `blocks` (never .0 or .255 of a /24)."""
+    def new_day(self) -> None:
+        """Start a day: an address handed out today is not handed out again until the next one."""
+        self.today = set()
+
+    def draw(
+        self, rng: np.random.Generator, blocks: tuple[str, ...] | list[str], n: int = 1, role: str = "benign"
+    ) -> list[str]:
+        """`n` addresses for `role` from `blocks` (never .0 or .255 of a /24): fresh ones while there are."""
+        key = tuple(blocks)
         out: list[str] = []
+        misses = 0
         while len(out) < n:
-            net = ipaddress.ip_network(blocks[int(rng.integers(len(blocks)))])
+            if key in self._full:
+                out.append(self._again(rng, role, key))
+                continue
+            net = ipaddress.ip_network(key[int(rng.integers(len(key)))])
             if net.version == 6:
                 ip = str(net.network_address + int(rng.integers(1, 1 << 32)))
             else:
@@ -131,13 +155,41 @@ class AddressPool:
                 if offset % 256 in (0, 255):
                     continue
                 ip = str(net.network_address + offset)
-            if ip not in self.used:
-                self.used.add(ip)
-                out.append(ip)
+            if ip in self.used:
+                misses += 1
+                if misses >= FULL_AFTER_MISSES:
+                    self._full.add(key)
+                continue
+            misses = 0
+            self.used.add(ip)
+            self.today.add(ip)
+            self._own[role, key].append(ip)
+            out.append(ip)
         return out
 
-    def country(self, rng: np.random.Generator, country: str, n: int = 1) -> list[str]:
-        """`n` fresh scanner addresses allocated to `country`, outside every organization's blocks.
+    def _again(self, rng: np.random.Generator, role: str, key: tuple[str, ...]) -> str:
+        """One of `role`'s earlier addresses in the full blocks `key`, preferably one not handed out today."""
+        own = self._own[role, key]
+        if not own:
+            raise RuntimeError(f"no address left in {', '.join(key)} and none of them ever given to role {role!r}")
+        for _ in range(FULL_AFTER_MISSES):
+            ip = own[int(rng.integers(len(own)))]
+            if ip not in self.today:
+                break
+        else:  # more demand today than the role ever had addresses: let one repeat rather than wait
+            ip = next((a for a in own if a not in self.today), ip)
+        self.today.add(ip)
+        return ip
+
+    def _disown(self, ip: str, role: str, blocks: tuple[str, ...] | list[str]) -> None:
+        """Take back an address just drawn for `role` that it must not use (it stays used)."""
+        own = self._own[role, tuple(blocks)]
+        if own and own[-1] == ip:
+            own.pop()
+        self.today.discard(ip)
+
+    def country(self, rng: np.random.Generator, country: str, n: int = 1, role: str = "scan") -> list[str]:
+        """`n` scanner addresses allocated to `country`, outside every organization's blocks.
 
         Some country blocks hold an organization's /24s (89.248.160.0/20 holds recyber's): an
         anonymous scanner drawn there would sit on the organization's reference list while the
@@ -145,17 +197,19 @@ class AddressPool:
         """
         out: list[str] = []
         while len(out) < n:
-            ip = self.draw(rng, SCANNER_BLOCKS[country])[0]
-            if not _in_org_block(ip):
+            ip = self.draw(rng, SCANNER_BLOCKS[country], role=role)[0]
+            if _in_org_block(ip):
+                self._disown(ip, role, SCANNER_BLOCKS[country])
+            else:
                 out.append(ip)
         return out
 
     def anywhere(self, rng: np.random.Generator, n: int) -> tuple[list[str], list[str]]:
-        """`n` fresh background addresses, countries drawn by NOISE_WEIGHTS; returns (ips, countries)."""
+        """`n` background (benign) addresses, countries drawn by NOISE_WEIGHTS; returns (ips, countries)."""
         names = list(NOISE_WEIGHTS)
         p = np.array([NOISE_WEIGHTS[c] for c in names])
         countries = [names[i] for i in rng.choice(len(names), size=n, p=p / p.sum())]
-        return [self.country(rng, c)[0] for c in countries], countries
+        return [self.country(rng, c, role="benign")[0] for c in countries], countries
 
 
 @dataclass(frozen=True)
