@@ -109,7 +109,15 @@ def _demo(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     out: Path = args.out
     with progress.bar(args.json, total=args.days, desc="generate", unit="day") as bar:
-        generate(out, days=args.days, start=args.start, seed=args.seed, scale=args.scale, on_day=lambda _: bar.update())
+        generate(
+            out,
+            days=args.days,
+            start=args.start,
+            seed=args.seed,
+            scale=args.scale,
+            on_day=lambda _: bar.update(),
+            timezone=settings.site.timezone,
+        )
     settings = settings.replace("paths", landing=str(out / "landing")).replace("orgs", dir=str(out / "orgs"))
     results = []
     for i in range(args.days):

@@ -40,10 +40,39 @@ OPEN_PORTS: dict[str, tuple[int, ...]] = {
     **{c: () for c in HOME_CLIENTS},
 }
 
+# --- benign look-alikes of scans (issue 25): one role per address, so a flag names its behaviour ------
+# A private office VLAN mirrored to the tap: Windows desktops, a file server, a camera.
+SITE_LAN = "10.21.0.0/16"
+LAN_HOSTS = [f"10.21.8.{i}" for i in range(10, 250)]  # the desktops' neighbours; even ones run Windows
+NAME_CHATTERERS = ["10.21.8.31", "10.21.8.33", "10.21.8.35", "10.21.8.37"]  # NetBIOS, LLMNR and mDNS chatter
+INTERNAL_SCANNER = "10.21.8.66"  # a compromised desktop: a 1,000-port scan of the file server in office hours
+INTERNAL_SERVER = "10.21.1.20"  # Windows file server
+OPEN_PORTS[INTERNAL_SERVER] = (135, 139, 445, 3389, 5985)
+IOT_DEVICE = "10.21.9.23"  # a camera that keeps reconnecting to a cloud broker that is gone
+IOT_BROKER = ("47.96.128.40", 8883)  # MQTT over TLS at a cloud provider (CN, Aliyun)
+MDNS_GROUP, LLMNR_GROUP = "224.0.0.251", "224.0.0.252"
+# Public hosts of the monitored network that are clients only: Linux boxes on NTP, desktops browsing, a torrent client.
+NTP_CLIENTS = [f"202.112.11.{i}" for i in range(221, 227)]
+BROWSERS = ["202.112.11.231", "202.112.11.232"]
+P2P_CLIENT = "202.112.11.240"
+# Servers they talk to, drawn once per seed (the same servers every day): real allocations.
+NTP_POOL_BLOCKS = ("203.107.6.0/24", "120.25.112.0/20", "139.199.208.0/20", "162.159.200.0/24", "17.253.0.0/20",
+                   "193.182.111.0/24")  # fmt: skip
+CDN_BLOCKS = ("23.32.0.0/20", "2.16.0.0/20", "151.101.0.0/20", "13.224.0.0/20", "183.60.0.0/20", "58.215.0.0/20",
+              "36.99.0.0/20", "59.82.0.0/20", "180.97.0.0/20")  # fmt: skip
+P2P_BLOCKS = ("113.64.0.0/20", "125.118.0.0/20", "27.38.0.0/20", "175.0.0.0/20", "1.64.0.0/20", "73.0.0.0/20",
+              "84.60.0.0/20", "178.64.0.0/20", "222.209.0.0/20", "182.150.0.0/20")  # fmt: skip
+
 # --- the other segment (flow export -> flows.csv) ------------------------------------------------
 OFFICE_CLIENTS = [f"202.112.12.{i}" for i in range(10, 200)]
 OFFICE_SERVERS = [f"202.112.13.{i}" for i in range(10, 30)]
 OFFICE_SWEEP = "202.112.12.0/22"  # the range a horizontal sweep of that segment walks
+
+# Office hosts of that segment that are clients only (same roles as on the tap).
+OFFICE_NTP_CLIENTS = [f"202.112.12.{i}" for i in range(200, 204)]
+OFFICE_BROWSERS = ["202.112.12.210", "202.112.12.211"]
+OFFICE_P2P_CLIENT = "202.112.12.220"
+OFFICE_NAME_CHATTERERS = ["202.112.12.230", "202.112.12.231"]
 
 # --- single vantage points -----------------------------------------------------------------------
 VPS = "101.34.56.78"  # Internet-facing server behind the firewall log (CN, Tencent Cloud)
