@@ -176,7 +176,7 @@ class AddressPool:
             if key in self._full:
                 out.append(self._again(rng, role, key))
                 continue
-            net = ipaddress.ip_network(key[int(rng.integers(len(key)))])
+            net = _network(key[int(rng.integers(len(key)))])
             if net.version == 6:
                 ip = str(net.network_address + int(rng.integers(1, 1 << 32)))
             else:
@@ -376,12 +376,19 @@ def rdns(org: Org, i: int) -> str:
 
 
 @functools.cache
-def _org_networks() -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
-    return tuple(
-        ipaddress.ip_network(b) for org in ORGS for b in (*org.blocks, *([org.v6_block] if org.v6_block else []))
-    )
+def _network(block: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    """A CIDR block parsed once (the pool draws thousands of addresses a day from a few dozen blocks)."""
+    return ipaddress.ip_network(block)
+
+
+@functools.cache
+def _org_ranges() -> tuple[tuple[int, int, int], ...]:
+    """Every organization block as (IP version, first address, last address), as integers."""
+    nets = [ipaddress.ip_network(b) for org in ORGS for b in (*org.blocks, *([org.v6_block] if org.v6_block else []))]
+    return tuple((n.version, int(n.network_address), int(n.broadcast_address)) for n in nets)
 
 
 def _in_org_block(ip: str) -> bool:
     address = ipaddress.ip_address(ip)
-    return any(address in net for net in _org_networks())
+    version, value = address.version, int(address)
+    return any(version == v and first <= value <= last for v, first, last in _org_ranges())
