@@ -1,5 +1,7 @@
 """Labelled synthetic traffic for N days (`scansense generate`): a small CN network with a day/night
-rhythm, and hidden in it fast, UDP, slow (nmap -T1/-T2 pacing), distributed and research scans.
+rhythm, and hidden in it fast, UDP, slow (nmap -T1/-T2 pacing), distributed and research scans, a
+scan from inside the site, and benign clients that look like scanners to a counter of contacts
+(`lookalikes.py`: NTP, browsers, Windows name services, P2P, a chatty IoT device).
 
 Each file is a separate vantage point, so no probe is recorded twice: the pcap taps the monitored
 network, flows.csv exports another segment, firewall.log is an Internet-facing server, sensor.jsonl
