@@ -129,7 +129,7 @@ def failed_connects(
                 seq=seq[silent],
                 **syn,
                 ip_id=ids[silent] + i,
-            )  # fmt: skip
+            )
         )
     if refused.any():
         k, who = int(refused.sum()), client[refused]
@@ -147,7 +147,7 @@ def failed_connects(
                 **reset,
                 window=0,
                 opts=0,
-            )  # fmt: skip
+            )
         )
     return frames
 
@@ -238,8 +238,9 @@ def ntp_clients(d: Day, rng: np.random.Generator, srv: Servers, scale: float) ->
     for host in sc.OFFICE_NTP_CLIENTS[: _scaled(len(sc.OFFICE_NTP_CLIENTS), scale, 1)]:
         ts, server, answered = _ntp_polls(d, rng, srv.ntp)
         outcome = np.where(answered, "ok", "silent")
-        d.flows += flow_pairs(rng, ts, _repeat(host, len(ts)), server, "udp", np.full(len(ts), 123), outcome, NTP,
-                              (76, 77), (76, 77))  # fmt: skip
+        d.flows += flow_pairs(
+            rng, ts, _repeat(host, len(ts)), server, "udp", np.full(len(ts), 123), outcome, NTP, (76, 77), (76, 77)
+        )
 
 
 # --- browsers on CDNs ---------------------------------------------------------------------------
@@ -270,14 +271,25 @@ def browsers(d: Day, rng: np.random.Generator, srv: Servers, scale: float) -> No
         client = _repeat(host, len(ts))
         d.pcap.append(tcp_sessions(rng, ts, client, server, 443, *WEB_OUT[:3], 128, _benign(host, BROWSER)))
         refused = rng.random(failures) < 0.5
-        d.pcap += failed_connects(rng, fail_ts, _repeat(host, failures), fail_server, np.full(failures, 443),
-                                  refused, BROWSER, 128)  # fmt: skip
+        d.pcap += failed_connects(
+            rng, fail_ts, _repeat(host, failures), fail_server, np.full(failures, 443), refused, BROWSER, 128
+        )
     for host in sc.OFFICE_BROWSERS[: _scaled(len(sc.OFFICE_BROWSERS), scale, 1)]:
         ts, server, fail_ts, fail_server = _browsing(d, rng, srv.cdn, sessions, failures)
         all_ts, all_server = np.concatenate([ts, fail_ts]), np.concatenate([server, fail_server])
         outcome = np.concatenate([_repeat("ok", len(ts)), np.where(rng.random(failures) < 0.5, "refused", "silent")])
-        d.flows += flow_pairs(rng, all_ts, _repeat(host, len(all_ts)), all_server, "tcp", np.full(len(all_ts), 443),
-                              outcome, BROWSER, (120, 900), (200, 1400))  # fmt: skip
+        d.flows += flow_pairs(
+            rng,
+            all_ts,
+            _repeat(host, len(all_ts)),
+            all_server,
+            "tcp",
+            np.full(len(all_ts), 443),
+            outcome,
+            BROWSER,
+            (120, 900),
+            (200, 1400),
+        )
 
 
 # --- Windows name services on the LAN -----------------------------------------------------------
@@ -307,14 +319,25 @@ def _name_queries(
     windows_host = np.array([h in windows for h in dst])
     qid = rng.integers(1, 65535, size=n)
     query, answer = [_nbstat(int(q)) for q in qid], [_nbstat(int(q), True) for q in qid[windows_host]]
-    frames += udp_exchanges(rng, ts, _repeat(host, n), dst, np.full(n, 137), 137, query, answer, windows_host,
-                            kind, 0.001)  # fmt: skip
+    frames += udp_exchanges(
+        rng, ts, _repeat(host, n), dst, np.full(n, 137), 137, query, answer, windows_host, kind, 0.001
+    )
     silent = ~windows_host
     for retry in (1, 2):  # NetBIOS tries three times, 1.5 s apart, while nobody answers
         k = int(silent.sum())
         again = [query[i] for i in np.flatnonzero(silent)]
-        frames += udp_exchanges(rng, ts[silent] + 1.5 * retry, _repeat(host, k), dst[silent], np.full(k, 137), 137,
-                                again, b"", np.zeros(k, bool), kind)  # fmt: skip
+        frames += udp_exchanges(
+            rng,
+            ts[silent] + 1.5 * retry,
+            _repeat(host, k),
+            dst[silent],
+            np.full(k, 137),
+            137,
+            again,
+            b"",
+            np.zeros(k, bool),
+            kind,
+        )
     for group, port, share, names in (
         (sc.LLMNR_GROUP, 5355, 0.3, ("wpad", "fileserver", "printer-2f", "nas")),
         (sc.MDNS_GROUP, 5353, 0.5, ("_googlecast._tcp.local", "_ipp._tcp.local", "_spotify-connect._tcp.local")),
@@ -324,8 +347,9 @@ def _name_queries(
         asked = rng.integers(len(names), size=k)
         query = [dns_query(names[i], 0 if port == 5353 else int(rng.integers(1, 65535))) for i in asked]
         cport = np.full(k, 5353) if port == 5353 else rng.integers(49152, 65535, size=k)
-        frames += udp_exchanges(rng, qt, _repeat(host, k), _repeat(group, k), cport, port, query, b"",
-                                np.zeros(k, bool), kind)  # fmt: skip
+        frames += udp_exchanges(
+            rng, qt, _repeat(host, k), _repeat(group, k), cport, port, query, b"", np.zeros(k, bool), kind
+        )
         # The owner of the name answers, LLMNR to the asker, mDNS to the group: an answer to a group query
         # pairs with no record of the capture, so its truth is the responder's own (a benign LAN host).
         ok = rng.random(k) < share
@@ -352,8 +376,18 @@ def name_services(d: Day, rng: np.random.Generator, scale: float) -> None:
         dst = np.repeat(targets, rng.integers(1, 4, size=len(targets)))
         ts = d.rhythm(rng, len(dst), OFFICE_RHYTHM)
         outcome = np.where([h in office_windows for h in dst], "ok", "silent")
-        d.flows += flow_pairs(rng, ts, _repeat(host, len(dst)), _obj(dst), "udp", np.full(len(dst), 137), outcome,
-                              NAMES, (78, 79), (229, 230))  # fmt: skip
+        d.flows += flow_pairs(
+            rng,
+            ts,
+            _repeat(host, len(dst)),
+            _obj(dst),
+            "udp",
+            np.full(len(dst), 137),
+            outcome,
+            NAMES,
+            (78, 79),
+            (229, 230),
+        )
 
 
 # --- a BitTorrent-like client -------------------------------------------------------------------
@@ -388,22 +422,46 @@ def p2p_clients(d: Day, rng: np.random.Generator, srv: Servers, scale: float) ->
     ts, peer, port, outcome, dht_ts, dht_pick = _swarm(d, rng, srv, connects, dht)
     host = sc.P2P_CLIENT
     ok = outcome == "ok"
-    d.pcap.append(tcp_sessions(rng, ts[ok], _repeat(host, int(ok.sum())), peer[ok], port[ok], *BITTORRENT[:3], 64,
-                               _benign(host, P2P)))  # fmt: skip
+    d.pcap.append(
+        tcp_sessions(
+            rng, ts[ok], _repeat(host, int(ok.sum())), peer[ok], port[ok], *BITTORRENT[:3], 64, _benign(host, P2P)
+        )
+    )
     bad = ~ok
-    d.pcap += failed_connects(rng, ts[bad], _repeat(host, int(bad.sum())), peer[bad], port[bad],
-                              outcome[bad] == "refused", P2P)  # fmt: skip
+    d.pcap += failed_connects(
+        rng, ts[bad], _repeat(host, int(bad.sum())), peer[bad], port[bad], outcome[bad] == "refused", P2P
+    )
     tids = rng.integers(0, 65536, size=dht)
     answered = rng.random(dht) < 0.7
-    d.pcap += udp_exchanges(rng, dht_ts, _repeat(host, dht), srv.peers[dht_pick], np.full(dht, 51413),
-                            srv.peer_ports[dht_pick], [_krpc(int(t)) for t in tids],
-                            [_krpc(int(t), True) for t in tids[answered]], answered, P2P, 0.12)  # fmt: skip
+    d.pcap += udp_exchanges(
+        rng,
+        dht_ts,
+        _repeat(host, dht),
+        srv.peers[dht_pick],
+        np.full(dht, 51413),
+        srv.peer_ports[dht_pick],
+        [_krpc(int(t)) for t in tids],
+        [_krpc(int(t), True) for t in tids[answered]],
+        answered,
+        P2P,
+        0.12,
+    )
     ts, peer, port, outcome, dht_ts, dht_pick = _swarm(d, rng, srv, connects, dht)
     host = sc.OFFICE_P2P_CLIENT
     d.flows += flow_pairs(rng, ts, _repeat(host, connects), peer, "tcp", port, outcome, P2P, (60, 400), (600, 1400))
     dht_outcome = np.where(rng.random(dht) < 0.7, "ok", "silent")
-    d.flows += flow_pairs(rng, dht_ts, _repeat(host, dht), srv.peers[dht_pick], "udp", srv.peer_ports[dht_pick],
-                          dht_outcome, P2P, (90, 110), (90, 120))  # fmt: skip
+    d.flows += flow_pairs(
+        rng,
+        dht_ts,
+        _repeat(host, dht),
+        srv.peers[dht_pick],
+        "udp",
+        srv.peer_ports[dht_pick],
+        dht_outcome,
+        P2P,
+        (90, 110),
+        (90, 120),
+    )
 
 
 # --- one chatty IoT device ----------------------------------------------------------------------
