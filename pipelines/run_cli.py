@@ -67,12 +67,21 @@ def _run(args: argparse.Namespace) -> int:
         with bar:
             result = run_day(args.date, settings, send_email=not args.no_email, on_step=on_step)
     except (OSError, duckdb.IOException) as exc:  # disk full, read-only or unwritable folder: the machine, not us
-        error = f"{type(exc).__name__}: {exc}".splitlines()[0]
-        text = f"error: run {args.date} stopped, nothing published (the previous warehouse is intact): {error}"
-        emit({"date": args.date.isoformat(), "published": False, "error": error}, args.json, text)
-        return 1
+        return _stopped(args, exc)
+    except duckdb.FatalException as exc:  # DuckDB calls a checkpoint that hit a full disk fatal
+        if "No space left on device" not in str(exc):
+            raise
+        return _stopped(args, exc)
     emit(result.to_dict(), args.json, summary_text(result))
     return 0 if result.published else 2
+
+
+def _stopped(args: argparse.Namespace, exc: BaseException) -> int:
+    """Say in one line that the machine stopped the run and nothing was published."""
+    error = f"{type(exc).__name__}: {exc}".splitlines()[0]
+    text = f"error: run {args.date} stopped, nothing published (the previous warehouse is intact): {error}"
+    emit({"date": args.date.isoformat(), "published": False, "error": error}, args.json, text)
+    return 1
 
 
 def _step(args: argparse.Namespace) -> int:
