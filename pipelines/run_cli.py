@@ -67,12 +67,21 @@ def _run(args: argparse.Namespace) -> int:
         with bar:
             result = run_day(args.date, settings, send_email=not args.no_email, on_step=on_step)
     except (OSError, duckdb.IOException) as exc:  # disk full, read-only or unwritable folder: the machine, not us
-        error = f"{type(exc).__name__}: {exc}".splitlines()[0]
-        text = f"error: run {args.date} stopped, nothing published (the previous warehouse is intact): {error}"
-        emit({"date": args.date.isoformat(), "published": False, "error": error}, args.json, text)
-        return 1
+        return _stopped(args, exc)
+    except duckdb.FatalException as exc:  # DuckDB calls a checkpoint that hit a full disk fatal
+        if "No space left on device" not in str(exc):
+            raise
+        return _stopped(args, exc)
     emit(result.to_dict(), args.json, summary_text(result))
     return 0 if result.published else 2
+
+
+def _stopped(args: argparse.Namespace, exc: BaseException) -> int:
+    """Say in one line that the machine stopped the run and nothing was published."""
+    error = f"{type(exc).__name__}: {exc}".splitlines()[0]
+    text = f"error: run {args.date} stopped, nothing published (the previous warehouse is intact): {error}"
+    emit({"date": args.date.isoformat(), "published": False, "error": error}, args.json, text)
+    return 1
 
 
 def _step(args: argparse.Namespace) -> int:
@@ -109,7 +118,15 @@ def _demo(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     out: Path = args.out
     with progress.bar(args.json, total=args.days, desc="generate", unit="day") as bar:
-        generate(out, days=args.days, start=args.start, seed=args.seed, scale=args.scale, on_day=lambda _: bar.update())
+        generate(
+            out,
+            days=args.days,
+            start=args.start,
+            seed=args.seed,
+            scale=args.scale,
+            on_day=lambda _: bar.update(),
+            timezone=settings.site.timezone,
+        )
     settings = settings.replace("paths", landing=str(out / "landing")).replace("orgs", dir=str(out / "orgs"))
     results = []
     for i in range(args.days):

@@ -37,8 +37,15 @@ KINDS = {
     "slow_horizontal",
     "distributed",
     "research",
+    "internal_vertical",
     "benign",
+    "ntp_client",
+    "browser",
+    "name_services",
+    "p2p_client",
+    "iot_reconnect",
 }
+SCAN_KINDS = KINDS - {"benign", "ntp_client", "browser", "name_services", "p2p_client", "iot_reconnect"}
 
 
 @pytest.fixture(scope="module")
@@ -111,9 +118,9 @@ def _digest(folder: Path) -> str:
 # The full-size day every small-day test stands for: any change to what the generator writes shows
 # here, and is made on purpose (update the digests with the change and say why).
 FULL_SIZE_DAY_SHA256 = {
-    "capture.pcap": "3dc4aaa981c90a2d3566f13ec6ea8628887e58dff0328aae249741f79486c695",
+    "capture.pcap": "aa06fe5abdf911ac373633899f7c000f33ccbd1ddb642d8c6921fc28d33fc330",
     "firewall.log": "8ba41e29a8f4ad4249581820471be4d2cb40dd54ceba049dced965ccca4ee3c2",
-    "flows.csv": "8e4a8d11ddae5c691af9734f8ed88ec67045f63574955a1e6e5a7e364a805efa",
+    "flows.csv": "05b5b32944e746f203ececb3440c73b4b4bd67ba0084791288fd65f8a670f054",
     "honeypot.json": "8c7464ec5526cdc874001f0ec46a1856a1bcfb56a3a2b5d1617b8c38a7fa949c",
     "sensor.jsonl": "d2ed60bfb65992dbdb22cd17ee16aad195ca2d560b66e7b46a539cd4d963ca5f",
 }
@@ -138,7 +145,7 @@ def test_layout_and_volume(out: Path, probes: dict) -> None:
         folder = out / "landing" / (DAY + timedelta(days=i)).isoformat()
         assert sorted(p.name for p in folder.iterdir()) == sorted(FILES)
     per_day = sum(len(v) for v in probes.values()) / DAYS
-    assert 100_000 <= per_day <= 250_000
+    assert 200_000 <= per_day <= 350_000  # about 175,000 before the look-alikes of scans (issue 25)
     assert all(len(probes[name]) > 0 for name in FILES)
 
 
@@ -209,7 +216,7 @@ def test_truth_matches_the_files(truth: list[dict], probes: dict) -> None:
     labels = defaultdict(set)
     for r in truth:
         labels[r["src_ip"]].add(r["label"])
-        assert (r["label"] == "benign") == (r["kind"] == "benign")
+        assert (r["label"] == "scan") == (r["kind"] in SCAN_KINDS)
         assert (r["kind"] == "research") == bool(r["org"])
         start, end = datetime.fromisoformat(r["start"]), datetime.fromisoformat(r["end"])
         assert start <= end and start.date() == end.date()
@@ -217,7 +224,7 @@ def test_truth_matches_the_files(truth: list[dict], probes: dict) -> None:
     kinds = Counter(r["kind"] for r in truth)
     research_hosts = sum(o.hosts + len(sc.org_v6_hosts(o)) for o in sc.ORGS)
     expected = {"fast_vertical": 2, "fast_horizontal": 2, "udp": 1, "slow_vertical": 4, "slow_horizontal": 2,
-                "distributed": 60, "research": research_hosts}  # fmt: skip
+                "distributed": 60, "research": research_hosts, "internal_vertical": 1}  # fmt: skip
     assert {k: kinds[k] for k in expected} == {k: v * DAYS for k, v in expected.items()}
     # label counts agree with the flow export: one attack id per slow scan of that segment
     attackers = {src for src, *_ in probes["flows.csv"]} & {r["src_ip"] for r in truth if r["kind"].startswith("slow")}
@@ -313,7 +320,8 @@ def test_addresses_geolocate_to_their_countries(truth: list[dict]) -> None:
             net = ipaddress.ip_network(block)
             sample = [str(net.network_address + k) for k in range(7, net.num_addresses, max(1, net.num_addresses // 8))]
             assert set(country_code(sample)) == {country}, block
-    scanners = sorted({r["src_ip"] for r in truth if r["label"] == "scan"})
+    # scanners on the Internet geolocate; the one inside the site has a private address and no country
+    scanners = sorted({r["src_ip"] for r in truth if r["label"] == "scan" and r["kind"] != "internal_vertical"})
     countries = Counter(country_code(scanners))
     assert None not in countries and len(countries) >= 12 and countries["CN"] > 0
 

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from pipelines.generate import generate, generate_cidds
 
 SCANSENSE = str(Path(sys.executable).with_name("scansense"))
@@ -19,9 +21,16 @@ def _cli(*args: str) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def test_eval_sources_contract_and_fast_scans_found(tmp_path: Path) -> None:
-    generate(tmp_path, days=1, seed=9)
-    result = _cli("eval", "sources", "--landing", str(tmp_path / "landing"), "--truth", str(tmp_path / "truth.csv"))
+@pytest.fixture(scope="module")
+def scores(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """`eval sources` on one demo day (seed 9), through the CLI."""
+    out = tmp_path_factory.mktemp("eval")
+    generate(out, days=1, seed=9)
+    return _cli("eval", "sources", "--landing", str(out / "landing"), "--truth", str(out / "truth.csv"))
+
+
+def test_eval_sources_contract_and_fast_scans_found(scores: dict) -> None:
+    result = scores
     assert set(result["detectors"]) == {"fast", "slow", "port_ratio", "distributed", "trw", "combined"}
     assert result["combined_of"] == ["distributed", "fast", "slow", "trw"]  # the port ratio is a baseline
     assert result["kinds"]["distributed"]["recall_distributed"] >= 0.9
@@ -29,11 +38,20 @@ def test_eval_sources_contract_and_fast_scans_found(tmp_path: Path) -> None:
     assert result["kinds"]["fast"]["recall_combined"] == 1.0
     assert result["kinds"]["udp"]["recall_combined"] == 1.0
     # the capture shows the victims' answers: TRW judges the sweeps there and needs about four first contacts
-    assert result["kinds"]["horizontal"]["recall_trw"] >= 0.5 and result["detectors"]["trw"]["precision"] >= 0.9
+    assert result["kinds"]["horizontal"]["recall_trw"] >= 0.5
     assert 4 <= result["trw"]["steps_to_scanner"]["median"] <= 5
     assert result["kinds"]["slow"]["recall_combined"] >= 0.8
-    # benign sessions (browsers opening several connections, SSH, DNS) must not drown the scanners
-    assert result["detectors"]["combined"]["precision"] >= 0.9
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 25: the day holds benign look-alikes of scans (NTP, browsers, name services, P2P, an IoT "
+    "device) that today's detectors flag; passes, and must lose this mark, when clients stop being scanners",
+)
+def test_eval_sources_precision_with_benign_lookalikes_of_scans(scores: dict) -> None:
+    # benign sessions, clients of many servers and LAN chatter must not drown the scanners (issue 25: >= 0.99)
+    assert scores["detectors"]["combined"]["precision"] >= 0.99
+    assert scores["detectors"]["trw"]["precision"] >= 0.9
 
 
 def test_cidds_profile_and_eval_slow_table(tmp_path: Path) -> None:

@@ -1,5 +1,7 @@
 """Labelled synthetic traffic for N days (`scansense generate`): a small CN network with a day/night
-rhythm, and hidden in it fast, UDP, slow (nmap -T1/-T2 pacing), distributed and research scans.
+rhythm, and hidden in it fast, UDP, slow (nmap -T1/-T2 pacing), distributed and research scans, a
+scan from inside the site, and benign clients that look like scanners to a counter of contacts
+(`lookalikes.py`: NTP, browsers, Windows name services, P2P, a chatty IoT device).
 
 Each file is a separate vantage point, so no probe is recorded twice: the pcap taps the monitored
 network, flows.csv exports another segment, firewall.log is an Internet-facing server, sensor.jsonl
@@ -11,13 +13,15 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import polars as pl
 
 from pipelines.generate import activities as act
+from pipelines.generate import lookalikes as look
 from pipelines.generate import scenario as sc
 from pipelines.generate.cidds import generate_cidds
 from pipelines.generate.pcap import write_pcap
@@ -30,7 +34,8 @@ FILES = ("capture.pcap", "flows.csv", "firewall.log", "sensor.jsonl", "honeypot.
 SENSOR_NAME = "sensor-1"
 # A stable stream per activity: changing one activity's draws never shifts another's.
 STREAMS = {"benign_pcap": 1, "fast": 2, "slow_pcap": 3, "flows": 4, "slow_flows": 5, "noise": 6,
-           "fw_scans": 7, "research": 8, "bots": 9}  # fmt: skip
+           "fw_scans": 7, "research": 8, "bots": 9, "ntp": 10, "browsers": 11, "names": 12, "p2p": 13, "iot": 14,
+           "internal_scan": 15}  # fmt: skip
 
 
 def _population(seed: int, pool: sc.AddressPool) -> tuple[list[str], list[str]]:
@@ -44,7 +49,15 @@ def _population(seed: int, pool: sc.AddressPool) -> tuple[list[str], list[str]]:
 
 
 def _day(
-    day: date, index: int, seed: int, pool: sc.AddressPool, clients: list[str], v6: list[str], scale: float = 1.0
+    day: date,
+    index: int,
+    seed: int,
+    pool: sc.AddressPool,
+    clients: list[str],
+    v6: list[str],
+    servers: look.Servers,
+    scale: float = 1.0,
+    timezone: str = "Asia/Shanghai",
 ) -> act.Day:
     d = act.Day(t0=day_start(day), pool=pool)
 
@@ -60,7 +73,16 @@ def _day(
     act.firewall_scans(d, rng("fw_scans"))
     act.research(d, rng("research"), scale=scale)
     act.bots(d, rng("bots"), scale=scale)
+    streams = {name: rng(name) for name in ("ntp", "browsers", "names", "p2p", "iot", "internal_scan")}
+    look.lookalikes(d, streams, servers, scale, _utc_offset_h(day, timezone))
     return d
+
+
+def _utc_offset_h(day: date, timezone: str) -> float:
+    """Hours the site's clock is ahead of UTC at noon UTC of `day` (the site's daytime for the inside scan)."""
+    noon = datetime(day.year, day.month, day.day, 12, tzinfo=UTC)
+    offset = noon.astimezone(ZoneInfo(timezone)).utcoffset()
+    return offset.total_seconds() / 3600 if offset is not None else 0.0
 
 
 def _inside(df: pl.DataFrame, t0: float) -> pl.DataFrame:
@@ -101,29 +123,35 @@ def generate(
     seed: int = 7,
     scale: float = 1.0,
     on_day: Callable[[date], None] | None = None,
+    timezone: str = "Asia/Shanghai",
 ) -> dict:
     """Write `days` labelled days to `out/landing/<date>/`, `out/truth.csv` and `out/orgs/`.
 
     `scale` multiplies the background (benign traffic, firewall noise, research scanners, bots);
     the planted scans stay whole, so a small day (scale 0.1) still holds every kind of scan.
-    `on_day(day)` hears when each day is written (a progress display).
+    `on_day(day)` hears when each day is written (a progress display). `timezone` is the site's
+    (settings `[site] timezone`): the scan from inside the site happens in its office hours.
     """
     out = Path(out)
     pool = sc.AddressPool()
     clients, v6 = _population(seed, pool)
+    servers = look.servers(seed, pool)
     truth: list[pl.DataFrame] = []
     files = records = 0
     dates: list[str] = []
     for i in range(days):
         day = start + timedelta(days=i)
-        d = _day(day, i, seed, pool, clients, v6, scale)
+        pool.new_day()
+        d = _day(day, i, seed, pool, clients, v6, servers, scale, timezone)
         folder = out / "landing" / day.isoformat()
         folder.mkdir(parents=True, exist_ok=True)
         parts = {
             name: _inside(concat(rows), d.t0)
             for name, rows in zip(FILES, (d.pcap, d.flows, d.fw, d.sensor, d.honeypot), strict=True)
         }
-        records += write_pcap(folder / "capture.pcap", parts["capture.pcap"], (*sc.HOME_NET, "2001:da8:8000::/48"))
+        records += write_pcap(
+            folder / "capture.pcap", parts["capture.pcap"], (*sc.HOME_NET, sc.SITE_LAN, "2001:da8:8000::/48")
+        )
         records += write_cidds(folder / "flows.csv", parts["flows.csv"])
         records += write_ufw(folder / "firewall.log", parts["firewall.log"])
         records += write_sensor(folder / "sensor.jsonl", parts["sensor.jsonl"], SENSOR_NAME)

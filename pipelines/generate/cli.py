@@ -30,8 +30,10 @@ def _generate(args: argparse.Namespace) -> int:
         result = generate_cidds(args.out, seed=args.seed, start=args.start, flows=args.flows)
     else:
         from pipelines import progress
+        from pipelines.cli import settings_from
         from pipelines.generate import generate
 
+        timezone = settings_from(args).site.timezone  # the scan from inside the site happens in its office hours
         with progress.bar(args.json, total=args.days, desc="generate", unit="day") as bar:
             result = generate(
                 args.out,
@@ -40,6 +42,7 @@ def _generate(args: argparse.Namespace) -> int:
                 seed=args.seed,
                 scale=args.scale,
                 on_day=lambda _: bar.update(),
+                timezone=timezone,
             )
     emit(result, args.json, f"wrote {result['records']} records in {result['files']} files to {result['out']}")
     return 0

@@ -60,10 +60,10 @@ def frame(n: int, **cols: object) -> pl.DataFrame:
     for name, value in cols.items():
         dtype = COLUMNS[name]
         if isinstance(value, np.ndarray | list | tuple):
-            series = pl.Series(name, value)
+            series = pl.Series(name, value, dtype=dtype, strict=False)
             if len(series) != n:
                 raise ValueError(f"column {name}: {len(series)} values for {n} records")
-            data[name] = series.cast(dtype)
+            data[name] = series
         else:
             data[name] = pl.Series(name, [value], dtype=dtype).new_from_index(0, n)
     return pl.DataFrame(data) if data else pl.DataFrame()
@@ -72,13 +72,14 @@ def frame(n: int, **cols: object) -> pl.DataFrame:
 def concat(frames: list[pl.DataFrame]) -> pl.DataFrame:
     """All records of one vantage point, every column of COLUMNS present, in time order (stable)."""
     frames = [f for f in frames if f.height]
-    full = [
-        f.select([pl.col(c) if c in f.columns else pl.lit(None, dtype=t).alias(c) for c, t in COLUMNS.items()])
-        for f in frames
-    ]
-    if not full:
+    if not frames:
         return pl.DataFrame(schema=COLUMNS)
-    return pl.concat(full).sort("ts", maintain_order=True)
+    # one diagonal concat and one select, not one select per frame: a day has hundreds of small frames
+    df = pl.concat(frames, how="diagonal_relaxed")
+    full = df.select(
+        [pl.col(c).cast(t) if c in df.columns else pl.lit(None, dtype=t).alias(c) for c, t in COLUMNS.items()]
+    )
+    return full.sort("ts", maintain_order=True)
 
 
 def day_start(day: date) -> float:

@@ -7,11 +7,15 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+from collections import defaultdict
 from dataclasses import dataclass
 
 import numpy as np
 
 LOCAL_OFFSET_H = 8  # Asia/Shanghai (UTC+8, no daylight saving): the home time zone
+# Draws in a row that find only used addresses before a block set counts as full: 0.98**200 = 2%,
+# so blocks are full at about 98-99% use, never by chance while they still have room.
+FULL_AFTER_MISSES = 200
 
 # --- the monitored network (tap -> capture.pcap): CERNET, Beijing -------------------------------
 GATEWAY = "202.112.10.1"
@@ -36,10 +40,39 @@ OPEN_PORTS: dict[str, tuple[int, ...]] = {
     **{c: () for c in HOME_CLIENTS},
 }
 
+# --- benign look-alikes of scans (issue 25): one role per address, so a flag names its behaviour ------
+# A private office VLAN mirrored to the tap: Windows desktops, a file server, a camera.
+SITE_LAN = "10.21.0.0/16"
+LAN_HOSTS = [f"10.21.8.{i}" for i in range(10, 250)]  # the desktops' neighbours; even ones run Windows
+NAME_CHATTERERS = ["10.21.8.31", "10.21.8.33", "10.21.8.35", "10.21.8.37"]  # NetBIOS, LLMNR and mDNS chatter
+INTERNAL_SCANNER = "10.21.8.66"  # a compromised desktop: a 1,000-port scan of the file server in office hours
+INTERNAL_SERVER = "10.21.1.20"  # Windows file server
+OPEN_PORTS[INTERNAL_SERVER] = (135, 139, 445, 3389, 5985)
+IOT_DEVICE = "10.21.9.23"  # a camera that keeps reconnecting to a cloud broker that is gone
+IOT_BROKER = ("47.96.128.40", 8883)  # MQTT over TLS at a cloud provider (CN, Aliyun)
+MDNS_GROUP, LLMNR_GROUP = "224.0.0.251", "224.0.0.252"
+# Public hosts of the monitored network that are clients only: Linux boxes on NTP, desktops browsing, a torrent client.
+NTP_CLIENTS = [f"202.112.11.{i}" for i in range(221, 227)]
+BROWSERS = ["202.112.11.231", "202.112.11.232"]
+P2P_CLIENT = "202.112.11.240"
+# Servers they talk to, drawn once per seed (the same servers every day): real allocations.
+NTP_POOL_BLOCKS = ("203.107.6.0/24", "120.25.112.0/20", "139.199.208.0/20", "162.159.200.0/24", "17.253.0.0/20",
+                   "193.182.111.0/24")  # fmt: skip
+CDN_BLOCKS = ("23.32.0.0/20", "2.16.0.0/20", "151.101.0.0/20", "13.224.0.0/20", "183.60.0.0/20", "58.215.0.0/20",
+              "36.99.0.0/20", "59.82.0.0/20", "180.97.0.0/20")  # fmt: skip
+P2P_BLOCKS = ("113.64.0.0/20", "125.118.0.0/20", "27.38.0.0/20", "175.0.0.0/20", "1.64.0.0/20", "73.0.0.0/20",
+              "84.60.0.0/20", "178.64.0.0/20", "222.209.0.0/20", "182.150.0.0/20")  # fmt: skip
+
 # --- the other segment (flow export -> flows.csv) ------------------------------------------------
 OFFICE_CLIENTS = [f"202.112.12.{i}" for i in range(10, 200)]
 OFFICE_SERVERS = [f"202.112.13.{i}" for i in range(10, 30)]
 OFFICE_SWEEP = "202.112.12.0/22"  # the range a horizontal sweep of that segment walks
+
+# Office hosts of that segment that are clients only (same roles as on the tap).
+OFFICE_NTP_CLIENTS = [f"202.112.12.{i}" for i in range(200, 204)]
+OFFICE_BROWSERS = ["202.112.12.210", "202.112.12.211"]
+OFFICE_P2P_CLIENT = "202.112.12.220"
+OFFICE_NAME_CHATTERERS = ["202.112.12.230", "202.112.12.231"]
 
 # --- single vantage points -----------------------------------------------------------------------
 VPS = "101.34.56.78"  # Internet-facing server behind the firewall log (CN, Tencent Cloud)
@@ -114,16 +147,36 @@ NOISE_WEIGHTS = {
 
 
 class AddressPool:
-    """Draws unique addresses from CIDR blocks, remembering every address already handed out."""
+    """Hands out addresses from CIDR blocks, each address to one role ("scan" or "benign") for good.
+
+    Addresses are fresh while the blocks have room; once a long run of draws finds only used ones,
+    the blocks count as full and a role gets back one of its own earlier addresses, not already
+    handed out today: scanners and clients recur across days as real ones do, and a year of days
+    never waits for an address that does not exist (issue 27).
+    """
 
     def __init__(self) -> None:
         self.used: set[str] = set(HOME_SERVERS) | set(HOME_CLIENTS) | set(OFFICE_CLIENTS) | set(OFFICE_SERVERS)
+        self.today: set[str] = set()  # handed out since new_day(): never twice a day
+        self._own: dict[tuple[str, tuple[str, ...]], list[str]] = defaultdict(list)  # (role, blocks) -> addresses
+        self._full: set[tuple[str, ...]] = set()  # block sets with no fresh address left
 
-    def draw(self, rng: np.random.Generator, blocks: tuple[str, ...] | list[str], n: int = 1) -> list[str]:
-        """`n` fresh addresses from `blocks` (never .0 or .255 of a /24)."""
+    def new_day(self) -> None:
+        """Start a day: an address handed out today is not handed out again until the next one."""
+        self.today = set()
+
+    def draw(
+        self, rng: np.random.Generator, blocks: tuple[str, ...] | list[str], n: int = 1, role: str = "benign"
+    ) -> list[str]:
+        """`n` addresses for `role` from `blocks` (never .0 or .255 of a /24): fresh ones while there are."""
+        key = tuple(blocks)
         out: list[str] = []
+        misses = 0
         while len(out) < n:
-            net = ipaddress.ip_network(blocks[int(rng.integers(len(blocks)))])
+            if key in self._full:
+                out.append(self._again(rng, role, key))
+                continue
+            net = _network(key[int(rng.integers(len(key)))])
             if net.version == 6:
                 ip = str(net.network_address + int(rng.integers(1, 1 << 32)))
             else:
@@ -131,13 +184,41 @@ class AddressPool:
                 if offset % 256 in (0, 255):
                     continue
                 ip = str(net.network_address + offset)
-            if ip not in self.used:
-                self.used.add(ip)
-                out.append(ip)
+            if ip in self.used:
+                misses += 1
+                if misses >= FULL_AFTER_MISSES:
+                    self._full.add(key)
+                continue
+            misses = 0
+            self.used.add(ip)
+            self.today.add(ip)
+            self._own[role, key].append(ip)
+            out.append(ip)
         return out
 
-    def country(self, rng: np.random.Generator, country: str, n: int = 1) -> list[str]:
-        """`n` fresh scanner addresses allocated to `country`, outside every organization's blocks.
+    def _again(self, rng: np.random.Generator, role: str, key: tuple[str, ...]) -> str:
+        """One of `role`'s earlier addresses in the full blocks `key`, preferably one not handed out today."""
+        own = self._own[role, key]
+        if not own:
+            raise RuntimeError(f"no address left in {', '.join(key)} and none of them ever given to role {role!r}")
+        for _ in range(FULL_AFTER_MISSES):
+            ip = own[int(rng.integers(len(own)))]
+            if ip not in self.today:
+                break
+        else:  # more demand today than the role ever had addresses: let one repeat rather than wait
+            ip = next((a for a in own if a not in self.today), ip)
+        self.today.add(ip)
+        return ip
+
+    def _disown(self, ip: str, role: str, blocks: tuple[str, ...] | list[str]) -> None:
+        """Take back an address just drawn for `role` that it must not use (it stays used)."""
+        own = self._own[role, tuple(blocks)]
+        if own and own[-1] == ip:
+            own.pop()
+        self.today.discard(ip)
+
+    def country(self, rng: np.random.Generator, country: str, n: int = 1, role: str = "scan") -> list[str]:
+        """`n` scanner addresses allocated to `country`, outside every organization's blocks.
 
         Some country blocks hold an organization's /24s (89.248.160.0/20 holds recyber's): an
         anonymous scanner drawn there would sit on the organization's reference list while the
@@ -145,17 +226,19 @@ class AddressPool:
         """
         out: list[str] = []
         while len(out) < n:
-            ip = self.draw(rng, SCANNER_BLOCKS[country])[0]
-            if not _in_org_block(ip):
+            ip = self.draw(rng, SCANNER_BLOCKS[country], role=role)[0]
+            if _in_org_block(ip):
+                self._disown(ip, role, SCANNER_BLOCKS[country])
+            else:
                 out.append(ip)
         return out
 
     def anywhere(self, rng: np.random.Generator, n: int) -> tuple[list[str], list[str]]:
-        """`n` fresh background addresses, countries drawn by NOISE_WEIGHTS; returns (ips, countries)."""
+        """`n` background (benign) addresses, countries drawn by NOISE_WEIGHTS; returns (ips, countries)."""
         names = list(NOISE_WEIGHTS)
         p = np.array([NOISE_WEIGHTS[c] for c in names])
         countries = [names[i] for i in rng.choice(len(names), size=n, p=p / p.sum())]
-        return [self.country(rng, c)[0] for c in countries], countries
+        return [self.country(rng, c, role="benign")[0] for c in countries], countries
 
 
 @dataclass(frozen=True)
@@ -293,12 +376,19 @@ def rdns(org: Org, i: int) -> str:
 
 
 @functools.cache
-def _org_networks() -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
-    return tuple(
-        ipaddress.ip_network(b) for org in ORGS for b in (*org.blocks, *([org.v6_block] if org.v6_block else []))
-    )
+def _network(block: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    """A CIDR block parsed once (the pool draws thousands of addresses a day from a few dozen blocks)."""
+    return ipaddress.ip_network(block)
+
+
+@functools.cache
+def _org_ranges() -> tuple[tuple[int, int, int], ...]:
+    """Every organization block as (IP version, first address, last address), as integers."""
+    nets = [ipaddress.ip_network(b) for org in ORGS for b in (*org.blocks, *([org.v6_block] if org.v6_block else []))]
+    return tuple((n.version, int(n.network_address), int(n.broadcast_address)) for n in nets)
 
 
 def _in_org_block(ip: str) -> bool:
     address = ipaddress.ip_address(ip)
-    return any(address in net for net in _org_networks())
+    version, value = address.version, int(address)
+    return any(version == v and first <= value <= last for v, first, last in _org_ranges())
