@@ -24,6 +24,7 @@ from pipelines import catalog, duck, steps
 from pipelines import warehouse as wh
 from pipelines.layout import layout
 from pipelines.settings import Settings
+from pipelines.settings_check import validate
 from pipelines.terminal import escape_controls
 
 log = logging.getLogger(__name__)
@@ -265,6 +266,7 @@ def stage_publish(
     from dashboards.report import build_report
     from pipelines import orgs, quality
 
+    validate(settings)  # export formats and the rest, before anything is written
     watch = watch or Stopwatch()
     warehouse = settings.warehouse
     build_file = wh.new_build_path(warehouse)
@@ -369,6 +371,7 @@ def run_day(
     `on_step(name)` is told as each of RUN_STEPS starts (the CLI's progress display).
     """
     check_day(day)
+    validate(settings)  # settings built in code (not by load_settings) are checked too, before any work
     result = DayResult(date=day.isoformat())
     watch = Stopwatch(on_step)
     with wh.writer_lock(settings.warehouse):
