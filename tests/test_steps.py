@@ -106,7 +106,7 @@ def test_each_step_in_its_own_process_and_a_failed_detector_retried_alone(
         if s.name == "scan_fast":
             # The first try fails (a bad setting on that worker): nothing written, the day not harmed.
             failed = _step(gen, warehouse, s.name, env={"SCANSENSE_FAST_MODE": "median"})
-            assert failed.returncode != 0 and "fast.mode" in failed.stdout + failed.stderr
+            assert failed.returncode == 2 and "[fast] mode" in failed.stdout + failed.stderr
             assert not (warehouse / "lake" / "scan_fast").exists()
             # A try that wrote other rows (another k) is replaced whole by the retry.
             assert _step(gen, warehouse, s.name, env={"SCANSENSE_FAST_K": "0.5"}).returncode == 0
