@@ -313,7 +313,14 @@ def stage_publish(
         published = None
     else:
         with watch.step("publish"):
-            published = wh.publish(build_file, warehouse)
+            from pipelines.history import restore_exports, withdraw_exports
+
+            withdrawn = withdraw_exports(day, settings)  # a crash after the swap must not leave the old ones
+            try:
+                published = wh.publish(build_file, warehouse)
+            except BaseException:
+                restore_exports(withdrawn)  # not swapped: the previous warehouse and its exports stay
+                raise
             export_published(published, day, settings)  # only a published day gets exports
         if not with_report:
             return {"published": True, "dq_failed": [], "warehouse": str(published), "report": ""}
