@@ -66,7 +66,9 @@ def _run(args: argparse.Namespace) -> int:
     try:
         with bar:
             result = run_day(args.date, settings, send_email=not args.no_email, on_step=on_step)
-    except (OSError, duckdb.IOException) as exc:  # disk full, read-only or unwritable folder: the machine, not us
+    # Disk full, read-only or unwritable folder: the machine, not us. A full disk at DuckDB's commit
+    # or checkpoint is a TransactionException (its IOException wrapped), not an IOException.
+    except (OSError, duckdb.IOException, duckdb.TransactionException) as exc:
         error = f"{type(exc).__name__}: {exc}".splitlines()[0]
         text = f"error: run {args.date} stopped, nothing published (the previous warehouse is intact): {error}"
         emit({"date": args.date.isoformat(), "published": False, "error": error}, args.json, text)
