@@ -132,7 +132,8 @@ def _query(args: argparse.Namespace) -> int:
     from pipelines.terminal import escape_controls
 
     try:
-        result = run_query(settings_from(args).warehouse, args.sql)
+        settings = settings_from(args)
+        result = run_query(settings.warehouse, args.sql, settings.query)
     except QueryError as exc:
         if args.json:
             emit({"error": str(exc), "refused": exc.refused}, True)
