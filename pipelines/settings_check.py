@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import math
 import re
 import typing
 from collections.abc import Callable
@@ -82,7 +83,7 @@ def time_zone(value: str) -> str | None:
     """An IANA time zone name that zoneinfo knows."""
     try:
         ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a file name
         return "an IANA time zone name such as UTC, Europe/Berlin or Asia/Shanghai"
     return None
 
@@ -193,13 +194,13 @@ def coerce(name: str, value: Any, kind: Any, origin: str = "") -> Any:
             return value
         raise fail(name, value, "true or false", origin)
     if base is int:
-        if isinstance(value, int) and not isinstance(value, bool):
+        if isinstance(value, int) and not isinstance(value, bool) and -(2**63) <= value < 2**63:
             return value
-        raise fail(name, value, "a whole number", origin)
+        raise fail(name, value, "a whole number (64-bit)", origin)
     if base is float:
-        if isinstance(value, int | float) and not isinstance(value, bool) and value == value:  # NaN != NaN
+        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
             return float(value)
-        raise fail(name, value, "a number", origin)
+        raise fail(name, value, "a finite number", origin)
     if base is str:
         if isinstance(value, date | datetime | time):  # TOML's unquoted dates: start_date = 2025-11-26
             return value.isoformat()
@@ -232,7 +233,7 @@ def from_text(name: str, text: str, kind: Any, origin: str) -> Any:
     if base in (int, float):
         try:
             return coerce(name, int(text) if base is int else float(text), kind, origin)
-        except ValueError:
+        except (ValueError, OverflowError):
             raise fail(name, text, "a whole number" if base is int else "a number", origin) from None
     if base is tuple:
         items = [v.strip() for v in text.split(",") if v.strip()]

@@ -109,6 +109,8 @@ BAD_SETTINGS = [
     ({}, "[slow]\nthreshold = -0.5\n", ("[slow] threshold", "-0.5", "from 0 to 1")),
     ({}, "[fast]\nmin_probes = -3\n", ("[fast] min_probes", "-3", "at least 0")),
     ({}, '[site]\ntimezone = "Mars/Olympus"\n', ("[site] timezone", "Mars/Olympus", "IANA time zone")),
+    ({}, f'[site]\ntimezone = "{"x" * 5000}"\n', ("[site] timezone", "xxx...", "IANA time zone")),  # found by fuzzing
+    ({}, "[fast]\nk = inf\n", ("[fast] k", "inf", "a finite number")),
     ({"SCANSENSE_CONFIG": "/nonexistent/scansense.toml"}, None, ("/nonexistent/scansense.toml", "SCANSENSE_CONFIG")),
     ({}, '[scale]\nmemory_limit = "lots"\n', ("[scale] memory_limit", "'lots'", '"2GB"')),
     ({}, '[export]\nformats = ["pdf"]\n', ("[export] formats", "pdf", "stix, misp")),
