@@ -287,6 +287,10 @@ class Settings:
         return dataclasses.replace(self, **{section: dataclasses.replace(getattr(self, section), **values)})
 
 
+# The sections of a settings file, in order: [paths], [site], ... (anything else is refused).
+SECTIONS = tuple(f.name for f in dataclasses.fields(Settings))
+
+
 def _replace(section: Any, name: str, values: dict[str, Any], origin: str) -> Any:
     """`section` with `values` set, turning a section's own check (`__post_init__`) into a SettingsError."""
     try:
@@ -370,9 +374,6 @@ def load_settings(path: str | os.PathLike | None = None, env: dict[str, str] | N
             settings = dataclasses.replace(settings, **{name: _replace(section, name, changes, "the environment")})
     validate(settings, origins)
     return settings
-
-
-SECTIONS = tuple(f.name for f in dataclasses.fields(Settings))
 
 
 def landing_days(landing: str | os.PathLike) -> list[date]:
