@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 import traceback
+from datetime import date
 from pathlib import Path
 
 from pipelines.settings import load_settings
@@ -348,6 +349,83 @@ def fuzz(inputs: int, seed: int = 1, out_dir: Path | None = None, share: float =
     }
 
 
+# Values a hostile or hurried operator puts in a setting: wrong types, out of range, absurd sizes.
+SETTING_VALUES: list[object] = [
+    -1, 0, 1, 2**63, -(2**70), 1.5, -0.5, float("inf"), float("nan"), 1e308, True, "", "abc", "x" * 5000,
+    "Mars/Olympus", "UTC", "25:00", "24:00", "lots", "2GB", "0GB", "10.0.0.0/33", "::/0", "pdf", "\x00\u202e",
+    [], ["pdf"], ["stix", "stix"], [1, "a"], [70000], {"a": 1}, {"a": {"b": []}}, date(2025, 11, 26),
+]  # fmt: skip
+
+
+def _toml_value(value: object) -> str:
+    """`value` written as TOML (json's string escapes are TOML's)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value != value:
+        return "nan"
+    if isinstance(value, float) and value in (float("inf"), float("-inf")):
+        return "inf" if value > 0 else "-inf"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{json.dumps(k)} = {_toml_value(v)}" for k, v in value.items()) + "}"
+    return json.dumps(str(value))
+
+
+def fuzz_settings(inputs: int, seed: int = 1) -> dict:
+    """Load `inputs` damaged settings: a mutated scansense.toml, a bad value in the file, or a bad variable.
+
+    Each load must give Settings or one SettingsError line (the setting, the value, what is allowed);
+    any other exception, or a message of several lines, is a crash.
+    """
+    from pipelines.settings import SECTIONS, Settings
+    from pipelines.settings_check import SettingsError
+
+    rng = random.Random(seed)
+    documented = (Path(__file__).resolve().parents[1] / "scansense.toml").read_bytes()
+    keys = [(s, f) for s in SECTIONS for f in getattr(Settings(), s).__dataclass_fields__]
+    accepted = refused = 0
+    findings: list[dict] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = Path(tmp) / "scansense.toml"
+        for n in range(inputs):
+            env = {"SCANSENSE_WAREHOUSE": str(Path(tmp) / "wh"), "SCANSENSE_CONFIG": str(cfg)}
+            section, key = rng.choice(keys)
+            value = rng.choice(SETTING_VALUES)
+            kind = rng.randrange(3)
+            if kind == 0:
+                cfg.write_bytes(mutate(documented, rng))
+            elif kind == 1:
+                cfg.write_text(f"[{section}]\n{key} = {_toml_value(value)}\n", encoding="utf-8")
+            else:
+                cfg.write_bytes(documented)
+                text = ",".join(map(str, value)) if isinstance(value, list) else str(value)
+                env[f"SCANSENSE_{section}_{key}".upper()] = text.replace("\x00", "")  # no NUL in a variable
+            try:
+                load_settings(env=env)
+                accepted += 1
+            except SettingsError as exc:
+                refused += 1
+                if "\n" in str(exc) or not str(exc):
+                    findings.append({"input": n, "kind": kind, "error": "message not one line", "message": str(exc)})
+            except Exception as exc:
+                findings.append(
+                    {"input": n, "kind": kind, "setting": f"{section}.{key}", "value": repr(value)[:80],
+                     "error": repr(exc)[:300], "trace": traceback.format_exc()[-800:]}
+                )  # fmt: skip
+    return {
+        "inputs": inputs,
+        "accepted": accepted,
+        "refused": refused,
+        "crashes": len(findings),
+        "findings": findings[:20],
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--inputs", type=int, default=100_000)
@@ -355,8 +433,11 @@ def main() -> int:
     parser.add_argument("--structural", type=float, default=0.5, help="share of inputs mutated structurally")
     parser.add_argument("--findings-dir", type=Path, default=Path("fuzz-findings"))
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--settings", type=int, default=2000, help="damaged settings files and variables to load")
     args = parser.parse_args()
     result = fuzz(args.inputs, args.seed, args.findings_dir, args.structural)
+    result["settings"] = fuzz_settings(args.settings, args.seed)
+    result["crashes"] += result["settings"]["crashes"]
     print(json.dumps(result) if args.json else json.dumps(result, indent=2))
     return 1 if result["crashes"] or result["hangs"] or result["lost"] else 0
 

@@ -1,10 +1,11 @@
 """Airflow with the Celery executor on this machine, without Docker (`make airflow`).
 
 Debian's `postgresql` (metadata database) and `redis-server` (Celery broker) start on 127.0.0.1
-with throw-away data folders, then `airflow db migrate`, the scheduler, the dag-processor, the
-api-server and N `airflow celery worker` processes, all reading `dags/` of this checkout. Every
-port is a free one on 127.0.0.1; Ctrl-C (or `LocalAirflow.stop`) ends every process group and
-removes the data folders. tests/test_airflow_celery.py drives the same class.
+with throw-away data folders, locked as in production (deploy/locked_services.py: passwords in
+`$AIRFLOW_HOME/secrets.json`, mode 0600; Airflow's role is no superuser), then `airflow db migrate`,
+the scheduler, the dag-processor, the api-server and N `airflow celery worker` processes, all
+reading `dags/` of this checkout. Every port is a free one on 127.0.0.1; Ctrl-C (or
+`LocalAirflow.stop`) ends every process group and removes the data folders. tests/test_airflow_celery.py drives the same class.
 
     python deploy/airflow_local.py --workers 2 [--port 8080] [--home DIR]
 
@@ -15,7 +16,6 @@ SCANSENSE_AIRFLOW_START_DATE, ...): set them before starting.
 from __future__ import annotations
 
 import argparse
-import glob
 import json
 import os
 import secrets
@@ -31,6 +31,21 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run as a script, or loaded from its file by the tests
+    sys.path.insert(0, str(ROOT))
+
+from deploy.locked_services import (  # noqa: E402
+    AIRFLOW_ROLE,
+    airflow_urls,
+    connect,
+    load_secrets,
+    postgres_bin,
+    start_postgres,
+    start_redis,
+    wait_until,
+    write_private,
+)
+
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 USER = "admin"
 
@@ -71,12 +86,6 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def postgres_bin(name: str) -> str | None:
-    """Debian keeps initdb and postgres off PATH, in /usr/lib/postgresql/<version>/bin (newest wins)."""
-    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), key=lambda p: int(Path(p).parts[4]))
-    return found[-1] if found else shutil.which(name)
-
-
 def worker_hostname() -> str:
     """The hostname a task instance records: the Celery name of a worker started here (worker1@host).
 
@@ -102,19 +111,7 @@ def missing_programs() -> list[str]:
     return missing
 
 
-def _wait(what: str, ready, timeout: float, proc: subprocess.Popen | None = None, log: Path | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            tail = log.read_text(errors="replace")[-3000:] if log and log.is_file() else ""
-            raise RuntimeError(f"{what} exited with {proc.returncode}:\n{tail}")
-        try:
-            if ready():
-                return
-        except Exception:  # not up yet
-            pass
-        time.sleep(0.5)
-    raise TimeoutError(f"{what} not ready after {timeout:.0f} s")
+_wait = wait_until
 
 
 class LocalAirflow:
@@ -139,12 +136,13 @@ class LocalAirflow:
         self.api_port = api_port or free_port()
         self.pg_port, self.redis_port = free_port(), free_port()
         self.procs: dict[str, subprocess.Popen] = {}
-        self.password = secrets.token_urlsafe(12)
+        # Generated at first start into $AIRFLOW_HOME/secrets.json (0600), kept for the next start.
+        self.secrets = load_secrets(self.home / "secrets.json")
+        self.password = self.secrets.admin
         self._token: str | None = None
         # The postgres user must reach its folder: a pytest tmp_path under /tmp/pytest-of-root is 0700.
         self.pg_dir = Path(tempfile.mkdtemp(prefix="scansense-pg-"))
         self.url = f"http://127.0.0.1:{self.api_port}"
-        db = f"postgres@127.0.0.1:{self.pg_port}/airflow"
         self.env = dict(os.environ)
         self.env.update(
             AIRFLOW_HOME=str(self.home),
@@ -153,9 +151,6 @@ class LocalAirflow:
             AIRFLOW__CORE__LOAD_EXAMPLES="false",
             AIRFLOW__CORE__UNIT_TEST_MODE="false",
             AIRFLOW__CORE__EXECUTOR="CeleryExecutor",
-            AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"postgresql+psycopg2://{db}",
-            AIRFLOW__CELERY__BROKER_URL=f"redis://127.0.0.1:{self.redis_port}/0",
-            AIRFLOW__CELERY__RESULT_BACKEND=f"db+postgresql+psycopg2://{db}",  # not psycopg 3
             AIRFLOW__CORE__EXECUTION_API_SERVER_URL=f"{self.url}/execution/",
             AIRFLOW__API__BASE_URL=self.url,
             AIRFLOW__API__HOST="127.0.0.1",
@@ -170,6 +165,7 @@ class LocalAirflow:
             # Tasks call the api-server's execution API; on a busy 2-core machine 5 s is too short.
             AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT="30",
         )
+        self.env.update(airflow_urls(self.pg_port, self.redis_port, self.secrets))
         self.env.update(QUICK)
         self.env.update(config or {})
 
@@ -190,45 +186,17 @@ class LocalAirflow:
         self.procs[name] = proc
         return proc
 
-    def _as_postgres(self, cmd: list[str]) -> list[str]:
-        if os.geteuid() != 0:
-            return cmd
-        return ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", *cmd]
-
     def start_postgres(self) -> None:
-        data = self.pg_dir / "data"
-        if os.geteuid() == 0:
-            shutil.chown(self.pg_dir, "postgres", "postgres")
-        subprocess.run(
-            self._as_postgres([postgres_bin("initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "--no-sync"]),
-            check=True,
-            capture_output=True,
-            cwd=self.pg_dir,
-        )
-        # A throw-away cluster: no durability settings worth their cost.
-        cmd = [postgres_bin("postgres"), "-D", str(data), "-h", "127.0.0.1", "-p", str(self.pg_port)]
-        cmd += ["-k", str(self.pg_dir), "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
-        proc = self._spawn("postgres", self._as_postgres(cmd))
-        import psycopg2
-
-        def connect():
-            con = psycopg2.connect(host="127.0.0.1", port=self.pg_port, user="postgres", dbname="postgres")
-            con.autocommit = True
-            return con
-
-        _wait("postgres", lambda: connect().close() or True, 60, proc, self.home / "logs" / "postgres.log")
-        con = connect()
-        con.cursor().execute("CREATE DATABASE airflow")
-        con.close()
+        """PostgreSQL on 127.0.0.1:pg_port, scram passwords only, Airflow's database owned by a plain role."""
+        start_postgres(self.pg_dir, self.pg_port, self.secrets, self._spawn, self.home / "logs" / "postgres.log")
 
     def start_redis(self) -> None:
-        folder = self.home / "redis"
-        folder.mkdir(parents=True, exist_ok=True)
-        cmd = ["redis-server", "--bind", "127.0.0.1", "--port", str(self.redis_port), "--dir", str(folder)]
-        proc = self._spawn("redis", [*cmd, "--save", "", "--appendonly", "no", "--daemonize", "no"])
-        import redis
+        """Redis on 127.0.0.1:redis_port with requirepass and protected mode."""
+        start_redis(self.home / "redis", self.redis_port, self.secrets, self._spawn)
 
-        _wait("redis", lambda: redis.Redis(host="127.0.0.1", port=self.redis_port).ping(), 30, proc)
+    def metadata_db(self):
+        """A connection to Airflow's metadata database as Airflow's own role (autocommit)."""
+        return connect(self.pg_port, AIRFLOW_ROLE, self.secrets.airflow)
 
     def write_local_settings(self) -> None:
         """`$AIRFLOW_HOME/config/airflow_local_settings.py`, which each Airflow process imports first.
@@ -251,7 +219,7 @@ class LocalAirflow:
     def start(self) -> LocalAirflow:
         """Start everything and return when the api-server answers and every process is alive."""
         self.home.mkdir(parents=True, exist_ok=True)
-        (self.home / "passwords.json").write_text(json.dumps({USER: self.password}))
+        write_private(self.home / "passwords.json", json.dumps({USER: self.password}))  # 0600: the UI's admin
         self.write_local_settings()
         self.start_postgres()
         self.start_redis()
@@ -378,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
     stack = LocalAirflow(home, workers=args.workers, concurrency=args.concurrency, api_port=args.port)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     with stack:
-        print(f"Airflow UI: {stack.url} (user {USER}, password {stack.password})")
+        print(f"Airflow UI: {stack.url} (user {USER}; its password and the services' are in {home / 'secrets.json'})")
         print(f"AIRFLOW_HOME={home}; logs in {home / 'logs'}; Ctrl-C stops everything")
         try:
             while True:

@@ -93,10 +93,25 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser(_command(argv))
     args = parser.parse_args(argv)
     func: Callable[[argparse.Namespace], int | None] = args.func
+    from pipelines.settings_check import SettingsError
+
     try:
         return int(func(args) or 0)
+    except SettingsError as exc:  # a bad setting: one line, before any work, never a traceback
+        return refuse_settings(exc, getattr(args, "json", False))
     except KeyboardInterrupt:
         return 130
+
+
+def refuse_settings(exc: Exception, as_json: bool) -> int:
+    """Print a bad setting's one-line error (and, with --json, the error object) and return exit code 2."""
+    from pipelines.terminal import escape_controls
+
+    message = escape_controls(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+    print(f"scansense: error: {message}", file=sys.stderr)
+    if as_json:
+        print(json.dumps({"error": str(exc)}, ensure_ascii=False))
+    return 2
 
 
 def _command(argv: list[str]) -> str | None:

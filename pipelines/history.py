@@ -10,6 +10,8 @@ a crash before the swap) never leaves exports behind.
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 from datetime import date
 from pathlib import Path
 
@@ -57,6 +59,41 @@ def publish_day(con: duckdb.DuckDBPyConnection, day: date, settings: Settings) -
     return {"history": build_history(con, settings)}
 
 
+WITHDRAWN = ".{day}.withdrawn"  # a day's exports moved aside; write_exports clears `.<day>.*` before writing
+
+
+def exported_days(day: date, settings: Settings) -> list[date]:
+    """`day` and the later days within slow.lookback_days whose exports exist or were withdrawn: those a publish rewrites."""
+    exports = layout(settings).exports
+    days = [date.fromordinal(day.toordinal() + k) for k in range(settings.slow.lookback_days)]
+    return [d for d in days if (exports / d.isoformat()).is_dir() or (exports / WITHDRAWN.format(day=d)).is_dir()]
+
+
+def withdraw_exports(day: date, settings: Settings) -> list[tuple[Path, Path]]:
+    """Move aside, before the swap, the exports the new warehouse replaces: `day`'s and the later days' it rewrites.
+
+    A run killed between the swap and `export_published` then leaves those days without exports
+    (which a rerun or `scansense export` writes), never with the previous warehouse's, which would
+    disagree with the published one. Returns the (withdrawn, original) pairs, for `restore_exports`.
+    """
+    exports = layout(settings).exports
+    moved = []
+    for d in exported_days(day, settings):
+        folder, aside = exports / d.isoformat(), exports / WITHDRAWN.format(day=d)
+        if folder.is_dir():
+            shutil.rmtree(aside, ignore_errors=True)
+            os.replace(folder, aside)
+            moved.append((aside, folder))
+    return moved
+
+
+def restore_exports(moved: list[tuple[Path, Path]]) -> None:
+    """Put withdrawn exports back when the swap did not happen (the previous warehouse is still the published one)."""
+    for aside, folder in moved:
+        if aside.is_dir() and not folder.exists():
+            os.replace(aside, folder)
+
+
 def export_published(published: Path, day: date, settings: Settings) -> Path | None:
     """Write `day`'s exports from the published warehouse file; None when no format is set.
 
@@ -70,13 +107,12 @@ def export_published(published: Path, day: date, settings: Settings) -> Path | N
         return None
     con = duckdb.connect(str(published), read_only=True)
     try:
-        folder = write_exports(con, day, settings, settings.export.formats)
         # A day run after later ones (a backfill in reverse) changes their slow scans across days
-        # (scan_slow_span reads slow.lookback_days): their published exports are written again.
-        for later in range(1, settings.slow.lookback_days):
-            other = date.fromordinal(day.toordinal() + later)
-            if layout(settings).export_dir(other).is_dir():
-                write_exports(con, other, settings, settings.export.formats)
+        # (scan_slow_span reads slow.lookback_days): their published (or withdrawn) exports are written again.
+        later = [d for d in exported_days(day, settings) if d != day]
+        folder = write_exports(con, day, settings, settings.export.formats)
+        for other in later:
+            write_exports(con, other, settings, settings.export.formats)
     finally:
         con.close()
     log.info("exports of %s written to %s", day, folder)

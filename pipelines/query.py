@@ -5,15 +5,23 @@ the first user statement: no file system (read_csv, read_text, glob, COPY, ATTAC
 extension install or load, and the configuration locked so SET, RESET and PRAGMA cannot undo it.
 Every warehouse table lives inside the DuckDB file, so no allowed_directories / allowed_paths are
 needed.
+
+Only SELECT statements run, and none that calls a function changing the database's state: DuckDB
+lets `CALL enable_logging(storage = 'file', ...)` through the lock and then aborts the whole
+process when it cannot write its log (issue 28). A query is also bounded by `[query]` settings:
+memory, what it may spill to disk, and time (it is interrupted past `timeout_s`).
 """
 
 from __future__ import annotations
 
+import json
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pipelines.layout import layout
+from pipelines.settings import Query
 from pipelines.terminal import escape_controls
 
 # Order matters only for lock_configuration, which DuckDB applies after the others.
@@ -25,6 +33,22 @@ SANDBOX: dict[str, Any] = {
     "lock_configuration": True,  # SET / RESET / PRAGMA of any setting fail from here on
 }
 REFUSED_HINT = "scansense query reads the warehouse's tables only: no files, extensions or settings"
+# Functions that change the database's state or run other SQL unchecked (DuckDB's table functions
+# minus the readers): logging and profiling (which write files), checkpoints, SQL given as text.
+STATEFUL = frozenset(
+    {
+        "enable_logging",
+        "disable_logging",
+        "truncate_duckdb_logs",
+        "enable_profiling",
+        "disable_profiling",
+        "checkpoint",
+        "force_checkpoint",
+        "query",
+        "query_table",
+        "json_execute_serialized_sql",
+    }
+)
 
 
 class QueryError(Exception):
@@ -56,26 +80,76 @@ def _refused(exc: Exception) -> bool:
     )
 
 
-def run_query(warehouse: Path, sql: str) -> QueryResult:
-    """Run `sql` on the published warehouse in the sandbox; raise QueryError with a one-line message."""
+def _functions(node: Any) -> set[str]:
+    """Every function name in a serialized statement tree (json_serialize_sql's output)."""
+    if isinstance(node, dict):
+        found = {node["function_name"].lower()} if isinstance(node.get("function_name"), str) else set()
+        return found.union(*(_functions(v) for v in node.values()))
+    if isinstance(node, list):
+        return set().union(*(_functions(v) for v in node))
+    return set()
+
+
+def check_statements(sql: str) -> None:
+    """Refuse (QueryError) anything but SELECT statements free of `STATEFUL` functions, before any runs."""
     import duckdb
 
+    try:
+        statements = duckdb.extract_statements(sql)
+    except duckdb.Error as exc:
+        raise QueryError(_first_line(exc)) from None
+    parser = duckdb.connect()  # a separate in-memory database: parsing only, nothing of the warehouse
+    try:
+        for statement in statements:
+            if statement.type != duckdb.StatementType.SELECT:
+                kind = statement.type.name
+                raise QueryError(f"refused: a {kind} statement ({REFUSED_HINT}; SELECT only)", refused=True)
+            tree = json.loads(parser.execute("SELECT json_serialize_sql($q)", {"q": statement.query}).fetchone()[0])
+            if tree.get("error"):
+                raise QueryError(f"refused: {tree.get('error_message', 'cannot be checked')} ({REFUSED_HINT})", True)
+            called = sorted(_functions(tree) & STATEFUL)
+            if called:
+                raise QueryError(f"refused: {', '.join(called)}() changes the database ({REFUSED_HINT})", True)
+    finally:
+        parser.close()
+
+
+def run_query(warehouse: Path, sql: str, bounds: Query | None = None) -> QueryResult:
+    """Run `sql` on the published warehouse in the sandbox, within `bounds`; raise QueryError with one line."""
+    import duckdb
+
+    bounds = bounds or Query()
     path = layout(warehouse).db
     if not path.is_file():
         raise QueryError(f"no warehouse at {path}: run `scansense run` first")
+    check_statements(sql)
+    config = {"memory_limit": bounds.memory_limit, "max_temp_directory_size": bounds.max_temp_directory_size}
+    config = {k: v for k, v in config.items() if v}  # "": DuckDB's own default
     try:
-        con = duckdb.connect(str(path), read_only=True, config=dict(SANDBOX))
+        con = duckdb.connect(str(path), read_only=True, config={**config, **SANDBOX})
     except duckdb.Error as exc:
         raise QueryError(f"cannot open {path}: {_first_line(exc)}") from None
+    expired = threading.Event()
+
+    def stop() -> None:
+        expired.set()
+        con.interrupt()
+
+    timer = threading.Timer(bounds.timeout_s, stop)
+    timer.daemon = True
+    timer.start()
     try:
         cur = con.execute(sql)
         columns = [d[0] for d in cur.description] if cur.description else []
         rows = cur.fetchall() if columns else []
     except duckdb.Error as exc:
+        if expired.is_set():
+            raise QueryError(f"stopped after {bounds.timeout_s:g} s ([query] timeout_s)") from None
         if _refused(exc):
             raise QueryError(f"refused: {_first_line(exc)} ({REFUSED_HINT})", refused=True) from None
         raise QueryError(_first_line(exc)) from None
     finally:
+        timer.cancel()
         con.close()
     return QueryResult(columns, rows)
 

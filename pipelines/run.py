@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
@@ -23,7 +23,9 @@ import pyarrow.parquet as pq
 from pipelines import catalog, duck, steps
 from pipelines import warehouse as wh
 from pipelines.layout import layout
+from pipelines.schema import check_day  # the days a run accepts, the same as the events ingest keeps
 from pipelines.settings import Settings
+from pipelines.settings_check import validate
 from pipelines.terminal import escape_controls
 
 log = logging.getLogger(__name__)
@@ -257,16 +259,19 @@ def stage_publish(
     email_on_dq_failure: bool = False,
     watch: Stopwatch | None = None,
     with_report: bool = True,
+    recheck: Sequence[date] = (),
 ) -> dict:
     """Build the warehouse from the lake, cluster, build marts, check quality, publish, report, email.
 
     `email_on_dq_failure` mails the marked report only when critical checks failed (the DAG's
     report DAG mails published days). `with_report=False` leaves a published day's report to
     `stage_report` (the DAG's own task); a rejected build's report is always made here, from it.
+    `recheck`: later days whose partitions this run rewrote (a refresh) are checked again too.
     """
     from dashboards.report import build_report
     from pipelines import orgs, quality
 
+    validate(settings)  # export formats and the rest, before anything is written
     watch = watch or Stopwatch()
     warehouse = settings.warehouse
     build_file = wh.new_build_path(warehouse)
@@ -287,8 +292,16 @@ def stage_publish(
             wh.build_marts(con, {"tz": settings.site.timezone})
         with watch.step("quality"):
             results = quality.run_checks(con, day, settings, docs_dir=layout(warehouse).dq)
-            dq_rows = quality.dq_results_table(results, day)
-            wh.write_day_partition(warehouse, "dq_results", day, dq_rows)
+            wh.write_day_partition(warehouse, "dq_results", day, quality.dq_results_table(results, day))
+            dq_failed = [f"{r.table_name}: {r.expectation}" for r in results if r.critical and not r.success]
+            # Later days whose partitions this run rewrote (stage_analyze's refresh) are checked again:
+            # their stored results described rows that no longer exist, and they are published too.
+            for other in recheck:
+                again = quality.run_checks(con, other, settings, docs_dir=layout(warehouse).dq)
+                wh.write_day_partition(warehouse, "dq_results", other, quality.dq_results_table(again, other))
+                dq_failed += [
+                    f"{other}: {r.table_name}: {r.expectation}" for r in again if r.critical and not r.success
+                ]
             wh.load_lake_table(con, warehouse, "dq_results")
         with watch.step("publish"):
             for entry in catalog.tables():
@@ -296,7 +309,6 @@ def stage_publish(
             missing = wh.missing_comments(con)
             if missing:
                 log.warning("columns without a COMMENT: %s", ", ".join(missing))
-            dq_failed = [f"{r.table_name}: {r.expectation}" for r in results if r.critical and not r.success]
             # Issue 18: source_tags and source_history (the exports follow the publish, below).
             from pipelines.history import export_published, publish_day
 
@@ -313,7 +325,14 @@ def stage_publish(
         published = None
     else:
         with watch.step("publish"):
-            published = wh.publish(build_file, warehouse)
+            from pipelines.history import restore_exports, withdraw_exports
+
+            withdrawn = withdraw_exports(day, settings)  # a crash after the swap must not leave the old ones
+            try:
+                published = wh.publish(build_file, warehouse)
+            except BaseException:
+                restore_exports(withdrawn)  # not swapped: the previous warehouse and its exports stay
+                raise
             export_published(published, day, settings)  # only a published day gets exports
         if not with_report:
             return {"published": True, "dq_failed": [], "warehouse": str(published), "report": ""}
@@ -350,19 +369,6 @@ def stage_email(report, settings: Settings, day: date, dq_failed: list[str] | No
         return f"failed: {exc}"
 
 
-# Days a run accepts: nothing is recorded before the Unix epoch, and nothing far past today.
-FIRST_DAY = date(1970, 1, 1)
-MAX_DAYS_AHEAD = 2
-
-
-def check_day(day: date, today: date | None = None) -> None:
-    """Refuse a day outside [1970-01-01, today + 2 days] with a one-line reason (a typo, not a day to run)."""
-    today = today or datetime.now(UTC).date()
-    last = date.fromordinal(today.toordinal() + MAX_DAYS_AHEAD)
-    if not FIRST_DAY <= day <= last:
-        raise ValueError(f"--date {day.isoformat()} is outside {FIRST_DAY.isoformat()}..{last.isoformat()}")
-
-
 def run_day(
     day: date, settings: Settings, send_email: bool = True, on_step: Callable[[str], None] | None = None
 ) -> DayResult:
@@ -371,6 +377,7 @@ def run_day(
     `on_step(name)` is told as each of RUN_STEPS starts (the CLI's progress display).
     """
     check_day(day)
+    validate(settings)  # settings built in code (not by load_settings) are checked too, before any work
     result = DayResult(date=day.isoformat())
     watch = Stopwatch(on_step)
     with wh.writer_lock(settings.warehouse):
@@ -379,7 +386,8 @@ def run_day(
             outputs = [stage_ingest(day, settings)]
         outputs.append(stage_analyze(day, settings, watch))
         try:
-            outputs.append(stage_publish(day, settings, send_email=send_email, watch=watch))
+            refreshed = [date.fromisoformat(d) for d in outputs[-1]["refreshed_days"]]
+            outputs.append(stage_publish(day, settings, send_email=send_email, watch=watch, recheck=refreshed))
         except BaseException:
             wh.discard_builds(settings.warehouse)  # a full disk must not keep a half build's space
             raise

@@ -66,7 +66,9 @@ def _run(args: argparse.Namespace) -> int:
     try:
         with bar:
             result = run_day(args.date, settings, send_email=not args.no_email, on_step=on_step)
-    except (OSError, duckdb.IOException) as exc:  # disk full, read-only or unwritable folder: the machine, not us
+    # Disk full, read-only or unwritable folder: the machine, not us. A full disk at DuckDB's commit
+    # or checkpoint is a TransactionException (its IOException wrapped), not an IOException.
+    except (OSError, duckdb.IOException, duckdb.TransactionException) as exc:
         return _stopped(args, exc)
     except duckdb.FatalException as exc:  # DuckDB calls a checkpoint that hit a full disk fatal
         if "No space left on device" not in str(exc):
@@ -147,7 +149,8 @@ def _query(args: argparse.Namespace) -> int:
     from pipelines.terminal import escape_controls
 
     try:
-        result = run_query(settings_from(args).warehouse, args.sql)
+        settings = settings_from(args)
+        result = run_query(settings.warehouse, args.sql, settings.query)
     except QueryError as exc:
         if args.json:
             emit({"error": str(exc), "refused": exc.refused}, True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import re
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time, timedelta
 
 import pyarrow as pa
 
@@ -74,8 +74,30 @@ PROTO_REGEX = r"^(?:tcp|udp|icmp|icmpv6|25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$"
 PORT_COLUMNS = ("src_port", "dst_port")  # null allowed
 PORT_MIN, PORT_MAX = 0, 65535
 SOURCE_KINDS = ("pcap", "flow", "firewall", "honeypot", "sensor")
-TS_MIN = datetime(1970, 1, 1, tzinfo=UTC)  # ts in [TS_MIN, TS_MAX) and event_date = UTC date of ts
-TS_MAX = datetime(2200, 1, 1, tzinfo=UTC)
+# The days ScanSense accepts, one definition for the events ingest keeps and the `--date` of `run`
+# and `step`: nothing is recorded before the Unix epoch, and nothing far past today (a damaged clock
+# or a typo, not a day to run; events dated later are quarantined, so no run advises a refused day).
+FIRST_DAY = date(1970, 1, 1)
+MAX_DAYS_AHEAD = 2
+
+
+def accepted_days(today: date | None = None) -> tuple[date, date]:
+    """The first and last day accepted, for events and for `--date`: 1970-01-01 .. today (UTC) + 2 days."""
+    today = today or datetime.now(UTC).date()
+    return FIRST_DAY, today + timedelta(days=MAX_DAYS_AHEAD)
+
+
+def check_day(day: date, today: date | None = None) -> None:
+    """Refuse a day outside `accepted_days()` with a one-line reason naming the range."""
+    first, last = accepted_days(today)
+    if not first <= day <= last:
+        raise ValueError(f"--date {day.isoformat()} is outside {first.isoformat()}..{last.isoformat()}")
+
+
+# ts in [TS_MIN, TS_MAX) and event_date = UTC date of ts. TS_MAX is the day after the last accepted
+# day when the process starts (a run, an ingest, an Airflow task: each a fresh process).
+TS_MIN = datetime.combine(FIRST_DAY, time(), UTC)
+TS_MAX = datetime.combine(accepted_days()[1] + timedelta(days=1), time(), UTC)
 TEXT_LIMIT = 65_536  # bytes of any text value kept in events (longer attacker text is cut)
 
 _PLAIN_IPV4 = re.compile(IPV4_PATTERN)  # already canonical: returned as it is

@@ -18,6 +18,8 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from pipelines.settings_check import SettingsError, check_value, coerce, field_types, from_text, validate
+
 
 @dataclass(frozen=True)
 class Paths:
@@ -211,6 +213,17 @@ class Quality:
             raise ValueError(f"quality.chunk_rows must be at least 1, not {self.chunk_rows}")
 
 
+@dataclass(frozen=True)
+class Query:
+    memory_limit: str = (
+        "2GB"  # DuckDB memory of one `scansense query`; larger answers bigger queries, leaves less to the rest
+    )
+    max_temp_directory_size: str = (
+        "4GB"  # what a query may spill beside the warehouse file (<warehouse>/scansense.duckdb.tmp)
+    )
+    timeout_s: float = 300.0  # a query running longer is stopped; longer lets heavy analyses finish
+
+
 # The settings that name files or folders, per section: made absolute once, in Settings.__post_init__.
 PATH_KEYS = {
     "paths": ("warehouse", "landing"),
@@ -256,6 +269,7 @@ class Settings:
     airflow: Airflow = field(default_factory=Airflow)
     scale: Scale = field(default_factory=Scale)
     quality: Quality = field(default_factory=Quality)
+    query: Query = field(default_factory=Query)
 
     def __post_init__(self) -> None:
         for name, keys in PATH_KEYS.items():
@@ -279,57 +293,92 @@ class Settings:
         return dataclasses.replace(self, **{section: dataclasses.replace(getattr(self, section), **values)})
 
 
-def _cast(value: str, default: Any) -> Any:
-    if isinstance(default, bool):
-        return value.strip().lower() in ("1", "true", "yes", "on")
-    if isinstance(default, int):
-        return int(value)
-    if isinstance(default, float):
-        return float(value)
-    if isinstance(default, tuple):
-        items = [v.strip() for v in value.split(",") if v.strip()]
-        if default and isinstance(default[0], int):
-            return tuple(int(v) for v in items)
-        return tuple(items)
-    if isinstance(default, dict):
-        return dict(kv.split("=", 1) for kv in value.split(",") if "=" in kv)
-    return value
+# The sections of a settings file, in order: [paths], [site], ... (anything else is refused).
+SECTIONS = tuple(f.name for f in dataclasses.fields(Settings))
 
 
-def _merge_section(section: Any, values: dict[str, Any], name: str) -> Any:
-    known = {f.name for f in dataclasses.fields(section)}
-    unknown = set(values) - known
+def _replace(section: Any, name: str, values: dict[str, Any], origin: str) -> Any:
+    """`section` with `values` set, turning a section's own check (`__post_init__`) into a SettingsError."""
+    try:
+        return dataclasses.replace(section, **values)
+    except SettingsError:
+        raise
+    except (ValueError, TypeError) as exc:
+        raise SettingsError(f"settings [{name}] from {origin}: {str(exc).splitlines()[0]}") from None
+
+
+def _merge_section(section: Any, values: Any, name: str, origin: str, origins: dict[str, str]) -> Any:
+    if not isinstance(values, dict):
+        raise SettingsError(f"settings [{name}] in {origin} is {values!r}: it must be a table of keys ([{name}] ...)")
+    types = field_types(type(section))
+    unknown = sorted(set(values) - set(types))
     if unknown:
-        raise ValueError(f"unknown setting(s) in [{name}]: {', '.join(sorted(unknown))}")
-    fixed = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
-    return dataclasses.replace(section, **fixed)
+        raise SettingsError(
+            f"unknown setting(s) in [{name}] of {origin}: {', '.join(unknown)}; allowed: {', '.join(types)}"
+        )
+    fixed = {}
+    for key, value in values.items():
+        fixed[key] = coerce(f"{name}.{key}", value, types[key], origin)
+        check_value(f"{name}.{key}", fixed[key], types[key], origin)
+        origins[f"{name}.{key}"] = origin
+    return _replace(section, name, fixed, origin)
+
+
+def _read_toml(cfg: str | os.PathLike, named_by: str) -> dict[str, Any]:
+    """The TOML settings file `cfg`, or a one-line SettingsError saying why it cannot be read."""
+    try:
+        with open(cfg, "rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"settings file {cfg} ({named_by}) is not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise SettingsError(f"settings file {cfg} ({named_by}) is not UTF-8 text: {exc.reason}") from None
+    except OSError as exc:
+        raise SettingsError(
+            f"settings file {cfg} ({named_by}) cannot be read: {exc.strerror or exc}; give a readable TOML file"
+        ) from None
 
 
 def load_settings(path: str | os.PathLike | None = None, env: dict[str, str] | None = None) -> Settings:
-    """Load settings: defaults, then the TOML file, then SCANSENSE_* environment variables."""
+    """Load settings: defaults, then the TOML file, then SCANSENSE_* environment variables; validated.
+
+    Raises SettingsError (a ValueError) with one line naming the setting, its value and what is allowed.
+    """
     env = dict(os.environ if env is None else env)
     settings = Settings()
-    cfg = path or env.get("SCANSENSE_CONFIG") or ("scansense.toml" if Path("scansense.toml").is_file() else None)
+    origins: dict[str, str] = {}
+    if path:
+        cfg, named_by = path, "--config"
+    elif env.get("SCANSENSE_CONFIG"):
+        cfg, named_by = env["SCANSENSE_CONFIG"], "SCANSENSE_CONFIG"
+    else:
+        cfg, named_by = ("scansense.toml" if Path("scansense.toml").is_file() else None), "./scansense.toml"
     if cfg:
-        with open(cfg, "rb") as fh:
-            data = tomllib.load(fh)
+        data = _read_toml(cfg, named_by)
         for name, values in data.items():
-            if not hasattr(settings, name):
-                raise ValueError(f"unknown settings section [{name}] in {cfg}")
-            settings = dataclasses.replace(settings, **{name: _merge_section(getattr(settings, name), values, name)})
+            if name not in SECTIONS:
+                raise SettingsError(
+                    f"unknown settings section [{name}] in {cfg}; allowed: {', '.join(f'[{s}]' for s in SECTIONS)}"
+                )
+            merged = _merge_section(getattr(settings, name), values, name, str(cfg), origins)
+            settings = dataclasses.replace(settings, **{name: merged})
     shortcuts = {"SCANSENSE_WAREHOUSE": "SCANSENSE_PATHS_WAREHOUSE", "SCANSENSE_LANDING": "SCANSENSE_PATHS_LANDING"}
     for short, full in shortcuts.items():
         if short in env and full not in env:
             env[full] = env[short]
-    for f in dataclasses.fields(settings):
-        section = getattr(settings, f.name)
+    for name in SECTIONS:
+        section = getattr(settings, name)
+        types = field_types(type(section))
         changes = {}
-        for sf in dataclasses.fields(section):
-            key = f"SCANSENSE_{f.name}_{sf.name}".upper()
-            if key in env:
-                changes[sf.name] = _cast(env[key], getattr(section, sf.name))
+        for key, kind in types.items():
+            var = f"SCANSENSE_{name}_{key}".upper()
+            if var in env:
+                changes[key] = from_text(f"{name}.{key}", env[var], kind, var)
+                check_value(f"{name}.{key}", changes[key], kind, var)
+                origins[f"{name}.{key}"] = var
         if changes:
-            settings = dataclasses.replace(settings, **{f.name: dataclasses.replace(section, **changes)})
+            settings = dataclasses.replace(settings, **{name: _replace(section, name, changes, "the environment")})
+    validate(settings, origins)
     return settings
 
 

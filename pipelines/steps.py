@@ -29,6 +29,7 @@ import pyarrow as pa
 
 from pipelines import catalog, duck
 from pipelines import warehouse as wh
+from pipelines.schema import check_day
 from pipelines.settings import Settings
 
 # The step that closes ingest: after it the day's raw partitions (events, quarantine, runs) are complete.
@@ -238,8 +239,15 @@ def run_step(
     output is added to it; without, a fresh connection loads them from the lake.
     """
     shards = settings.scale.shards if step.sharded else 1
-    if step.sharded and not 0 <= shard < shards:
-        raise ValueError(f"{step.name}: shard {shard} is not in 0..{shards - 1}")
+    if not 0 <= shard < shards:
+        kind = f"a step of {shards} shards" if step.sharded else "not sharded"
+        raise ValueError(f"--shard {shard}: {step.name} is {kind}; shards are 0..{shards - 1}")
+    check_day(day)  # the days `run` accepts, no others
+    if con is None and step.phase in ("table", "split") and not wh.lake_files(settings.warehouse, "runs", day):
+        raise ValueError(
+            f"--date {day.isoformat()}: the day was never ingested (no `runs` record in {settings.warehouse}); "
+            "ingest and record it first (`scansense run` or the DAG's ingest and record tasks)"
+        )
     if con is not None:
         if step.sharded or step.phase != "table":
             raise ValueError(f"{step.name}: a shared connection runs unsharded table steps only")

@@ -137,11 +137,7 @@ def _daily_tis(stack) -> list[dict]:
 
 
 def _metadata_db(stack):
-    import psycopg2
-
-    con = psycopg2.connect(host="127.0.0.1", port=stack.pg_port, user="postgres", dbname="airflow")
-    con.autocommit = True  # each poll sees the latest commits
-    return con
+    return stack.metadata_db()  # as Airflow's own role, with its password; autocommit: each poll sees the latest
 
 
 def _catch_writer(stack, run_id: str, builds: Path) -> tuple[str, int, int]:

@@ -34,3 +34,12 @@ def test_structural_mutations_never_lose_the_planted_records() -> None:
     result = fuzz(900, seed=11, share=1.0)
     assert result["crashes"] == 0 and result["hangs"] == 0 and result["lost"] == 0, result["findings"][:3]
     assert result["structural"] == 900 and result["planted"] > 10_000 and result["quarantined"] > 0
+
+
+def test_settings_fuzz_damaged_settings_never_crash() -> None:
+    """Issue 28 finding 8: a mutated scansense.toml, a bad value or a bad variable loads or is one SettingsError line."""
+    from fuzz_parsers import fuzz_settings
+
+    result = fuzz_settings(1500, seed=3)
+    assert result["crashes"] == 0, result["findings"][:3]
+    assert result["accepted"] > 0 and result["refused"] > 0

@@ -83,3 +83,53 @@ def test_only_a_published_day_gets_exports_and_they_come_from_the_published_file
     assert stage_publish(DAY, settings)["published"]
     assert (folder / "sources.csv").read_text(encoding="utf-8") == export.render("csv", rows, DAY, settings)
     assert _leftovers(exports) == [DAY.isoformat()]
+
+
+def test_stale_exports_never_outlive_a_swap(tmp_path: Path, monkeypatch) -> None:
+    """Issue 28 finding 9: a crash between the swap and the exports leaves no exports of the previous warehouse.
+
+    The rerun publishes a warehouse whose exports differ (one malicious source allow-listed since);
+    a fault injected after the swap stops the run before the exports: the day then has none, not the
+    old ones. A fault before the swap puts the old exports back (the old warehouse stays published).
+    """
+    from pipelines import history
+
+    generate(tmp_path / "gen", days=1, start=DAY, seed=5, scale=0.1)
+    settings = generated_settings(tmp_path / "gen", tmp_path / "wh")
+    assert run_day(DAY, settings, send_email=False).published
+    exports = settings.warehouse / "exports"
+    folder = exports / DAY.isoformat()
+    old_csv = (folder / "sources.csv").read_text(encoding="utf-8")
+    with duckdb.connect(str(wh.db_path(settings.warehouse)), read_only=True) as con:
+        victim = export.day_rows(con, DAY, settings)[0]["src_ip"]  # a source the old exports list
+    assert victim in old_csv
+    allow = tmp_path / "allow.txt"
+    allow.write_text(f"{victim}\n")
+    rerun = settings.replace("site", allow=str(allow))
+
+    def killed_before(build_file: Path, warehouse: Path) -> Path:
+        raise KeyboardInterrupt("killed before the swap")
+
+    monkeypatch.setattr(wh, "publish", killed_before)
+    with pytest.raises(KeyboardInterrupt):
+        stage_publish(DAY, rerun)
+    assert (folder / "sources.csv").read_text(encoding="utf-8") == old_csv  # the old warehouse's, restored
+    assert _leftovers(exports) == [DAY.isoformat()]
+    monkeypatch.undo()
+
+    def killed_after(published: Path, day: date, settings) -> None:
+        raise KeyboardInterrupt("killed after the swap, before the exports")
+
+    monkeypatch.setattr(history, "export_published", killed_after)
+    with pytest.raises(KeyboardInterrupt):
+        stage_publish(DAY, rerun)
+    with duckdb.connect(str(wh.db_path(settings.warehouse)), read_only=True) as con:
+        published_rows = export.day_rows(con, DAY, rerun)
+    assert victim not in {r["src_ip"] for r in published_rows}  # the new warehouse is the published one
+    assert not folder.exists()  # ... and the old exports, which still list the victim, are gone
+    monkeypatch.undo()
+
+    assert stage_publish(DAY, rerun)["published"]  # a rerun writes the day's exports again
+    assert (folder / "sources.csv").read_text(encoding="utf-8") == export.render("csv", published_rows, DAY, rerun)
+    assert victim not in (folder / "sources.csv").read_text(encoding="utf-8")
+    assert _leftovers(exports) == [DAY.isoformat()]

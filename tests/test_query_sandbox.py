@@ -151,3 +151,48 @@ def test_escape_lines_keeps_report_lines_and_escapes_the_rest() -> None:
 
     assert escape_lines("a\x1b[31m\tb\nAS\x07 x\u2028y") == "a\\x1b[31m\\tb\nAS\\x07 x\\u2028y"
     assert escape_controls("plain ünïcode, 中文 and \\ stay") == "plain ünïcode, 中文 and \\ stay"
+
+
+# Issue 28 finding 10: DuckDB lets file logging through the lock and then aborts the process when it
+# cannot write the log; each form is refused before it runs, in a process of its own (an abort
+# before the fix would take pytest down with it).
+STATEFUL_CALLS = [
+    "CALL enable_logging(storage = 'file', storage_path = '{out}/logs')",
+    "SELECT * FROM enable_logging(storage = 'file', storage_path = '{out}/logs')",
+    "CALL enable_logging(level = 'trace', storage = 'file', storage_config = {{'path': '{out}/logs'}}); SELECT 1",
+    "SELECT 1 FROM events WHERE 1 IN (SELECT 1 FROM enable_profiling())",
+    "SELECT * FROM query('CALL enable_logging()')",
+    "SELECT * FROM force_checkpoint()",
+    "CALL truncate_duckdb_logs()",
+]
+
+
+@pytest.mark.parametrize("template", STATEFUL_CALLS)
+def test_query_sandbox_refuses_stateful_calls_without_aborting(box, template: str) -> None:
+    sql = template.format(out=box["out"])
+    proc = subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", "query", "--warehouse", str(box["wh"]), sql],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
+    assert proc.returncode == 1, (proc.returncode, proc.stderr[-500:])  # not an abort (-6)
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("scansense query: refused: "), proc.stderr
+    assert sorted(p.name for p in box["out"].iterdir()) == ["secret.parquet", "secret.txt"]  # no log written
+
+
+def test_query_sandbox_has_its_own_memory_temp_and_time_bounds(box, monkeypatch, capsys) -> None:
+    """`[query]` bounds memory and spill space (not DuckDB's 80% of RAM and 90% of the disk) and time."""
+    monkeypatch.setenv("SCANSENSE_QUERY_MEMORY_LIMIT", "64MiB")
+    monkeypatch.setenv("SCANSENSE_QUERY_MAX_TEMP_DIRECTORY_SIZE", "128MiB")
+    sql = "SELECT current_setting('memory_limit') AS m, current_setting('max_temp_directory_size') AS t"
+    code, out, _ = _query(box, sql, "--json", capsys=capsys)
+    assert code == 0 and json.loads(out.strip().splitlines()[-1])["rows"] == [["64.0 MiB", "128.0 MiB"]]
+
+    monkeypatch.setenv("SCANSENSE_QUERY_TIMEOUT_S", "0.5")
+    endless = "SELECT sum(hash(i)) FROM range(1000000000000) t(i)"  # hours of work, whatever the machine
+    code, out, err = _query(box, endless, capsys=capsys)
+    assert code == 1 and out == "" and err == "scansense query: stopped after 0.5 s ([query] timeout_s)\n"
+    code, out, _ = _query(box, endless, "--json", capsys=capsys)
+    assert code == 1 and json.loads(out.strip().splitlines()[-1])["refused"] is False

@@ -214,3 +214,100 @@ while not stop:
         print("ERROR", repr(exc), flush=True)
         break
 """
+
+
+# --- issue 28, finding 10: full disk, day ranges, refreshed days -------------------------------------
+
+
+def _cowrie(path: Path, stamps: list[str], first: int = 1) -> None:
+    """Honeypot connect records at the given UTC times, one source each (203.0.113.<first + i>)."""
+    import json
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = [
+        json.dumps({"eventid": "cowrie.session.connect", "src_ip": f"203.0.113.{first + i}", "src_port": 40000 + i,
+                    "dst_ip": "192.0.2.10", "dst_port": 22, "protocol": "ssh", "timestamp": ts, "session": f"s{i}"})
+        for i, ts in enumerate(stamps)
+    ]  # fmt: skip
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+FULL_DISK = [
+    lambda: __import__("duckdb").TransactionException(
+        'TransactionException: Failed to commit: could not write to file "scansense-1.duckdb": No space left on device'
+    ),
+    lambda: OSError(28, "No space left on device"),
+]
+
+
+@pytest.mark.parametrize("fault", FULL_DISK, ids=["duckdb-commit", "oserror"])
+def test_full_disk_during_publish_gives_one_line_and_the_json_object(settings, monkeypatch, capsys, fault) -> None:
+    """A write failing for want of space while the build is published: exit 1, one line, the --json object."""
+    import json
+
+    from pipelines import history
+    from pipelines.cli import main
+
+    day = date(2025, 11, 26)
+    _cowrie(settings.landing / day.isoformat() / "cowrie.json", ["2025-11-26T10:00:00Z"])
+    assert run_day(day, settings, send_email=False).published
+    db = settings.warehouse / "scansense.duckdb"
+    before = table_hashes(db, ["events", "source_history"])
+
+    def full_disk(*args, **kwargs):
+        raise fault()
+
+    monkeypatch.setattr(history, "publish_day", full_disk)
+    monkeypatch.setenv("SCANSENSE_WAREHOUSE", str(settings.warehouse))
+    monkeypatch.setenv("SCANSENSE_LANDING", str(settings.landing))
+    capsys.readouterr()
+    code = main(["run", "--date", day.isoformat(), "--no-email", "--json"])
+    out, err = capsys.readouterr()
+    assert code == 1, out + err
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["published"] is False and "No space left on device" in result["error"]
+    assert "\n" not in result["error"] and "Traceback" not in out + err
+    assert table_hashes(db, ["events", "source_history"]) == before  # the previous warehouse stays
+    assert not list((settings.warehouse / ".build").glob("*.duckdb*"))  # the half build's space is given back
+
+
+def test_day_range_events_run_refuses_are_quarantined_not_advised(settings) -> None:
+    """Events dated past the days `run` accepts are quarantined by ingest: no run advises a refused --date."""
+    from datetime import UTC, datetime, timedelta
+
+    from pipelines.run import check_day, summary_text
+
+    day = date(2025, 11, 26)
+    late = datetime.now(UTC).date() + timedelta(days=10)  # past today + 2, the last day `run` accepts
+    stamps = ["2025-11-26T10:00:00Z", "2025-11-27T00:00:10Z", f"{late}T00:00:00Z"]
+    _cowrie(settings.landing / day.isoformat() / "cowrie.json", [*stamps, "2199-06-01T12:00:00Z"])
+    result = run_day(day, settings, send_email=False)
+    assert result.published and result.events == 1 and result.quarantined == 2
+    assert result.other_days == {"2025-11-27": 1}
+    for advised in result.other_days:
+        check_day(date.fromisoformat(advised))  # every day the run advises, run accepts
+    assert "2199" not in summary_text(result)
+
+
+def test_refreshed_days_are_quality_checked_again(settings) -> None:
+    """A rerun of an earlier day rewrites later days' partitions; their stored quality results are recomputed."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from pipelines import warehouse as wh
+
+    first, second = date(2025, 11, 26), date(2025, 11, 27)
+    _cowrie(settings.landing / first.isoformat() / "cowrie.json", ["2025-11-26T10:00:00Z"])
+    _cowrie(settings.landing / second.isoformat() / "cowrie.json", ["2025-11-27T10:00:00Z"], first=50)
+    assert run_day(second, settings, send_email=False).published
+    (part,) = wh.lake_files(settings.warehouse, "dq_results", second)
+    checked = pq.read_table(part)
+    stale = pa.Table.from_pylist([checked.to_pylist()[0] | {"expectation": "stale result of rows since rewritten"}])
+    pq.write_table(stale.cast(checked.schema), part)
+
+    result = run_day(first, settings, send_email=False)
+    assert result.published and result.refreshed_days == [second.isoformat()]
+    (part,) = wh.lake_files(settings.warehouse, "dq_results", second)
+    again = pq.read_table(part)
+    assert "stale result of rows since rewritten" not in again["expectation"].to_pylist()
+    assert sorted(again["expectation"].to_pylist()) == sorted(checked["expectation"].to_pylist())

@@ -106,7 +106,7 @@ def test_each_step_in_its_own_process_and_a_failed_detector_retried_alone(
         if s.name == "scan_fast":
             # The first try fails (a bad setting on that worker): nothing written, the day not harmed.
             failed = _step(gen, warehouse, s.name, env={"SCANSENSE_FAST_MODE": "median"})
-            assert failed.returncode != 0 and "fast.mode" in failed.stdout + failed.stderr
+            assert failed.returncode == 2 and "[fast] mode" in failed.stdout + failed.stderr
             assert not (warehouse / "lake" / "scan_fast").exists()
             # A try that wrote other rows (another k) is replaced whole by the retry.
             assert _step(gen, warehouse, s.name, env={"SCANSENSE_FAST_K": "0.5"}).returncode == 0
@@ -164,3 +164,28 @@ def test_a_memory_limit_bounds_every_connection_and_changes_nothing(gen: Path, r
     assert Path(spill) == settings.warehouse / ".spill"
     assert run_day(DAY, settings, send_email=False).published
     assert _hashes(settings.warehouse) == reference
+
+
+def test_step_refuses_what_run_refuses(gen: Path, tmp_path: Path) -> None:
+    """Issue 28: a day outside the accepted range, a day never ingested and a shard past the count: one line each."""
+    warehouse = tmp_path / "warehouse"
+    stage_ingest(DAY, generated_settings(gen, warehouse))
+    cases = [
+        (["scan_fast", "--date", "9999-12-31"], "--date 9999-12-31 is outside 1970-01-01.."),
+        (["scan_fast", "--date", "1969-12-31"], "--date 1969-12-31 is outside 1970-01-01.."),
+        (["scan_fast", "--date", "2025-11-30"], "--date 2025-11-30: the day was never ingested"),
+        (["scan_fast", "--date", DAY.isoformat(), "--shard", "7"], "--shard 7: scan_fast is not sharded"),
+        (["scan_fast", "--date", DAY.isoformat(), "--shard", "-1"], "--shard -1: scan_fast is not sharded"),
+    ]
+    env = dict(os.environ, SCANSENSE_ORGS_DIR=str(gen / "orgs"))
+    for args, says in cases:
+        cmd = [SCANSENSE, "step", *args, "--warehouse", str(warehouse), "--landing", str(gen / "landing")]
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+        lines = proc.stdout.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f"error: {says}"), proc.stdout
+    sharded = dict(env, SCANSENSE_SCALE_SHARDS="2")
+    cmd = [SCANSENSE, "step", "scan_slow", "--date", DAY.isoformat(), "--shard", "2", "--warehouse", str(warehouse)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=sharded, timeout=600)
+    assert proc.returncode == 2 and "--shard 2: scan_slow is a step of 2 shards; shards are 0..1" in proc.stdout
+    assert not (warehouse / "lake" / "scan_fast").exists() and not (warehouse / "lake" / "scan_slow").exists()
