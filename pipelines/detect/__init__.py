@@ -12,6 +12,7 @@ from pipelines.sqlfiles import read_sql
 
 
 def ensure_probes(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the `contacts` and `probes` views (the shared definition of a probe and its outcome) over `events`."""
+    """Create the `contacts`, `used_services` and `probes` views (the one definition of a probe and its outcome) over `events`."""
     con.execute(f"CREATE OR REPLACE TEMP VIEW contacts AS {read_sql('detect/contacts')}")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW used_services AS {read_sql('detect/used_services')}")
     con.execute(f"CREATE OR REPLACE TEMP VIEW probes AS {read_sql('detect/probes')}")

@@ -32,12 +32,16 @@
 -- Contacts judged by their conversation count only from files in which some contact was answered: a
 -- file that never shows an answer (a darknet, a one-way tap) cannot tell failure from not seeing the
 -- answer, so its sources are not judged. Contacts to a multicast or broadcast group are no first
--- contact of a host (`contacts.to_group`). Unknown outcomes (firewall drops, sensor and honeypot records,
+-- contact of a host (`contacts.to_group`), and a failed contact to a port the source uses (`used_services`)
+-- is a client's miss, not a step of the walk. Unknown outcomes (firewall drops, sensor and honeypot records,
 -- ICMP) are not judged.
 WITH judged AS (
-    SELECT * FROM contacts
-    WHERE event_date = $day AND src_ip IS NOT NULL AND dst_ip IS NOT NULL AND opened AND NOT to_group
-      AND contact_outcome IN ('succeeded', 'failed')
+    SELECT c.* FROM contacts AS c
+    ANTI JOIN used_services AS u
+      ON u.src_ip = c.src_ip AND u.proto = c.proto AND u.dst_port IS NOT DISTINCT FROM c.dst_port
+     AND u.dst_ip IS NULL AND c.contact_outcome = 'failed'
+    WHERE c.event_date = $day AND c.src_ip IS NOT NULL AND c.dst_ip IS NOT NULL AND c.opened AND NOT c.to_group
+      AND c.contact_outcome IN ('succeeded', 'failed')
 ), two_way_files AS (
     SELECT source_file FROM judged WHERE outcome_from = 'conversation' GROUP BY source_file HAVING bool_or(answered)
 ), contacts_of_day AS (
