@@ -34,3 +34,11 @@ def test_structural_mutations_never_lose_the_planted_records() -> None:
     result = fuzz(900, seed=11, share=1.0)
     assert result["crashes"] == 0 and result["hangs"] == 0 and result["lost"] == 0, result["findings"][:3]
     assert result["structural"] == 900 and result["planted"] > 10_000 and result["quarantined"] > 0
+
+
+def test_hostile_file_names_are_each_recorded_stored_losslessly_and_never_followed() -> None:
+    """Random-byte names, dotfiles, partial files, links (to /proc/self too) and FIFOs in landing days (issue 28)."""
+    from fuzz_parsers import fuzz_names
+
+    result = fuzz_names(12, seed=5)
+    assert result["failures"] == 0 and result["entries"] > 40, result["findings"][:3]
