@@ -10,6 +10,13 @@ values), then runs `pipelines.ingest.iter_file` over it with an alarm as the han
 exception escaping the parser, or a hang, is a finding, printed with its input saved. After a
 structural mutation every other record of the seed is a planted known record: one missing from
 the events is a lost good record (issue 19: one bad record never loses its neighbours).
+
+File names are fuzzed too (`fuzz_names`, `--names N`, issue 28): landing days of random-byte names
+(not UTF-8 included), dotfiles, partial files, links to files and folders inside and outside the
+landing root (`/proc/self` among them), dangling links and FIFOs, each day ingested by the walk
+`scansense run` and the DAG share. A finding is an exception, a path without exactly one registry
+row of the status its kind calls for, a stored name that does not lead back to its bytes, or a
+planted secret from outside the landing root in the lake.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import os
 import random
 import re
 import resource
@@ -426,20 +434,121 @@ def fuzz_settings(inputs: int, seed: int = 1) -> dict:
     }
 
 
+SECRET = "FUZZ-SECRET-0f9e"  # planted outside the landing root: never to reach the lake
+
+
+def _name(rng: random.Random) -> bytes:
+    """A random file name: any bytes but `/` and NUL, sometimes hidden or partial, never `.` or `..`."""
+    raw = bytes(rng.choice([b for b in range(1, 256) if b != 0x2F]) for _ in range(rng.randrange(1, 24)))
+    raw = rng.choice([b"", b"", b".", b"sensor-"]) + raw + rng.choice([b"", b".jsonl", b".part", b".tmp", b".csv"])
+    return raw if raw not in (b".", b"..") else b"x" + raw
+
+
+def _day(folder: bytes, outside: bytes, rng: random.Random) -> dict[bytes, str]:
+    """Fill a landing day with hostile entries; return each top-level entry's name and the status it calls for."""
+    from pipelines.ingest.paths import skip_reason
+
+    good = b'{"ts": "2025-11-26T00:00:01Z", "event": "connect", "transport": "tcp", "src_ip": "198.51.100.1"}\n'
+    expect: dict[bytes, str] = {}
+    for _ in range(rng.randrange(3, 9)):
+        name = _name(rng)
+        path = os.path.join(folder, name)
+        if os.path.lexists(path):
+            continue
+        kind = rng.choice(["file", "file", "link-file", "link-folder", "link-proc", "dangling", "fifo"])
+        if kind == "file":
+            with open(path, "wb") as fh:
+                fh.write(good * rng.randrange(1, 3))
+        elif kind == "link-file":
+            os.symlink(os.path.join(outside, b"secret.jsonl"), path)
+        elif kind == "link-folder":
+            os.symlink(outside, path)
+        elif kind == "link-proc":
+            os.symlink(b"/proc/self", path)
+        elif kind == "dangling":
+            os.symlink(os.path.join(outside, b"nothing"), path)
+        else:
+            os.mkfifo(path)
+        hidden = skip_reason(os.fsdecode(name)) is not None
+        expect[name] = "skipped" if hidden else {"file": "read"}.get(kind, "refused")
+    return expect
+
+
+def fuzz_names(days: int, seed: int = 1) -> dict:
+    """Ingest `days` landing days of hostile names through the day's walk; return counts and findings."""
+    from pipelines.ingest.names import path_bytes
+    from pipelines.run import day_file_names, ingest_file
+
+    rng = random.Random(seed)
+    findings: list[dict] = []
+    entries = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        root = os.fsencode(tmp)
+        outside = os.path.join(root, b"outside")
+        os.mkdir(outside)
+        with open(os.path.join(outside, b"secret.jsonl"), "w") as fh:
+            fh.write(json.dumps({"ts": "2025-11-26T00:00:01Z", "src_ip": "203.0.113.9", "note": SECRET}) + "\n")
+        for n in range(days):
+            landing = os.path.join(root, b"landing%d" % n)
+            folder = os.path.join(landing, b"2025-11-26")
+            os.makedirs(folder)
+            expect = _day(folder, outside, rng)
+            entries += len(expect)
+            env = {"SCANSENSE_LANDING": os.fsdecode(landing), "SCANSENSE_WAREHOUSE": f"{tmp}/wh{n}"}
+            settings = load_settings(env=env)
+            try:
+                names = day_file_names(settings.landing, date(2025, 11, 26), settings)
+                for name in names:  # what the DAG does: one ingest per name the walk listed
+                    ingest_file(name, settings, year=2025)
+                findings += _check_day(Path(tmp) / f"wh{n}", folder, expect, names, path_bytes)
+            except Exception as exc:
+                findings.append({"day": n, "error": repr(exc), "trace": traceback.format_exc()[-800:]})
+    return {"days": days, "entries": entries, "findings": findings[:20], "failures": len(findings)}
+
+
+def _check_day(warehouse: Path, folder: bytes, expect: dict, names: list[str], path_bytes) -> list[dict]:
+    """Findings of one fuzzed day: rows per entry, lossless names, no secret in the lake."""
+    import duckdb
+
+    lake = warehouse / "lake"
+    out = []
+    rows = duckdb.sql(f"SELECT path, status FROM read_parquet('{lake}/ingest_files/*.parquet')").fetchall()
+    by_path: dict[bytes, list[str]] = {}
+    for text, status in rows:
+        by_path.setdefault(path_bytes(text), []).append(status)
+    real = os.path.realpath(folder)
+    for name, want in expect.items():
+        got = by_path.get(os.path.join(real, name), [])
+        ok = got == [want] if want != "read" else len(got) == 1 and got[0] not in ("refused", "skipped")
+        if not ok:
+            out.append({"name": repr(name), "error": f"registry rows {got}, wanted {want}"})
+    if len(names) != len(expect):
+        out.append({"error": f"the walk listed {len(names)} of {len(expect)} entries"})
+    for table in ("events/*/*.parquet", "quarantine/*.parquet"):
+        if list(lake.glob(table)) and SECRET in str(
+            duckdb.sql(f"SELECT * FROM read_parquet('{lake}/{table}')").fetchall()
+        ):
+            out.append({"error": f"secret from outside the landing root in {table.split('/')[0]}"})
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--inputs", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--structural", type=float, default=0.5, help="share of inputs mutated structurally")
     parser.add_argument("--findings-dir", type=Path, default=Path("fuzz-findings"))
+    parser.add_argument("--names", type=int, default=200, help="landing days of hostile file names (0: none)")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--settings", type=int, default=2000, help="damaged settings files and variables to load")
     args = parser.parse_args()
     result = fuzz(args.inputs, args.seed, args.findings_dir, args.structural)
     result["settings"] = fuzz_settings(args.settings, args.seed)
     result["crashes"] += result["settings"]["crashes"]
+    result["names"] = fuzz_names(args.names, args.seed) if args.names else None
     print(json.dumps(result) if args.json else json.dumps(result, indent=2))
-    return 1 if result["crashes"] or result["hangs"] or result["lost"] else 0
+    bad_names = result["names"] and result["names"]["failures"]
+    return 1 if result["crashes"] or result["hangs"] or result["lost"] or bad_names else 0
 
 
 if __name__ == "__main__":

@@ -88,24 +88,28 @@ def scansense_daily():
 
     @task(execution_timeout=timedelta(minutes=5))
     def list_files(ds: str | None = None) -> list[str]:
-        """List the closed input files of the day's landing folder (`<landing>/<day>/`, sensor dumps)."""
+        """
+        List every path of the day's landing folder (`<landing>/<day>/`, sensor dumps) as the one
+        walk `scansense run` and `scansense ingest` share finds it: links, special, hidden and
+        partial files included, so that each gets its registry row; names as stored texts.
+        """
         from datetime import date
 
-        from pipelines.run import day_files
+        from pipelines.run import day_file_names
 
-        return [str(p) for p in day_files(load_settings().landing, date.fromisoformat(ds))]
+        settings = load_settings()
+        return day_file_names(settings.landing, date.fromisoformat(ds), settings)
 
     @task(execution_timeout=timedelta(hours=1))
     def ingest(path: str, ds: str | None = None) -> dict:
         """
-        Ingest one file into the lake's `events` and `quarantine` tables (one mapped task per file;
-        files are independent). Re-running it replaces the file's rows, never doubles them.
+        Ingest one path into the lake's `events` and `quarantine` tables (one mapped task per path;
+        paths are independent), or record why it is not read. Re-running it replaces the file's
+        rows, never doubles them.
         """
-        from pathlib import Path
-
         from pipelines.run import ingest_file
 
-        return ingest_file(Path(path), load_settings(), year=int(ds[:4]))
+        return ingest_file(path, load_settings(), year=int(ds[:4]))
 
     @task(execution_timeout=timedelta(minutes=10))
     def record(summaries: list[dict], ds: str | None = None) -> dict:

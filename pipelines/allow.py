@@ -14,24 +14,28 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from pipelines.schema import address
+from pipelines.schema import address, networks
 from pipelines.settings import Settings
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 def parse_allow_list(text: str, origin: str = "allow-list") -> list[Network]:
-    """Parse one address or CIDR a line; `#` starts a comment; a bad line raises ValueError naming it."""
-    networks: list[Network] = []
+    """Parse one address or CIDR a line; `#` starts a comment; a bad line raises ValueError naming it.
+
+    Entries are read as `schema.networks` reads them (the one address parser): an IPv4-mapped IPv6
+    entry is its IPv4 network, as the events' sources are.
+    """
+    out: list[Network] = []
     for number, line in enumerate(text.splitlines(), start=1):
         entry = line.split("#", 1)[0].strip()
         if not entry:
             continue
-        try:
-            networks.append(ipaddress.ip_network(entry, strict=False))
-        except ValueError:
-            raise ValueError(f"{origin}:{number}: not an address or network: {entry[:80]!r}") from None
-    return networks
+        nets = networks(entry)
+        if nets is None:
+            raise ValueError(f"{origin}:{number}: not an address or network: {entry[:80]!r}")
+        out.extend(nets)
+    return out
 
 
 def read_allow_file(path: str | Path) -> list[Network]:

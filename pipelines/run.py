@@ -77,6 +77,7 @@ class DayResult:
     rows: int = 0
     quarantined: int = 0
     errors: list[str] = field(default_factory=list)
+    skipped_files: int = 0  # hidden and partial files recorded in ingest_files (status skipped), not read
     events: int = 0
     sources: int = 0
     fast_scans: int = 0
@@ -98,19 +99,28 @@ class DayResult:
 
 
 def day_files(landing: Path, day: date, settings: Settings | None = None) -> list[Path]:
-    """Input paths in `<landing>/<day>/`, recursively, sorted; hidden and partial files skipped.
+    """Every path the walk of `<landing>/<day>/` finds (`ingest.paths.find_inputs`), and the day's closed sensor dumps.
 
-    Paths that are not regular files (links, FIFOs, devices) and folders that cannot be listed are
-    returned too: ingest gives each a registry row with the reason instead of skipping it silently.
+    Paths that are not read (links, FIFOs, devices, hidden and partial files, folders that cannot
+    be listed) are returned too: `ingest_file` gives each a registry row with the reason. A linked
+    folder is one such path, never descended.
     """
     from pipelines.ingest.paths import find_inputs
 
     settings = settings or Settings().replace("paths", landing=str(landing))
     folder = Path(landing) / day.isoformat()
     files = [i.path for i in find_inputs([folder], settings)] if folder.is_dir() else []
-    # The sensor writes hourly dumps to <landing>/sensor/sensor-YYYYMMDDTHH.jsonl (.part while open).
+    # The sensor writes hourly dumps to <landing>/sensor/sensor-YYYYMMDDTHH.jsonl (.part while open,
+    # which the DAG waits for: `open_sensor_dumps`).
     files += (Path(landing) / "sensor").glob(f"sensor-{day:%Y%m%d}T*.jsonl")
-    return sorted(Path(p) for p in files if not p.name.startswith(".") and not p.name.endswith((".part", ".tmp")))
+    return sorted(Path(p) for p in files)
+
+
+def day_file_names(landing: Path, day: date, settings: Settings | None = None) -> list[str]:
+    """`day_files` as stored texts (`ingest.names.path_text`): JSON-safe whatever the names' bytes (the DAG's list)."""
+    from pipelines.ingest.names import path_text
+
+    return [path_text(p) for p in day_files(landing, day, settings)]
 
 
 def open_sensor_dumps(landing: Path, day: date) -> list[Path]:
@@ -118,16 +128,23 @@ def open_sensor_dumps(landing: Path, day: date) -> list[Path]:
     return sorted((Path(landing) / "sensor").glob(f"sensor-{day:%Y%m%d}T*.jsonl.part"))
 
 
-def ingest_file(path: Path, settings: Settings, year: int | None = None) -> dict:
-    """Ingest one input file into the lake (the DAG maps this over a day's files)."""
-    from pipelines.ingest import ingest_paths
+def ingest_file(path: Path | str, settings: Settings, year: int | None = None) -> dict:
+    """Ingest one path a day's walk found (the DAG maps this over `day_file_names`), judged as the walk judges it.
 
-    summary = ingest_paths([Path(path)], settings, year=year)
+    A `str` is a stored text (`day_file_names`), a `Path` the path itself. A path that became a
+    link or a folder since the walk is refused, never followed.
+    """
+    from pipelines.ingest import ingest_paths
+    from pipelines.ingest.names import path_of
+
+    found = Path(path_of(path)) if isinstance(path, str) else Path(path)
+    summary = ingest_paths([found], settings, year=year, walked=True)
     return {
         "files": summary.files,
         "rows": summary.rows,
         "quarantined": summary.quarantined,
         "errors": list(summary.errors),
+        "skipped_files": summary.skipped_files,
     }
 
 
@@ -144,7 +161,7 @@ def record_run(day: date, summaries: list[dict], settings: Settings, started: da
         schema=RUNS_SCHEMA,
     )
     wh.write_day_partition(settings.warehouse, "runs", day, runs)
-    return total
+    return total | {"skipped_files": sum(s.get("skipped_files", 0) for s in summaries)}
 
 
 def stage_ingest(day: date, settings: Settings) -> dict:
@@ -163,6 +180,8 @@ def stage_ingest(day: date, settings: Settings) -> dict:
 
 def other_day_events(warehouse: Path, files: list[Path], day: date) -> dict[str, int]:
     """Events that `files` put in lake partitions of days other than `day`, per ISO day."""
+    from pipelines.ingest.names import path_text
+
     registry = wh.lake_dir(warehouse, "ingest_files")
     if not files or not any(registry.glob("*.parquet")):
         return {}
@@ -171,7 +190,7 @@ def other_day_events(warehouse: Path, files: list[Path], day: date) -> dict[str,
         rows = con.execute(
             """SELECT regexp_extract(filename, '([^/]+)[.]parquet$', 1) AS key, unnest(days) AS d
                FROM read_parquet($glob, filename = true) WHERE list_contains($paths, path)""",
-            {"glob": str(registry / "*.parquet"), "paths": [str(Path(p).resolve()) for p in files]},
+            {"glob": str(registry / "*.parquet"), "paths": [path_text(Path(p).resolve()) for p in files]},
         ).fetchall()
     finally:
         con.close()
@@ -431,6 +450,11 @@ def summary_text(result: DayResult) -> str:
         lines.append(
             f"  analyzed again (their slow scans across days read this day): {', '.join(result.refreshed_days)}; "
             "their reports are rebuilt when they are run"
+        )
+    if result.skipped_files:
+        lines.append(
+            f"  {result.skipped_files} hidden or partial files skipped, not read "
+            "(ingest_files rows with status skipped; rename a file to ingest it)"
         )
     if result.errors:  # file names and parser messages may hold attacker text: no raw control characters
         lines.append("  errors: " + escape_controls(json.dumps(result.errors[:5], ensure_ascii=False)))

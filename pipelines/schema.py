@@ -145,6 +145,28 @@ def address(ip: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     return addr
 
 
+_MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")  # IPv4-mapped IPv6 addresses: the IPv4 ones, as `address` reads them
+
+
+def networks(text: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network] | None:
+    """The networks an address or CIDR covers, read as `address` reads an address; None for bad text.
+
+    IPv4-mapped IPv6 (`::ffff:a.b.c.d`, `::ffff:a.b.c.0/120`) is its IPv4 network, since events carry
+    such sources as IPv4; an IPv6 network holding all of `::ffff:0:0/96` (`::/0`) covers IPv4 too.
+    """
+    s = text.strip()
+    addr, slash, prefix = s.partition("/")
+    try:
+        net = ipaddress.ip_network(addr.split("%")[0] + slash + prefix, strict=False)
+    except ValueError:
+        return None
+    if net.version == 4:
+        return [net]
+    if net.prefixlen >= 96 and net.network_address.ipv4_mapped is not None:
+        return [ipaddress.IPv4Network((net.network_address.ipv4_mapped, net.prefixlen - 96))]
+    return [net, ipaddress.IPv4Network("0.0.0.0/0")] if _MAPPED.subnet_of(net) else [net]
+
+
 def ip_text(addr: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
     """Canonical text of a parsed address (the one spelling `canonical_ip` gives)."""
     if addr.version == 6:

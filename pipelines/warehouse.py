@@ -59,13 +59,20 @@ def write_day_partition(warehouse: Path, table_name: str, day: date, table: pa.T
 
 
 def lake_files(warehouse: Path, table: str, day: date | None = None) -> list[str]:
-    """Parquet files of a lake table, optionally only one day's partition."""
+    """Parquet files of a lake table, optionally only one day's partition; a folder of many read as one (`compact`)."""
+    from pipelines.compact import compacted
+
     base = lake_dir(warehouse, table)
     if day is not None:
         base = base / f"date={day.isoformat()}"
     if not base.is_dir():
         return []
-    return sorted(str(p) for p in base.rglob("*.parquet") if not p.name.startswith("."))
+    folders: dict[Path, list[Path]] = {}
+    for p in sorted(base.rglob("*.parquet")):
+        if not p.name.startswith("."):
+            folders.setdefault(p.parent, []).append(p)
+    lake = layout(warehouse).lake
+    return sorted(str(f) for folder, files in folders.items() for f in compacted(lake, folder, files))
 
 
 def load_lake_table(

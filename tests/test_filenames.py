@@ -62,7 +62,7 @@ def test_hostile_file_names_are_stored_verbatim_and_never_used_as_paths(tmp_path
     before = {p for p in tmp_path.rglob("*")}
 
     found = day_files(settings.landing, DAY)
-    assert {p.resolve() for p in found} == set(written) - {p for p in written if p.name.startswith(".")}
+    assert {p.resolve() for p in found} == set(written)  # hidden ones too: each gets its registry row
 
     result = run_day(DAY, settings, send_email=False)
     assert result.published, result.dq_failed
@@ -71,8 +71,10 @@ def test_hostile_file_names_are_stored_verbatim_and_never_used_as_paths(tmp_path
     with duckdb.connect(str(settings.warehouse / "scansense.duckdb"), read_only=True) as con:
         # The events table survived the `DROP TABLE` name, and every good record landed.
         assert con.execute("SELECT count(*) FROM events").fetchone()[0] == 3 * len(ingested)
-        paths = {r[0] for r in con.execute("SELECT path FROM ingest_files").fetchall()}
+        paths = {r[0] for r in con.execute("SELECT path FROM ingest_files WHERE status <> 'skipped'").fetchall()}
         assert paths == {str(p) for p in ingested}
+        skipped = con.execute("SELECT path, error FROM ingest_files WHERE status = 'skipped'").fetchall()
+        assert [(r[0], "hidden file" in r[1]) for r in skipped] == [(str(written[2]), True)]
         bad = con.execute("SELECT source_file, reason FROM quarantine ORDER BY source_file").fetchall()
         assert sorted(r[0] for r in bad) == sorted(str(p) for p in ingested)
         for name in NAMES[4:6]:

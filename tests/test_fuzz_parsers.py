@@ -43,3 +43,11 @@ def test_settings_fuzz_damaged_settings_never_crash() -> None:
     result = fuzz_settings(1500, seed=3)
     assert result["crashes"] == 0, result["findings"][:3]
     assert result["accepted"] > 0 and result["refused"] > 0
+
+
+def test_hostile_file_names_are_each_recorded_stored_losslessly_and_never_followed() -> None:
+    """Random-byte names, dotfiles, partial files, links (to /proc/self too) and FIFOs in landing days (issue 28)."""
+    from fuzz_parsers import fuzz_names
+
+    result = fuzz_names(12, seed=5)
+    assert result["failures"] == 0 and result["entries"] > 40, result["findings"][:3]

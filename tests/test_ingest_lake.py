@@ -55,6 +55,7 @@ def test_lake_layout_keys_days_and_schemas(tmp_path: Path, settings) -> None:
         "duplicates": 0,
         "skipped": 0,
         "refused": 0,
+        "skipped_files": 0,
         "missing": [],
     }
     lake = Path(settings.warehouse) / "lake"

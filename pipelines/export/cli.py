@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from datetime import date
 from pathlib import Path
@@ -20,7 +19,11 @@ def register(commands: Commands) -> None:
     )
     export.add_argument("--date", required=True, type=date.fromisoformat, help="day to export, YYYY-MM-DD")
     export.add_argument("--format", required=True, choices=list(FORMATS), help="export format")
-    export.add_argument("--out", type=Path, help="file to write (default: standard output, e.g. `| nft -f -`)")
+    export.add_argument(
+        "--out",
+        help="new file to write, in a folder of yours (a link, folder, FIFO or device is refused); "
+        "`-` or none: standard output, e.g. `| nft -f -`",
+    )
     export.add_argument("--warehouse", type=Path, help="warehouse folder (default: settings)")
     export.add_argument(
         "--include-research", action="store_true", help="nft/ipset: keep known research scanners in the block list"
@@ -30,6 +33,22 @@ def register(commands: Commands) -> None:
 
 
 def _export(args: argparse.Namespace) -> int:
+    from pipelines.export.out import OutRefused, claim_out
+
+    try:  # the path is judged and claimed before any work: a refused --out leaves nothing behind
+        out = claim_out(args.out or "-")
+    except OutRefused as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return _write(args, out)
+    finally:
+        if out is not None:
+            out.close()
+
+
+def _write(args: argparse.Namespace, out) -> int:
+    """Render the day's export and write it to the claimed `out` (an `OutFile`), or stdout when None."""
     import duckdb
 
     from pipelines.export import day_rows, render
@@ -50,14 +69,11 @@ def _export(args: argparse.Namespace) -> int:
         con.close()
     include = True if args.include_research else None
     text = render(args.format, rows, args.date, settings, include_research=include)
-    if args.out is None:
+    if out is None:
         sys.stdout.write(text)
         return 0
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_name(f".{args.out.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, args.out)
-    summary = {"date": args.date.isoformat(), "format": args.format, "sources": len(rows), "out": str(args.out)}
+    out.commit(text)
+    summary = {"date": args.date.isoformat(), "format": args.format, "sources": len(rows), "out": args.out}
     emit(summary, args.json, f"{len(rows)} malicious sources of {args.date} written as {args.format} to {args.out}")
     return 0
 

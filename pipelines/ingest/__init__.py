@@ -28,6 +28,7 @@ from pipelines.ingest.lake import (
     sha256_of,
 )
 from pipelines.ingest.outcome import unanswerable
+from pipelines.ingest.names import path_text
 from pipelines.ingest.records import Chunk, meta_columns
 from pipelines.ingest.streams import Limits, head
 from pipelines.ingest.valid import check_events
@@ -58,7 +59,7 @@ def iter_file(path: Path, settings: Settings, year: int | None = None) -> Iterat
     are not are quarantined with the rule they break. Only regular files are read.
     """
     path = Path(path)
-    src = str(path)
+    src = path_text(path)  # stored losslessly whatever its bytes (names.py)
     limits = Limits.of(settings)
     try:
         fmt = detect_format(path, limits)

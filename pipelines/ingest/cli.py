@@ -61,7 +61,8 @@ def _ingest(args: argparse.Namespace) -> int:
     result = summary.to_dict()
     text = (
         f"{summary.files} files, {summary.rows} events, {summary.quarantined} quarantined, "
-        f"{summary.duplicates} duplicates, {len(summary.errors)} errors"
+        f"{summary.duplicates} duplicates, {len(summary.errors)} errors, "
+        f"{summary.skipped_files} hidden or partial files skipped (see ingest_files)"
     )
     emit({k: result[k] for k in ("files", "rows", "quarantined", "errors")}, args.json, text)
     # A path named on the command line that does not exist or is not a file or folder is the

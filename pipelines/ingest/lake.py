@@ -9,7 +9,8 @@ absolute path. Every file is written under a temporary name in its folder and re
 registry row last, so a run killed at any point leaves readable files and a rerun of the same
 path replaces that path's parts whole. The same bytes under another path are registered as
 `duplicate` with no events, so they are counted once. A path that is not read (symlink, FIFO,
-device, unlistable folder: `paths.find_inputs`) gets a registry row with its status and reason.
+device, unlistable folder, hidden or partial file: `paths.find_inputs`) gets a registry row with
+its status and reason. Paths are stored as `names.path_text` gives them (any bytes, losslessly).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import pyarrow as pa
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
+from pipelines.ingest.names import path_text
 from pipelines.ingest.paths import Input, find_inputs
 from pipelines.ingest.records import Chunk, prefetch
 from pipelines.ingest.streams import open_regular
@@ -40,7 +42,12 @@ from pipelines.settings import Settings
 MAX_DAYS_PER_FILE = 400  # more distinct UTC days in one input means damaged timestamps, not traffic
 
 INGEST_FILES_COLUMNS: list[tuple[str, pa.DataType, str]] = [
-    ("path", pa.string(), "Absolute path of the input file (data: never opened as anything but input)."),
+    (
+        "path",
+        pa.string(),
+        "Absolute path of the input file (data: never opened as anything but input), as text: bytes that are "
+        "not UTF-8 written \\xNN and a backslash doubled, so any name is stored losslessly.",
+    ),
     ("sha256", pa.string(), "SHA-256 of the file's bytes as stored (compressed bytes for .gz)."),
     (
         "format",
@@ -56,12 +63,14 @@ INGEST_FILES_COLUMNS: list[tuple[str, pa.DataType, str]] = [
         pa.string(),
         "ok; partial (events and some quarantined records); duplicate (same sha256 already ingested under "
         "another path: no events); empty (nothing in it); error (nothing usable, see error); refused (not "
-        "read: a symlink, FIFO, device or socket, see error).",
+        "read: a symlink, FIFO, device or socket, see error); skipped (not read: a hidden name starting with "
+        "'.' or a partial .part/.tmp file, see error).",
     ),
     (
         "error",
         pa.string(),
-        "Why the file gave nothing usable (error) or was not read (refused), or what it duplicates; else null.",
+        "Why the file gave nothing usable (error) or was not read (refused, skipped), or what it duplicates; "
+        "else null.",
     ),
     ("ingested_at", pa.timestamp("us", tz="UTC"), "When the file was ingested, UTC."),
     ("days", pa.list_(pa.date32()), "UTC days of the file's events (the lake partitions it wrote)."),
@@ -91,6 +100,7 @@ class IngestSummary:
     duplicates: int = 0
     skipped: int = 0
     refused: int = 0  # paths not read (symlinks, special files, unlistable folders): registry rows, in errors
+    skipped_files: int = 0  # hidden and partial files not read: registry rows (status skipped), not errors
     missing: list[str] = field(default_factory=list)  # paths given that do not exist (in errors too)
     refused_arguments: list[str] = field(default_factory=list)  # of those refused, the ones named by the caller
 
@@ -105,6 +115,7 @@ class IngestSummary:
             "duplicates": self.duplicates,
             "skipped": self.skipped,
             "refused": self.refused,
+            "skipped_files": self.skipped_files,
             "missing": list(self.missing),
         }
 
@@ -124,7 +135,7 @@ def path_hash(path: str) -> str:
 
 
 def file_key(sha256: str, path: Path | str) -> str:
-    """Lake file key of an input: its content hash plus a hash of its absolute path."""
+    """Lake file key of an input: its content hash plus a hash of its absolute path's stored text (`path_text`)."""
     return f"{sha256[:16]}-{path_hash(str(path))}"
 
 
@@ -300,16 +311,21 @@ def _write_table(table: pa.Table, final: Path) -> None:
 
 
 def ingest_paths(
-    paths: list[Path], settings: Settings, year: int | None = None, on_rows: Callable[[Path, int], None] | None = None
+    paths: list[Path],
+    settings: Settings,
+    year: int | None = None,
+    on_rows: Callable[[Path, int], None] | None = None,
+    walked: bool = False,
 ) -> IngestSummary:
     """Ingest files and folders into `<warehouse>/lake`; every file gets one registry row.
 
     `on_rows(path, n)` hears of each chunk's records (events and quarantined) as they land: a
-    progress display for long captures.
+    progress display for long captures. `walked`: the paths are ones a day's walk found (see
+    `paths.find_inputs`), judged as the walk judges them.
     """
     lake = layout(settings).lake
     summary = IngestSummary()
-    inputs = find_inputs(paths, settings)
+    inputs = find_inputs(paths, settings, walked=walked)
     with _lake_lock(layout(settings).ingest_lock):
         registry = Registry.load(lake)
         try:
@@ -318,10 +334,10 @@ def ingest_paths(
                     summary.files += 1
                     ingest_one(found.read, settings, year, lake, registry, summary, on_rows)
                 elif found.status == "missing":
-                    summary.missing.append(str(found.path))
-                    summary.errors.append(f"{found.path}: {found.problem}")
+                    summary.missing.append(path_text(found.path))
+                    summary.errors.append(f"{path_text(found.path)}: {found.problem}")
                 else:
-                    summary.files += 1
+                    summary.files += found.status != "skipped"
                     not_read(found, lake, registry, summary)
         finally:
             registry.remember(lake)
@@ -329,12 +345,15 @@ def ingest_paths(
 
 
 def not_read(found: Input, lake: Path, registry: Registry, summary: IngestSummary) -> dict:
-    """Register a path that is not read (status refused or error, with the reason); nothing else is written."""
-    name = str(found.path)
+    """Register a path that is not read (status refused, skipped or error, with the reason); nothing else is written."""
+    name = path_text(found.path)
     row = _row(name) | {"status": found.status, "error": found.problem}
-    summary.refused += 1
-    summary.errors.append(f"{name}: {found.problem}")
-    if found.argument:
+    if found.status == "skipped":  # expected (rsync's temporary names, open dumps): counted, not an error
+        summary.skipped_files += 1
+    else:
+        summary.refused += 1
+        summary.errors.append(f"{name}: {found.problem}")
+    if found.argument and found.status != "skipped":
         summary.refused_arguments.append(name)
     key = f"unreadable-{path_hash(name)}"
     _finish(lake, key, row, [], set(registry.keys.get(name, set())), registry, summary)
@@ -373,7 +392,7 @@ def ingest_one(
     from pipelines.ingest import iter_file
 
     path = Path(path).resolve()
-    name = str(path)
+    name = path_text(path)
     row = _row(name)
     old_keys = set(registry.keys.get(name, set()))
     try:
@@ -385,7 +404,7 @@ def ingest_one(
         _finish(lake, key, row, [quarantine_row(name, "byte:0", row["error"], b"")], old_keys, registry, summary)
         return row
     row["sha256"] = sha
-    key = file_key(sha, path)
+    key = file_key(sha, name)
     owner = registry.owner.get(sha)
     if owner is not None and owner != name:
         row.update(status="duplicate", error=f"same bytes as {owner}")

@@ -32,7 +32,7 @@
 -- column attack_type VARCHAR: Ground-truth attack type carried by the input (CIDDS attackType, Zeek detailed-label / detailedlabel), else null.
 -- column source_kind VARCHAR: Input family: pcap, flow, firewall, honeypot, sensor.
 -- column source_format VARCHAR: Exact input format detected from content (pcap, pcapng, cidds, ...).
--- column source_file VARCHAR: Path of the input file the record came from.
+-- column source_file VARCHAR: Path of the input file the record came from (as in ingest_files.path: bytes that are not UTF-8 written \xNN, a backslash doubled).
 -- column source_location VARCHAR: Where in the file: line number or byte offset.
 -- column sensor VARCHAR: Name of the sensor that saw the record (settings or file metadata).
 -- check critical: ExpectColumnValuesToNotBeNull(column="ts")

@@ -2,14 +2,14 @@
 -- grain: one row per input file ingested (path and sha256)
 -- key: path
 -- built by: pipelines.ingest:ingest_paths (lake/ingest_files/<file key>.parquet; columns: pipelines/ingest/lake.py INGEST_FILES_COLUMNS)
--- column path VARCHAR: Absolute path of the input file (data: never opened as anything but input).
+-- column path VARCHAR: Absolute path of the input file (data: never opened as anything but input), as text: bytes that are not UTF-8 written \xNN and a backslash doubled, so any name is stored losslessly.
 -- column sha256 VARCHAR: SHA-256 of the file's bytes as stored (compressed bytes for .gz).
 -- column format VARCHAR: Format detected from the content: pcap, pcapng, cidds, cicflowmeter, nfdump, zeek_tsv, zeek_json, ufw, cowrie, honeypot_json, sensor_jsonl; null when not recognised.
 -- column source_kind VARCHAR: Input family: pcap, flow, firewall, honeypot, sensor.
 -- column rows BIGINT: Events ingested from the file.
 -- column quarantined BIGINT: Records of the file rejected into quarantine.
--- column status VARCHAR: ok; partial (events and some quarantined records); duplicate (same sha256 already ingested under another path: no events); empty (nothing in it); error (nothing usable, see error).
--- column error VARCHAR: Why the file gave nothing usable (status error), or what it duplicates; else null.
+-- column status VARCHAR: ok; partial (events and some quarantined records); duplicate (same sha256 already ingested under another path: no events); empty (nothing in it); error (nothing usable, see error); refused (not read: a symlink, FIFO, device or socket, see error); skipped (not read: a hidden name starting with '.' or a partial .part/.tmp file, see error).
+-- column error VARCHAR: Why the file gave nothing usable (error) or was not read (refused, skipped), or what it duplicates; else null.
 -- column ingested_at TIMESTAMP WITH TIME ZONE: When the file was ingested, UTC.
 -- column days DATE[]: UTC days of the file's events (the lake partitions it wrote).
 -- column skipped BIGINT: Well-formed records that carry no probe (ARP frames, other programs' syslog lines).
