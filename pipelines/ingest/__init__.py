@@ -27,8 +27,8 @@ from pipelines.ingest.lake import (
     ingest_paths,
     sha256_of,
 )
-from pipelines.ingest.outcome import unanswerable
 from pipelines.ingest.names import path_text
+from pipelines.ingest.outcome import unanswerable
 from pipelines.ingest.records import Chunk, meta_columns
 from pipelines.ingest.streams import Limits, head
 from pipelines.ingest.valid import check_events
