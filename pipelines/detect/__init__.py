@@ -10,8 +10,6 @@ import duckdb
 
 from pipelines.sqlfiles import read_sql
 
-OUTPUT_TABLES = ("scan_fast", "window_entropy", "scan_slow", "scan_slow_span", "port_ratio", "scan_distributed")
-
 
 def ensure_probes(con: duckdb.DuckDBPyConnection) -> None:
     """Create the `probes` view (the shared definition of what counts as a probe) over `events`."""

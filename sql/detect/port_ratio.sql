@@ -1,5 +1,6 @@
 -- table: One source and day under the port-ratio baseline: distinct (dst_ip, dst_port) pairs over probe records, flagged above a threshold (the comparison method of paper 002).
 -- grain: one row per src_ip per day
+-- key: event_date, src_ip
 -- built by: pipelines.detect.port_ratio:port_ratio(settings.slow)
 -- sharded by: src_ip
 -- findings: SELECT src_ip, 'ratio' AS kind, timezone('UTC', $day::TIMESTAMP) AS window_start,
@@ -15,6 +16,7 @@
 -- column is_scan BOOLEAN: ratio above the threshold with at least $min_pairs distinct targets (one port of one host is never a scan).
 -- column threshold DOUBLE: The ratio threshold used.
 -- column min_pairs INTEGER: Minimum distinct targets for a scan.
+-- check critical: ExpectColumnValuesToBeBetween(column="ratio", min_value=0, max_value=1)
 SELECT
     src_ip,
     count(*)::BIGINT AS records,
