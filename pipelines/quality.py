@@ -1,7 +1,8 @@
 """Data-quality gates with Great Expectations 1.x over one day of the warehouse being built.
 
 Each table's checks live in its catalog file (`-- check critical|warning: ExpectX(...)` in
-`sql/<layer>/<table>.sql`, read by `pipelines.catalog`); one GX suite per checked table.
+`sql/<layer>/<table>.sql`, read by `pipelines.catalog`, which adds a critical uniqueness check for
+its `-- key:`); one GX suite per checked table.
 Critical expectations stop publication (the previous warehouse stays); the others only report.
 Every result lands in `dq_results` and in GX Data Docs under `<warehouse>/dq/` (`index.html`), with
 a one-page summary of each day beside them (`dq-<day>.html`).
