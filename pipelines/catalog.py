@@ -1,7 +1,8 @@
 """The table catalog: every warehouse table's one home is `sql/<layer>/<table>.sql`.
 
 A file's header gives the table's comment, grain, key, every column with its DuckDB type and
-comment, and its checks (`-- check critical|warning: ExpectX(...)`, run by Great Expectations);
+comment, and its checks (`-- check critical|warning: ExpectX(...)`, run by Great Expectations; a
+stored table's `-- key:` adds a critical uniqueness check of its own, so a key is never only words);
 tables that Python writes have a header-only file naming their builder (`-- built by:`). Warehouse
 comments, the quality suites, the run's step order and the docs all read this catalog.
 """
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
     from pipelines.settings import Settings
 
 # Layers in the order data flows through them; a table reads only tables of its layer or earlier ones.
-LAYERS = ("raw", "staging", "detect", "score", "orgs", "marts", "meta")
+LAYERS = ("raw", "staging", "detect", "score", "orgs", "history", "marts", "meta")
 # What a file holds: a warehouse table (default), SQL that Python runs without storing it, or a
 # query whose rows only the checks read (cross-table agreement).
 KINDS = ("table", "intermediate", "check")
@@ -120,6 +121,14 @@ def references(sql: str) -> frozenset[str]:
         return frozenset(re.findall(r"(?:FROM|JOIN)\s+([A-Za-z_]\w*)", text, flags=re.IGNORECASE))
 
 
+def key_check(key: tuple[str, ...]) -> Check:
+    """The critical uniqueness check a table's `-- key:` stands for (one column, or the columns together)."""
+    if len(key) == 1:
+        return Check(f'ExpectColumnValuesToBeUnique(column="{key[0]}")', critical=True)
+    listed = ", ".join(f'"{k}"' for k in key)
+    return Check(f"ExpectCompoundColumnsToBeUnique(column_list=[{listed}])", critical=True)
+
+
 def parse(path: Path, layer: str) -> Table:
     """Read one catalog file."""
     text = path.read_text(encoding="utf-8")
@@ -139,6 +148,9 @@ def parse(path: Path, layer: str) -> Table:
     if kind not in KINDS:
         raise ValueError(f"{path}: kind must be one of {KINDS}, not {kind!r}")
     reads = {r.strip() for r in fields.get("reads", "").split(",") if r.strip()}
+    key = tuple(k.strip() for k in fields.get("key", "").split(",") if k.strip())
+    if key and kind == "table" and key_check(key) not in checks:
+        checks.append(key_check(key))  # a stored table's key is checked like its other checks
     return Table(
         name=path.stem,
         layer=layer,
@@ -146,7 +158,7 @@ def parse(path: Path, layer: str) -> Table:
         kind=kind,
         comment=" ".join(fields.get("table", path.stem).split()),
         grain=" ".join(fields.get("grain", "").split()),
-        key=tuple(k.strip() for k in fields.get("key", "").split(",") if k.strip()),
+        key=key,
         columns=tuple(columns),
         checks=tuple(checks),
         checked_rows=" ".join(fields.get("checked rows", "event_date = $day").split()),

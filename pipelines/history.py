@@ -1,10 +1,11 @@
-"""`source_history`: one row per source over every day in the lake, rebuilt from scratch by each run.
+"""The `history` layer: `source_tags` and `source_history`, rebuilt over every day by each run, and the day's exports.
 
-A full recomputation from the lake's per-day partitions, so a rerun or any backfill order gives
-the same rows. `pipelines/run.py` makes two calls: `publish_day` builds `source_tags` and
-`source_history` in the warehouse being built; `export_published` writes the day's exports from
-the warehouse file once it is published, so a day that is not published (critical DQ failure, or
-a crash before the swap) never leaves exports behind.
+Both are catalog tables (`sql/history/<table>.sql`: typed header, key, checks) built in the
+warehouse being built, after the organizations and before the marts and the checks, from every
+day's rows loaded there; they read detectors only through `findings`, so a new detector shows up
+in them with no edit. A full recomputation, so a rerun or any backfill order gives the same rows.
+`export_published` writes the day's exports from the warehouse file once it is published, so a
+day that is not published (critical DQ failure, or a crash before the swap) never leaves exports.
 """
 
 from __future__ import annotations
@@ -12,21 +13,20 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+from collections.abc import Callable
+from contextlib import nullcontext
 from datetime import date
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 
-from pipelines import tags
+from pipelines import catalog
 from pipelines.allow import allowed_table, read_allow_file
 from pipelines.layout import layout
 from pipelines.settings import Settings
-from pipelines.sqlfiles import read_sql
-from pipelines.warehouse import apply_comments, sql_header_comments
 
 log = logging.getLogger(__name__)
-
-SOURCE_HISTORY_SQL = "history/source_history"
 
 
 def register_allowed(con: duckdb.DuckDBPyConnection, settings: Settings, name: str = "history_allowed") -> None:
@@ -35,28 +35,34 @@ def register_allowed(con: duckdb.DuckDBPyConnection, settings: Settings, name: s
     con.register(name, allowed_table(ips, read_allow_file(settings.site.allow)))
 
 
-def build_history(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[str, int]:
-    """Create `source_tags` and `source_history` (with comments) in `con` from the tables loaded there."""
-    con.register("source_tags_rows", tags.source_tags(con, settings.tags))
-    con.execute("CREATE OR REPLACE TABLE source_tags AS SELECT * FROM source_tags_rows")
-    con.unregister("source_tags_rows")
-    apply_comments(con, "source_tags", *tags.comments())
+def source_history(con: duckdb.DuckDBPyConnection, day: date, settings: Settings) -> pa.Table:
+    """The rows of `source_history` from every day's tables in `con` (`day` does not narrow them)."""
     register_allowed(con, settings)
-    stand_ins = tags.register_stand_ins(con)
     try:
-        con.execute(f"CREATE OR REPLACE TABLE source_history AS {read_sql(SOURCE_HISTORY_SQL)}")
+        return con.execute(catalog.table("source_history").sql).fetch_arrow_table()
     finally:
-        for name in [*stand_ins, "history_allowed"]:
-            con.unregister(name)
-    table, columns = sql_header_comments(read_sql(SOURCE_HISTORY_SQL))
-    apply_comments(con, "source_history", table or "source_history", columns)
-    counts = con.execute("SELECT (SELECT count(*) FROM source_tags), (SELECT count(*) FROM source_history)").fetchone()
-    return {"source_tags": int(counts[0]), "source_history": int(counts[1])}
+        con.unregister("history_allowed")
 
 
-def publish_day(con: duckdb.DuckDBPyConnection, day: date, settings: Settings) -> dict[str, object]:
-    """Build the history tables in the warehouse being built (exports wait for the publish)."""
-    return {"history": build_history(con, settings)}
+def build_history(
+    con: duckdb.DuckDBPyConnection,
+    day: date,
+    settings: Settings,
+    step: Callable[[str], object] | None = None,
+) -> dict[str, int]:
+    """Create every table of the catalog's `history` layer in `con`, in catalog order; returns rows per table.
+
+    `step(name)`, when given, is a context manager entered around each table (the run's stopwatch).
+    """
+    counts = {}
+    for entry in catalog.tables("history"):
+        with step(entry.name) if step is not None else nullcontext():
+            rows = catalog.builder(entry.name)(con, day, settings)
+            con.register(f"{entry.name}_rows", rows)
+            con.execute(f'CREATE OR REPLACE TABLE "{entry.name}" AS SELECT * FROM "{entry.name}_rows"')
+            con.unregister(f"{entry.name}_rows")
+        counts[entry.name] = rows.num_rows
+    return counts
 
 
 WITHDRAWN = ".{day}.withdrawn"  # a day's exports moved aside; write_exports clears `.<day>.*` before writing

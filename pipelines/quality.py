@@ -1,7 +1,8 @@
 """Data-quality gates with Great Expectations 1.x over one day of the warehouse being built.
 
 Each table's checks live in its catalog file (`-- check critical|warning: ExpectX(...)` in
-`sql/<layer>/<table>.sql`, read by `pipelines.catalog`); one GX suite per checked table.
+`sql/<layer>/<table>.sql`, read by `pipelines.catalog`, which adds a critical uniqueness check for
+its `-- key:`); one GX suite per checked table.
 Critical expectations stop publication (the previous warehouse stays); the others only report.
 Every result lands in `dq_results` and in GX Data Docs under `<warehouse>/dq/` (`index.html`), with
 a one-page summary of each day beside them (`dq-<day>.html`).
@@ -175,6 +176,11 @@ def _to_frame(rows: pa.Table | pa.RecordBatch, first_row: int = 0):
     return frame
 
 
+def _day(entry: catalog.Table, day: date) -> dict[str, date]:
+    """The parameters of a table's `-- checked rows:` filter: `$day` when it names it (`true` checks every row)."""
+    return {"day": day} if "$day" in entry.checked_rows else {}
+
+
 def _select(con: duckdb.DuckDBPyConnection, entry: catalog.Table, columns: list[str] | None) -> str:
     """The query of a table's checked rows with `columns` only (all when None).
 
@@ -267,6 +273,15 @@ def _suite_expectations(gxe, entry: catalog.Table, day: date, keep=None) -> list
     return made
 
 
+def checked_entries() -> list[catalog.Table]:
+    """The catalog entries whose checks a day runs: every one with a check but `dq_results`.
+
+    `dq_results` holds these checks' results and is written after they ran, so no check can see it:
+    the only table without checks (tests/test_catalog.py asserts every other has one).
+    """
+    return [t for t in catalog.entries() if t.checks and t.name != "dq_results"]
+
+
 def run_checks(
     con: duckdb.DuckDBPyConnection, day: date, settings: Settings, docs_dir: Path | None = None
 ) -> list[DQResult]:
@@ -290,7 +305,7 @@ def run_checks(
     run_id = RunIdentifier(run_name=day.isoformat(), run_time=datetime(day.year, day.month, day.day, tzinfo=UTC))
     chunk_rows = settings.quality.chunk_rows
     results: list[DQResult] = []
-    for entry in (t for t in catalog.entries() if t.checks):
+    for entry in checked_entries():
         table = entry.name
         batch_definition = source.add_dataframe_asset(name=table).add_batch_definition_whole_dataframe("day")
         suite = context.suites.add(gx.ExpectationSuite(name=table, expectations=_suite_expectations(gxe, entry, day)))
@@ -303,11 +318,11 @@ def run_checks(
             rows = len(frame)
         else:
             count = f'SELECT count(*) FROM "{table}" WHERE {entry.checked_rows}'
-            rows = con.execute(count, {"day": day}).fetchone()[0]
+            rows = con.execute(count, _day(entry, day)).fetchone()[0]
         if frame is not None or rows <= chunk_rows:
             if frame is None:
                 query = _select(con, entry, referenced_columns(suite.expectations))
-                frame = _to_frame(con.execute(query, {"day": day}).to_arrow_table())
+                frame = _to_frame(con.execute(query, _day(entry, day)).to_arrow_table())
             outcome = validation.run(batch_parameters={"dataframe": frame}, run_id=run_id, result_format="SUMMARY")
         else:
             outcome = _validate_chunked(con, entry, day, chunk_rows, batch_definition, validation, run_id)
@@ -395,7 +410,7 @@ def _validate_in_chunks(con, entry: catalog.Table, day: date, chunk_rows: int, b
     rest = _suite_expectations(gxe, entry, day, keep=lambda e: not row_wise(e))
     if rest:
         query = _select(con, entry, referenced_columns(rest))
-        whole = _to_frame(con.execute(query, {"day": day}).to_arrow_table())
+        whole = _to_frame(con.execute(query, _day(entry, day)).to_arrow_table())
         batch = batch_definition.get_batch(batch_parameters={"dataframe": whole})
         outcome = batch.validate(gx.ExpectationSuite(name=entry.name, expectations=rest), result_format="SUMMARY")
         batch_id, meta = batch.id, dict(outcome.meta)
@@ -408,7 +423,7 @@ def _validate_in_chunks(con, entry: catalog.Table, day: date, chunk_rows: int, b
         parts: list[list] = [[] for _ in mapped]
         query = _select(con, entry, referenced_columns(mapped))
         offset = 0
-        for rows in con.execute(query, {"day": day}).to_arrow_reader(chunk_rows):
+        for rows in con.execute(query, _day(entry, day)).to_arrow_reader(chunk_rows):
             chunk = _to_frame(rows, offset)
             offset += rows.num_rows
             batch = batch_definition.get_batch(batch_parameters={"dataframe": chunk})

@@ -30,15 +30,13 @@ from pipelines.terminal import escape_controls
 
 log = logging.getLogger(__name__)
 
-# Per-day derived tables (catalog layers detect and score), in the order they are computed.
-DAY_TABLES = catalog.names("detect", "score")
 # Every timed step of a day, in the order a run takes them (`scansense run --json` "seconds"); the
 # table steps are `steps.table_steps()`, the DAG's tasks between `record` and `publish`.
 RUN_STEPS = (
     "ingest",
     *(s.table for s in steps.table_steps()),
     "load",
-    *catalog.names("orgs"),
+    *catalog.names("orgs", "history"),
     "marts",
     "quality",
     "publish",
@@ -245,30 +243,26 @@ def stage_analyze(day: date, settings: Settings, watch: Stopwatch | None = None,
         for later in analyzed_later_days(day, settings):
             stage_analyze(later, settings, refresh_later=False)
             refreshed.append(later.isoformat())
-    return day_counts(day, settings) | {"rows_by_table": counts, "refreshed_days": refreshed}
+    return {"rows_by_table": counts, "refreshed_days": refreshed}
 
 
-def day_counts(day: date, settings: Settings) -> dict[str, int]:
-    """Events, sources, fast and slow scanners and malicious sources of the day, from its lake partitions."""
-    con = duck.connect(settings)
-    try:
-        # counted where it lies: a day of tens of millions of events is not copied for two counts
-        wh.lake_view(con, settings.warehouse, "events", catalog.table("events").schema, day)
-        for name in ("scan_fast", "scan_slow", "source_risk"):
-            wh.load_lake_table(con, settings.warehouse, name, catalog.table(name).schema, day=day)
-        stats = con.execute(
-            """
-            SELECT (SELECT count(*) FROM events),
-                   (SELECT count(DISTINCT src_ip) FROM events),
-                   (SELECT count(DISTINCT src_ip) FROM scan_fast),
-                   (SELECT count(DISTINCT src_ip) FROM scan_slow WHERE is_scan),
-                   (SELECT count(*) FROM source_risk WHERE malicious)
-            """
-        ).fetchone()
-    finally:
-        con.close()
-    keys = ("events", "sources", "fast_scans", "slow_scans", "malicious")
-    return dict(zip(keys, (int(v) for v in stats), strict=True))
+# The run's headline counts (DayResult field -> daily_summary column): one definition of each
+# figure, the mart's, so `scansense run` says what the warehouse and the report say (allow-listed
+# sources left out, as findings leave them out).
+SUMMARY_COUNTS = {
+    "events": "events",
+    "sources": "sources",
+    "fast_scans": "fast_scans",
+    "slow_scans": "slow_scans",
+    "malicious": "abnormal_sources",
+}
+
+
+def summary_counts(con: duckdb.DuckDBPyConnection, day: date) -> dict[str, int]:
+    """The day's row of `daily_summary` in `con` as the run's counts (zeros when the day has no row)."""
+    columns = ", ".join(SUMMARY_COUNTS.values())
+    row = con.execute(f"SELECT {columns} FROM daily_summary WHERE event_date = $day", {"day": day}).fetchone()
+    return {key: int(v) for key, v in zip(SUMMARY_COUNTS, row or [0] * len(SUMMARY_COUNTS), strict=True)}
 
 
 def stage_publish(
@@ -289,6 +283,7 @@ def stage_publish(
     """
     from dashboards.report import build_report
     from pipelines import orgs, quality
+    from pipelines.history import build_history, export_published
 
     validate(settings)  # export formats and the rest, before anything is written
     watch = watch or Stopwatch()
@@ -307,8 +302,10 @@ def stage_publish(
             con.register("scanner_orgs_rows", org_rows)
             con.execute("CREATE TABLE scanner_orgs AS SELECT * FROM scanner_orgs_rows")
             con.unregister("scanner_orgs_rows")
+        build_history(con, day, settings, step=watch.step)  # the catalog's history layer
         with watch.step("marts"):
             wh.build_marts(con, {"tz": settings.site.timezone})
+            counts = summary_counts(con, day)  # the rows the warehouse publishes
         with watch.step("quality"):
             results = quality.run_checks(con, day, settings, docs_dir=layout(warehouse).dq)
             wh.write_day_partition(warehouse, "dq_results", day, quality.dq_results_table(results, day))
@@ -328,10 +325,6 @@ def stage_publish(
             missing = wh.missing_comments(con)
             if missing:
                 log.warning("columns without a COMMENT: %s", ", ".join(missing))
-            # Issue 18: source_tags and source_history (the exports follow the publish, below).
-            from pipelines.history import export_published, publish_day
-
-            publish_day(con, day, settings)
             con.execute("CHECKPOINT")
     finally:
         con.close()
@@ -354,10 +347,10 @@ def stage_publish(
                 raise
             export_published(published, day, settings)  # only a published day gets exports
         if not with_report:
-            return {"published": True, "dq_failed": [], "warehouse": str(published), "report": ""}
+            return counts | {"published": True, "dq_failed": [], "warehouse": str(published), "report": ""}
         with watch.step("report"):
             report = build_report(published, day, report_dir, settings)
-    result = {
+    result = counts | {
         "published": published is not None,
         "dq_failed": dq_failed,
         "warehouse": str(wh.db_path(warehouse)),

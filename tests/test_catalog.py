@@ -12,7 +12,7 @@ from generated import generated_settings
 
 from pipelines import catalog
 from pipelines.generate import generate
-from pipelines.run import DAY_TABLES, RUN_STEPS, run_day
+from pipelines.run import RUN_STEPS, run_day
 
 DAY = date(2025, 11, 26)
 TABLES = catalog.names()
@@ -20,12 +20,12 @@ CHECKED = [t.name for t in catalog.entries() if t.checks]
 
 
 def test_layers_are_folders_in_data_flow_order() -> None:
-    # history/ and export/ (issue 18) are read by pipelines.history and pipelines.export, not yet catalog layers.
-    folders = {p.name for p in catalog.SQL_DIR.iterdir() if p.is_dir()} - {"examples", "history", "export"}
+    # examples/ holds analysts' queries; export/ is read by pipelines.export: neither is a layer of tables.
+    folders = {p.name for p in catalog.SQL_DIR.iterdir() if p.is_dir()} - {"examples", "export"}
     assert folders == set(catalog.LAYERS)
     assert len(TABLES) == len(set(TABLES)) and len(TABLES) >= 16
-    assert DAY_TABLES == catalog.names("detect", "score")
     assert RUN_STEPS[0] == "ingest" and RUN_STEPS.index("load") > RUN_STEPS.index("source_risk")
+    assert RUN_STEPS.index("scanner_orgs") < RUN_STEPS.index("source_history") < RUN_STEPS.index("marts")
 
 
 @pytest.mark.parametrize("name", TABLES)
@@ -56,26 +56,54 @@ def test_checks_are_expectation_calls_on_the_tables_columns(name: str) -> None:
     for check in t.checks:
         built = expectation(gxe, check.expectation, DAY)
         call = ast.parse(check.expectation, mode="eval").body
-        named = {kw.value.value for kw in call.keywords if kw.arg.startswith("column")}
+        named = set()
+        for kw in (kw for kw in call.keywords if kw.arg.startswith("column")):
+            named |= {e.value for e in kw.value.elts} if isinstance(kw.value, ast.List) else {kw.value.value}
         assert named <= columns, (name, check.expectation)
         assert type(built).__name__ == call.func.id
 
 
-def test_python_writers_use_the_catalog_shapes() -> None:
-    from pipelines import geo, orgs, quality, risk, run, schema
-    from pipelines.ingest.lake import INGEST_FILES_SCHEMA
+def test_every_key_is_a_critical_uniqueness_check_run_with_the_tables_checks() -> None:
+    import great_expectations.expectations as gxe
 
-    for name, shape in {
-        "events": schema.EVENTS_SCHEMA,
-        "quarantine": schema.QUARANTINE_SCHEMA,
-        "ingest_files": INGEST_FILES_SCHEMA,
-        "runs": run.RUNS_SCHEMA,
-        "geo_ip": geo.GEO_SCHEMA,
-        "source_risk": risk.SOURCE_RISK_SCHEMA,
-        "scanner_orgs": orgs.SCANNER_ORGS_SCHEMA,
-        "dq_results": quality.DQ_SCHEMA,
-    }.items():
-        assert shape == catalog.table(name).schema, name
+    from pipelines.quality import _suite_expectations, checked_entries
+
+    keyed = [t for t in catalog.tables() if t.key and t.name != "dq_results"]
+    assert len(keyed) >= 20
+    run = {t.name for t in checked_entries()}
+    for t in keyed:
+        assert t.name in run, t.name
+        made = [
+            (type(e).__name__, e.severity.value, getattr(e, "column", None) or list(getattr(e, "column_list", [])))
+            for e in _suite_expectations(gxe, t, DAY)
+        ]
+        if len(t.key) == 1:
+            assert ("ExpectColumnValuesToBeUnique", "critical", t.key[0]) in made, t.name
+        else:
+            assert ("ExpectCompoundColumnsToBeUnique", "critical", list(t.key)) in made, t.name
+
+
+def test_every_stored_table_has_a_check() -> None:
+    from pipelines.quality import checked_entries
+
+    run = {t.name for t in checked_entries()}
+    # dq_results holds the checks' results, written after them (pipelines.quality.checked_entries)
+    assert [t.name for t in catalog.tables() if t.name not in run] == ["dq_results"]
+
+
+def test_a_key_names_the_tables_columns_and_is_checked_once(tmp_path: Path) -> None:
+    path = tmp_path / "t.sql"
+    path.write_text(
+        "-- table: One row.\n-- grain: one row per (a, b)\n-- key: a, b\n-- column a BIGINT: A.\n-- column b BIGINT: B.\n"
+        "SELECT 1 AS a, 2 AS b\n"
+    )
+    t = catalog.parse(path, "marts")
+    assert t.checks == (catalog.Check('ExpectCompoundColumnsToBeUnique(column_list=["a", "b"])', critical=True),)
+    path.write_text(
+        "-- table: One row.\n-- grain: one row per a\n-- key: a\n-- column a BIGINT: A.\n"
+        '-- check critical: ExpectColumnValuesToBeUnique(column="a")\nSELECT 1 AS a\n'
+    )
+    assert catalog.parse(path, "marts").checks == (catalog.key_check(("a",)),)
 
 
 def test_header_parser_joins_continuations_and_stops_at_the_sql(tmp_path: Path) -> None:
@@ -86,7 +114,10 @@ def test_header_parser_joins_continuations_and_stops_at_the_sql(tmp_path: Path) 
     )
     t = catalog.parse(path, "marts")
     assert t.columns == (catalog.Column("x", "BIGINT", "The x, continued."),)
-    assert t.checks == (catalog.Check('ExpectColumnValuesToNotBeNull(column="x")', critical=False),)
+    assert t.checks == (
+        catalog.Check('ExpectColumnValuesToNotBeNull(column="x")', critical=False),
+        catalog.Check('ExpectColumnValuesToBeUnique(column="x")', critical=True),  # the key's
+    )
     assert t.key == ("x",) and t.sql.startswith("SELECT 1")
 
 
@@ -110,3 +141,48 @@ def test_warehouse_table_has_the_catalog_columns_types_and_comments(warehouse: P
         ).fetchall()
     assert comment == t.comment
     assert columns == [(c.name, c.type, c.comment) for c in t.columns]
+
+
+@pytest.mark.parametrize("name", [t.name for t in catalog.tables("raw", "detect", "score", "orgs", "meta")])
+def test_lake_files_python_writes_have_the_catalog_schema(warehouse: Path, name: str) -> None:
+    import pyarrow.parquet as pq
+
+    from pipelines import warehouse as wh
+
+    files = wh.lake_files(warehouse.parent, name)
+    if name in ("events", "ingest_files", "runs", "source_risk", "scan_fast", "findings", "scanner_orgs", "dq_results"):
+        assert files, name  # written on every run of a day with scans
+    want = catalog.table(name).schema
+    for f in files:
+        got = pq.read_schema(f)
+        assert got.names == want.names, f
+        for a, b in zip(got.types, want.types, strict=True):
+            # the same zone (DuckDB writes 'Etc/UTC'), the same list (Parquet names its items 'element')
+            assert str(a).replace("Etc/UTC", "UTC").replace("<element:", "<item:") == str(b), (f, a, b)
+
+
+def test_a_duplicated_key_row_fails_its_uniqueness_check(warehouse: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from pipelines.quality import run_checks
+    from pipelines.settings import Settings
+
+    def failed(db: Path) -> set[tuple[str, str]]:
+        with duckdb.connect(str(db)) as con:
+            return {
+                (r.table_name, r.expectation) for r in run_checks(con, DAY, Settings()) if r.critical and not r.success
+            }
+
+    copy = tmp_path / "copy.duckdb"
+    shutil.copy(warehouse, copy)
+    assert failed(copy) == set()
+    with duckdb.connect(str(copy)) as con:  # one row of a one-column key, one of a compound key, again
+        con.execute("INSERT INTO scanner_orgs SELECT * FROM scanner_orgs LIMIT 1")
+        con.execute("INSERT INTO findings SELECT * FROM findings WHERE event_date = $d LIMIT 1", {"d": DAY})
+    assert failed(copy) == {
+        ("scanner_orgs", "expect_column_values_to_be_unique(src_ip)"),
+        (
+            "findings",
+            "expect_compound_columns_to_be_unique(['detector', 'kind', 'src_ip', 'window_start', 'evidence'])",
+        ),
+    }

@@ -31,6 +31,7 @@ import pyarrow as pa
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
+from pipelines import catalog
 from pipelines.ingest.names import path_text
 from pipelines.ingest.paths import Input, find_inputs
 from pipelines.ingest.records import Chunk, prefetch
@@ -41,51 +42,9 @@ from pipelines.settings import Settings
 
 MAX_DAYS_PER_FILE = 400  # more distinct UTC days in one input means damaged timestamps, not traffic
 
-INGEST_FILES_COLUMNS: list[tuple[str, pa.DataType, str]] = [
-    (
-        "path",
-        pa.string(),
-        "Absolute path of the input file (data: never opened as anything but input), as text: bytes that are "
-        "not UTF-8 written \\xNN and a backslash doubled, so any name is stored losslessly.",
-    ),
-    ("sha256", pa.string(), "SHA-256 of the file's bytes as stored (compressed bytes for .gz)."),
-    (
-        "format",
-        pa.string(),
-        "Format detected from the content: pcap, pcapng, cidds, cicflowmeter, nfdump, zeek_tsv, zeek_json, "
-        "ufw, cowrie, honeypot_json, sensor_jsonl; null when not recognised.",
-    ),
-    ("source_kind", pa.string(), "Input family: pcap, flow, firewall, honeypot, sensor."),
-    ("rows", pa.int64(), "Events ingested from the file."),
-    ("quarantined", pa.int64(), "Records of the file rejected into quarantine."),
-    (
-        "status",
-        pa.string(),
-        "ok; partial (events and some quarantined records); duplicate (same sha256 already ingested under "
-        "another path: no events); empty (nothing in it); error (nothing usable, see error); refused (not "
-        "read: a symlink, FIFO, device or socket, see error); skipped (not read: a hidden name starting with "
-        "'.' or a partial .part/.tmp file, see error).",
-    ),
-    (
-        "error",
-        pa.string(),
-        "Why the file gave nothing usable (error) or was not read (refused, skipped), or what it duplicates; "
-        "else null.",
-    ),
-    ("ingested_at", pa.timestamp("us", tz="UTC"), "When the file was ingested, UTC."),
-    ("days", pa.list_(pa.date32()), "UTC days of the file's events (the lake partitions it wrote)."),
-    ("skipped", pa.int64(), "Well-formed records that carry no probe (ARP frames, other programs' syslog lines)."),
-    (
-        "undercounts",
-        pa.bool_(),
-        "True when the file shows that fewer probes were logged than arrived (UFW's rate-limited logging, "
-        "kernel log lines suppressed, a sensor's drops over its per-source rate): fast-scan counts on it "
-        "are lower bounds.",
-    ),
-    ("undercount_reason", pa.string(), "Why the file under-counts (the evidence found in it); null when it does not."),
-]
-INGEST_FILES_SCHEMA = pa.schema([pa.field(n, t) for n, t, _ in INGEST_FILES_COLUMNS])
-INGEST_FILES_COMMENTS = {n: c for n, _, c in INGEST_FILES_COLUMNS}
+# One registry row per input file: columns, types and comments live in sql/raw/ingest_files.sql.
+INGEST_FILES_SCHEMA = catalog.table("ingest_files").schema
+INGEST_FILES_COMMENTS = catalog.table("ingest_files").column_comments
 
 
 @dataclass

@@ -1,5 +1,6 @@
 -- table: One source and day under the port-ratio baseline: distinct (dst_ip, dst_port) pairs over probe records, flagged above a threshold (the comparison method of paper 002).
 -- grain: one row per src_ip per day
+-- key: event_date, src_ip
 -- built by: pipelines.detect.port_ratio:port_ratio(settings.slow)
 -- sharded by: src_ip
 -- findings: SELECT src_ip, 'ratio' AS kind, timezone('UTC', $day::TIMESTAMP) AS window_start,
@@ -18,6 +19,7 @@
 -- column opened BIGINT: Records the source sent as the side that opened its contacts (sql/detect/contacts.sql), probes or not.
 -- column probe_share DOUBLE: records / opened: the share of what it tried that were probes.
 -- column min_probe_share DOUBLE: Minimum probe_share for a scan (settings slow.port_ratio_min_share).
+-- check critical: ExpectColumnValuesToBeBetween(column="ratio", min_value=0, max_value=1)
 WITH ratios AS (
     SELECT
         src_ip,

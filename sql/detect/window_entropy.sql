@@ -1,5 +1,6 @@
 -- table: One window and feature: the normalized entropy (0..1) of src_ip, dst_ip or dst_port among the window's probes, and whether it falls outside mu +- k*sigma of the day's series (paper 002, section 2.1).
 -- grain: one row per (window_start, feature)
+-- key: event_date, window_start, feature
 -- built by: pipelines.detect.entropy:window_entropy(settings.entropy)
 -- column event_date DATE: UTC day the row belongs to (lake partition).
 -- column window_start TIMESTAMP WITH TIME ZONE: Start of the window (UTC).
@@ -11,6 +12,8 @@
 -- column anomalous BOOLEAN: True when the entropy lies outside [lower, upper].
 -- column k DOUBLE: The k of the bounds.
 -- column window_s INTEGER: Window length in seconds.
+-- check critical: ExpectColumnValuesToBeInSet(column="feature", value_set=["src_ip", "dst_ip", "dst_port"])
+-- check warning: ExpectColumnValuesToBeBetween(column="entropy", min_value=0, max_value=1.000001)
 WITH p AS (
     SELECT to_timestamp(floor(epoch(ts) / $window_s) * $window_s) AS window_start, src_ip, dst_ip, CAST(dst_port AS VARCHAR) AS dst_port
     FROM probes

@@ -1,27 +1,31 @@
 -- table: One row per source over every day in the lake, GreyNoise-style: first and last seen, days active, probes, targets, detectors and tags ever earned, latest risk, organization and a classification. Rebuilt from the lake by every run, so any backfill order gives the same rows.
 -- grain: one row per src_ip
 -- key: src_ip
--- column src_ip: Source (scanner) address.
--- column first_seen: First event of the source in the lake, UTC.
--- column last_seen: Last event of the source in the lake, UTC.
--- column first_date: First UTC day the source was seen.
--- column last_date: Last UTC day the source was seen.
--- column days_active: UTC days on which the source sent anything.
--- column probes: Events (packets, flows, log lines) sent by the source over all days.
--- column distinct_ports: Distinct destination ports the source reached over all days.
--- column distinct_hosts: Distinct destination addresses the source reached over all days.
--- column detectors: Detector tables that ever named the source: scan_fast, scan_slow (growth periods judged a scan), scan_distributed.
--- column tags: Every tag the source ever earned (source_tags), sorted.
--- column latest_risk: Risk total on the source's last day (source_risk.risk).
--- column max_risk: Highest daily risk total of the source.
--- column malicious_days: Days on which source_risk judged the source malicious.
--- column country_code: Country of the source on its last day, null when unknown.
--- column org: Organization: the known research scanner (reference lists), else the scanner_orgs cluster name (null when 'unclustered').
--- column research_org: Known research-scanning organization of the source on the reference lists, else null.
--- column is_allow_listed: True when the address is on the site's allow-list (settings site.allow) at the time of the run.
--- column classification: 'benign' (allow-listed or a known research organization), else 'malicious' (judged malicious on at least one day: risk at or above risk.malicious_at with a detector's finding), else 'unknown'.
--- Inputs: source_risk, events, scan_fast, scan_slow, scan_distributed(event_date, src_ip: one row per member), source_tags,
--- scanner_orgs, history_allowed(ip, is_allow_listed).
+-- built by: pipelines.history:source_history(settings)
+-- checked rows: true
+-- column src_ip VARCHAR: Source (scanner) address.
+-- column first_seen TIMESTAMP WITH TIME ZONE: First event of the source in the lake, UTC.
+-- column last_seen TIMESTAMP WITH TIME ZONE: Last event of the source in the lake, UTC.
+-- column first_date DATE: First UTC day the source was seen.
+-- column last_date DATE: Last UTC day the source was seen.
+-- column days_active BIGINT: UTC days on which the source sent anything.
+-- column probes BIGINT: Events (packets, flows, log lines) sent by the source over all days.
+-- column distinct_ports BIGINT: Distinct destination ports the source reached over all days.
+-- column distinct_hosts BIGINT: Distinct destination addresses the source reached over all days.
+-- column detectors VARCHAR[]: Detectors with a finding on the source on any day (findings.detector: scan_fast, scan_slow, scan_trw, port_ratio, ...), sorted; allow-listed sources have none.
+-- column tags VARCHAR[]: Every tag the source ever earned (source_tags), sorted.
+-- column latest_risk DOUBLE: Risk total on the source's last day (source_risk.risk).
+-- column max_risk DOUBLE: Highest daily risk total of the source.
+-- column malicious_days BIGINT: Days on which source_risk judged the source malicious.
+-- column country_code VARCHAR: Country of the source on its last day, null when unknown.
+-- column org VARCHAR: Organization: the known research scanner (reference lists), else the scanner_orgs cluster name (null when 'unclustered').
+-- column research_org VARCHAR: Known research-scanning organization of the source on the reference lists, else null.
+-- column is_allow_listed BOOLEAN: True when the address is on the site's allow-list (settings site.allow) at the time of the run.
+-- column classification VARCHAR: 'benign' (allow-listed or a known research organization), else 'malicious' (judged malicious on at least one day: risk at or above risk.malicious_at with a detector's finding), else 'unknown'.
+-- check critical: ExpectColumnValuesToBeInSet(column="classification", value_set=["malicious", "benign", "unknown"])
+-- check critical: ExpectColumnPairValuesAToBeGreaterThanB(column_A="last_date", column_B="first_date", or_equal=True)
+-- check warning: ExpectColumnValuesToBeBetween(column="days_active", min_value=1)
+-- Inputs: source_risk, events, findings, source_tags, scanner_orgs (every day), history_allowed(ip, is_allow_listed).
 WITH days AS (
     SELECT
         src_ip,
@@ -43,14 +47,11 @@ WITH days AS (
     FROM events
     WHERE src_ip IS NOT NULL
     GROUP BY src_ip
-), named AS (
-    SELECT DISTINCT src_ip, 'scan_fast' AS detector FROM scan_fast
-    UNION
-    SELECT DISTINCT src_ip, 'scan_slow' FROM scan_slow WHERE is_scan
-    UNION
-    SELECT DISTINCT src_ip, 'scan_distributed' FROM scan_distributed
 ), detectors AS (
-    SELECT src_ip, list(DISTINCT detector ORDER BY detector) AS detectors FROM named GROUP BY src_ip
+    SELECT src_ip, list(DISTINCT detector ORDER BY detector) AS detectors
+    FROM findings
+    WHERE src_ip IS NOT NULL
+    GROUP BY src_ip
 ), tags AS (
     SELECT src_ip, list(DISTINCT tag ORDER BY tag) AS tags FROM source_tags GROUP BY src_ip
 ), orgs AS (

@@ -1,15 +1,23 @@
--- table: One row per source, UTC day and tag, GreyNoise-style: a scanning tool its packets show (zmap, masscan, mirai, nmap) or a behaviour a detector found (fast-scan, slow-vertical, slow-horizontal, distributed-member).
+-- table: One row per source, UTC day and tag, GreyNoise-style: a scanning tool its packets show (zmap, masscan, mirai, nmap) or a behaviour a detector found (one tag per detector finding of the day: fast-scan, slow-vertical, slow-horizontal, distributed-member, and <detector>-<kind> for every other detector).
 -- grain: one row per (event_date, src_ip, tag)
 -- key: event_date, src_ip, tag
--- column event_date: UTC day the tag was earned.
--- column src_ip: Source (scanner) address.
--- column tag: The tag: zmap, masscan, mirai, nmap (tools, from packet headers) or fast-scan, slow-vertical, slow-horizontal, distributed-member (behaviours, from detectors).
--- column kind: 'tool' (a signature in the packet headers, sql/history/tag_macros.sql) or 'behaviour' (a detector's table).
--- column probes: For a tool, the source's probes that day carrying its signature; for a behaviour, the detector's rows (windows over the threshold, growth periods, coordinated groups).
--- column evidence: The rule that matched, in words.
+-- built by: pipelines.tags:source_tags(settings.tags)
+-- reads: events, findings
+-- column event_date DATE: UTC day the tag was earned.
+-- column src_ip VARCHAR: Source (scanner) address.
+-- column tag VARCHAR: The tag: zmap, masscan, mirai, nmap (tools, from packet headers); fast-scan, slow-vertical,
+--   slow-horizontal, distributed-member (behaviours of scan_fast, scan_slow, scan_distributed), or
+--   <detector>-<kind> with underscores as hyphens (any other detector's findings, e.g. scan-trw-horizontal, port-ratio-ratio).
+-- column kind VARCHAR: 'tool' (a signature in the packet headers, sql/history/tag_macros.sql) or 'behaviour' (a detector's findings).
+-- column probes BIGINT: For a tool, the source's probes that day carrying its signature; for a behaviour, the detector's findings that day (windows over the threshold, growth periods, coordinated groups, ...).
+-- column evidence VARCHAR: The rule that matched, in words.
+-- check critical: ExpectColumnValuesToBeInSet(column="kind", value_set=["tool", "behaviour"])
+-- check critical: ExpectColumnValuesToNotBeNull(column="src_ip")
+-- check warning: ExpectColumnValuesToBeBetween(column="probes", min_value=1)
 -- Parameters: $min_share (share of probes with the signature), $nmap_min_probes, $masscan_min_probes.
 -- Inputs: tag_events (events of every day, with tcp_seq, tcp_options, tcp_mss null where a lake file predates them),
--- scan_fast, scan_slow, scan_distributed(event_date, src_ip: one row per member); the macros of tag_macros.sql.
+-- every detector's verdicts through `findings` (a new detector earns its tag with no edit here; the
+-- allow-listed sources have none), the macros of tag_macros.sql.
 -- Each share is taken over the probes that could show the signature (IPv4 TCP with the fields it reads),
 -- so flows and logs without those fields neither earn nor dilute a tag.
 WITH marked AS (
@@ -28,7 +36,7 @@ WITH marked AS (
         proto = 'tcp' AND is_nmap_raw_window(tcp_window) AS nmap_window
     FROM tag_events
     WHERE src_ip IS NOT NULL
-), probes AS (
+), counted AS (
     SELECT
         event_date,
         src_ip,
@@ -54,21 +62,21 @@ WITH marked AS (
     SELECT
         event_date, src_ip, 'zmap' AS tag, 'tool' AS kind, zmap AS probes,
         format('{} of {} probes with IP ID 54321', zmap, with_ip_id) AS evidence
-    FROM probes
+    FROM counted
     WHERE zmap > 0 AND zmap >= $min_share * with_ip_id
     UNION ALL
     -- a random IP ID fits masscan's cookie 1 time in 65,536: several probes must all (min_share) fit.
     SELECT
         event_date, src_ip, 'masscan', 'tool', masscan,
         format('{} of {} TCP probes with IP ID = (destination ^ port ^ sequence) & 0xFFFF', masscan, with_seq_id)
-    FROM probes
+    FROM counted
     WHERE masscan >= $masscan_min_probes AND masscan >= $min_share * with_seq_id
     UNION ALL
     -- a random sequence number equals the destination 1 time in 2^32: one probe is evidence enough.
     SELECT
         event_date, src_ip, 'mirai', 'tool', mirai,
         format('{} of {} TCP probes with sequence number = destination address', mirai, with_seq)
-    FROM probes
+    FROM counted
     WHERE mirai > 0 AND mirai >= $min_share * with_seq
     UNION ALL
     -- nmap: SYN probes with a raw-probe window and MSS 1460 alone, sent with nmap's TTL (37..59 at
@@ -82,31 +90,32 @@ WITH marked AS (
             ELSE format('{} of {} TCP probes with a raw-probe window (1024..4096) and {} TTLs in {}..{}',
                         nmap, tcp_with_window, nmap_ttls, nmap_ttl_min, nmap_ttl_max)
         END
-    FROM probes
+    FROM counted
     WHERE (nmap_syn >= $nmap_min_probes AND nmap_syn >= $min_share * syn_with_options AND nmap_syn_ttl_max <= 59)
         OR (nmap >= $nmap_min_probes AND nmap >= $min_share * tcp_with_window
             AND nmap_ttls >= 2 AND nmap_ttl_max <= 59 AND nmap_ttl_max - nmap_ttl_min <= 22)
-), members AS (
-    SELECT event_date, src_ip FROM scan_distributed
 ), behaviours AS (
+    -- the three detectors of the first tags keep the names analysts know; any other is <detector>-<kind>
     SELECT
-        event_date, src_ip, 'fast-scan' AS tag, 'behaviour' AS kind, count(*) AS probes,
-        format('over the dynamic threshold in {} window(s)', count(*)) AS evidence
-    FROM scan_fast
-    GROUP BY event_date, src_ip
-    UNION ALL
-    SELECT
-        event_date, src_ip, 'slow-' || kind, 'behaviour', count(*),
-        format('{} {} slow-scan growth period(s) judged a scan', count(*), kind)
-    FROM scan_slow
-    WHERE is_scan
-    GROUP BY event_date, src_ip, kind
-    UNION ALL
-    SELECT event_date, src_ip, 'distributed-member', 'behaviour', count(*),
-        format('member of {} coordinated scan group(s)', count(*))
-    FROM members
+        event_date,
+        src_ip,
+        CASE detector
+            WHEN 'scan_fast' THEN 'fast-scan'
+            WHEN 'scan_slow' THEN 'slow-' || kind
+            WHEN 'scan_distributed' THEN 'distributed-member'
+            ELSE replace(detector, '_', '-') || '-' || kind
+        END AS tag,
+        'behaviour' AS kind,
+        count(*) AS probes,
+        CASE any_value(detector)
+            WHEN 'scan_fast' THEN format('over the dynamic threshold in {} window(s)', count(*))
+            WHEN 'scan_slow' THEN format('{} {} slow-scan growth period(s) judged a scan', count(*), any_value(kind))
+            WHEN 'scan_distributed' THEN format('member of {} coordinated scan group(s)', count(*))
+            ELSE format('{} {} finding(s) of {}', count(*), any_value(kind), any_value(detector))
+        END AS evidence
+    FROM findings
     WHERE src_ip IS NOT NULL
-    GROUP BY event_date, src_ip
+    GROUP BY event_date, src_ip, tag
 )
 SELECT event_date::DATE AS event_date, src_ip, tag, kind, probes::BIGINT AS probes, evidence
 FROM (SELECT * FROM tools UNION ALL SELECT * FROM behaviours)

@@ -1,4 +1,6 @@
--- Per-packet signatures of scanning tools, as DuckDB macros over header fields (pipelines/tags.py).
+-- table: tag_macros (intermediate of source_tags): the per-packet signatures of scanning tools, as macros.
+-- kind: intermediate (run by Python, not stored in the warehouse)
+-- Per-packet signatures of scanning tools, as DuckDB macros over header fields (installed by pipelines/tags.py).
 -- Each cites where its rule comes from. Temporary: they live in the connection, never in the file.
 -- ipv4_to_int: dotted IPv4 text as the 32-bit number the header carries (null for anything else).
 CREATE OR REPLACE TEMP MACRO ipv4_to_int(ip) AS

@@ -3,6 +3,7 @@
 -- key: src_ip
 -- built by: pipelines.orgs:scanner_orgs(settings)
 -- reads: events, geo_ip, source_risk, source_features, source_hours, source_ports
+-- checked rows: true
 -- column src_ip VARCHAR: Source (scanner) address; every source seen in events appears once.
 -- column cluster_id INTEGER: Cluster number from the clustering run (-1: DBSCAN noise; null: not a scanning source, not clustered); stable only within one build.
 -- column org VARCHAR: Organization of the cluster: the known organization dominating it (reference lists), else unknown-N; for sources not clustered their listed organization, else 'unclustered'.
@@ -10,3 +11,5 @@
 -- column known_org VARCHAR: The source's own organization on the reference lists (settings orgs.dir), else null.
 -- column setting VARCHAR: Representation clustered: features, graph (features + graph structure) or graph+smoothing (X~ = H^t X).
 -- column algorithm VARCHAR: Clustering algorithm: kmeans, spectral or dbscan.
+-- check critical: ExpectColumnValuesToNotBeNull(column="src_ip")
+-- check warning: ExpectColumnValuesToNotBeNull(column="org")

@@ -1,7 +1,8 @@
 -- table: One input file seen by ingestion, identified by sha256 (the same bytes are counted once).
 -- grain: one row per input file ingested (path and sha256)
 -- key: path
--- built by: pipelines.ingest:ingest_paths (lake/ingest_files/<file key>.parquet; columns: pipelines/ingest/lake.py INGEST_FILES_COLUMNS)
+-- built by: pipelines.ingest:ingest_paths (lake/ingest_files/<file key>.parquet, with these columns)
+-- checked rows: true
 -- column path VARCHAR: Absolute path of the input file (data: never opened as anything but input), as text: bytes that are not UTF-8 written \xNN and a backslash doubled, so any name is stored losslessly.
 -- column sha256 VARCHAR: SHA-256 of the file's bytes as stored (compressed bytes for .gz).
 -- column format VARCHAR: Format detected from the content: pcap, pcapng, cidds, cicflowmeter, nfdump, zeek_tsv, zeek_json, ufw, cowrie, honeypot_json, sensor_jsonl; null when not recognised.
@@ -15,3 +16,7 @@
 -- column skipped BIGINT: Well-formed records that carry no probe (ARP frames, other programs' syslog lines).
 -- column undercounts BOOLEAN: True when the file shows that fewer probes were logged than arrived (UFW's rate-limited logging, kernel log lines suppressed, a sensor's drops over its per-source rate): fast-scan counts on it are lower bounds.
 -- column undercount_reason VARCHAR: Why the file under-counts (the evidence found in it); null when it does not.
+-- check critical: ExpectColumnValuesToNotBeNull(column="path")
+-- check critical: ExpectColumnValuesToBeInSet(column="status", value_set=["ok", "partial", "duplicate", "empty", "error", "refused"])
+-- check warning: ExpectColumnValuesToBeBetween(column="rows", min_value=0)
+-- check warning: ExpectColumnValuesToBeBetween(column="quarantined", min_value=0)

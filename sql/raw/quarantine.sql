@@ -2,8 +2,12 @@
 -- grain: one row per rejected input record, or per damaged stretch of records (its count in records)
 -- key: source_file, location
 -- built by: pipelines.ingest:ingest_paths (lake/quarantine/<file key>.parquet)
+-- checked rows: true
 -- column source_file VARCHAR: Path of the input file holding the rejected record (as in ingest_files.path: bytes that are not UTF-8 written \xNN, a backslash doubled).
 -- column location VARCHAR: Line number (line:N) or byte offset (byte:N) of the record.
 -- column reason VARCHAR: Why the record was rejected, in words.
 -- column raw VARCHAR: The rejected record's first bytes, text or hex, at most 1 KiB; attacker-controlled.
 -- column records BIGINT: Records the row stands for: a damaged stretch of many records is one row with its count.
+-- check critical: ExpectColumnValuesToNotBeNull(column="source_file")
+-- check critical: ExpectColumnValuesToNotBeNull(column="reason")
+-- check warning: ExpectColumnValuesToBeBetween(column="records", min_value=1)

@@ -2,9 +2,12 @@
 -- grain: one row per run_date (the last run of the day)
 -- key: run_date
 -- built by: pipelines.run:record_run
+-- checked rows: run_date = $day
 -- column run_date DATE: Day the run processed (the landing folder's date).
 -- column started_at TIMESTAMP WITH TIME ZONE: When the run's ingestion started, UTC.
 -- column files BIGINT: Input files found in the day's landing folder.
 -- column rows BIGINT: Events ingested from those files.
 -- column quarantined BIGINT: Records rejected into quarantine from those files.
 -- column errors VARCHAR[]: Errors met while ingesting, one message per file.
+-- check warning: ExpectColumnValuesToBeBetween(column="files", min_value=0)
+-- check warning: ExpectColumnValuesToBeBetween(column="quarantined", min_value=0)
