@@ -85,6 +85,10 @@ def _sources(args: argparse.Namespace) -> int:
     for kind, v in result["kinds"].items():
         cells = "  ".join(f"{_num(v[f'recall_{n}'])}/{_num(v[f'precision_{n}'])}" for n in names)
         lines.append(f"  {kind} ({v['sources']}, {v['trw_judged']}): {cells}")
+    if result.get("false_alarms"):
+        lines.append("  benign behaviour (sources): flagged by " + ", ".join(names))
+        for kind, v in result["false_alarms"].items():
+            lines.append(f"  {kind} ({v['sources']}): " + "  ".join(str(v[n]) for n in names))
     emit(result, args.json, "\n".join(lines))
     return 0
 

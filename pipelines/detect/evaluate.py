@@ -256,6 +256,7 @@ def eval_sources(landing: Path, truth: Path | str, settings: Settings) -> dict:
     baseline = {name.removeprefix("scan_") for name in settings.risk.baseline_detectors}
     found["combined"] = set().union(*(flagged for name, flagged in found.items() if name not in baseline))
     unlabelled = 0
+    behaviours: dict[str, set] = {}
     if from_labels:
         kinds, scanners, benign = _label_truth(verdicts)
         unlabelled = len(sources - scanners - benign)
@@ -265,6 +266,7 @@ def eval_sources(landing: Path, truth: Path | str, settings: Settings) -> dict:
         groups = LABEL_GROUPS
     else:
         kinds, scanners = _file_truth(Path(truth))
+        behaviours = _benign_behaviours(Path(truth))
         scanners &= sources  # a scanner with no event in the landing cannot be found
         benign = sources - scanners
         groups = KIND_GROUPS
@@ -293,6 +295,12 @@ def eval_sources(landing: Path, truth: Path | str, settings: Settings) -> dict:
         "sources": len(sources),
         "truth": "labels" if from_labels else "file",
         "unlabelled": unlabelled,
+        # benign behaviours of the truth file (ntp_client, browser, ...): how many of each every detector flagged
+        "false_alarms": {
+            kind: {"sources": len(members & sources)}
+            | {name: len(flagged & members) for name, flagged in found.items()}
+            for kind, members in sorted(behaviours.items())
+        },
     }
 
 
@@ -306,6 +314,16 @@ def _file_truth(truth: Path) -> tuple[dict[str, set], set[str]]:
                 kinds[row["kind"]].add(row["src_ip"])
                 scanners.add(row["src_ip"])
     return kinds, scanners
+
+
+def _benign_behaviours(truth: Path) -> dict[str, set]:
+    """Benign sources of the generator's truth.csv by behaviour (its kind: ntp_client, browser, ...)."""
+    kinds: dict[str, set] = defaultdict(set)
+    with open(truth, newline="", encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            if row["label"] != "scan":
+                kinds[row["kind"] or "benign"].add(row["src_ip"])
+    return kinds
 
 
 def _label_truth(verdicts: dict[str, tuple[bool, bool, bool]]) -> tuple[dict[str, set], set[str], set[str]]:

@@ -30,7 +30,9 @@
 --     packets are never probes;
 --   UDP packets and one-direction UDP flows of the side that spoke first on their conversation (queries
 --     and probes, not answers): succeeded when the other side answered; an unmatched record from a port
---     below 1024 to one above is an answer whose query was not recorded, not a probe;
+--     below 1024 to one above is an answer whose query was not recorded, and a datagram to a host that
+--     sent a query from that port to this service port on a multicast or broadcast group is a member's
+--     answer (mDNS, LLMNR, SSDP), not a probe;
 --   one-direction TCP flow records (CIDDS, NetFlow v5/v9 uni-flows: one side's OR-ed flags): no ACK
 --     from this side (SYN, NULL, FIN, XMAS, ...) is a failed probe, except a bare RST (a teardown); an
 --     ACK without a reset is a conversation (succeeded);
@@ -50,13 +52,22 @@ WITH conversations AS (
     WHERE outcome IS NULL AND conn_state IS NULL AND src_port IS NOT NULL AND dst_port IS NOT NULL
       AND ((source_kind = 'pcap' AND proto IN ('tcp', 'udp')) OR (source_kind = 'flow' AND proto = 'udp'))
     GROUP BY ALL
+), group_queries AS (
+    -- UDP queries to a multicast or broadcast group (mDNS, LLMNR, SSDP, NetBIOS): each member answers
+    -- the querier unicast, from the service port to the port the query came from
+    SELECT DISTINCT src_ip, src_port, dst_port
+    FROM events
+    WHERE proto = 'udp' AND src_port IS NOT NULL AND dst_port IS NOT NULL
+      AND (dst_ip = '255.255.255.255' OR dst_ip LIKE '%.%.%.255' OR lower(dst_ip) LIKE 'ff%:%'
+           OR (dst_ip LIKE '%.%' AND TRY_CAST(split_part(dst_ip, '.', 1) AS INTEGER) BETWEEN 224 AND 239))
 ), roles AS (
     SELECT
         c.src_ip, c.dst_ip, c.src_port, c.dst_port, c.proto,
         r.src_ip IS NOT NULL AS answered,
         -- this side spoke first; on a tie (flow times have millisecond resolution) the side that
-        -- went to the lower port, the service, did
-        (r.src_ip IS NULL OR r.first_ts > c.first_ts OR (r.first_ts = c.first_ts AND c.dst_port <= c.src_port)) AS opened,
+        -- went to the lower port, the service, did; a member's answer to a group query never did
+        (r.src_ip IS NULL OR r.first_ts > c.first_ts OR (r.first_ts = c.first_ts AND c.dst_port <= c.src_port))
+            AND g.src_ip IS NULL AS opened,
         coalesce(
             (c.sent_syn AND r.sent_synack AND c.sent_ack) OR (r.sent_syn AND c.sent_synack AND r.sent_ack)
             OR (c.sent_data AND r.sent_data),
@@ -68,6 +79,8 @@ WITH conversations AS (
     LEFT JOIN conversations AS r
       ON r.src_ip = c.dst_ip AND r.dst_ip = c.src_ip AND r.src_port = c.dst_port AND r.dst_port = c.src_port
      AND r.proto = c.proto
+    LEFT JOIN group_queries AS g
+      ON c.proto = 'udp' AND g.src_ip = c.dst_ip AND g.src_port = c.dst_port AND g.dst_port = c.src_port
 ), icmp_request AS (
     SELECT * FROM events
     WHERE (proto = 'icmp' AND dst_port IN (8, 13, 15, 17)) OR (proto = 'icmpv6' AND dst_port = 128)

@@ -2,9 +2,9 @@
 -- kind: intermediate (run by Python, not stored in the warehouse)
 -- grain: one row per (src_ip, proto, dst_port) the source uses on any host (dst_ip null), or per (src_ip, dst_ip, proto, dst_port) it had a used conversation with
 -- A client uses the service it contacts (Jung et al. 2004; every IDS that counts only failed attempts):
---   a protocol and port is used by a source when at least as many of its distinct conversations there
---     succeeded as failed, over every server it reached in the events at hand (the day, or the span
---     model's lookback): a browser's failed HTTPS among its sessions, NTP to pool servers that answer,
+--   a protocol and port is used by a source when at least as many of the hosts it reached there gave it a
+--     conversation that succeeded as gave it none, in the events at hand (the day, or the span model's
+--     lookback): a browser's failed HTTPS among its sessions, NTP to pool servers that answer,
 --     name lookups that are answered. A scanner's first contacts mostly fail; contacts of unknown
 --     outcome (firewall drops, decoys) never make a port used;
 --   a host and port is used when the source had a used conversation with it: its other attempts there
@@ -18,13 +18,17 @@ WITH known AS (
     SELECT src_ip, dst_ip, src_port, proto, dst_port, contact_outcome
     FROM contacts
     WHERE opened AND NOT to_group AND contact_outcome IN ('succeeded', 'failed')
+), hosts AS (
+    -- per host reached on the port: did any conversation with it succeed
+    SELECT src_ip, proto, dst_port, dst_ip, bool_or(contact_outcome = 'succeeded') AS ok
+    FROM known
+    GROUP BY ALL
 )
 SELECT src_ip, NULL::VARCHAR AS dst_ip, proto, dst_port
-FROM known
+FROM hosts
 GROUP BY src_ip, proto, dst_port
-HAVING count(DISTINCT (dst_ip, src_port)) FILTER (WHERE contact_outcome = 'succeeded')
-    >= count(DISTINCT (dst_ip, src_port)) FILTER (WHERE contact_outcome = 'failed')
+HAVING count(*) FILTER (WHERE ok) >= count(*) FILTER (WHERE NOT ok)
 UNION ALL
-SELECT DISTINCT src_ip, dst_ip, proto, dst_port
-FROM known
-WHERE contact_outcome = 'succeeded'
+SELECT src_ip, dst_ip, proto, dst_port
+FROM hosts
+WHERE ok
