@@ -130,6 +130,8 @@ def _conn(t: datetime, src: str, dst: str, dport: int, state: str) -> str:
     return json.dumps({
         "ts": t.timestamp(), "uid": "C1", "id.orig_h": src, "id.orig_p": 40000, "id.resp_h": dst, "id.resp_p": dport,
         "proto": "tcp", "conn_state": state, "history": "S" if state == "S0" else "ShADadFf",
+        # a used session carries payload both ways (an SF without any is how a connect scan closes)
+        "orig_bytes": 0 if state == "S0" else 517, "resp_bytes": 0 if state == "S0" else 4096,
     })  # fmt: skip
 
 

@@ -43,11 +43,6 @@ def test_eval_sources_contract_and_fast_scans_found(scores: dict) -> None:
     assert result["kinds"]["slow"]["recall_combined"] >= 0.8
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 25: the day holds benign look-alikes of scans (NTP, browsers, name services, P2P, an IoT "
-    "device) that today's detectors flag; passes, and must lose this mark, when clients stop being scanners",
-)
 def test_eval_sources_precision_with_benign_lookalikes_of_scans(scores: dict) -> None:
     # benign sessions, clients of many servers and LAN chatter must not drown the scanners (issue 25: >= 0.99)
     assert scores["detectors"]["combined"]["precision"] >= 0.99
