@@ -143,6 +143,13 @@ def _work_files(warehouse: Path, name: str, day: date, shards: int) -> list[str]
 # --- what a step reads -----------------------------------------------------------------------
 
 
+# A UDP record to a multicast or broadcast group, as sql/detect/contacts.sql's group_queries reads them.
+GROUP_QUERY = (
+    "(proto = 'udp' AND (dst_ip = '255.255.255.255' OR dst_ip LIKE '%.%.%.255' OR lower(dst_ip) LIKE 'ff%:%'"
+    " OR (dst_ip LIKE '%.%' AND TRY_CAST(split_part(dst_ip, '.', 1) AS INTEGER) BETWEEN 224 AND 239)))"
+)
+
+
 def shard_of(column: str, shards: int) -> str:
     """SQL: the shard (0..shards-1) of an address column; rows without an address go to shard 0."""
     return f"(CASE WHEN {column} IS NULL THEN 0 ELSE hash({column}) % {int(shards)} END)"
@@ -160,8 +167,10 @@ def load_inputs(
         if name == "events":
             where = ""
             if shards > 1:
+                # and every UDP query to a group: a member's answer to it is judged against it (contacts.sql)
                 where = (
                     f"WHERE {shard_of('src_ip', shards)} = {int(shard)} OR {shard_of('dst_ip', shards)} = {int(shard)}"
+                    f" OR {GROUP_QUERY}"
                 )
             wh.lake_view(con, warehouse, name, entry.schema, day, where)
         else:

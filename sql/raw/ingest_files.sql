@@ -17,6 +17,6 @@
 -- column undercounts BOOLEAN: True when the file shows that fewer probes were logged than arrived (UFW's rate-limited logging, kernel log lines suppressed, a sensor's drops over its per-source rate): fast-scan counts on it are lower bounds.
 -- column undercount_reason VARCHAR: Why the file under-counts (the evidence found in it); null when it does not.
 -- check critical: ExpectColumnValuesToNotBeNull(column="path")
--- check critical: ExpectColumnValuesToBeInSet(column="status", value_set=["ok", "partial", "duplicate", "empty", "error", "refused"])
+-- check critical: ExpectColumnValuesToBeInSet(column="status", value_set=["ok", "partial", "duplicate", "empty", "error", "refused", "skipped"])
 -- check warning: ExpectColumnValuesToBeBetween(column="rows", min_value=0)
 -- check warning: ExpectColumnValuesToBeBetween(column="quarantined", min_value=0)
