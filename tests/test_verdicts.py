@@ -157,6 +157,17 @@ def test_one_device_on_a_quiet_sensor_retrying_one_server_is_no_fast_scan() -> N
     assert set(without_floor["src_ip"].to_pylist()) == {iot} and max(without_floor["threshold"].to_pylist()) <= 3.5
 
 
+def _run_as_a_user(folder: Path) -> dict:
+    """`scansense run` of 2025-11-26 from `folder` with relative paths and no SCANSENSE_ variables; its --json."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SCANSENSE_")}
+    done = subprocess.run(
+        [SCANSENSE, "run", "--date", "2025-11-26", "--landing", "landing", "--warehouse", "wh", "--no-email", "--json"],
+        cwd=folder, env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def _ufw(t: datetime, src: str, dst: str, dport: int) -> str:
     return (
         f"{t:%b %d %H:%M:%S} gw kernel: [{t.timestamp():.6f}] [UFW BLOCK] IN=eth1 OUT= SRC={src} DST={dst} "
@@ -175,14 +186,7 @@ def test_a_daytime_scan_from_inside_the_site_is_malicious_and_exported(tmp_path:
     day_dir = tmp_path / "landing" / "2025-11-26"
     day_dir.mkdir(parents=True)
     (day_dir / "ufw.log").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SCANSENSE_")}
-    done = subprocess.run(
-        [SCANSENSE, "run", "--date", "2025-11-26", "--landing", "landing", "--warehouse", "wh", "--no-email", "--json"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-2000:]
-    summary = json.loads(done.stdout.strip().splitlines()[-1])
-    assert summary["published"]
+    assert _run_as_a_user(tmp_path)["published"]
     with duckdb.connect(str(tmp_path / "wh" / "scansense.duckdb"), read_only=True) as con:
         malicious, reasons, time_score, geo_score = con.execute(
             "SELECT malicious, reasons, time_score, geo_score FROM source_risk WHERE src_ip = $ip", {"ip": inside}
@@ -237,12 +241,7 @@ def test_an_icmp_sweep_in_zeek_conn_logs_is_found(tmp_path: Path) -> None:
     day_dir.mkdir(parents=True)
     (day_dir / "conn.log").write_text(_zeek_tsv(_icmp_sweep("198.51.100.20")), encoding="utf-8")
     (day_dir / "conn.json").write_text(_zeek_json(_icmp_sweep("198.51.100.21")), encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SCANSENSE_")}
-    done = subprocess.run(
-        [SCANSENSE, "run", "--date", "2025-11-26", "--landing", "landing", "--warehouse", "wh", "--no-email", "--json"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-2000:]
+    _run_as_a_user(tmp_path)
     with duckdb.connect(str(tmp_path / "wh" / "scansense.duckdb"), read_only=True) as con:
         kinds = con.execute("SELECT DISTINCT src_ip, proto, dst_port FROM events ORDER BY ALL").fetchall()
         found = {r[0] for r in con.execute("SELECT DISTINCT src_ip FROM findings").fetchall()}
