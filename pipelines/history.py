@@ -1,10 +1,15 @@
-"""`source_history`: one row per source over every day in the lake, rebuilt from scratch by each run.
+"""`source_history`: one row per source over every day in the lake, folded day by day.
 
-A full recomputation from the lake's per-day partitions, so a rerun or any backfill order gives
-the same rows. `pipelines/run.py` makes two calls: `publish_day` builds `source_tags` and
-`source_history` in the warehouse being built; `export_published` writes the day's exports from
-the warehouse file once it is published, so a day that is not published (critical DQ failure, or
-a crash before the swap) never leaves exports behind.
+Rebuilding it from every day of the lake made each day of history cost more (issue 27). A day now
+stores its state (`sql/history/source_history_state.sql`: per source, what the day adds, with
+distinct ports and hosts as lists) merged into the previous day's, as the lake partition
+`source_history/date=<day>/`; the published table is the latest state with today's organizations
+and allow-list (`source_history_publish.sql`). A rerun or backfill merges from the state of the
+day before it and folds the later days again (`pipelines/publishing.py`), so any order gives the
+rows of `source_history.sql`, the rebuild from scratch that `build_history` still runs and tests
+compare with. `export_published` writes the day's exports from the warehouse file once it is
+published, so a day that is not published (critical DQ failure, or a crash before the swap) never
+leaves exports behind.
 """
 
 from __future__ import annotations
@@ -14,8 +19,11 @@ from datetime import date
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from pipelines import tags
+from pipelines import warehouse as wh
 from pipelines.allow import allowed_table, read_allow_file
 from pipelines.layout import layout
 from pipelines.settings import Settings
@@ -25,6 +33,10 @@ from pipelines.warehouse import apply_comments, sql_header_comments
 log = logging.getLogger(__name__)
 
 SOURCE_HISTORY_SQL = "history/source_history"
+STATE_SQL = "history/source_history_state"
+MERGE_SQL = "history/source_history_merge"
+PUBLISH_SQL = "history/source_history_publish"
+STATE_TABLE = "source_history"  # lake table of the per-day states (`source_history/date=<day>/`)
 
 
 def register_allowed(con: duckdb.DuckDBPyConnection, settings: Settings, name: str = "history_allowed") -> None:
@@ -53,8 +65,81 @@ def build_history(con: duckdb.DuckDBPyConnection, settings: Settings) -> dict[st
 
 
 def publish_day(con: duckdb.DuckDBPyConnection, day: date, settings: Settings) -> dict[str, object]:
-    """Build the history tables in the warehouse being built (exports wait for the publish)."""
+    """Build the history tables in `con` from every day loaded there, from scratch (exports wait for the publish)."""
     return {"history": build_history(con, settings)}
+
+
+def day_tags(con: duckdb.DuckDBPyConnection, settings: Settings) -> pa.Table:
+    """Tag the sources of the day loaded in `con` (the day's `source_tags` partition)."""
+    return tags.source_tags(con, settings.tags)
+
+
+def day_state(con: duckdb.DuckDBPyConnection) -> pa.Table:
+    """The history state of the days loaded in `con` (events, source_risk, detectors, source_tags)."""
+    stand_ins = tags.register_stand_ins(con)
+    try:
+        return con.execute(read_sql(STATE_SQL)).to_arrow_table()
+    finally:
+        for name in stand_ins:
+            con.unregister(name)
+
+
+def state_before(warehouse: Path, day: date) -> pa.Table | None:
+    """The stored state of the latest day before `day`, None when there is none."""
+    earlier = [d for d in wh.lake_days(warehouse, STATE_TABLE) if d < day]
+    if not earlier:
+        return None
+    return pq.read_table(wh.lake_files(warehouse, STATE_TABLE, earlier[-1]))
+
+
+def merge_states(before: pa.Table | None, day_rows: pa.Table) -> pa.Table:
+    """The state of the days of `before` and of `day_rows` together (every day of `before` is earlier)."""
+    if before is None:
+        return day_rows
+    con = duckdb.connect()
+    try:
+        con.register("history_before", before)
+        con.register("history_day", day_rows)
+        return con.execute(read_sql(MERGE_SQL)).to_arrow_table()
+    finally:
+        con.close()
+
+
+def fold_day(con: duckdb.DuckDBPyConnection, day: date, settings: Settings) -> pa.Table:
+    """The state of the day loaded in `con` merged into the previous day's (the day's `source_history` partition)."""
+    return merge_states(state_before(settings.warehouse, day), day_state(con))
+
+
+def latest_state(warehouse: Path) -> pa.Table | None:
+    """The state of the latest day stored (every day folded), None before the first."""
+    days = wh.lake_days(warehouse, STATE_TABLE)
+    return pq.read_table(wh.lake_files(warehouse, STATE_TABLE, days[-1])) if days else None
+
+
+def publish_history(con: duckdb.DuckDBPyConnection, state: pa.Table | None, settings: Settings) -> int:
+    """Create table `source_history` (with comments) in `con` from a folded state and `con`'s scanner_orgs."""
+    con.register("history_state", state if state is not None else _empty_state(con))
+    ips = con.execute("SELECT src_ip FROM history_state WHERE first_date IS NOT NULL").to_arrow_table()
+    con.register("history_allowed", allowed_table(ips.column(0).to_pylist(), read_allow_file(settings.site.allow)))
+    try:
+        wh.drop_relation(con, "source_history")
+        con.execute(f"CREATE TABLE source_history AS {read_sql(PUBLISH_SQL)}")
+    finally:
+        con.unregister("history_state")
+        con.unregister("history_allowed")
+    table, columns = sql_header_comments(read_sql(PUBLISH_SQL))
+    apply_comments(con, "source_history", table or "source_history", columns)
+    return int(con.execute("SELECT count(*) FROM source_history").fetchone()[0])
+
+
+def _empty_state(con: duckdb.DuckDBPyConnection) -> pa.Table:
+    """A state with no rows and the state's columns (a warehouse whose days have no sources yet)."""
+    stand_ins = tags.register_stand_ins(con)
+    try:
+        return con.execute(f"SELECT * FROM ({read_sql(STATE_SQL)}) WHERE false").to_arrow_table()
+    finally:
+        for name in stand_ins:
+            con.unregister(name)
 
 
 def export_published(published: Path, day: date, settings: Settings) -> Path | None:

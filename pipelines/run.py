@@ -263,42 +263,45 @@ def stage_publish(
     `stage_report` (the DAG's own task); a rejected build's report is always made here, from it.
     """
     from dashboards.report import build_report
-    from pipelines import orgs, quality
+    from pipelines import publishing, quality
+    from pipelines.history import export_published
 
     watch = watch or Stopwatch()
     warehouse = settings.warehouse
     build_file = wh.new_build_path(warehouse)
     con = duck.connect(settings, build_file)
     try:
-        with watch.step("load"):
-            # A new warehouse whose first day had no input has no registry rows nor addresses yet:
-            # tables without lake files are created empty with their catalog columns.
-            for entry in catalog.tables("raw", "staging", "detect", "score"):
-                wh.load_lake_table(con, warehouse, entry.name, entry.schema)
+        # Issue 27: the published file holds views over the lake's files and source_history; what a
+        # day adds (organizations, marts, tags, history state) is built from the day's own
+        # partitions and stored beside them (pipelines/publishing.py).
         with watch.step("scanner_orgs"):
-            org_rows = orgs.scanner_orgs(con, settings)
-            wh.write_parquet_atomic(org_rows, wh.lake_dir(warehouse, "scanner_orgs") / "scanner_orgs.parquet")
-            con.register("scanner_orgs_rows", org_rows)
-            con.execute("CREATE TABLE scanner_orgs AS SELECT * FROM scanner_orgs_rows")
-            con.unregister("scanner_orgs_rows")
+            parts = {"scanner_orgs": publishing.cluster_orgs(con, day, settings)}
+        with watch.step("load"):
+            earlier, later = publishing.days_to_refold(day, settings)
+            for other in earlier:  # a warehouse from before the per-day history states: once
+                publishing.rebuild_day(other, settings)
+            publishing.day_views(con, settings, [day])
         with watch.step("marts"):
-            wh.build_marts(con, {"tz": settings.site.timezone})
+            parts |= publishing.day_parts(con, day, settings)
         with watch.step("quality"):
             results = quality.run_checks(con, day, settings, docs_dir=layout(warehouse).dq)
             dq_rows = quality.dq_results_table(results, day)
             wh.write_day_partition(warehouse, "dq_results", day, dq_rows)
-            wh.load_lake_table(con, warehouse, "dq_results")
+        dq_failed = [f"{r.table_name}: {r.expectation}" for r in results if r.critical and not r.success]
         with watch.step("publish"):
+            if not dq_failed:  # a rejected day's parts are not stored: the published views stay as they were
+                publishing.store_parts(parts, day, settings)
+                for other in later:  # a rerun or backfill: the later days' history states include this day
+                    publishing.rebuild_day(other, settings)
+            if dq_failed:  # the rejected build keeps the day alone, for its report
+                publishing.rejected_views(con, parts, settings)
+            else:
+                publishing.publish_views(con, settings)
             for entry in catalog.tables():
                 wh.apply_comments(con, entry.name, entry.comment, entry.column_comments)
             missing = wh.missing_comments(con)
             if missing:
                 log.warning("columns without a COMMENT: %s", ", ".join(missing))
-            dq_failed = [f"{r.table_name}: {r.expectation}" for r in results if r.critical and not r.success]
-            # Issue 18: source_tags and source_history (the exports follow the publish, below).
-            from pipelines.history import export_published, publish_day
-
-            publish_day(con, day, settings)
             con.execute("CHECKPOINT")
     finally:
         con.close()
