@@ -1,10 +1,11 @@
 """`scansense query`: SQL over the published warehouse and nothing else.
 
-The file is opened read-only with DuckDB's own lock-down given at connect time, so it holds before
-the first user statement: no file system (read_csv, read_text, glob, COPY, ATTACH, EXPORT), no
+The file is opened read-only with DuckDB's own lock-down set before the first user statement: no
+file system (read_csv, read_text, glob, COPY, ATTACH, EXPORT) but the warehouse's lake, no
 extension install or load, and the configuration locked so SET, RESET and PRAGMA cannot undo it.
-Every warehouse table lives inside the DuckDB file, so no allowed_directories / allowed_paths are
-needed.
+The warehouse's history tables are views over the lake's Parquet files (issue 27), so the lake is
+the one allowed directory; DuckDB would let COPY write there, so only statements that read (SELECT,
+EXPLAIN) are run at all.
 """
 
 from __future__ import annotations
@@ -16,15 +17,20 @@ from typing import Any
 from pipelines.layout import layout
 from pipelines.terminal import escape_controls
 
-# Order matters only for lock_configuration, which DuckDB applies after the others.
-SANDBOX: dict[str, Any] = {
-    "enable_external_access": False,  # no files but the warehouse, no network, no Python replacement scans
+# Given at connect time: nothing can be downloaded or loaded even by the statements below.
+SANDBOX_AT_CONNECT: dict[str, Any] = {
     "autoinstall_known_extensions": False,  # never download an extension
     "autoload_known_extensions": False,  # never load one behind a function call
     "allow_community_extensions": False,
+}
+# Set right after connecting, before the user's SQL (allowed_directories cannot be given at connect
+# time, and must be set before external access is turned off); lock_configuration comes last.
+SANDBOX: dict[str, Any] = {
+    "enable_external_access": False,  # no files but the lake, no network, no Python replacement scans
     "lock_configuration": True,  # SET / RESET / PRAGMA of any setting fail from here on
 }
 REFUSED_HINT = "scansense query reads the warehouse's tables only: no files, extensions or settings"
+READING = ("SELECT", "EXPLAIN")  # statement types run; anything else (COPY, EXPORT, SET, ...) is refused
 
 
 class QueryError(Exception):
@@ -64,10 +70,17 @@ def run_query(warehouse: Path, sql: str) -> QueryResult:
     if not path.is_file():
         raise QueryError(f"no warehouse at {path}: run `scansense run` first")
     try:
-        con = duckdb.connect(str(path), read_only=True, config=dict(SANDBOX))
+        con = duckdb.connect(str(path), read_only=True, config=dict(SANDBOX_AT_CONNECT))
+        lake = str(layout(warehouse).lake.resolve()) + "/"
+        con.execute("SET allowed_directories = $dirs", {"dirs": [lake]})
+        for name, value in SANDBOX.items():  # lock_configuration last
+            con.execute(f"SET {name} = {str(value).lower()}")
     except duckdb.Error as exc:
         raise QueryError(f"cannot open {path}: {_first_line(exc)}") from None
     try:
+        kinds = {s.type.name for s in con.extract_statements(sql)}
+        if kinds - set(READING):
+            raise duckdb.PermissionException(f"statement {', '.join(sorted(kinds - set(READING)))} is not allowed")
         cur = con.execute(sql)
         columns = [d[0] for d in cur.description] if cur.description else []
         rows = cur.fetchall() if columns else []

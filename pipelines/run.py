@@ -115,10 +115,15 @@ def open_sensor_dumps(landing: Path, day: date) -> list[Path]:
 
 
 def ingest_file(path: Path, settings: Settings, year: int | None = None) -> dict:
-    """Ingest one input file into the lake (the DAG maps this over a day's files)."""
+    """Ingest one input file into the lake."""
+    return ingest_batch([path], settings, year=year)
+
+
+def ingest_batch(paths: list[Path] | list[str], settings: Settings, year: int | None = None) -> dict:
+    """Ingest a batch of input files into the lake (the DAG maps this over a day's batches, `pipelines.batches`)."""
     from pipelines.ingest import ingest_paths
 
-    summary = ingest_paths([Path(path)], settings, year=year)
+    summary = ingest_paths([Path(p) for p in paths], settings, year=year)
     return {
         "files": summary.files,
         "rows": summary.rows,

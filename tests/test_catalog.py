@@ -103,7 +103,11 @@ def warehouse(tmp_path_factory) -> Path:
 def test_warehouse_table_has_the_catalog_columns_types_and_comments(warehouse: Path, name: str) -> None:
     t = catalog.table(name)
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        (comment,) = con.execute("SELECT comment FROM duckdb_tables() WHERE table_name = $t", {"t": name}).fetchone()
+        (comment,) = con.execute(  # a table, or a view over the lake's files (issue 27)
+            "SELECT comment FROM duckdb_tables() WHERE table_name = $t"
+            " UNION ALL SELECT comment FROM duckdb_views() WHERE view_name = $t AND NOT internal",
+            {"t": name},
+        ).fetchone()
         columns = con.execute(
             "SELECT column_name, data_type, comment FROM duckdb_columns() WHERE table_name = $t ORDER BY column_index",
             {"t": name},
