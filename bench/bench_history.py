@@ -102,15 +102,21 @@ def _size(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
 
-def copy_history(template: Path, warehouse: Path, days: int) -> None:
-    """A warehouse whose lake holds the template's day under `days` dates ending at the template's day."""
+def copy_history(template: Path, warehouse: Path, days: int, derived: bool = False) -> None:
+    """A warehouse whose lake holds the template's day under `days` dates ending at the template's day.
+
+    With `derived`, the day's marts, tags, history state and organizations are copied too instead of
+    being built by the first run: every copied day has the same sources, ports and hosts, so the
+    folded state has the same rows and list lengths as the one-day state copied (only its counts,
+    such as days_active, differ), and a run costs the same; it saves the first run's folding.
+    """
     shutil.copytree(template / "lake", warehouse / "lake")
     geo = template / "geo"
     if geo.exists():
         (warehouse / "geo").symlink_to(geo.resolve())
     for table in (warehouse / "lake").iterdir():
         source = table / f"date={FIRST.isoformat()}"
-        if not source.is_dir() or table.name in DERIVED:
+        if not source.is_dir() or (table.name in DERIVED and not derived):
             continue
         for k in range(1, days):
             shutil.copytree(source, table / f"date={(FIRST - timedelta(days=k)).isoformat()}")
@@ -123,6 +129,7 @@ def main() -> int:
     parser.add_argument("--scale", type=float, default=0.2, help="generated day's volume (0.2: ~56,000 events)")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--code", type=Path, action="append", help="checkouts to compare (default: this one)")
+    parser.add_argument("--copy-derived", action="store_true", help="copy derived partitions (see copy_history)")
     parser.add_argument("--keep", type=Path, help="work folder kept after the run (default: a temporary one)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -145,7 +152,7 @@ def main() -> int:
             return 1
         history = work / f"history-{name}"
         history.mkdir()
-        copy_history(template, history, args.days)
+        copy_history(template, history, args.days, derived=args.copy_derived)
         timed_run(code, history, empty, orgs, FIRST)  # folds the copied days (a warehouse's first run)
         results[name] = {"rerun": [], "fresh": []}
     for _ in range(args.rounds):

@@ -2,7 +2,8 @@
 
 Each stage is a function of (day, settings) so the CLI, the Airflow DAG and the tests call the same
 code. Per-day outputs go to the Parquet lake (replaced whole on rerun); the analyst-facing DuckDB
-file is rebuilt from the lake and swapped in atomically only when the critical checks pass.
+file (views over the lake and source_history) is built anew and swapped in atomically only when
+the critical checks pass.
 """
 
 from __future__ import annotations
@@ -35,8 +36,8 @@ DAY_TABLES = catalog.names("detect", "score")
 RUN_STEPS = (
     "ingest",
     *(s.table for s in steps.table_steps()),
+    *catalog.names("orgs"),  # publish clusters the window first (pipelines/publishing.py), then the day's parts
     "load",
-    *catalog.names("orgs"),
     "marts",
     "quality",
     "publish",
@@ -261,7 +262,10 @@ def stage_publish(
     watch: Stopwatch | None = None,
     with_report: bool = True,
 ) -> dict:
-    """Build the warehouse from the lake, cluster, build marts, check quality, publish, report, email.
+    """Cluster, build the day's marts, tags and history, check quality, publish the views, report, email.
+
+    The published file is views over the lake plus `source_history` (pipelines/publishing.py): what
+    publishing a day costs does not grow with the days before it (issue 27).
 
     `email_on_dq_failure` mails the marked report only when critical checks failed (the DAG's
     report DAG mails published days). `with_report=False` leaves a published day's report to
