@@ -2,7 +2,9 @@
 
 History is built cheaply, as issue 27's measurement did: one generated day is run once, then its
 lake partitions (every `date=<day>/` folder of every table) are copied under the N-1 dates before
-it, so the history warehouse holds N days and the fresh one day 1 alone. Both are then run with an
+it, every date and timestamp column moved by as many days (a copy left as it was would be N
+duplicates of one day, which the checks reject), so the history warehouse holds N days and the
+fresh one day 1 alone. Both are then run with an
 empty landing folder (nothing to ingest: ingest does not depend on history), alternately, each run
 under /usr/bin/time -v: wall seconds and the child's peak RSS, the published file's size and the
 lake's, and the time of the analysts' example queries (sql/examples/) on the published file.
@@ -33,6 +35,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import duckdb  # noqa: E402
+import pyarrow as pa  # noqa: E402
+import pyarrow.compute as pc  # noqa: E402
+import pyarrow.parquet as pq  # noqa: E402
 
 from pipelines.generate import generate  # noqa: E402
 
@@ -118,8 +123,25 @@ def copy_history(template: Path, warehouse: Path, days: int, derived: bool = Fal
         source = table / f"date={FIRST.isoformat()}"
         if not source.is_dir() or (table.name in DERIVED and not derived):
             continue
+        files = [(f.name, pq.read_table(f)) for f in sorted(source.glob("*.parquet"))]
         for k in range(1, days):
-            shutil.copytree(source, table / f"date={(FIRST - timedelta(days=k)).isoformat()}")
+            folder = table / f"date={(FIRST - timedelta(days=k)).isoformat()}"
+            folder.mkdir()
+            for name, rows in files:
+                pq.write_table(shifted(rows, -k), folder / name, compression="zstd")
+
+
+def shifted(rows: pa.Table, days: int) -> pa.Table:
+    """`rows` moved by `days`: every date and timestamp column, so a copy is another day, not a duplicate."""
+    delta = timedelta(days=days)
+    for i, field in enumerate(rows.schema):
+        if pa.types.is_date32(field.type):
+            moved = pc.add(rows.column(i).cast(pa.timestamp("s")), pa.scalar(delta, pa.duration("s")))
+            rows = rows.set_column(i, field, moved.cast(pa.date32()))
+        elif pa.types.is_timestamp(field.type):
+            moved = pc.add(rows.column(i), pa.scalar(delta, pa.duration(field.type.unit)))
+            rows = rows.set_column(i, field, moved.cast(field.type))
+    return rows
 
 
 def main() -> int:
