@@ -18,11 +18,12 @@ partitions are built again, each from its own day.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from pipelines import catalog, duck, history, tags
 from pipelines import warehouse as wh
@@ -47,6 +48,31 @@ def cluster_orgs(con: duckdb.DuckDBPyConnection, day: date, settings: Settings) 
     wh.lake_relation(con, settings.warehouse, "events", catalog.table("events").schema, days=days)
     wh.lake_relation(con, settings.warehouse, "geo_ip", catalog.table("geo_ip").schema)
     return window.stable_ids(orgs.scanner_orgs(con, settings), window.previous(settings.warehouse, day))
+
+
+def refresh_later_orgs(day: date, settings: Settings) -> list[date]:
+    """After `day` is stored, bring the organizations of the days after it up to date; returns those days.
+
+    A backfill changes the window of the next `window_days - 1` days: they are clustered again. The
+    days after those keep their clusters, but their ids follow the earlier days' (renumbered), so the
+    organizations are the same whatever order the days ran in. A run of the latest day has none.
+    """
+    warehouse = settings.warehouse
+    later = [d for d in wh.lake_days(warehouse, window.TABLE) if d > day]
+    reach = day + timedelta(days=max(1, settings.orgs.window_days))
+    for other in later:
+        if other < reach:
+            con = duck.connect(settings)
+            try:
+                rows = cluster_orgs(con, other, settings)
+            finally:
+                con.close()
+        else:
+            rows = window.stable_ids(
+                pq.read_table(wh.lake_files(warehouse, window.TABLE, other)), window.previous(warehouse, other)
+            )
+        wh.write_day_partition(warehouse, window.TABLE, other, rows)
+    return later
 
 
 def day_parts(con: duckdb.DuckDBPyConnection, day: date, settings: Settings) -> dict[str, pa.Table]:

@@ -302,6 +302,7 @@ def stage_publish(
                 publishing.store_parts(parts, day, settings)
                 for other in later:  # a rerun or backfill: the later days' history states include this day
                     publishing.rebuild_day(other, settings)
+                publishing.refresh_later_orgs(day, settings)  # and their organizations' windows
             if dq_failed:  # the rejected build keeps the day alone, for its report
                 publishing.rejected_views(con, parts, settings)
             else:
