@@ -2,7 +2,7 @@
 ### scansense_daily
 
 Every day: wait for the sensor's dumps to close, ingest the day's landing files (one mapped task
-per file), record the day's counts, then one task per step of the table catalog
+per batch of files of about `[airflow] ingest_batch_mb` MB), record the day's counts, then one task per step of the table catalog
 (`pipelines/steps.py`): geography (`geo_ip`), each detector of the `detect` layer, `findings`,
 risk (`source_risk`), each waiting for the tables it reads. Every such task reads its inputs from
 the lake and replaces its own day partition, so any one can be cleared and retried alone. With
@@ -87,29 +87,34 @@ def scansense_daily():
         return not open_sensor_dumps(load_settings().landing, date.fromisoformat(ds))
 
     @task(execution_timeout=timedelta(minutes=5))
-    def list_files(ds: str | None = None) -> list[str]:
+    def list_files(ds: str | None = None) -> list[list[str]]:
         """
         List every path of the day's landing folder (`<landing>/<day>/`, sensor dumps) as the one
-        walk `scansense run` and `scansense ingest` share finds it: links, special, hidden and
-        partial files included, so that each gets its registry row; names as stored texts.
+        walk `scansense run` and `scansense ingest` share finds it (links, special, hidden and
+        partial files included, so that each gets its registry row; names as stored texts), grouped
+        into batches of about `[airflow] ingest_batch_mb` MB: one ingest task per batch.
         """
         from datetime import date
 
+        from pipelines.batches import ingest_batches, sizes
+        from pipelines.ingest.names import path_of
         from pipelines.run import day_file_names
 
         settings = load_settings()
-        return day_file_names(settings.landing, date.fromisoformat(ds), settings)
+        names = day_file_names(settings.landing, date.fromisoformat(ds), settings)
+        measured = [size for _, size in sizes(path_of(n) for n in names)]
+        return ingest_batches(list(zip(names, measured, strict=True)), settings.airflow.ingest_batch_mb)
 
     @task(execution_timeout=timedelta(hours=1))
-    def ingest(path: str, ds: str | None = None) -> dict:
+    def ingest(paths: list[str], ds: str | None = None) -> dict:
         """
-        Ingest one path into the lake's `events` and `quarantine` tables (one mapped task per path;
-        paths are independent), or record why it is not read. Re-running it replaces the file's
-        rows, never doubles them.
+        Ingest a batch of the day's paths into the lake's `events` and `quarantine` tables (one
+        mapped task per batch; paths are independent), or record why one is not read. Re-running
+        it replaces the files' rows, never doubles them.
         """
-        from pipelines.run import ingest_file
+        from pipelines.run import ingest_batch
 
-        return ingest_file(path, load_settings(), year=int(ds[:4]))
+        return ingest_batch(paths, load_settings(), year=int(ds[:4]))
 
     @task(execution_timeout=timedelta(minutes=10))
     def record(summaries: list[dict], ds: str | None = None) -> dict:
@@ -181,7 +186,7 @@ def scansense_daily():
     files = list_files()
     sensor_dumps_closed() >> files
     # A mapped task does not take its docstring as doc_md by itself (Airflow 3.3): given here.
-    summaries = ingest.override(doc_md=ingest.function.__doc__).expand(path=files)
+    summaries = ingest.override(doc_md=ingest.function.__doc__).expand(paths=files)
     tasks = {RECORD: record(summaries)}
     for step in STEPS:  # dependencies from the catalog's reads (steps.table_steps), none written here
         one = table_step.override(task_id=step.name, doc_md=step.doc)

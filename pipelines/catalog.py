@@ -18,12 +18,11 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import pyarrow as pa
-
 from pipelines.sqlfiles import SQL_DIR, header_entries, split_header
 
 if TYPE_CHECKING:
     import duckdb
+    import pyarrow as pa
 
     from pipelines.settings import Settings
 
@@ -33,22 +32,29 @@ LAYERS = ("raw", "staging", "detect", "score", "orgs", "history", "marts", "meta
 # query whose rows only the checks read (cross-table agreement).
 KINDS = ("table", "intermediate", "check")
 
-_ARROW = {
-    "VARCHAR": pa.string(),
-    "BIGINT": pa.int64(),
-    "INTEGER": pa.int32(),
-    "DOUBLE": pa.float64(),
-    "BOOLEAN": pa.bool_(),
-    "DATE": pa.date32(),
-    "TIMESTAMP WITH TIME ZONE": pa.timestamp("us", tz="UTC"),
+# DuckDB column type -> its Arrow type, built from the pyarrow module (imported when first needed).
+_ARROW: dict[str, Callable] = {
+    "VARCHAR": lambda pa: pa.string(),
+    "BIGINT": lambda pa: pa.int64(),
+    "INTEGER": lambda pa: pa.int32(),
+    "DOUBLE": lambda pa: pa.float64(),
+    "BOOLEAN": lambda pa: pa.bool_(),
+    "DATE": lambda pa: pa.date32(),
+    "TIMESTAMP WITH TIME ZONE": lambda pa: pa.timestamp("us", tz="UTC"),
 }
 
 
 def arrow_type(sql_type: str) -> pa.DataType:
-    """The Arrow type the lake stores for a DuckDB column type (`X[]` is a list of X)."""
+    """The Arrow type the lake stores for a DuckDB column type (`X[]` is a list of X).
+
+    pyarrow is imported here, not with the module: the DAG file reads the catalog at parse time in
+    every task process, and pyarrow's import (with numpy) was most of that (issue 27).
+    """
+    import pyarrow as pa
+
     if sql_type.endswith("[]"):
         return pa.list_(arrow_type(sql_type[:-2]))
-    return _ARROW[sql_type]
+    return _ARROW[sql_type](pa)
 
 
 @dataclass(frozen=True)
@@ -101,6 +107,8 @@ class Table:
     @property
     def schema(self) -> pa.Schema:
         """The Arrow schema of the table's lake files."""
+        import pyarrow as pa
+
         return pa.schema([(c.name, arrow_type(c.type)) for c in self.columns])
 
 

@@ -1,11 +1,16 @@
-"""The `history` layer: `source_tags` and `source_history`, rebuilt over every day by each run, and the day's exports.
+"""The `history` layer: `source_tags` (a partition per day) and `source_history` (folded day by day), and the day's exports.
 
-Both are catalog tables (`sql/history/<table>.sql`: typed header, key, checks) built in the
-warehouse being built, after the organizations and before the marts and the checks, from every
-day's rows loaded there; they read detectors only through `findings`, so a new detector shows up
-in them with no edit. A full recomputation, so a rerun or any backfill order gives the same rows.
-`export_published` writes the day's exports from the warehouse file once it is published, so a
-day that is not published (critical DQ failure, or a crash before the swap) never leaves exports.
+Both are catalog tables (`sql/history/<table>.sql`: typed header, key, checks) that read detectors
+only through `findings`, so a new detector shows up in them with no edit. A day's `source_tags` come
+from its own events and findings. `source_history` has a row per source over every day; rebuilding
+it from every day made each day of history cost more (issue 27), so a day stores its *state*
+(`source_history_state.sql`: what the day adds, distinct ports and hosts as lists) merged into the
+previous day's, as the lake partition `source_history_state/date=<day>/`, and the published table
+is the latest state with the latest organizations and today's allow-list (`source_history.sql`). A
+rerun or backfill folds the later days again (`pipelines/publishing.py`), so any order of days gives
+the rows of `source_history_rebuild.sql`, the rebuild from scratch that tests compare with.
+`export_published` writes the day's exports from the warehouse file once it is published, so a day
+that is not published (critical DQ failure, or a crash before the swap) never leaves exports.
 """
 
 from __future__ import annotations
@@ -13,56 +18,98 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-from collections.abc import Callable
-from contextlib import nullcontext
 from datetime import date
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from pipelines import catalog
+from pipelines import warehouse as wh
 from pipelines.allow import allowed_table, read_allow_file
 from pipelines.layout import layout
 from pipelines.settings import Settings
 
 log = logging.getLogger(__name__)
 
+STATE_TABLE = "source_history_state"  # lake table of the per-day states (`source_history_state/date=<day>/`)
 
-def register_allowed(con: duckdb.DuckDBPyConnection, settings: Settings, name: str = "history_allowed") -> None:
-    """Register `(ip, is_allow_listed)` for every source of `source_risk` under `name`."""
-    ips = [r[0] for r in con.execute("SELECT DISTINCT src_ip FROM source_risk WHERE src_ip IS NOT NULL").fetchall()]
-    con.register(name, allowed_table(ips, read_allow_file(settings.site.allow)))
+
+def day_state(con: duckdb.DuckDBPyConnection) -> pa.Table:
+    """The history state of the days loaded in `con` (events, source_risk, findings, source_tags)."""
+    return con.execute(catalog.table(STATE_TABLE).sql).to_arrow_table()
+
+
+def state_before(warehouse: Path, day: date) -> pa.Table | None:
+    """The stored state of the latest day before `day`, None when there is none."""
+    earlier = [d for d in wh.lake_days(warehouse, STATE_TABLE) if d < day]
+    if not earlier:
+        return None
+    return pq.read_table(wh.lake_files(warehouse, STATE_TABLE, earlier[-1]))
+
+
+def merge_states(before: pa.Table | None, day_rows: pa.Table) -> pa.Table:
+    """The state of the days of `before` and of `day_rows` together (every day of `before` is earlier)."""
+    if before is None:
+        return day_rows
+    con = duckdb.connect()
+    try:
+        con.register("history_before", before)
+        con.register("history_day", day_rows)
+        return con.execute(catalog.table("source_history_merge").sql).to_arrow_table()
+    finally:
+        con.close()
+
+
+def fold_day(con: duckdb.DuckDBPyConnection, day: date, settings: Settings) -> pa.Table:
+    """The state of the day loaded in `con` merged into the previous day's (the day's `source_history_state` partition)."""
+    return merge_states(state_before(settings.warehouse, day), day_state(con))
+
+
+def latest_state(warehouse: Path) -> pa.Table | None:
+    """The state of the latest day stored (every day folded), None before the first."""
+    days = wh.lake_days(warehouse, STATE_TABLE)
+    return pq.read_table(wh.lake_files(warehouse, STATE_TABLE, days[-1])) if days else None
+
+
+def history_rows(con: duckdb.DuckDBPyConnection, state: pa.Table | None, settings: Settings) -> pa.Table:
+    """The rows of `source_history` from a folded state and `con`'s `scanner_orgs`."""
+    if state is None:  # a warehouse whose days have no sources yet
+        state = con.execute(f"SELECT * FROM ({catalog.table(STATE_TABLE).sql}) WHERE false").to_arrow_table()
+    con.register("history_state", state)
+    ips = con.execute("SELECT src_ip FROM history_state WHERE first_date IS NOT NULL").to_arrow_table()
+    con.register("history_allowed", allowed_table(ips.column(0).to_pylist(), read_allow_file(settings.site.allow)))
+    try:
+        return con.execute(catalog.table("source_history").sql).to_arrow_table()
+    finally:
+        con.unregister("history_state")
+        con.unregister("history_allowed")
 
 
 def source_history(con: duckdb.DuckDBPyConnection, day: date, settings: Settings) -> pa.Table:
-    """The rows of `source_history` from every day's tables in `con` (`day` does not narrow them)."""
-    register_allowed(con, settings)
+    """The rows of `source_history` once the day loaded in `con` is folded into the days before it (the catalog's builder)."""
+    return history_rows(con, fold_day(con, day, settings), settings)
+
+
+def rebuild_history(con: duckdb.DuckDBPyConnection, settings: Settings) -> pa.Table:
+    """The rows of `source_history` rebuilt from every day loaded in `con` at once (the reference the fold must equal)."""
+    ips = [r[0] for r in con.execute("SELECT DISTINCT src_ip FROM source_risk WHERE src_ip IS NOT NULL").fetchall()]
+    con.register("history_allowed", allowed_table(ips, read_allow_file(settings.site.allow)))
     try:
-        return con.execute(catalog.table("source_history").sql).fetch_arrow_table()
+        return con.execute(catalog.table("source_history_rebuild").sql).to_arrow_table()
     finally:
         con.unregister("history_allowed")
 
 
-def build_history(
-    con: duckdb.DuckDBPyConnection,
-    day: date,
-    settings: Settings,
-    step: Callable[[str], object] | None = None,
-) -> dict[str, int]:
-    """Create every table of the catalog's `history` layer in `con`, in catalog order; returns rows per table.
-
-    `step(name)`, when given, is a context manager entered around each table (the run's stopwatch).
-    """
-    counts = {}
-    for entry in catalog.tables("history"):
-        with step(entry.name) if step is not None else nullcontext():
-            rows = catalog.builder(entry.name)(con, day, settings)
-            con.register(f"{entry.name}_rows", rows)
-            con.execute(f'CREATE OR REPLACE TABLE "{entry.name}" AS SELECT * FROM "{entry.name}_rows"')
-            con.unregister(f"{entry.name}_rows")
-        counts[entry.name] = rows.num_rows
-    return counts
+def create_table(con: duckdb.DuckDBPyConnection, name: str, rows: pa.Table) -> None:
+    """Create (or replace) table `name` in `con` from Arrow rows, with its catalog comments."""
+    wh.drop_relation(con, name)
+    con.register(f"{name}_rows", rows)
+    con.execute(f'CREATE TABLE "{name}" AS SELECT * FROM "{name}_rows"')
+    con.unregister(f"{name}_rows")
+    entry = catalog.table(name)
+    wh.apply_comments(con, name, entry.comment, entry.column_comments)
 
 
 WITHDRAWN = ".{day}.withdrawn"  # a day's exports moved aside; write_exports clears `.<day>.*` before writing

@@ -1,10 +1,10 @@
 """`scansense query`: SQL over the published warehouse and nothing else.
 
-The file is opened read-only with DuckDB's own lock-down given at connect time, so it holds before
-the first user statement: no file system (read_csv, read_text, glob, COPY, ATTACH, EXPORT), no
+The file is opened read-only with DuckDB's own lock-down set before the first user statement: no
+file system (read_csv, read_text, glob, COPY, ATTACH, EXPORT) but the warehouse's lake, no
 extension install or load, and the configuration locked so SET, RESET and PRAGMA cannot undo it.
-Every warehouse table lives inside the DuckDB file, so no allowed_directories / allowed_paths are
-needed.
+The warehouse's lake tables are views over the lake's Parquet files (issue 27), so the lake is the
+one allowed directory; DuckDB would let COPY write there, so only statements that read run at all.
 
 Only SELECT statements run, and none that calls a function changing the database's state: DuckDB
 lets `CALL enable_logging(storage = 'file', ...)` through the lock and then aborts the whole
@@ -24,12 +24,16 @@ from pipelines.layout import layout
 from pipelines.settings import Query
 from pipelines.terminal import escape_controls
 
-# Order matters only for lock_configuration, which DuckDB applies after the others.
-SANDBOX: dict[str, Any] = {
-    "enable_external_access": False,  # no files but the warehouse, no network, no Python replacement scans
+# Given at connect time: nothing can be downloaded or loaded even by the statements below.
+SANDBOX_AT_CONNECT: dict[str, Any] = {
     "autoinstall_known_extensions": False,  # never download an extension
     "autoload_known_extensions": False,  # never load one behind a function call
     "allow_community_extensions": False,
+}
+# Set right after connecting, before the user's SQL (allowed_directories cannot be given at connect
+# time, and must be set before external access is turned off); lock_configuration comes last.
+SANDBOX: dict[str, Any] = {
+    "enable_external_access": False,  # no files but the lake, no network, no Python replacement scans
     "lock_configuration": True,  # SET / RESET / PRAGMA of any setting fail from here on
 }
 REFUSED_HINT = "scansense query reads the warehouse's tables only: no files, extensions or settings"
@@ -126,7 +130,11 @@ def run_query(warehouse: Path, sql: str, bounds: Query | None = None) -> QueryRe
     config = {"memory_limit": bounds.memory_limit, "max_temp_directory_size": bounds.max_temp_directory_size}
     config = {k: v for k, v in config.items() if v}  # "": DuckDB's own default
     try:
-        con = duckdb.connect(str(path), read_only=True, config={**config, **SANDBOX})
+        con = duckdb.connect(str(path), read_only=True, config={**config, **SANDBOX_AT_CONNECT})
+        lake = str(layout(warehouse).lake.resolve()) + "/"
+        con.execute("SET allowed_directories = $dirs", {"dirs": [lake]})
+        for name, value in SANDBOX.items():  # lock_configuration last
+            con.execute(f"SET {name} = {str(value).lower()}")
     except duckdb.Error as exc:
         raise QueryError(f"cannot open {path}: {_first_line(exc)}") from None
     expired = threading.Event()

@@ -2,7 +2,8 @@
 
 Each stage is a function of (day, settings) so the CLI, the Airflow DAG and the tests call the same
 code. Per-day outputs go to the Parquet lake (replaced whole on rerun); the analyst-facing DuckDB
-file is rebuilt from the lake and swapped in atomically only when the critical checks pass.
+file (views over the lake and source_history) is built anew and swapped in atomically only when
+the critical checks pass.
 """
 
 from __future__ import annotations
@@ -35,8 +36,9 @@ log = logging.getLogger(__name__)
 RUN_STEPS = (
     "ingest",
     *(s.table for s in steps.table_steps()),
+    *catalog.names("orgs"),  # publish clusters the window first (pipelines/publishing.py), then the day's parts
     "load",
-    *catalog.names("orgs", "history"),
+    *catalog.names("history"),
     "marts",
     "quality",
     "publish",
@@ -127,7 +129,12 @@ def open_sensor_dumps(landing: Path, day: date) -> list[Path]:
 
 
 def ingest_file(path: Path | str, settings: Settings, year: int | None = None) -> dict:
-    """Ingest one path a day's walk found (the DAG maps this over `day_file_names`), judged as the walk judges it.
+    """Ingest one path a day's walk found, judged as the walk judges it (a batch of one)."""
+    return ingest_batch([path], settings, year=year)
+
+
+def ingest_batch(paths: Sequence[Path | str], settings: Settings, year: int | None = None) -> dict:
+    """Ingest a batch of the paths a day's walk found (the DAG maps this over a day's batches, `pipelines.batches`).
 
     A `str` is a stored text (`day_file_names`), a `Path` the path itself. A path that became a
     link or a folder since the walk is refused, never followed.
@@ -135,8 +142,8 @@ def ingest_file(path: Path | str, settings: Settings, year: int | None = None) -
     from pipelines.ingest import ingest_paths
     from pipelines.ingest.names import path_of
 
-    found = Path(path_of(path)) if isinstance(path, str) else Path(path)
-    summary = ingest_paths([found], settings, year=year, walked=True)
+    found = [Path(path_of(p)) if isinstance(p, str) else Path(p) for p in paths]
+    summary = ingest_paths(found, settings, year=year, walked=True)
     return {
         "files": summary.files,
         "rows": summary.rows,
@@ -274,7 +281,10 @@ def stage_publish(
     with_report: bool = True,
     recheck: Sequence[date] = (),
 ) -> dict:
-    """Build the warehouse from the lake, cluster, build marts, check quality, publish, report, email.
+    """Cluster, build the day's marts, tags and history, check quality, publish the views, report, email.
+
+    The published file is views over the lake plus `source_history` (pipelines/publishing.py): what
+    publishing a day costs does not grow with the days before it (issue 27).
 
     `email_on_dq_failure` mails the marked report only when critical checks failed (the DAG's
     report DAG mails published days). `with_report=False` leaves a published day's report to
@@ -282,8 +292,8 @@ def stage_publish(
     `recheck`: later days whose partitions this run rewrote (a refresh) are checked again too.
     """
     from dashboards.report import build_report
-    from pipelines import orgs, quality
-    from pipelines.history import build_history, export_published
+    from pipelines import publishing, quality
+    from pipelines.history import create_table, export_published
 
     validate(settings)  # export formats and the rest, before anything is written
     watch = watch or Stopwatch()
@@ -291,21 +301,19 @@ def stage_publish(
     build_file = wh.new_build_path(warehouse)
     con = duck.connect(settings, build_file)
     try:
-        with watch.step("load"):
-            # A new warehouse whose first day had no input has no registry rows nor addresses yet:
-            # tables without lake files are created empty with their catalog columns.
-            for entry in catalog.tables("raw", "staging", "detect", "score"):
-                wh.load_lake_table(con, warehouse, entry.name, entry.schema)
+        # Issue 27: the published file holds views over the lake's files and source_history; what a
+        # day adds (organizations, marts, tags, history state) is built from the day's own
+        # partitions and stored beside them (pipelines/publishing.py).
         with watch.step("scanner_orgs"):
-            org_rows = orgs.scanner_orgs(con, settings)
-            wh.write_parquet_atomic(org_rows, wh.lake_dir(warehouse, "scanner_orgs") / "scanner_orgs.parquet")
-            con.register("scanner_orgs_rows", org_rows)
-            con.execute("CREATE TABLE scanner_orgs AS SELECT * FROM scanner_orgs_rows")
-            con.unregister("scanner_orgs_rows")
-        build_history(con, day, settings, step=watch.step)  # the catalog's history layer
-        with watch.step("marts"):
-            wh.build_marts(con, {"tz": settings.site.timezone})
-            counts = summary_counts(con, day)  # the rows the warehouse publishes
+            parts = {"scanner_orgs": publishing.cluster_orgs(con, day, settings)}
+        with watch.step("load"):
+            earlier, later = publishing.days_to_refold(day, settings)
+            for other in earlier:  # a warehouse from before the per-day history states: once
+                publishing.rebuild_day(other, settings)
+            publishing.day_views(con, settings, [day])
+            create_table(con, "scanner_orgs", parts["scanner_orgs"])
+        parts |= publishing.day_parts(con, day, settings, step=watch.step)  # source_tags, source_history, marts
+        counts = summary_counts(con, day)  # the rows the warehouse publishes
         with watch.step("quality"):
             results = quality.run_checks(con, day, settings, docs_dir=layout(warehouse).dq)
             wh.write_day_partition(warehouse, "dq_results", day, quality.dq_results_table(results, day))
@@ -313,13 +321,21 @@ def stage_publish(
             # Later days whose partitions this run rewrote (stage_analyze's refresh) are checked again:
             # their stored results described rows that no longer exist, and they are published too.
             for other in recheck:
-                again = quality.run_checks(con, other, settings, docs_dir=layout(warehouse).dq)
+                again = publishing.check_day(other, settings)
                 wh.write_day_partition(warehouse, "dq_results", other, quality.dq_results_table(again, other))
                 dq_failed += [
                     f"{other}: {r.table_name}: {r.expectation}" for r in again if r.critical and not r.success
                 ]
-            wh.load_lake_table(con, warehouse, "dq_results")
         with watch.step("publish"):
+            if not dq_failed:  # a rejected day's parts are not stored: the published views stay as they were
+                publishing.store_parts(parts, day, settings)
+                for other in later:  # a rerun or backfill: the later days' history states include this day
+                    publishing.rebuild_day(other, settings)
+                publishing.refresh_later_orgs(day, settings)  # and their organizations' windows
+            if dq_failed:  # the rejected build keeps the day alone, for its report
+                publishing.rejected_views(con, parts, settings)
+            else:
+                publishing.publish_views(con, settings)
             for entry in catalog.tables():
                 wh.apply_comments(con, entry.name, entry.comment, entry.column_comments)
             missing = wh.missing_comments(con)

@@ -158,6 +158,7 @@ class Orgs:
     smoothing_steps: int = 3  # t in X~ = H^t X
     min_probes: int = 3  # cluster only sources with at least this many unsolicited probes...
     min_probe_share: float = 0.5  # ...making up at least this share of their events
+    window_days: int = 7  # days of events clustered: longer sees slower organizations, costs more a day
 
 
 @dataclass(frozen=True)

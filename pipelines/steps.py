@@ -23,14 +23,18 @@ from dataclasses import dataclass
 from datetime import date
 from importlib import import_module
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import duckdb
-import pyarrow as pa
-
-from pipelines import catalog, duck
-from pipelines import warehouse as wh
-from pipelines.schema import check_day
+from pipelines import catalog
+from pipelines.layout import layout
 from pipelines.settings import Settings
+
+if TYPE_CHECKING:
+    import duckdb
+    import pyarrow as pa
+
+# duckdb, pyarrow and the modules that use them are imported where a step runs, not with this
+# module: the DAG file reads the steps at parse time in every task process (issue 27).
 
 # The step that closes ingest: after it the day's raw partitions (events, quarantine, runs) are complete.
 RECORD = "record"
@@ -115,11 +119,13 @@ def step(name: str, shards: int = 1) -> Step:
 
 
 def _partition(warehouse: Path, name: str, day: date) -> Path:
-    return wh.lake_dir(warehouse, name) / f"date={day.isoformat()}"
+    return layout(warehouse).lake_table(name) / f"date={day.isoformat()}"
 
 
 def write_output(warehouse: Path, name: str, day: date, table: pa.Table, shard: int = 0, shards: int = 1) -> Path:
     """Replace the day's file of `name` (`part.parquet`, or `shard-<i>-of-<N>.parquet`), removing files of another layout."""
+    from pipelines import warehouse as wh
+
     folder = _partition(warehouse, name, day)
     own = "part.parquet" if shards == 1 else f"shard-{shard}-of-{shards}.parquet"
     path = wh.write_parquet_atomic(table, folder / own)
@@ -159,6 +165,8 @@ def load_inputs(
     con: duckdb.DuckDBPyConnection, table: str, day: date, settings: Settings, shard: int = 0, shards: int = 1
 ) -> None:
     """Create in `con` every table a step of `table` reads, from the lake: the day's partitions, one shard's events."""
+    from pipelines import warehouse as wh
+
     warehouse = settings.warehouse
     for name in inputs(table):
         entry = catalog.table(name)
@@ -200,6 +208,8 @@ def _keep_shard(table: pa.Table, shard: int, shards: int) -> pa.Table:
     """The rows of `table` whose src_ip falls in `shard`."""
     if shards == 1:
         return table
+    import duckdb
+
     con = duckdb.connect()
     try:
         con.register("rows_in", table)
@@ -212,6 +222,8 @@ def _with_day(table: pa.Table, day: date) -> pa.Table:
     """Add the partition's event_date column when a builder's output lacks it."""
     if "event_date" in table.column_names:
         return table
+    import pyarrow as pa
+
     return table.add_column(0, "event_date", pa.array([day] * table.num_rows, pa.date32()))
 
 
@@ -251,6 +263,9 @@ def run_step(
     if not 0 <= shard < shards:
         kind = f"a step of {shards} shards" if step.sharded else "not sharded"
         raise ValueError(f"--shard {shard}: {step.name} is {kind}; shards are 0..{shards - 1}")
+    from pipelines import warehouse as wh
+    from pipelines.schema import check_day
+
     check_day(day)  # the days `run` accepts, no others
     if con is None and step.phase in ("table", "split") and not wh.lake_files(settings.warehouse, "runs", day):
         raise ValueError(
@@ -261,6 +276,8 @@ def run_step(
         if step.sharded or step.phase != "table":
             raise ValueError(f"{step.name}: a shared connection runs unsharded table steps only")
         return _run_table(step, day, settings, con, 0, 1)
+    from pipelines import duck
+
     own = duck.connect(settings)
     try:
         if step.phase == "combine":

@@ -124,6 +124,63 @@ def lake_view(
     )
 
 
+def lake_days(warehouse: Path, table: str) -> list[date]:
+    """Days that have a partition (`date=<day>/`) of a lake table, sorted."""
+    base = lake_dir(warehouse, table)
+    if not base.is_dir():
+        return []
+    return sorted(date.fromisoformat(p.name[5:]) for p in base.glob("date=*") if p.is_dir())
+
+
+def is_day_partitioned(warehouse: Path, table: str) -> bool:
+    """True when a lake table is stored by day (`date=<day>/`), not as one file per key (geo_ip, ingest_files)."""
+    return bool(lake_days(warehouse, table))
+
+
+def drop_relation(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    """Drop the table or view `name` of the main schema, whichever it is."""
+    kind = relation_kind(con, name)
+    if kind:
+        con.execute(f'DROP {kind} "{name}"')
+
+
+def lake_relation(
+    con: duckdb.DuckDBPyConnection,
+    warehouse: Path,
+    table: str,
+    schema: pa.Schema | None,
+    days: list[date] | None = None,
+) -> int:
+    """View `table` over the lake files of `days` (every file when None), or an empty table when none.
+
+    The published warehouse holds the lake's tables as such views (issue 27): a day adds its own
+    files to the lake and publishing writes a few view definitions, instead of copying every day
+    into a new file (+0.10 s and 2.3 MB a day, docs/SCALING.md). Paths are absolute, so the file
+    works from any working directory; the files are listed one by one, so a file written after
+    the publish (the next run's, or anything dropped in the lake by hand) is not seen until the
+    next publish. A table not stored by day (geo_ip, ingest_files, quarantine) is read whole.
+    Returns the number of files.
+    """
+    if days is not None and is_day_partitioned(warehouse, table):
+        files = [f for d in days for f in lake_files(warehouse, table, d)]
+    else:
+        files = lake_files(warehouse, table)
+    files = [str(Path(f).resolve()) for f in files]
+    drop_relation(con, table)
+    if not files:
+        if schema is None:
+            raise FileNotFoundError(f"no lake files for table {table!r} and no schema to create it empty")
+        empty = schema.empty_table()  # noqa: F841  (scanned by DuckDB through its variable name)
+        con.execute(f'CREATE TABLE "{table}" AS SELECT * FROM empty')
+        return 0
+    listed = ", ".join(_quote(f) for f in files)
+    con.execute(
+        f'CREATE VIEW "{table}" AS SELECT * FROM '
+        f"read_parquet([{listed}], union_by_name = true, hive_partitioning = false)"
+    )
+    return len(files)
+
+
 # --- comments -------------------------------------------------------------------------------
 
 
@@ -142,9 +199,22 @@ def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def relation_kind(con: duckdb.DuckDBPyConnection, name: str) -> str | None:
+    """'VIEW' or 'TABLE' for a relation of the main schema, None when there is none."""
+    row = con.execute(
+        """SELECT 'VIEW' FROM duckdb_views() WHERE schema_name = 'main' AND view_name = $n AND NOT internal
+             AND database_name = current_database()
+           UNION ALL SELECT 'TABLE' FROM duckdb_tables() WHERE schema_name = 'main' AND table_name = $n
+             AND database_name = current_database()""",
+        {"n": name},
+    ).fetchone()
+    return row[0] if row else None
+
+
 def apply_comments(con: duckdb.DuckDBPyConnection, table: str, table_comment: str, columns: dict[str, str]) -> None:
-    """Attach COMMENTs to a table and its columns (our own constant text, not user input)."""
-    con.execute(f'COMMENT ON TABLE "{table}" IS {_quote(table_comment)}')
+    """Attach COMMENTs to a table or view and its columns (our own constant text, not user input)."""
+    kind = relation_kind(con, table) or "TABLE"
+    con.execute(f'COMMENT ON {kind} "{table}" IS {_quote(table_comment)}')
     present = {
         r[0]
         for r in con.execute("SELECT column_name FROM duckdb_columns() WHERE table_name = $t", {"t": table}).fetchall()
@@ -158,11 +228,15 @@ def missing_comments(con: duckdb.DuckDBPyConnection) -> list[str]:
     """Tables and columns of the main schema that carry no COMMENT (should be none)."""
     rows = con.execute(
         """
-        SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main' AND NOT internal AND comment IS NULL
+        SELECT table_name FROM duckdb_tables()
+        WHERE schema_name = 'main' AND NOT internal AND comment IS NULL AND database_name = current_database()
+        UNION ALL
+        SELECT view_name FROM duckdb_views()
+        WHERE schema_name = 'main' AND NOT internal AND comment IS NULL AND database_name = current_database()
         UNION ALL
         SELECT c.table_name || '.' || c.column_name FROM duckdb_columns() AS c
-        JOIN duckdb_tables() AS t ON t.table_oid = c.table_oid
-        WHERE c.schema_name = 'main' AND NOT t.internal AND c.comment IS NULL
+        WHERE c.schema_name = 'main' AND NOT c.internal AND c.comment IS NULL
+          AND c.database_name = current_database()
         """
     ).fetchall()
     return sorted(r[0] for r in rows)
@@ -173,10 +247,24 @@ def build_marts(con: duckdb.DuckDBPyConnection, params: dict) -> list[str]:
     built = []
     for entry in catalog.tables("marts"):
         used = {k: v for k, v in params.items() if f"${k}" in entry.sql}
-        con.execute(f'CREATE OR REPLACE TABLE "{entry.name}" AS {entry.sql}', used)
+        drop_relation(con, entry.name)
+        con.execute(f'CREATE TABLE "{entry.name}" AS {entry.sql}', used)
         apply_comments(con, entry.name, entry.comment, entry.column_comments)
         built.append(entry.name)
     return built
+
+
+def day_marts(con: duckdb.DuckDBPyConnection, day: date) -> dict[str, pa.Table]:
+    """The rows of `day` of every mart built in `con` from that day's tables (the marts' lake partitions).
+
+    Every mart is one row per day and something (its grain starts with event_date), and a day's rows
+    read only that day's tables: built from the day alone they are the rows a build over every day
+    gave for it, and the published marts are views over these partitions.
+    """
+    return {
+        entry.name: con.execute(f'SELECT * FROM "{entry.name}" WHERE event_date = $d', {"d": day}).to_arrow_table()
+        for entry in catalog.tables("marts")
+    }
 
 
 def new_build_path(warehouse: Path) -> Path:

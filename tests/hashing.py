@@ -28,3 +28,11 @@ def table_hashes(db: Path, tables: Iterable[str]) -> dict[str, str]:
             rows = con.execute(f'SELECT {collist} FROM "{table}" ORDER BY ALL').fetchall()
             hashes[table] = hashlib.sha256(repr(rows).encode()).hexdigest()
     return hashes
+
+
+def materialize(con, *names: str) -> None:
+    """Turn views of the published file (the lake's tables, issue 27) into tables of `con`, so a test can damage them."""
+    for name in names:
+        con.execute(f'CREATE TABLE "{name}_copy" AS SELECT * FROM "{name}"')
+        con.execute(f'DROP VIEW "{name}"')
+        con.execute(f'ALTER TABLE "{name}_copy" RENAME TO "{name}"')

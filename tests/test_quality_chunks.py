@@ -12,6 +12,7 @@ import duckdb
 import pandas as pd
 import pytest
 from generated import generated_settings
+from hashing import materialize
 
 from pipelines import catalog
 from pipelines.generate import generate
@@ -36,6 +37,7 @@ def _damaged_copy(warehouse, tmp_path: Path) -> Path:
     db = tmp_path / "copy.duckdb"
     shutil.copy(warehouse.warehouse / "scansense.duckdb", db)
     with duckdb.connect(str(db)) as con:
+        materialize(con, "events", "geo_ip")  # views over the lake in the published file: copied in to be damaged
         n = con.execute("SELECT count(*) FROM events WHERE event_date = $day", {"day": DAY}).fetchone()[0]
         assert n > 8 * CHUNK, n
         # 30 bad rows (more than GX's 20 partial values) spread over the day, 3 per 1/10 of it.

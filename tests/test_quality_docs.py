@@ -41,6 +41,9 @@ def forced(warehouse, tmp_path_factory):
     db = base / "copy.duckdb"
     shutil.copy(warehouse.warehouse / "scansense.duckdb", db)
     with duckdb.connect(str(db)) as con:
+        con.execute("CREATE TABLE events_copy AS SELECT * FROM events")  # a view over the lake (issue 27): copied in
+        con.execute("DROP VIEW events")
+        con.execute("ALTER TABLE events_copy RENAME TO events")
         con.execute(
             "INSERT INTO events SELECT * REPLACE ($ip AS src_ip) FROM events WHERE event_date = $day LIMIT 1",
             {"ip": HOSTILE_IP, "day": DAY},

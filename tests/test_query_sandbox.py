@@ -52,7 +52,9 @@ ESCAPES = [
     "SELECT * FROM read_csv_auto('/etc/passwd', sep = ':')",
     "SELECT * FROM read_blob('{out}/secret.txt')",
     "SELECT * FROM read_parquet('{out}/secret.parquet')",
-    "SELECT * FROM read_parquet('{wh}/lake/events/*.parquet')",
+    "SELECT * FROM read_parquet('{wh}/lake/../../outside/secret.parquet')",
+    "COPY events TO '{wh}/lake/events/overwritten.parquet'",
+    "COPY events TO '{wh}/lake/events/part.parquet'",
     "SELECT * FROM glob('/etc/*')",
     "SELECT * FROM glob('{out}/*')",
     "COPY events TO '{out}/copied.csv'",
@@ -105,6 +107,18 @@ def test_ordinary_selects_still_work(box, capsys) -> None:
     assert code == 0 and out.split() == ["n", "top", "2", "23"]
     code, out, _ = _query(box, "SELECT table_name FROM duckdb_tables() ORDER BY 1", "--json", capsys=capsys)
     assert json.loads(out.strip().splitlines()[-1])["rows"] == [["events"], ["notes"]]
+
+
+def test_the_lake_is_read_through_the_views_and_never_written(box, capsys) -> None:
+    """The published history tables are views over the lake's Parquet (issue 27): reading it is allowed."""
+    part = box["wh"] / "lake" / "events" / "part.parquet"
+    with duckdb.connect(str(box["db"])) as con:
+        con.execute(f"CREATE VIEW lake_events AS SELECT * FROM read_parquet(['{part.resolve()}'])")
+    code, out, _ = _query(box, "SELECT x FROM lake_events", "--json", capsys=capsys)
+    assert code == 0 and json.loads(out.strip().splitlines()[-1])["rows"] == [[1]]
+    before = part.read_bytes()
+    code, _, err = _query(box, f"COPY (SELECT 2 AS x) TO '{part}'", capsys=capsys)
+    assert code != 0 and err.startswith("scansense query: refused: ") and part.read_bytes() == before
 
 
 def test_a_plain_sql_error_is_one_line_and_not_refused(box, capsys) -> None:

@@ -248,7 +248,7 @@ def test_full_disk_during_publish_gives_one_line_and_the_json_object(settings, m
     def full_disk(*args, **kwargs):
         raise fault()
 
-    monkeypatch.setattr(history, "build_history", full_disk)
+    monkeypatch.setattr(history, "fold_day", full_disk)
     monkeypatch.setenv("SCANSENSE_WAREHOUSE", str(settings.warehouse))
     monkeypatch.setenv("SCANSENSE_LANDING", str(settings.landing))
     capsys.readouterr()

@@ -29,7 +29,8 @@ DAY = date(2025, 11, 26)
 
 def _all_tables(db: Path) -> list[str]:
     with duckdb.connect(str(db), read_only=True) as con:
-        return [n for (n,) in con.execute("SELECT table_name FROM duckdb_tables() ORDER BY 1").fetchall()]
+        sql = "SELECT table_name FROM duckdb_tables() UNION SELECT view_name FROM duckdb_views() WHERE NOT internal"
+        return [n for (n,) in con.execute(f"{sql} ORDER BY 1").fetchall()]
 
 
 def _hashes(warehouse: Path) -> dict[str, str]:

@@ -1,11 +1,11 @@
--- table: One source: the organization cluster it belongs to (paper 001 without the neural network).
--- grain: one row per src_ip seen in events, over all days
+-- table: One source of the last orgs.window_days days: the organization cluster it belongs to (paper 001 without the neural network), clustered over that window.
+-- grain: one row per src_ip seen in events over the last orgs.window_days days (settings [orgs] window_days)
 -- key: src_ip
 -- built by: pipelines.orgs:scanner_orgs(settings)
 -- reads: events, geo_ip, source_risk, source_features, source_hours, source_ports
 -- checked rows: true
--- column src_ip VARCHAR: Source (scanner) address; every source seen in events appears once.
--- column cluster_id INTEGER: Cluster number from the clustering run (-1: DBSCAN noise; null: not a scanning source, not clustered); stable only within one build.
+-- column src_ip VARCHAR: Source (scanner) address; every source seen in events in the window appears once.
+-- column cluster_id INTEGER: Cluster number from the clustering run (-1: DBSCAN noise; null: not a scanning source, not clustered); kept from day to day: a cluster takes the number of the previous day's cluster it shares most sources with, a new one a number not used that day.
 -- column org VARCHAR: Organization of the cluster: the known organization dominating it (reference lists), else unknown-N; for sources not clustered their listed organization, else 'unclustered'.
 -- column method VARCHAR: How the organization was found: '<algorithm> on <setting>' (e.g. 'kmeans on graph+smoothing'), 'reference list', or 'not clustered (fewer than N probes)'.
 -- column known_org VARCHAR: The source's own organization on the reference lists (settings orgs.dir), else null.
