@@ -4,12 +4,14 @@
 Every day: wait for the sensor's dumps to close, ingest the day's landing files (one mapped task
 per batch of files of about `[airflow] ingest_batch_mb` MB), record the day's counts, then one task per step of the table catalog
 (`pipelines/steps.py`): geography (`geo_ip`), each detector of the `detect` layer, `findings`,
-risk (`source_risk`), each waiting for the tables it reads. Every such task reads its inputs from
-the lake and replaces its own day partition, so any one can be cleared and retried alone. With
-`[scale] shards` = N > 1, the per-source steps are N mapped tasks over a hash of src_ip, and the
-fast threshold's global statistics are combined in a task between its two sharded phases. Then
-`publish`, the one writer of `scansense.duckdb` (organizations, marts, quality gates, swap), and
-`report`, whose `scansense_warehouse` asset event names the day for `scansense_report` to mail.
+risk (`source_risk`), organizations (`scanner_orgs`), tags (`source_tags`) and the history's state
+(`source_history_state`), each waiting for the tables it reads. Every such task reads its inputs
+from the lake and replaces its own day partition, so any one can be cleared and retried alone.
+With `[scale] shards` = N > 1, the per-source steps are N mapped tasks over a hash of src_ip, and
+the fast threshold's global statistics are combined in a task between its two sharded phases.
+`refresh_later` brings later days up to date when this day ran after them (a backfill or a rerun).
+Then `publish`, the one writer of `scansense.duckdb` (load, marts, quality gates, comments, swap),
+and `report`, whose `scansense_warehouse` asset event names the day for `scansense_report` to mail.
 A new catalog table becomes a task with no change here.
 
 Nothing has to be created in Airflow first. The first day, the last day and catchup come from the
@@ -140,13 +142,26 @@ def scansense_daily():
             raise ValueError(f"[scale] shards is {settings.scale.shards} on this worker, {SHARDS} in the DAG")
         return steps.run_step(steps.step(name, SHARDS), date.fromisoformat(ds), settings, shard=shard)
 
-    @task(pool=WRITER_POOL, execution_timeout=timedelta(hours=2))
-    def publish(ds: str | None = None) -> dict:
+    @task(execution_timeout=timedelta(hours=2))
+    def refresh_later(ds: str | None = None) -> list[str]:
         """
-        Rebuild the warehouse from the lake, cluster organizations, build the marts, run the quality
-        gates and swap the new `scansense.duckdb` in: the one writer of the warehouse. A day failing a
-        critical check is not published: the report marked "DQ FAILED" is mailed and the task fails
-        at once (no retry: the data would fail again).
+        Bring the days after this one up to date when this day ran after them (a backfill, or a day
+        cleared and run again): their slow scans across days, organizations and history read this
+        day (`pipelines.refresh`, the same function `scansense run` uses). None for the latest day.
+        """
+        from datetime import date
+
+        from pipelines.refresh import refresh_later_days
+
+        return [d.isoformat() for d in refresh_later_days(date.fromisoformat(ds), load_settings())]
+
+    @task(pool=WRITER_POOL, execution_timeout=timedelta(hours=2))
+    def publish(refreshed: list[str], ds: str | None = None) -> dict:
+        """
+        Load the day's partitions as views, build `source_history` and the marts, run the quality
+        gates (on the later days `refresh_later` changed too) and swap the new `scansense.duckdb` in:
+        the one writer of the warehouse. A day failing a critical check is not published: the report
+        marked "DQ FAILED" is mailed and the task fails at once (no retry: the data would fail again).
         """
         from datetime import date
 
@@ -161,8 +176,14 @@ def scansense_daily():
             # A day that fails its critical checks emits no asset (no report email from
             # scansense_report), so the marked report is mailed from here before the task fails.
             result = stage_publish(
-                date.fromisoformat(ds), settings, send_email=False, email_on_dq_failure=True, with_report=False
+                date.fromisoformat(ds),
+                settings,
+                send_email=False,
+                email_on_dq_failure=True,
+                with_report=False,
+                recheck=[date.fromisoformat(d) for d in refreshed],
             )
+        result["refreshed"] = list(refreshed)
         if result["dq_failed"]:
             raise AirflowFailException(
                 f"critical data-quality checks failed, previous warehouse kept: {result['dq_failed']}"
@@ -172,14 +193,16 @@ def scansense_daily():
     @task(outlets=[WAREHOUSE_ASSET], execution_timeout=timedelta(minutes=30))
     def report(published: dict, ds: str | None = None, outlet_events=None) -> str:
         """
-        Write the day's report (HTML and chart PNGs) from the published warehouse, then emit the
-        `scansense_warehouse` asset event naming the day, which `scansense_report` mails.
+        Write the day's report (HTML and chart PNGs) from the published warehouse, and again those
+        of the later days `refresh_later` changed, then emit the `scansense_warehouse` asset event
+        naming the day, which `scansense_report` mails.
         """
         from datetime import date
 
         from pipelines.run import stage_report
 
-        path = stage_report(date.fromisoformat(ds), load_settings())
+        later = [date.fromisoformat(d) for d in published.get("refreshed", [])]
+        path = stage_report(date.fromisoformat(ds), load_settings(), later=later)
         outlet_events[WAREHOUSE_ASSET].extra = {"day": ds}  # scansense_report mails this day's report
         return path
 
@@ -195,8 +218,9 @@ def scansense_daily():
         )
         for before in step.after:
             tasks[before] >> tasks[step.name]
-    published = publish()
-    [tasks[step.name] for step in STEPS] >> published
+    refreshed = refresh_later()
+    [tasks[step.name] for step in STEPS] >> refreshed
+    published = publish(refreshed)
     report(published)
 
 

@@ -98,6 +98,9 @@ class Table:
     # `-- combined by: module:phase1, combine, phase2`: a sharded table with a statistic over every
     # source: phase1 per shard, combine once over all phase1 rows, phase2 per shard.
     combined_by: str = ""
+    # `-- built at: publish`: not a step of the day; publish builds it from what the steps stored
+    # (source_history, from the latest day's source_history_state). Empty: a step of the day.
+    built_at: str = ""
 
     @property
     def column_comments(self) -> dict[str, str]:
@@ -176,6 +179,7 @@ def parse(path: Path, layer: str) -> Table:
         sql=body,
         sharded_by=fields.get("sharded by", "").strip(),
         combined_by=" ".join(fields.get("combined by", "").split()),
+        built_at=fields.get("built at", "").split(" ")[0].strip(),
     )
 
 

@@ -1,14 +1,13 @@
-"""The `history` layer: `source_tags` (a partition per day) and `source_history` (folded day by day), and the day's exports.
+"""The `history` layer: `source_tags`, `source_history_state` (steps of the day) and `source_history`, and the exports.
 
-Both are catalog tables (`sql/history/<table>.sql`: typed header, key, checks) that read detectors
-only through `findings`, so a new detector shows up in them with no edit. A day's `source_tags` come
-from its own events and findings. `source_history` has a row per source over every day; rebuilding
-it from every day made each day of history cost more (issue 27), so a day stores its *state*
-(`source_history_state.sql`: what the day adds, distinct ports and hosts as lists) merged into the
-previous day's, as the lake partition `source_history_state/date=<day>/`, and the published table
-is the latest state with the latest organizations and today's allow-list (`source_history.sql`). A
-rerun or backfill folds the later days again (`pipelines/publishing.py`), so any order of days gives
-the rows of `source_history_rebuild.sql`, the rebuild from scratch that tests compare with.
+Every table reads detectors only through `findings`, so a new detector shows up in them with no
+edit. A day's `source_tags` come from its own events and findings. `source_history` has a row per
+source over every day; rebuilding it from every day made each day of history cost more (issue 27),
+so the day's step stores its *state* (`source_history_state`: what the day adds, distinct ports and
+hosts as lists, merged into the day before's state) and publish builds `source_history` from the
+latest day's state with the latest organizations and today's allow-list. A rerun or backfill folds
+the later days again (`pipelines.run.refresh_later_days`), so any order of days gives the rows of
+`source_history_rebuild.sql`, the rebuild from scratch that tests compare with.
 `export_published` writes the day's exports from the warehouse file once it is published, so a day
 that is not published (critical DQ failure, or a crash before the swap) never leaves exports.
 """
@@ -37,7 +36,7 @@ STATE_TABLE = "source_history_state"  # lake table of the per-day states (`sourc
 
 
 def day_state(con: duckdb.DuckDBPyConnection) -> pa.Table:
-    """The history state of the days loaded in `con` (events, source_risk, findings, source_tags)."""
+    """What the days loaded in `con` add to the history (events, source_risk, findings, source_tags), as a state."""
     return con.execute(catalog.table(STATE_TABLE).sql).to_arrow_table()
 
 
@@ -62,15 +61,33 @@ def merge_states(before: pa.Table | None, day_rows: pa.Table) -> pa.Table:
         con.close()
 
 
-def fold_day(con: duckdb.DuckDBPyConnection, day: date, settings: Settings) -> pa.Table:
-    """The state of the day loaded in `con` merged into the previous day's (the day's `source_history_state` partition)."""
-    return merge_states(state_before(settings.warehouse, day), day_state(con))
-
-
 def latest_state(warehouse: Path) -> pa.Table | None:
     """The state of the latest day stored (every day folded), None before the first."""
     days = wh.lake_days(warehouse, STATE_TABLE)
     return pq.read_table(wh.lake_files(warehouse, STATE_TABLE, days[-1])) if days else None
+
+
+def store_missing_states(day: date, settings: Settings) -> list[date]:
+    """Run the tags and state steps of analyzed days before `day` that have no stored state, in order; returns them.
+
+    Only a warehouse written before states existed has such days (once): its history would
+    otherwise start at the first day with a state.
+    """
+    from pipelines import steps
+
+    warehouse = settings.warehouse
+    stored = set(wh.lake_days(warehouse, STATE_TABLE))
+    missing = [d for d in wh.lake_days(warehouse, "source_risk") if d < day and d not in stored]
+    for other in missing:
+        for name in ("source_tags", STATE_TABLE):
+            steps.run_step(steps.step(name), other, settings)
+    return missing
+
+
+def source_history_state(con: duckdb.DuckDBPyConnection, day: date, settings: Settings) -> pa.Table:
+    """The day's `source_history_state`: what the day loaded in `con` adds, merged into the day before's state."""
+    store_missing_states(day, settings)
+    return merge_states(state_before(settings.warehouse, day), day_state(con))
 
 
 def history_rows(con: duckdb.DuckDBPyConnection, state: pa.Table | None, settings: Settings) -> pa.Table:
@@ -88,8 +105,9 @@ def history_rows(con: duckdb.DuckDBPyConnection, state: pa.Table | None, setting
 
 
 def source_history(con: duckdb.DuckDBPyConnection, day: date, settings: Settings) -> pa.Table:
-    """The rows of `source_history` once the day loaded in `con` is folded into the days before it (the catalog's builder)."""
-    return history_rows(con, fold_day(con, day, settings), settings)
+    """The rows of `source_history` as of `day`, from `day`'s `source_history_state` and `scanner_orgs` in `con`."""
+    state = con.execute("SELECT * FROM source_history_state WHERE event_date = $d", {"d": day}).to_arrow_table()
+    return history_rows(con, state, settings)
 
 
 def rebuild_history(con: duckdb.DuckDBPyConnection, settings: Settings) -> pa.Table:

@@ -2,26 +2,21 @@
 
 The published `scansense.duckdb` holds views over the lake's Parquet files for every table the lake
 stores (`warehouse.lake_relation`) and, as a table, only `source_history`, the one table with a row
-per source over every day. A day's publish therefore:
+per source over every day. The day's steps (`pipelines.steps`) have already stored its partitions,
+organizations, tags and history state included; publish is then load, marts, checks, comments, swap:
 
-1. clusters the organizations of its window (`[orgs] window_days`) into `scanner_orgs/date=<day>/`,
-   ids kept from the day before (`pipelines.orgs.window`);
-2. builds, from the day's partitions alone, its `source_tags`, its history state (and from it
-   `source_history`) and its marts, each stored as the day's lake partition (`day_parts`); the
-   quality gates then read that day only;
-3. writes the views of a fresh, small file over every day's files, and `source_history` from the
-   latest state (`publish_views`); `run.stage_publish` swaps the file in when the gates pass.
-
-A rerun or backfill of a day changes the history states of the days after it, and a warehouse
-written before states existed has none for its days: `days_to_refold` names those days, whose
-partitions are built again, each from its own day.
+1. `day_views`: the day's partitions as views (the day's organizations as they were clustered);
+2. `day_marts`: `source_history` as of the day (from its state) and the marts, built from the day
+   alone; the quality gates read that day only;
+3. `publish_views`: a fresh, small file of views over every day's files, `source_history` from the
+   latest day's state; `run.stage_publish` stores the marts and swaps the file in when the gates pass.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 
 import duckdb
@@ -34,77 +29,42 @@ from pipelines.layout import layout
 from pipelines.orgs import window
 from pipelines.settings import Settings
 
-# The lake's per-day tables a day's marts, tags and history read.
-DAY_LAYERS = ("raw", "staging", "detect", "score")
+# The lake's per-day tables a day's marts, history and checks read.
+DAY_LAYERS = ("raw", "staging", "detect", "score", "orgs", "history")
 
 
-def day_views(con: duckdb.DuckDBPyConnection, settings: Settings, days: list[date]) -> None:
-    """Views over the lake files of `days` for every per-day table (tables kept whole: geo_ip, the registry)."""
+def day_views(con: duckdb.DuckDBPyConnection, settings: Settings, day: date) -> None:
+    """Views over the lake files of `day` for every table its steps store (tables kept whole: geo_ip, the registry)."""
     for entry in catalog.tables(*DAY_LAYERS):
-        wh.lake_relation(con, settings.warehouse, entry.name, entry.schema, days=days)
-
-
-def cluster_orgs(con: duckdb.DuckDBPyConnection, day: date, settings: Settings) -> pa.Table:
-    """The organizations of the window ending `day`, ids kept from the day before (stored by `store_parts`)."""
-    from pipelines import orgs
-
-    days = window.window(day, settings.orgs.window_days)
-    wh.lake_relation(con, settings.warehouse, "events", catalog.table("events").schema, days=days)
-    wh.lake_relation(con, settings.warehouse, "geo_ip", catalog.table("geo_ip").schema)
-    return window.stable_ids(orgs.scanner_orgs(con, settings), window.previous(settings.warehouse, day))
-
-
-def refresh_later_orgs(day: date, settings: Settings) -> list[date]:
-    """After `day` is stored, bring the organizations of the days after it up to date; returns those days.
-
-    A backfill changes the window of the next `window_days - 1` days: they are clustered again. The
-    days after those keep their clusters, but their ids follow the earlier days' (renumbered), so the
-    organizations are the same whatever order the days ran in. A run of the latest day has none.
-    """
-    warehouse = settings.warehouse
-    later = [d for d in wh.lake_days(warehouse, window.TABLE) if d > day]
-    reach = day + timedelta(days=max(1, settings.orgs.window_days))
-    for other in later:
-        if other < reach:
-            con = duck.connect(settings)
-            try:
-                rows = cluster_orgs(con, other, settings)
-            finally:
-                con.close()
+        if entry.built_at == "publish":
+            continue
+        if entry.name == window.TABLE:  # one partition per day, without an event_date column
+            files = wh.lake_files(settings.warehouse, window.TABLE, day)
+            history.create_table(con, window.TABLE, pq.read_table(files) if files else entry.schema.empty_table())
         else:
-            rows = window.stable_ids(
-                pq.read_table(wh.lake_files(warehouse, window.TABLE, other)), window.previous(warehouse, other)
-            )
-        wh.write_day_partition(warehouse, window.TABLE, other, rows)
-    return later
+            wh.lake_relation(con, settings.warehouse, entry.name, entry.schema, days=[day])
 
 
-def day_parts(
+def day_marts(
     con: duckdb.DuckDBPyConnection,
     day: date,
     settings: Settings,
     step: Callable[[str], AbstractContextManager] | None = None,
 ) -> dict[str, pa.Table]:
-    """The history layer and the marts of the day whose views `con` holds, by lake table.
+    """Build in `con` the tables publish makes for the day whose views it holds; returns the marts' rows by lake table.
 
-    They stay in `con` as tables of that day (what the quality gates read), `source_history` folded
-    over the days before; nothing is written: `store_parts` stores them once the gates pass, so a
-    rejected day leaves the published views as they were. `step(name)`, when given, is entered
-    around each table of the history layer and around the marts (the run's stopwatch).
+    `source_history` as of the day (from its state) and the marts stay in `con` (what the quality
+    gates read); nothing is written: `store_parts` stores the marts once the gates pass. `step(name)`,
+    when given, is entered around each (the run's stopwatch).
     """
     step = step or (lambda name: nullcontext())
-    parts = {}
-    for entry in catalog.tables("history"):
-        with step(entry.name):
-            if entry.name == "source_history":
-                parts[history.STATE_TABLE] = state = history.fold_day(con, day, settings)
-                rows = history.history_rows(con, state, settings)  # published whole by `publish_views`
-            else:
-                rows = parts[entry.name] = catalog.builder(entry.name)(con, day, settings)
-            history.create_table(con, entry.name, rows)
+    for entry in catalog.tables():
+        if entry.built_at == "publish":
+            with step(entry.name):
+                history.create_table(con, entry.name, catalog.builder(entry.name)(con, day, settings))
     with step("marts"):
         wh.build_marts(con, {"tz": settings.site.timezone})
-        return parts | wh.day_marts(con, day)
+        return wh.day_marts(con, day)
 
 
 def store_parts(parts: dict[str, pa.Table], day: date, settings: Settings) -> None:
@@ -113,45 +73,23 @@ def store_parts(parts: dict[str, pa.Table], day: date, settings: Settings) -> No
         wh.write_day_partition(settings.warehouse, table, day, rows)
 
 
-def days_to_refold(day: date, settings: Settings) -> tuple[list[date], list[date]]:
-    """(earlier days without a history state, later days with one): built again around a run of `day`.
-
-    Earlier days lack a state only in a warehouse written before states existed (once); later
-    days have one when `day` is a rerun or a backfill, and their states include `day`'s.
-    """
-    warehouse = settings.warehouse
-    folded = set(wh.lake_days(warehouse, history.STATE_TABLE))
-    earlier = [d for d in wh.lake_days(warehouse, "source_risk") if d < day and d not in folded]
-    later = sorted(d for d in folded if d > day)
-    return earlier, later
-
-
 @contextmanager
 def day_connection(day: date, settings: Settings) -> Iterator[tuple[duckdb.DuckDBPyConnection, dict[str, pa.Table]]]:
-    """An in-memory connection holding `day` alone as a build does (views, organizations, history, marts), and its parts."""
+    """An in-memory connection holding `day` alone as a build does (views, history, marts), and its marts' rows."""
     con = duck.connect(settings)
     try:
-        day_views(con, settings, [day])
-        orgs = wh.lake_files(settings.warehouse, window.TABLE, day)
-        empty = catalog.table(window.TABLE).schema.empty_table()
-        history.create_table(con, window.TABLE, pq.read_table(orgs) if orgs else empty)
-        yield con, day_parts(con, day, settings)
+        day_views(con, settings, day)
+        yield con, day_marts(con, day, settings)
     finally:
         con.close()
 
 
-def rebuild_day(day: date, settings: Settings) -> None:
-    """Build a day's tags, history state and marts again from its own partitions, and store them."""
-    with day_connection(day, settings) as (_, parts):
-        store_parts(parts, day, settings)
-
-
-def check_day(day: date, settings: Settings) -> list:
-    """Run the quality checks of a day built alone (a later day a refresh rewrote); returns the results."""
+def check_day(day: date, settings: Settings) -> tuple[list, dict[str, pa.Table]]:
+    """The quality results of a day built alone (a later day a refresh rewrote) and its marts' rows."""
     from pipelines import quality
 
-    with day_connection(day, settings) as (con, _):
-        return quality.run_checks(con, day, settings, docs_dir=layout(settings.warehouse).dq)
+    with day_connection(day, settings) as (con, parts):
+        return quality.run_checks(con, day, settings, docs_dir=layout(settings.warehouse).dq), parts
 
 
 def publish_views(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
@@ -160,12 +98,13 @@ def publish_views(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
     for entry in catalog.tables():
         if entry.name == window.TABLE:
             _orgs_view(con, settings)
-        elif entry.name != "source_history":
+        elif entry.built_at != "publish":
             wh.lake_relation(con, warehouse, entry.name, entry.schema)
-    history.create_table(con, "source_history", history.history_rows(con, history.latest_state(warehouse), settings))
+    state = history.latest_state(warehouse)
+    history.create_table(con, "source_history", history.history_rows(con, state, settings))
 
 
-def rejected_views(con: duckdb.DuckDBPyConnection, parts: dict[str, pa.Table], settings: Settings) -> None:
+def rejected_views(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
     """Complete a rejected build (the day's tables, as checked) with the checks' results, for its report."""
     wh.lake_relation(con, settings.warehouse, "dq_results", catalog.table("dq_results").schema)
 

@@ -36,9 +36,8 @@ log = logging.getLogger(__name__)
 RUN_STEPS = (
     "ingest",
     *(s.table for s in steps.table_steps()),
-    *catalog.names("orgs"),  # publish clusters the window first (pipelines/publishing.py), then the day's parts
     "load",
-    *catalog.names("history"),
+    *(t.name for t in catalog.tables() if t.built_at == "publish"),
     "marts",
     "quality",
     "publish",
@@ -207,18 +206,13 @@ def other_day_events(warehouse: Path, files: list[Path], day: date) -> dict[str,
     return dict(sorted(counts.items()))
 
 
-def analyzed_later_days(day: date, settings: Settings) -> list[date]:
-    """Days after `day` within slow.lookback_days whose derived partitions exist: their scan_slow_span read `day`."""
-    later = [date.fromordinal(day.toordinal() + k) for k in range(1, settings.slow.lookback_days)]
-    return [d for d in later if wh.lake_files(settings.warehouse, "scan_slow_span", d)]
-
-
 def stage_analyze(day: date, settings: Settings, watch: Stopwatch | None = None, refresh_later: bool = True) -> dict:
     """Run the day's table steps (`steps.table_steps`) in this process, in order; each writes its day partition.
 
-    scan_slow_span reads the lake's last slow.lookback_days days, so a day run after later days
-    (a backfill in reverse) changes their input: with `refresh_later` the later days already
-    analyzed are analyzed again, and the lake ends the same whatever order the days ran in.
+    A day run after later days (a backfill, or a rerun) changes what they read (slow scans across
+    days, the organizations' window, the history's fold): with `refresh_later` the later days are
+    brought up to date (`pipelines.refresh`, which the DAG's `refresh_later` task runs too), and the
+    lake ends the same whatever order the days ran in.
 
     Unsharded and unbounded, the steps share one in-memory connection (the day's events a view
     over its lake files, every step's table kept in it); sharded, or under `scale.memory_limit`, each step and shard runs on a fresh connection
@@ -247,9 +241,12 @@ def stage_analyze(day: date, settings: Settings, watch: Stopwatch | None = None,
     counts.pop("geo_ip", None)  # cached over days, not a day partition
     refreshed = []
     if refresh_later:
-        for later in analyzed_later_days(day, settings):
-            stage_analyze(later, settings, refresh_later=False)
-            refreshed.append(later.isoformat())
+        from pipelines.refresh import refresh_later_days
+
+        def again(other: date, settings: Settings) -> None:
+            stage_analyze(other, settings, refresh_later=False)
+
+        refreshed = [d.isoformat() for d in refresh_later_days(day, settings, analyze=again)]
     return {"rows_by_table": counts, "refreshed_days": refreshed}
 
 
@@ -281,10 +278,11 @@ def stage_publish(
     with_report: bool = True,
     recheck: Sequence[date] = (),
 ) -> dict:
-    """Cluster, build the day's marts, tags and history, check quality, publish the views, report, email.
+    """Load the day's partitions, build source_history and the marts, check quality, publish the views, report, email.
 
     The published file is views over the lake plus `source_history` (pipelines/publishing.py): what
-    publishing a day costs does not grow with the days before it (issue 27).
+    publishing a day costs does not grow with the days before it (issue 27). Every other table,
+    organizations, tags and the history state included, is a step's (`steps.table_steps`).
 
     `email_on_dq_failure` mails the marked report only when critical checks failed (the DAG's
     report DAG mails published days). `with_report=False` leaves a published day's report to
@@ -293,7 +291,7 @@ def stage_publish(
     """
     from dashboards.report import build_report
     from pipelines import publishing, quality
-    from pipelines.history import create_table, export_published
+    from pipelines.history import export_published
 
     validate(settings)  # export formats and the rest, before anything is written
     watch = watch or Stopwatch()
@@ -301,40 +299,32 @@ def stage_publish(
     build_file = wh.new_build_path(warehouse)
     con = duck.connect(settings, build_file)
     try:
-        # Issue 27: the published file holds views over the lake's files and source_history; what a
-        # day adds (organizations, marts, tags, history state) is built from the day's own
-        # partitions and stored beside them (pipelines/publishing.py).
-        with watch.step("scanner_orgs"):
-            parts = {"scanner_orgs": publishing.cluster_orgs(con, day, settings)}
+        # Issue 27: the published file holds views over the lake's files and source_history; the
+        # day's steps stored its partitions, organizations, tags and history state included.
         with watch.step("load"):
-            earlier, later = publishing.days_to_refold(day, settings)
-            for other in earlier:  # a warehouse from before the per-day history states: once
-                publishing.rebuild_day(other, settings)
-            publishing.day_views(con, settings, [day])
-            create_table(con, "scanner_orgs", parts["scanner_orgs"])
-        parts |= publishing.day_parts(con, day, settings, step=watch.step)  # source_tags, source_history, marts
+            publishing.day_views(con, settings, day)
+        parts = publishing.day_marts(con, day, settings, step=watch.step)  # source_history, the marts
         counts = summary_counts(con, day)  # the rows the warehouse publishes
+        later_parts = {}
         with watch.step("quality"):
             results = quality.run_checks(con, day, settings, docs_dir=layout(warehouse).dq)
             wh.write_day_partition(warehouse, "dq_results", day, quality.dq_results_table(results, day))
             dq_failed = [f"{r.table_name}: {r.expectation}" for r in results if r.critical and not r.success]
-            # Later days whose partitions this run rewrote (stage_analyze's refresh) are checked again:
-            # their stored results described rows that no longer exist, and they are published too.
+            # Later days whose partitions this run rewrote (a refresh) are checked again: their stored
+            # results described rows that no longer exist, and their marts are published too.
             for other in recheck:
-                again = publishing.check_day(other, settings)
+                again, later_parts[other] = publishing.check_day(other, settings)
                 wh.write_day_partition(warehouse, "dq_results", other, quality.dq_results_table(again, other))
                 dq_failed += [
                     f"{other}: {r.table_name}: {r.expectation}" for r in again if r.critical and not r.success
                 ]
         with watch.step("publish"):
-            if not dq_failed:  # a rejected day's parts are not stored: the published views stay as they were
-                publishing.store_parts(parts, day, settings)
-                for other in later:  # a rerun or backfill: the later days' history states include this day
-                    publishing.rebuild_day(other, settings)
-                publishing.refresh_later_orgs(day, settings)  # and their organizations' windows
-            if dq_failed:  # the rejected build keeps the day alone, for its report
-                publishing.rejected_views(con, parts, settings)
+            if dq_failed:  # the rejected build keeps the day alone, for its report; no mart is stored
+                publishing.rejected_views(con, settings)
             else:
+                publishing.store_parts(parts, day, settings)
+                for other, other_parts in later_parts.items():
+                    publishing.store_parts(other_parts, other, settings)
                 publishing.publish_views(con, settings)
             for entry in catalog.tables():
                 wh.apply_comments(con, entry.name, entry.comment, entry.column_comments)
@@ -366,6 +356,7 @@ def stage_publish(
             return counts | {"published": True, "dq_failed": [], "warehouse": str(published), "report": ""}
         with watch.step("report"):
             report = build_report(published, day, report_dir, settings)
+            rebuild_reports(recheck, settings)
     result = counts | {
         "published": published is not None,
         "dq_failed": dq_failed,
@@ -378,12 +369,23 @@ def stage_publish(
     return result
 
 
-def stage_report(day: date, settings: Settings) -> str:
-    """Write the day's report from the published warehouse; returns the HTML file's path."""
+def stage_report(day: date, settings: Settings, later: Sequence[date] = ()) -> str:
+    """Write the day's report from the published warehouse, and again those of `later` days; returns the day's HTML path."""
     from dashboards.report import build_report
 
     report = build_report(wh.db_path(settings.warehouse), day, layout(settings.warehouse).report_dir(day), settings)
+    rebuild_reports(later, settings)
     return str(report.html)
+
+
+def rebuild_reports(days: Sequence[date], settings: Settings) -> list[date]:
+    """Write again, from the published warehouse, the reports of `days` that have one (later days a refresh changed)."""
+    from dashboards.report import build_report
+
+    rebuilt = [d for d in days if layout(settings.warehouse).report_dir(d).is_dir()]
+    for other in rebuilt:
+        build_report(wh.db_path(settings.warehouse), other, layout(settings.warehouse).report_dir(other), settings)
+    return rebuilt
 
 
 def stage_email(report, settings: Settings, day: date, dq_failed: list[str] | None = None) -> str:
@@ -457,8 +459,8 @@ def summary_text(result: DayResult) -> str:
         )
     if result.refreshed_days:
         lines.append(
-            f"  analyzed again (their slow scans across days read this day): {', '.join(result.refreshed_days)}; "
-            "their reports are rebuilt when they are run"
+            f"  later days brought up to date (they read this day): {', '.join(result.refreshed_days)}; "
+            "their checks, marts, exports and reports were written again"
         )
     if result.skipped_files:
         lines.append(

@@ -15,6 +15,7 @@ HEADER_KEYS = (
     "key",
     "kind",
     "built by",
+    "built at",
     "reads",
     "sharded by",
     "combined by",

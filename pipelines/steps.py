@@ -41,7 +41,7 @@ RECORD = "record"
 # The folder (in the lake) where the phases of a combined table hand each other their rows.
 WORK = "_work"
 # Layers whose tables a day's analysis builds; `staging` tables keep their own (cross-day) storage.
-LAYERS = ("staging", "detect", "score")
+LAYERS = ("staging", "detect", "score", "orgs", "history")
 
 
 @dataclass(frozen=True)
@@ -94,6 +94,8 @@ def table_steps(shards: int = 1) -> tuple[Step, ...]:
     made_by = dict.fromkeys(catalog.names("raw"), RECORD)
     out: list[Step] = []
     for entry in catalog.tables(*LAYERS):
+        if entry.built_at == "publish":
+            continue  # built by publish from what the steps stored
         after = tuple(sorted({made_by[t] for t in inputs(entry.name) if t in made_by}))
         sharded = shards > 1 and entry.sharded_by == "src_ip"
         if sharded and entry.combined_by:
@@ -218,9 +220,9 @@ def _keep_shard(table: pa.Table, shard: int, shards: int) -> pa.Table:
         con.close()
 
 
-def _with_day(table: pa.Table, day: date) -> pa.Table:
-    """Add the partition's event_date column when a builder's output lacks it."""
-    if "event_date" in table.column_names:
+def _with_day(table: pa.Table, day: date, entry: catalog.Table) -> pa.Table:
+    """The builder's rows with the day as `event_date` when the table has that column and the rows do not."""
+    if "event_date" in table.column_names or "event_date" not in entry.column_comments:
         return table
     import pyarrow as pa
 
@@ -297,7 +299,7 @@ def _run_table(
     if entry.layer == "staging":
         rows = build_geo_ip(con, settings)  # its storage is the cache it refreshes, cached over days
     else:
-        rows = _keep_shard(_with_day(catalog.builder(step.table)(con, day, settings), day), shard, shards)
+        rows = _keep_shard(_with_day(catalog.builder(step.table)(con, day, settings), day, entry), shard, shards)
         write_output(settings.warehouse, step.table, day, rows, shard, shards)
     con.register(f"{step.table}_rows", rows)
     con.execute(f'CREATE OR REPLACE TABLE "{step.table}" AS SELECT * FROM "{step.table}_rows"')
@@ -320,7 +322,7 @@ def _run_phase(
     split = f"{step.table}.{phase1}"
     counts = pq.read_table(_work_files(settings.warehouse, split, day, shards)[shard])
     combined = pq.read_table(_partition(settings.warehouse, f"{WORK}/{step.table}.{combine}", day) / "part.parquet")
-    rows = _with_day(_function(module, phase2)(con, counts, combined, params), day)
+    rows = _with_day(_function(module, phase2)(con, counts, combined, params), day, entry)
     write_output(settings.warehouse, step.table, day, rows, shard, shards)
     return rows.num_rows
 

@@ -15,11 +15,17 @@ from __future__ import annotations
 from collections import Counter
 from datetime import date, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipelines import warehouse as wh
+
+if TYPE_CHECKING:
+    import duckdb
+
+    from pipelines.settings import Settings
 
 TABLE = "scanner_orgs"
 UNKNOWN = "unknown-"
@@ -116,3 +122,22 @@ def _members(ips: list[str], ids: list[int | None]) -> dict[int, set[str]]:
         if c is not None and c >= 0:
             members.setdefault(c, set()).add(ip)
     return members
+
+
+def day_orgs(con: duckdb.DuckDBPyConnection, day: date, settings: Settings) -> pa.Table:
+    """The day's `scanner_orgs` step: the organizations of the window ending `day`, ids kept from the day before.
+
+    The window's events are read from the lake on a connection of its own (`con` holds the day's
+    tables only, which the other steps of a shared connection must keep seeing).
+    """
+    from pipelines import catalog, duck, orgs
+
+    own = duck.connect(settings)
+    try:
+        days = window(day, settings.orgs.window_days)
+        wh.lake_relation(own, settings.warehouse, "events", catalog.table("events").schema, days=days)
+        wh.lake_relation(own, settings.warehouse, "geo_ip", catalog.table("geo_ip").schema)
+        rows = orgs.scanner_orgs(own, settings)
+    finally:
+        own.close()
+    return stable_ids(rows, previous(settings.warehouse, day))

@@ -2,7 +2,8 @@
 -- grain: one row per src_ip
 -- key: src_ip
 -- built by: pipelines.history:source_history(settings)
--- reads: events, source_risk, findings, source_tags, scanner_orgs
+-- built at: publish (from the latest day's source_history_state, pipelines/publishing.py)
+-- reads: source_history_state, scanner_orgs
 -- checked rows: true
 -- column src_ip VARCHAR: Source (scanner) address.
 -- column first_seen TIMESTAMP WITH TIME ZONE: First event of the source in the lake, UTC.
@@ -26,7 +27,7 @@
 -- check critical: ExpectColumnValuesToBeInSet(column="classification", value_set=["malicious", "benign", "unknown"])
 -- check critical: ExpectColumnPairValuesAToBeGreaterThanB(column_A="last_date", column_B="first_date", or_equal=True)
 -- check warning: ExpectColumnValuesToBeBetween(column="days_active", min_value=1)
--- Inputs: history_state (source_history_state.sql folded over every day, pipelines/history.py), scanner_orgs
+-- Inputs: history_state (the latest day's source_history_state: every day folded), scanner_orgs
 -- (the latest day's), history_allowed(ip, is_allow_listed). The rows of source_history_rebuild.sql, the rebuild from scratch.
 WITH orgs AS (
     SELECT src_ip, any_value(org) AS org FROM scanner_orgs GROUP BY src_ip

@@ -1,6 +1,6 @@
 -- table: source_history_merge (intermediate of source_history): two history states combined.
 -- kind: intermediate (run by Python, not stored in the warehouse)
--- Combine two source_history states (source_history_state.sql): `history_before` over days before
+-- Combine two source_history_state rows: `history_before` over days before
 -- those of `history_day`. Sums add, first/last take the least/greatest, the latest values come
 -- from the later state where it has them (arg_max over days skips nulls, as coalesce does here),
 -- and the distinct ports, hosts, detectors and tags are unions.
@@ -21,12 +21,13 @@ SELECT
     coalesce(d.country_code, b.country_code) AS country_code,
     coalesce(d.research_org, b.research_org) AS research_org,
     CASE WHEN b.ports IS NULL THEN d.ports WHEN d.ports IS NULL THEN b.ports
-         ELSE list_distinct(list_concat(b.ports, d.ports)) END AS ports,
+         ELSE list_sort(list_distinct(list_concat(b.ports, d.ports))) END AS ports,
     CASE WHEN b.hosts IS NULL THEN d.hosts WHEN d.hosts IS NULL THEN b.hosts
-         ELSE list_distinct(list_concat(b.hosts, d.hosts)) END AS hosts,
+         ELSE list_sort(list_distinct(list_concat(b.hosts, d.hosts))) END AS hosts,
     CASE WHEN b.detectors IS NULL THEN d.detectors WHEN d.detectors IS NULL THEN b.detectors
          ELSE list_sort(list_distinct(list_concat(b.detectors, d.detectors))) END AS detectors,
     CASE WHEN b.tags IS NULL THEN d.tags WHEN d.tags IS NULL THEN b.tags
          ELSE list_sort(list_distinct(list_concat(b.tags, d.tags))) END AS tags
 FROM history_before AS b
 FULL OUTER JOIN history_day AS d USING (src_ip)
+ORDER BY src_ip

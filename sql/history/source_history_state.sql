@@ -1,10 +1,28 @@
--- table: source_history_state (intermediate of source_history): what a day adds to each source's history.
--- kind: intermediate (run by Python; stored in the lake as source_history_state/date=<day>/, not in the warehouse file)
--- What source_history folds day by day (issue 27): one row per source of the days visible in the
--- connection, with the distinct ports and hosts kept as lists so that two states combine exactly
--- (source_history_merge.sql). A state over every day gives the rows of source_history_rebuild.sql.
--- Detectors are read only through findings, so a new detector reaches the history with no edit.
--- Inputs: source_risk, events, findings, source_tags (the days loaded).
+-- table: What each day adds to the sources' history, folded into the day before's: one row per source ever seen up to that day, with its distinct ports, hosts, detectors and tags as lists so two states combine exactly (source_history_merge.sql). source_history is the latest day's state with the latest organizations and allow-list; a rerun or backfill of a day folds the days after it again (issue 27).
+-- grain: one row per (event_date, src_ip): the state as of event_date
+-- key: event_date, src_ip
+-- built by: pipelines.history:source_history_state(settings)
+-- column event_date DATE: UTC day of the state (every day up to and including it is folded in).
+-- column src_ip VARCHAR: Source (scanner) address.
+-- column first_seen TIMESTAMP WITH TIME ZONE: First event of the source up to event_date, UTC.
+-- column last_seen TIMESTAMP WITH TIME ZONE: Last event of the source up to event_date, UTC.
+-- column first_date DATE: First UTC day the source was seen.
+-- column last_date DATE: Last UTC day the source was seen, up to event_date.
+-- column days_active BIGINT: UTC days on which the source sent anything, up to event_date.
+-- column probes BIGINT: Events sent by the source up to event_date.
+-- column latest_risk DOUBLE: Risk total on the source's last day up to event_date.
+-- column max_risk DOUBLE: Highest daily risk total of the source up to event_date.
+-- column malicious_days BIGINT: Days judged malicious up to event_date.
+-- column country_code VARCHAR: Country of the source on its last day, null when unknown.
+-- column research_org VARCHAR: Known research-scanning organization of the source on the reference lists, else null.
+-- column ports INTEGER[]: Distinct destination ports the source reached up to event_date.
+-- column hosts VARCHAR[]: Distinct destination addresses the source reached up to event_date.
+-- column detectors VARCHAR[]: Detectors with a finding on the source up to event_date (findings.detector), sorted.
+-- column tags VARCHAR[]: Every tag the source earned up to event_date (source_tags), sorted.
+-- check critical: ExpectColumnValuesToNotBeNull(column="src_ip")
+-- What one day adds (this query, over the day's events, source_risk, findings and source_tags) is
+-- merged into the day before's state by pipelines.history.source_history_state. Detectors are read
+-- only through findings, so a new detector reaches the history with no edit.
 WITH days AS (
     SELECT
         src_ip,
@@ -24,8 +42,8 @@ WITH days AS (
 ), targets AS (
     SELECT
         src_ip,
-        list(DISTINCT dst_port) FILTER (WHERE dst_port IS NOT NULL) AS ports,
-        list(DISTINCT dst_ip) FILTER (WHERE dst_ip IS NOT NULL) AS hosts
+        list(DISTINCT dst_port ORDER BY dst_port) FILTER (WHERE dst_port IS NOT NULL) AS ports,
+        list(DISTINCT dst_ip ORDER BY dst_ip) FILTER (WHERE dst_ip IS NOT NULL) AS hosts
     FROM events
     WHERE src_ip IS NOT NULL
     GROUP BY src_ip
@@ -61,3 +79,4 @@ LEFT JOIN days AS d USING (src_ip)
 LEFT JOIN targets AS t USING (src_ip)
 LEFT JOIN detectors AS det USING (src_ip)
 LEFT JOIN tags AS tg USING (src_ip)
+ORDER BY s.src_ip

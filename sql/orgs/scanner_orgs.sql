@@ -1,7 +1,7 @@
 -- table: One source of the last orgs.window_days days: the organization cluster it belongs to (paper 001 without the neural network), clustered over that window.
 -- grain: one row per src_ip seen in events over the last orgs.window_days days (settings [orgs] window_days)
 -- key: src_ip
--- built by: pipelines.orgs:scanner_orgs(settings)
+-- built by: pipelines.orgs.window:day_orgs(settings)
 -- reads: events, geo_ip, source_risk, source_features, source_hours, source_ports
 -- checked rows: true
 -- column src_ip VARCHAR: Source (scanner) address; every source seen in events in the window appears once.
