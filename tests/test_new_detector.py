@@ -19,6 +19,7 @@ import pytest
 from pipelines.sqlfiles import header_entries
 
 ROOT = Path(__file__).resolve().parents[1]
+SCANSENSE = str(Path(sys.executable).with_name("scansense"))  # the console script; PYTHONPATH picks the copy's code
 DAY = date(2025, 11, 26)
 TOY = "scan_toy"
 TOY_TAG = "scan-toy-port"  # <detector>-<kind>, underscores as hyphens (sql/history/source_tags.sql)
@@ -198,8 +199,10 @@ def _knocker_log(day: date) -> str:
 
 
 def _run(copy: Path, env: dict[str, str], *args: str, timeout: int = 600) -> str:
-    """`python <args>` with the repo's interpreter, cwd = the copy; its stdout, or the failure's stderr."""
-    out = subprocess.run([sys.executable, *args], cwd=copy, env=env, capture_output=True, text=True, timeout=timeout)
+    """`python <args>` (or `scansense <args>` after "scansense") with the tests' interpreter, the repo's .venv,
+    and cwd = the copy: its stdout, or a failure showing its stderr."""
+    command = [SCANSENSE, *args[1:]] if args[0] == "scansense" else [sys.executable, *args]
+    out = subprocess.run(command, cwd=copy, env=env, capture_output=True, text=True, timeout=timeout)
     assert out.returncode == 0, f"{' '.join(args[:4])} failed:\n{out.stdout[-2000:]}\n{out.stderr[-4000:]}"
     return out.stdout
 
@@ -246,7 +249,8 @@ def project_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def env(project_copy: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """The environment of the copy's commands: its own package first, no SCANSENSE_* of the caller."""
+    """The environment of the copy's commands: its own packages ahead of the repo's editable install (whose
+    finder comes after PYTHONPATH), no SCANSENSE_* or Airflow settings of the caller."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SCANSENSE_", "AIRFLOW"))}
     home = tmp_path_factory.mktemp("airflow_home")
     env.update(
@@ -269,13 +273,14 @@ def warehouse(project_copy: Path, env: dict[str, str]) -> Path:
     # the recipe's own test and the settings test that holds scansense.toml equal to the dataclasses
     tests = ("tests/test_detect_toy.py", "tests/test_settings.py")
     _run(project_copy, env, "-m", "pytest", "-q", "-p", "no:xdist", "-p", "no:cacheprovider", *tests)
-    cli = ("-m", "pipelines.cli")
-    _run(project_copy, env, *cli, "generate", "--out", "gen", "--days", "1", "--start", DAY.isoformat(),
+    _run(project_copy, env, "scansense", "generate", "--out", "gen", "--days", "1", "--start", DAY.isoformat(),
          "--scale", "0.05", "--seed", "7")  # fmt: skip
     truth = (project_copy / "gen" / "truth.csv").read_text(encoding="utf-8")
     assert KNOCKER not in truth, "the generator used the knocker's address: pick another"
-    (project_copy / "gen" / "landing" / DAY.isoformat() / f"firewall-{DAY}.log").write_text(_knocker_log(DAY))
-    out = _run(project_copy, env, *cli, "run", "--date", DAY.isoformat(), "--landing", "gen/landing",
+    (project_copy / "gen" / "landing" / DAY.isoformat() / f"firewall-{DAY}.log").write_text(
+        _knocker_log(DAY), encoding="utf-8"
+    )
+    out = _run(project_copy, env, "scansense", "run", "--date", DAY.isoformat(), "--landing", "gen/landing",
                "--warehouse", "warehouse", "--orgs-dir", "gen/orgs", "--no-email", "--json")  # fmt: skip
     summary = json.loads(out.strip().splitlines()[-1])
     assert summary["published"] and summary["dq_failed"] == [] and summary["errors"] == [], summary
@@ -354,7 +359,7 @@ def test_new_detector_reaches_the_exports_and_the_report(warehouse: Path) -> Non
     assert len(written) >= 6, written  # every format of [export] formats (stix, misp, nft, ipset, csv, json)
     assert [name for name in written if KNOCKER not in (exports / name).read_text(encoding="utf-8")] == []
     html = (warehouse / "reports" / DAY.isoformat() / "report.html").read_text(encoding="utf-8")
-    assert f"<td>{TOY}</td>" in html
+    assert f"<td>{TOY}</td><td>port</td>" in html  # its row of "Findings by detector"
 
 
 @pytest.mark.slow
