@@ -292,8 +292,8 @@ def _published(warehouse: Path) -> duckdb.DuckDBPyConnection:
     return duckdb.connect(str(warehouse / "scansense.duckdb"), read_only=True)
 
 
-@pytest.mark.slow
-def test_new_detector_table_is_published_with_its_comments(project_copy: Path, warehouse: Path) -> None:
+def _check_table(project_copy: Path, warehouse: Path) -> None:
+    """Its table is in the published file with the comments of its header, and has rows."""
     header = header_entries((project_copy / "sql" / "detect" / f"{TOY}.sql").read_text(encoding="utf-8"))
     table_comment = next(text for key, _, text in header if key == "table")
     column_comments = {}
@@ -321,8 +321,8 @@ def test_new_detector_table_is_published_with_its_comments(project_copy: Path, w
         assert con.execute(f"SELECT count(*) FROM {TOY} WHERE src_ip <> $s", {"s": KNOCKER}).fetchone()[0] > 0
 
 
-@pytest.mark.slow
-def test_new_detector_reaches_findings_risk_history_and_tags(warehouse: Path) -> None:
+def _check_findings_risk_history_and_tags(warehouse: Path) -> None:
+    """The knocker's finding is the toy's alone, and its risk, history and tags name the toy."""
     with _published(warehouse) as con:
         by_source = con.execute(
             "SELECT src_ip, list(DISTINCT detector) FROM findings WHERE event_date = $d GROUP BY src_ip", {"d": DAY}
@@ -347,8 +347,8 @@ def test_new_detector_reaches_findings_risk_history_and_tags(warehouse: Path) ->
         assert tagged == toy_sources
 
 
-@pytest.mark.slow
-def test_new_detector_reaches_the_exports_and_the_report(warehouse: Path) -> None:
+def _check_exports_and_report(warehouse: Path) -> None:
+    """The malicious knocker is in every export format of the day; the report has the toy's row."""
     exports = warehouse / "exports" / DAY.isoformat()
     with (exports / "sources.csv").open(encoding="utf-8", newline="") as fh:
         row = next(r for r in csv.DictReader(fh) if r["src_ip"] == KNOCKER)
@@ -363,7 +363,17 @@ def test_new_detector_reaches_the_exports_and_the_report(warehouse: Path) -> Non
 
 
 @pytest.mark.slow
+def test_new_detector_reaches_every_output_with_no_other_edit(project_copy: Path, warehouse: Path) -> None:
+    """One test over the one run (a second xdist worker would run the day again): table, findings, risk,
+    history, tags, exports and report."""
+    _check_table(project_copy, warehouse)
+    _check_findings_risk_history_and_tags(warehouse)
+    _check_exports_and_report(warehouse)
+
+
+@pytest.mark.slow
 def test_new_detector_is_a_task_between_record_and_publish(project_copy: Path, env: dict[str, str]) -> None:
+    """The copy's scansense_daily, parsed by Airflow, has a task for the toy after `record`, before findings and publish."""
     upstream = _dag_upstream(project_copy, env)
     assert TOY in upstream, sorted(upstream)
     assert "record" in _ancestors(upstream, TOY)
