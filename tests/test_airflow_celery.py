@@ -264,6 +264,7 @@ def test_celery_workers_run_three_days_and_survive_a_killed_worker(tmp_path: Pat
                 "ingest",
                 "record",
                 *steps,
+                "refresh_later",
                 WRITER,
                 "report",
             }
@@ -329,6 +330,30 @@ def test_celery_workers_run_three_days_and_survive_a_killed_worker(tmp_path: Pat
             assert not list(layout(warehouse).builds.glob("*.duckdb*"))
             subjects = sorted(message_from_bytes(m)["Subject"] for m in sink.messages)
             assert [s.split()[1].rstrip(":") for s in subjects] == sorted([*DAYS, day]), subjects
+
+            # -- third pass: one step cleared alone (the history's tags of the first day) re-runs alone.
+            first = next(r["dag_run_id"] for r in runs if r["logical_date"][:10] == DAYS[0])
+            tis = {
+                (t["task_id"], t["map_index"]): t["try_number"] for t in _daily_tis(stack) if t["dag_run_id"] == first
+            }
+            stack.api(
+                "POST",
+                "/api/v2/dags/scansense_daily/clearTaskInstances",
+                {"dry_run": False, "dag_run_id": first, "task_ids": ["source_tags"], "only_failed": False},
+            )
+            deadline = time.monotonic() + 900  # a hang, not a speed limit
+            while time.monotonic() < deadline:
+                stack.check_alive()
+                again = {(t["task_id"], t["map_index"]): t for t in _daily_tis(stack) if t["dag_run_id"] == first}
+                if again[("source_tags", -1)]["try_number"] > tis[("source_tags", -1)] and all(
+                    t["state"] == "success" for t in again.values()
+                ):
+                    break
+                time.sleep(0.5)
+            else:
+                pytest.fail(f"source_tags of {first} was not run again: {again[('source_tags', -1)]}")
+            rerun = {k for k, t in again.items() if t["try_number"] != tis[k]}
+            assert rerun == {("source_tags", -1)}, rerun
 
             # Everything listened on 127.0.0.1 only.
             pids = _tree([p.pid for p in stack.procs.values()])

@@ -49,9 +49,15 @@ def test_daily_dag_shape(dagbag) -> None:
     assert dag.catchup is True and dag.max_active_runs == 1
     tasks = {t.task_id: t for t in dag.tasks}
     plan = table_steps(1)
-    assert set(tasks) == {"sensor_dumps_closed", "list_files", "ingest", "record", "publish", "report"} | {
-        s.name for s in plan
-    }
+    assert set(tasks) == {
+        "sensor_dumps_closed",
+        "list_files",
+        "ingest",
+        "record",
+        "refresh_later",
+        "publish",
+        "report",
+    } | {s.name for s in plan}
     assert tasks["ingest"].upstream_task_ids == {"list_files"}
     assert tasks["list_files"].upstream_task_ids == {"sensor_dumps_closed"}
     assert tasks["record"].upstream_task_ids == {"ingest"}
@@ -60,7 +66,9 @@ def test_daily_dag_shape(dagbag) -> None:
     assert tasks["scan_fast"].upstream_task_ids == {"record"}
     assert tasks["source_risk"].upstream_task_ids == {"record", "findings", "geo_ip"}
     assert {"scan_fast", "scan_slow", "port_ratio", "scan_distributed"} <= tasks["findings"].upstream_task_ids
-    assert tasks["publish"].upstream_task_ids == {s.name for s in plan}
+    assert {"scanner_orgs", "source_tags", "source_history_state"} <= set(tasks)  # organizations and history are steps
+    assert tasks["refresh_later"].upstream_task_ids == {s.name for s in plan}
+    assert tasks["publish"].upstream_task_ids == {"refresh_later"}
     assert tasks["report"].upstream_task_ids == {"publish"}
     assert tasks["publish"].pool == "default_pool"  # no pool to create by hand: one day at a time serializes
     assert [o.name for o in tasks["report"].outlets] == ["scansense_warehouse"]  # emitted once the report exists
@@ -98,7 +106,7 @@ def test_a_new_catalog_table_is_a_new_task_with_no_dag_edit(tmp_path: Path) -> N
     env = {"AIRFLOW_HOME": str(tmp_path / "home"), "SCANSENSE_LANDING": str(tmp_path / "landing")}
     edges = _dag_edges(root, env)
     assert edges["scan_copy"] == [["record"], False]
-    assert "scan_copy" in edges["findings"][0] and "scan_copy" in edges["publish"][0]
+    assert "scan_copy" in edges["findings"][0] and "scan_copy" in edges["refresh_later"][0]
     sharded = _dag_edges(root, env | {"SCANSENSE_SCALE_SHARDS": "3"})
     assert sharded["scan_copy"] == [["record"], True]
     assert sharded["scan_fast.fast_stats"] == [["scan_fast.fast_counts"], False]
