@@ -71,11 +71,17 @@ CASES = [
 ]
 
 
-def test_probe_definition_per_input_family() -> None:
-    events = conform_events(pa.Table.from_pylist([row for _, row, _ in CASES]))  # noqa: F841
+def _judged(rows: list[dict]) -> duckdb.DuckDBPyConnection:
+    """In-memory DuckDB whose `events` holds the rows, with the contacts, used_services and probes views over them."""
+    events = conform_events(pa.Table.from_pylist(rows))  # noqa: F841 (scanned by DuckDB)
     con = duckdb.connect()
     con.execute("CREATE TABLE events AS SELECT * FROM events")
     ensure_probes(con)
+    return con
+
+
+def test_probe_definition_per_input_family() -> None:
+    con = _judged([row for _, row, _ in CASES])
     got = sorted(r[0] for r in con.execute("SELECT source_location FROM probes").fetchall())
     assert got == sorted(name for name, _, is_probe in CASES if is_probe)
     assert con.execute("SELECT count(*) FROM probes").fetchone()[0] == len(got)  # no record counted twice
@@ -87,10 +93,7 @@ ANSWER_SHAPES = {"SA", "R", "RA"}  # what a host sends in answer (or to abort it
 
 
 def _probe_names(rows: list[dict]) -> set[str]:
-    events = conform_events(pa.Table.from_pylist(rows))  # noqa: F841
-    con = duckdb.connect()
-    con.execute("CREATE TABLE events AS SELECT * FROM events")
-    ensure_probes(con)
+    con = _judged(rows)
     names = [r[0] for r in con.execute("SELECT source_location FROM probes").fetchall()]
     assert len(names) == len(set(names))  # no record counted twice
     return set(names)
@@ -211,10 +214,7 @@ def test_records_sent_to_a_group_are_one_definition_for_contacts_and_the_shard_f
         _row(f"g{i}", i, "pcap", proto, X, 40000 + i, dst, 5353, "S" if proto == "tcp" else None)
         for i, (dst, proto, _) in enumerate(GROUP_DESTINATIONS)
     ]
-    events = conform_events(pa.Table.from_pylist(rows))  # noqa: F841
-    con = duckdb.connect()
-    con.execute("CREATE TABLE events AS SELECT * FROM events")
-    ensure_probes(con)
+    con = _judged(rows)
     got = dict(
         con.execute(
             f"SELECT source_location, [to_group, sent_to_group(dst_ip, proto), coalesce({GROUP_QUERY}, false)] "
