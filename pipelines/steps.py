@@ -151,11 +151,9 @@ def _work_files(warehouse: Path, name: str, day: date, shards: int) -> list[str]
 # --- what a step reads -----------------------------------------------------------------------
 
 
-# A UDP record to a multicast or broadcast group, as sql/detect/contacts.sql's group_queries reads them.
-GROUP_QUERY = (
-    "(proto = 'udp' AND (dst_ip = '255.255.255.255' OR dst_ip LIKE '%.%.%.255' OR lower(dst_ip) LIKE 'ff%:%'"
-    " OR (dst_ip LIKE '%.%' AND TRY_CAST(split_part(dst_ip, '.', 1) AS INTEGER) BETWEEN 224 AND 239)))"
-)
+# A UDP record to a multicast or broadcast group, as sql/detect/contacts.sql's group_queries reads them
+# (the macro of sql/detect/group_macros.sql, installed by pipelines.detect.install_group_macro).
+GROUP_QUERY = "(proto = 'udp' AND sent_to_group(dst_ip, proto))"
 
 
 def shard_of(column: str, shards: int) -> str:
@@ -177,6 +175,9 @@ def load_inputs(
         if name == "events":
             where = ""
             if shards > 1:
+                from pipelines.detect import install_group_macro
+
+                install_group_macro(con)  # the view's filter calls it, at every query
                 # and every UDP query to a group: a member's answer to it is judged against it (contacts.sql)
                 where = (
                     f"WHERE {shard_of('src_ip', shards)} = {int(shard)} OR {shard_of('dst_ip', shards)} = {int(shard)}"

@@ -19,7 +19,6 @@ doubled. The killed worker is not restarted: one worker finishes the day.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import threading
 import time
@@ -29,6 +28,7 @@ from email import message_from_bytes
 from pathlib import Path
 
 import pytest
+from airflow_launcher import load_launcher
 from hashing import table_hashes
 from test_reliability import STABLE_TABLES
 
@@ -47,14 +47,7 @@ SCANSENSE_VARIABLES = (
 )
 
 
-def _load_launcher():
-    spec = importlib.util.spec_from_file_location("airflow_local", ROOT / "deploy" / "airflow_local.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-launcher = _load_launcher()
+launcher = load_launcher()
 
 
 class _Sink:

@@ -9,6 +9,7 @@ import pyarrow as pa
 
 from pipelines.detect import ensure_probes
 from pipelines.schema import conform_events
+from pipelines.steps import GROUP_QUERY
 
 T0 = datetime(2025, 11, 26, 10, tzinfo=UTC)
 C, S, X = "192.168.1.10", "192.168.9.1", "6.6.6.6"  # client, server, scanner
@@ -70,11 +71,17 @@ CASES = [
 ]
 
 
-def test_probe_definition_per_input_family() -> None:
-    events = conform_events(pa.Table.from_pylist([row for _, row, _ in CASES]))  # noqa: F841
+def _judged(rows: list[dict]) -> duckdb.DuckDBPyConnection:
+    """In-memory DuckDB whose `events` holds the rows, with the contacts, used_services and probes views over them."""
+    events = conform_events(pa.Table.from_pylist(rows))  # noqa: F841 (scanned by DuckDB)
     con = duckdb.connect()
     con.execute("CREATE TABLE events AS SELECT * FROM events")
     ensure_probes(con)
+    return con
+
+
+def test_probe_definition_per_input_family() -> None:
+    con = _judged([row for _, row, _ in CASES])
     got = sorted(r[0] for r in con.execute("SELECT source_location FROM probes").fetchall())
     assert got == sorted(name for name, _, is_probe in CASES if is_probe)
     assert con.execute("SELECT count(*) FROM probes").fetchone()[0] == len(got)  # no record counted twice
@@ -86,10 +93,7 @@ ANSWER_SHAPES = {"SA", "R", "RA"}  # what a host sends in answer (or to abort it
 
 
 def _probe_names(rows: list[dict]) -> set[str]:
-    events = conform_events(pa.Table.from_pylist(rows))  # noqa: F841
-    con = duckdb.connect()
-    con.execute("CREATE TABLE events AS SELECT * FROM events")
-    ensure_probes(con)
+    con = _judged(rows)
     names = [r[0] for r in con.execute("SELECT source_location FROM probes").fetchall()]
     assert len(names) == len(set(names))  # no record counted twice
     return set(names)
@@ -183,3 +187,43 @@ def test_records_that_say_their_outcome_are_judged_by_it() -> None:
         for i, (name, (kind, outcome, state, _)) in enumerate(cases.items())
     ]
     assert _probe_names(rows) == {name for name, (*_, probe) in cases.items() if probe}
+
+
+# (destination, protocol, sent to a multicast or broadcast group)
+GROUP_DESTINATIONS = [
+    ("224.0.0.251", "udp", True),  # mDNS
+    ("239.255.255.250", "udp", True),  # SSDP
+    ("224.0.0.22", "igmp", True),  # multicast whatever the protocol
+    ("255.255.255.255", "udp", True),
+    ("FF02::FB", "udp", True),  # IPv6 multicast, either case
+    ("ff02::1:3", "tcp", True),
+    ("192.168.1.255", "udp", True),  # the directed broadcast of a /24 (NetBIOS name service)
+    ("192.168.1.255", "tcp", False),  # a host may own .255 of a wider subnet
+    ("240.0.0.1", "udp", False),  # reserved, not multicast
+    ("223.255.255.254", "udp", False),
+    ("fe80::ff", "udp", False),
+    ("2001:db8::ff02", "udp", False),
+    ("not-an-address", "udp", False),
+]
+
+
+def test_records_sent_to_a_group_are_one_definition_for_contacts_and_the_shard_filter() -> None:
+    """contacts.to_group, the macro it reads and the shard filter (UDP group queries, which every shard
+    reads) agree on every destination, and a record sent to a group is never a probe."""
+    rows = [
+        _row(f"g{i}", i, "pcap", proto, X, 40000 + i, dst, 5353, "S" if proto == "tcp" else None)
+        for i, (dst, proto, _) in enumerate(GROUP_DESTINATIONS)
+    ]
+    con = _judged(rows)
+    got = dict(
+        con.execute(
+            f"SELECT source_location, [to_group, sent_to_group(dst_ip, proto), coalesce({GROUP_QUERY}, false)] "
+            "FROM contacts"
+        ).fetchall()
+    )
+    want = {f"g{i}": [group, group, group and proto == "udp"] for i, (_, proto, group) in enumerate(GROUP_DESTINATIONS)}
+    assert got == want
+    nulls = con.execute("SELECT sent_to_group(NULL, 'udp'), sent_to_group('10.0.0.255', NULL)").fetchone()
+    assert nulls == (False, False)  # never null: a missing address or protocol is no group
+    probes = {r[0] for r in con.execute("SELECT source_location FROM probes").fetchall()}
+    assert not probes & {name for name, (to_group, *_) in got.items() if to_group}

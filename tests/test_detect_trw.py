@@ -7,36 +7,17 @@ import math
 from datetime import UTC, date, datetime, timedelta
 
 import duckdb
-import pyarrow as pa
 import pytest
+from event_rows import events_con
 
 from pipelines import catalog
 from pipelines.detect.trw import scan_trw
-from pipelines.schema import conform_events
 from pipelines.settings import Settings, Trw
 
 DAY = date(2025, 11, 26)
 T0 = datetime(2025, 11, 26, 10, tzinfo=UTC)
 S = Settings().trw
 X, C = "203.0.113.7", "192.168.1.10"  # scanner, client
-
-
-def _con(rows: list[dict]) -> duckdb.DuckDBPyConnection:
-    """In-memory DuckDB whose `events` holds the rows (captured TCP packets unless a row says otherwise)."""
-    for i, r in enumerate(rows):
-        r.setdefault("event_date", r["ts"].date())
-        r.setdefault("source_kind", "pcap")
-        r.setdefault("source_format", "pcap")
-        r.setdefault("source_file", "capture.pcap")
-        r.setdefault("proto", "tcp")
-        r.setdefault("packets", 1)
-        r.setdefault("conn_state", None)
-        r.setdefault("outcome", None)
-        r.setdefault("source_location", str(i))
-    events = conform_events(pa.Table.from_pylist(rows))  # noqa: F841 (scanned by DuckDB)
-    con = duckdb.connect()
-    con.execute("CREATE TABLE events AS SELECT * FROM events")
-    return con
 
 
 def _pkt(s: float, src: str, sport: int, dst: str, dport: int, flags: str | None, **extra) -> dict:
@@ -71,7 +52,7 @@ def _rows(con: duckdb.DuckDBPyConnection, params: Trw = S) -> dict[str, dict]:
 
 
 def test_a_sweep_of_unanswered_hosts_is_called_after_four_failures() -> None:
-    rows = _rows(_con(syn_sweep(X, 10) + handshake(0, C, "192.168.9.1")))
+    rows = _rows(events_con(syn_sweep(X, 10) + handshake(0, C, "192.168.9.1")))
     x = rows[X]
     # (1 - 0.2) / (1 - 0.8) = 4 per failure; beta / alpha = 99 is first passed at 4^4 = 256
     assert (x["decision"], x["steps"], x["first_contacts"], x["failures"]) == ("scanner", 4, 10, 10)
@@ -81,14 +62,14 @@ def test_a_sweep_of_unanswered_hosts_is_called_after_four_failures() -> None:
 
 
 def test_refused_connections_fail_and_syn_acks_succeed() -> None:
-    refused = _rows(_con(syn_sweep(X, 6, reply="RA")))[X]
+    refused = _rows(events_con(syn_sweep(X, 6, reply="RA")))[X]
     assert (refused["decision"], refused["steps"]) == ("scanner", 4)
     # a SYN scan that finds every port open (SYN-ACK, then the scanner's RST): the prober left each contact
     # half-open, so under the one definition of a contact's outcome (sql/detect/contacts.sql) each failed
     open_ports = syn_sweep(X, 6, reply="SA") + [
         _pkt(100 + i + 0.002, X, 40000 + i, f"10.1.0.{i + 1}", 23, "R") for i in range(6)
     ]
-    row = _rows(_con(open_ports))[X]
+    row = _rows(events_con(open_ports))[X]
     assert (row["decision"], row["steps"], row["failures"]) == ("scanner", 4, 6)
     assert row["is_scan"]
 
@@ -98,11 +79,11 @@ def test_benign_clients_are_cleared_and_only_first_contacts_count() -> None:
     rows += handshake(12, C, "192.168.9.4", sport=50002)
     # after its first successful contact, this client fails to reach the same server ten times: not first contacts
     rows += [_pkt(20 + i, C, 51000 + i, "192.168.9.1", 8080, "S") for i in range(10)]
-    c = _rows(_con(rows))[C]
+    c = _rows(events_con(rows))[C]
     assert (c["decision"], c["steps"], c["first_contacts"], c["failures"]) == ("benign", 4, 4, 0)
     # one host hammered: one first contact, never enough to decide (a vertical scan is not TRW's case)
     hammer = _rows(
-        _con([_pkt(i, X, 40000 + i, "10.0.0.1", 1000 + i, "S") for i in range(50)] + handshake(0, C, "10.0.0.2"))
+        events_con([_pkt(i, X, 40000 + i, "10.0.0.1", 1000 + i, "S") for i in range(50)] + handshake(0, C, "10.0.0.2"))
     )
     assert (hammer[X]["decision"], hammer[X]["first_contacts"], hammer[X]["steps"]) == ("pending", 1, 1)
     assert hammer[X]["likelihood_ratio"] == pytest.approx(4.0)
@@ -119,7 +100,7 @@ def test_inputs_without_outcomes_are_not_judged() -> None:
         dict(r, source_kind="sensor", source_format="sensor_jsonl", source_file="s.jsonl")
         for r in syn_sweep("198.51.100.2", 20)
     ]
-    assert scan_trw(_con(darknet + firewall + sensor), DAY, S).num_rows == 0
+    assert scan_trw(events_con(darknet + firewall + sensor), DAY, S).num_rows == 0
 
 
 def test_zeek_states_and_udp_and_biflows() -> None:
@@ -144,7 +125,7 @@ def test_zeek_states_and_udp_and_biflows() -> None:
     good = "198.51.100.8"
     rows += [dict(_pkt(60 + i, good, 43000 + i, f"10.6.0.{i}", 22, f), packets=p, outcome="succeeded", **cic)
              for i, (f, p) in enumerate([("SRA", 3), ("FSPA", 12), ("SA", 3), ("SRA", 4)])]  # fmt: skip
-    got = _rows(_con(rows))
+    got = _rows(events_con(rows))
     assert (got[X]["decision"], got[X]["steps"], got[X]["inputs"]) == ("scanner", 4, "flow")
     # C: four successes in Zeek states and one answered DNS query
     assert (got[C]["decision"], got[C]["failures"], got[C]["inputs"]) == ("benign", 0, "flow,pcap")
@@ -156,17 +137,17 @@ def test_zeek_states_and_udp_and_biflows() -> None:
 
 def test_parameters_move_the_thresholds() -> None:
     # alpha = 0.001: beta / alpha = 990, first passed at 4^5 = 1024
-    x = _rows(_con(syn_sweep(X, 10) + handshake(0, C, "192.168.9.1")), Trw(alpha=0.001))[X]
+    x = _rows(events_con(syn_sweep(X, 10) + handshake(0, C, "192.168.9.1")), Trw(alpha=0.001))[X]
     assert (x["steps"], x["likelihood_ratio"]) == (5, pytest.approx(1024.0))
     # theta1 = 0.5: a failure weighs (1 - 0.5) / 0.2 = 2.5; ln 99 / ln 2.5 = 5.01, so six failures
-    y = _rows(_con(syn_sweep(X, 10) + handshake(0, C, "192.168.9.1")), Trw(theta1=0.5))[X]
+    y = _rows(events_con(syn_sweep(X, 10) + handshake(0, C, "192.168.9.1")), Trw(theta1=0.5))[X]
     assert y["steps"] == math.ceil(math.log(99) / math.log(2.5))
 
 
 def test_findings_have_the_catalog_shape_and_a_rerun_is_identical(settings) -> None:
     from pipelines.detect.findings import findings
 
-    con = _con(syn_sweep(X, 10) + handshake(0, C, "192.168.9.1") + handshake(1, C, "192.168.9.2"))
+    con = events_con(syn_sweep(X, 10) + handshake(0, C, "192.168.9.1") + handshake(1, C, "192.168.9.2"))
     first = scan_trw(con, DAY, S)
     assert first.equals(scan_trw(con, DAY, S))
     wanted = [c for c in catalog.table("scan_trw").schema.names if c != "event_date"]

@@ -8,7 +8,6 @@ user is `nobody`, through `runuser`, with a clean environment: no secret in hand
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import stat
@@ -17,20 +16,14 @@ import sys
 from pathlib import Path
 
 import pytest
+from airflow_launcher import load_launcher
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 
-def _launcher():
-    spec = importlib.util.spec_from_file_location("airflow_local", ROOT / "deploy" / "airflow_local.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-launcher = _launcher()
+launcher = load_launcher()
 from deploy import locked_services as locked  # noqa: E402  (ROOT put on sys.path above)
 
 

@@ -13,33 +13,15 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
-import pyarrow as pa
+from event_rows import events_con
 
 from pipelines.detect import distributed, fast, port_ratio, slow, trw
-from pipelines.schema import conform_events
 from pipelines.settings import Settings
 
 DAY = date(2025, 11, 26)
 T0 = datetime(2025, 11, 26, 8, tzinfo=UTC)
 S = Settings()
 SCANSENSE = str(Path(sys.executable).with_name("scansense"))
-
-
-def _con(rows: list[dict]) -> duckdb.DuckDBPyConnection:
-    """In-memory DuckDB whose `events` holds the rows (captured packets unless a row says otherwise)."""
-    for i, r in enumerate(rows):
-        r.setdefault("event_date", r["ts"].date())
-        r.setdefault("source_kind", "pcap")
-        r.setdefault("source_format", "pcap")
-        r.setdefault("source_file", "office.pcap")
-        r.setdefault("source_location", str(i))
-        r.setdefault("packets", 1)
-        for key in ("tcp_flags", "outcome", "conn_state", "resp_packets", "resp_bytes"):
-            r.setdefault(key, None)
-    events = conform_events(pa.Table.from_pylist(rows))  # noqa: F841 (scanned by DuckDB)
-    con = duckdb.connect()
-    con.execute("CREATE TABLE events AS SELECT * FROM events")
-    return con
 
 
 def _pkt(t: datetime, src: str, sport: int, dst: str, dport: int, flags: str | None, proto: str = "tcp") -> dict:
@@ -123,7 +105,7 @@ def _horizontal_syn_scan(src: str, n: int, every_s: float, port: int = 445) -> l
 def test_clients_whose_contacts_mostly_succeed_are_never_scanners() -> None:
     scanner = "203.0.113.66"
     rows = _browsers_ntp_and_name_services() + _ntp_biflows() + _horizontal_syn_scan(scanner, 90, 80)
-    flagged = _flagged(_con(rows))
+    flagged = _flagged(events_con(rows))
     everyone = set().union(*flagged.values())
     assert everyone <= {scanner}, flagged
     # the same scanner among them is still found (the rule keeps failed first contacts as probes)
@@ -137,7 +119,7 @@ def test_failed_attempts_to_a_service_count_when_the_source_never_uses_it() -> N
         r for r in _browsers_ntp_and_name_services() if r["src_ip"] == desktop and r["dst_ip"].startswith("104.16.")
     ]
     assert rows
-    assert desktop in _flagged(_con(rows))["scan_slow"]
+    assert desktop in _flagged(events_con(rows))["scan_slow"]
 
 
 def test_one_device_on_a_quiet_sensor_retrying_one_server_is_no_fast_scan() -> None:
@@ -148,9 +130,9 @@ def test_one_device_on_a_quiet_sensor_retrying_one_server_is_no_fast_scan() -> N
         _pkt(T0 + timedelta(seconds=1.5 * i), iot, 30000 + i, "52.28.1.1", (8883, 443)[i % 2], "S") for i in range(400)
     ]
     rows += [_pkt(t["ts"], t["dst_ip"], t["dst_port"], iot, t["src_port"], "RA") for t in list(rows)]
-    con = _con(rows)
+    con = events_con(rows)
     assert fast.scan_fast(con, DAY, S.fast).num_rows == 0
-    sweep = _con(rows + _horizontal_syn_scan("192.168.1.99", 60, 0.5, port=22))
+    sweep = events_con(rows + _horizontal_syn_scan("192.168.1.99", 60, 0.5, port=22))
     assert set(fast.scan_fast(sweep, DAY, S.fast)["src_ip"].to_pylist()) == {"192.168.1.99"}
     # alone, the device's T is the paper's 2 probes a minute: only the distinct-targets floor keeps it out
     without_floor = fast.scan_fast(con, DAY, dataclasses.replace(S.fast, min_targets=2))

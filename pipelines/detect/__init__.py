@@ -11,8 +11,17 @@ import duckdb
 from pipelines.sqlfiles import read_sql
 
 
+def install_group_macro(con: duckdb.DuckDBPyConnection) -> None:
+    """Define (temporary) the macro `sent_to_group(dst_ip, proto)`: a record sent to a multicast or broadcast group.
+
+    Its one definition is `sql/detect/group_macros.sql`; contacts.sql and a shard's events filter both use it.
+    """
+    con.execute(read_sql("detect/group_macros"))
+
+
 def ensure_probes(con: duckdb.DuckDBPyConnection) -> None:
     """Create the `contacts`, `used_services` and `probes` views (the one definition of a probe and its outcome) over `events`."""
+    install_group_macro(con)
     con.execute(f"CREATE OR REPLACE TEMP VIEW contacts AS {read_sql('detect/contacts')}")
     con.execute(f"CREATE OR REPLACE TEMP VIEW used_services AS {read_sql('detect/used_services')}")
     con.execute(f"CREATE OR REPLACE TEMP VIEW probes AS {read_sql('detect/probes')}")

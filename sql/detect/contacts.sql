@@ -1,6 +1,7 @@
 -- table: contacts (view): every event with the part it plays in a contact and the contact's outcome; `probes` and `scan_trw` read it, so every detector counts from one definition (DESIGN 5.2a).
 -- kind: intermediate (run by Python, not stored in the warehouse)
 -- grain: one row per event (same columns as events, plus opened, answered, contact_outcome, outcome_from, probe_record, to_group)
+-- reads: group_macros
 -- column opened: This record is the side that opened its contact (spoke first), not an answer.
 -- column answered: The contact got anything back (a reverse record, a biflow's backward packets).
 -- column contact_outcome: succeeded (a conversation that was used: handshake completed or caught mid-way,
@@ -10,7 +11,8 @@
 --   (a one-direction TCP flow's own flags), conversation (the reverse records of the capture), icmp.
 -- column probe_record: The record, judged on its own, tries a target rather than carrying an exchange.
 -- column to_group: The record went to a multicast or broadcast address (224.0.0.0/4, 255.255.255.255,
---   ff00::/8, UDP to an IPv4 address ending in .255, the directed broadcast of the common /24).
+--   ff00::/8, UDP to an IPv4 address ending in .255, the directed broadcast of the common /24): the
+--   macro sent_to_group of group_macros.sql, which the shard filter of pipelines/steps.py shares.
 -- Where the outcome comes from:
 --   records that say it themselves (`events.outcome`, set at ingest from the format: Zeek conn_state and
 --     resp_pkts/resp_bytes, a biflow's backward counts and flags, `unknown` for the registry's no_answer
@@ -57,9 +59,7 @@ WITH conversations AS (
     -- the querier unicast, from the service port to the port the query came from
     SELECT DISTINCT src_ip, src_port, dst_port
     FROM events
-    WHERE proto = 'udp' AND src_port IS NOT NULL AND dst_port IS NOT NULL
-      AND (dst_ip = '255.255.255.255' OR dst_ip LIKE '%.%.%.255' OR lower(dst_ip) LIKE 'ff%:%'
-           OR (dst_ip LIKE '%.%' AND TRY_CAST(split_part(dst_ip, '.', 1) AS INTEGER) BETWEEN 224 AND 239))
+    WHERE proto = 'udp' AND src_port IS NOT NULL AND dst_port IS NOT NULL AND sent_to_group(dst_ip, proto)
 ), roles AS (
     SELECT
         c.src_ip, c.dst_ip, c.src_port, c.dst_port, c.proto,
@@ -171,11 +171,5 @@ WHERE e.outcome IS NULL AND e.conn_state IS NULL
 SELECT
     *,
     -- one datagram to a group reaches every host (mDNS, LLMNR, SSDP, NetBIOS): no target of a scan
-    coalesce(
-        dst_ip = '255.255.255.255'
-        OR (dst_ip LIKE '%.%' AND TRY_CAST(split_part(dst_ip, '.', 1) AS INTEGER) BETWEEN 224 AND 239)
-        OR lower(dst_ip) LIKE 'ff%:%'
-        OR (proto = 'udp' AND dst_ip LIKE '%.%.%.255'),
-        false
-    ) AS to_group
+    sent_to_group(dst_ip, proto) AS to_group
 FROM judged
