@@ -63,7 +63,7 @@ def hourly_trend(hourly: pd.DataFrame, tz: str) -> alt.Chart:
 def by_country(geo: pd.DataFrame) -> alt.Chart:
     """Top countries by abnormal sources (all sources shown beside)."""
     data = geo.groupby(["country_code", "country"], as_index=False)[["sources", "abnormal_sources"]].sum()
-    data = data.sort_values(["abnormal_sources", "sources"], ascending=False).head(15)
+    data = data.sort_values(["abnormal_sources", "sources", "country_code"], ascending=[False, False, True]).head(15)
     if data.empty:  # an offset channel over no rows gives Vega an invalid size
         return no_data("Sources by country (top 15)")
     return (
@@ -86,7 +86,7 @@ def by_region(geo: pd.DataFrame) -> alt.Chart:
     data = geo[geo["region"].fillna("") != ""].copy()
     data["place"] = data["country_code"] + " / " + data["region"]
     data = data.groupby("place", as_index=False)[["sources", "abnormal_sources"]].sum()
-    data = data.sort_values(["abnormal_sources", "sources"], ascending=False).head(15)
+    data = data.sort_values(["abnormal_sources", "sources", "place"], ascending=[False, False, True]).head(15)
     if data.empty:
         return no_data("Abnormal sources by region (top 15)")
     return (
@@ -194,7 +194,7 @@ def top_ports(ports: pd.DataFrame) -> alt.Chart:
     """Ports most probed by suspected sources, by protocol."""
     data = ports.copy()
     data["port"] = data["dst_port"].astype(str) + "/" + data["proto"]
-    data = data.sort_values("events", ascending=False).head(20)
+    data = data.sort_values(["events", "dst_port", "proto"], ascending=[False, True, True]).head(20)  # ties by port
     if data.empty:
         return no_data("Top probed ports by protocol")
     return (

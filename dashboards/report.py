@@ -76,14 +76,22 @@ def _q(con: duckdb.DuckDBPyConnection, sql: str, day: date):
     return con.execute(sql, {"day": day} if "$day" in sql else {}).df()
 
 
-# The day's malicious sources, new (first seen that day in the lake) or returning (source_history).
+# The day's malicious sources, new (first seen that day in the lake) or returning, as of the day
+# (its source_history_state and organizations): a report does not change when later days are added.
 NEW_AND_RETURNING = """
 SELECT r.src_ip, CASE WHEN h.first_date = $day THEN 'new' ELSE 'returning' END AS status,
-    h.first_date, h.days_active, r.risk, h.org, h.tags
-FROM source_risk AS r JOIN source_history AS h USING (src_ip)
-WHERE r.event_date = $day AND r.malicious AND NOT h.is_allow_listed
+    h.first_date, h.days_active, r.risk, coalesce(h.research_org, nullif(o.org, 'unclustered')) AS org,
+    coalesce(h.tags, []::VARCHAR[]) AS tags
+FROM source_risk AS r
+JOIN source_history_state AS h ON h.src_ip = r.src_ip AND h.event_date = $day
+LEFT JOIN scanner_orgs AS o ON o.src_ip = r.src_ip AND o.event_date = $day
+WHERE r.event_date = $day AND r.malicious
+  AND r.src_ip NOT IN (SELECT src_ip FROM source_history WHERE is_allow_listed)
 ORDER BY status, r.risk DESC, r.src_ip
 """
+# The trend charts show the weeks up to the day: a report depends on its day, not on the days run
+# after it, and Altair's 5,000-row limit is never reached (a year of hourly rows is 8,760).
+TREND_DAYS = 28
 
 
 def _inputs(con: duckdb.DuckDBPyConnection, day: date) -> list[dict]:
@@ -106,8 +114,10 @@ def _inputs(con: duckdb.DuckDBPyConnection, day: date) -> list[dict]:
 
 
 def _new_and_returning(con: duckdb.DuckDBPyConnection, day: date) -> list[dict]:
-    """New and returning malicious sources of `day`; none from a warehouse without source_history."""
-    if not con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'source_history'").fetchone()[0]:
+    """New and returning malicious sources of `day`; none from a warehouse without the history's state."""
+    present = """SELECT (SELECT count(*) FROM duckdb_views() WHERE view_name = 'source_history_state' AND NOT internal)
+                      + (SELECT count(*) FROM duckdb_tables() WHERE table_name = 'source_history_state')"""
+    if not con.execute(present).fetchone()[0]:
         return []
     return con.execute(NEW_AND_RETURNING, {"day": day}).fetch_arrow_table().to_pylist()
 
@@ -143,20 +153,21 @@ def build_report(
     out_dir.mkdir(parents=True, exist_ok=True)
     dq_links = _dq_links(out_dir, day, dq_dir)
     with duckdb.connect(str(db_path), read_only=True) as con:
-        daily = _q(con, "SELECT * FROM daily_summary ORDER BY event_date", day)
-        hourly = _q(con, "SELECT * FROM hourly_abnormal ORDER BY event_date, hour", day)
+        trend = f"event_date BETWEEN $day - INTERVAL {TREND_DAYS - 1} DAY AND $day"
+        daily = _q(con, f"SELECT * FROM daily_summary WHERE {trend} ORDER BY event_date", day)
+        hourly = _q(con, f"SELECT * FROM hourly_abnormal WHERE {trend} ORDER BY event_date, hour", day)
         geo = _q(con, "SELECT * FROM geo_abnormal WHERE event_date = $day", day)
         ports = _q(con, "SELECT * FROM port_abnormal WHERE event_date = $day", day)
         risky = _q(
             con,
             """SELECT src_ip, country_code, risk, traffic_score, time_score, geo_score, probes, research_org, reasons
-                           FROM source_risk WHERE event_date = $day ORDER BY risk DESC, probes DESC LIMIT 25""",
+                           FROM source_risk WHERE event_date = $day ORDER BY risk DESC, probes DESC, src_ip LIMIT 25""",
             day,
         )
         slow = _q(
             con,
             """SELECT src_ip, kind, fixed_value, period_start, period_end, windows, targets, cond_entropy
-                          FROM scan_slow WHERE event_date = $day AND is_scan ORDER BY windows DESC LIMIT 25""",
+                          FROM scan_slow WHERE event_date = $day AND is_scan ORDER BY windows DESC, src_ip, kind, fixed_value, period_start LIMIT 25""",
             day,
         )
         # every detector's findings of the day: a new detector shows here without a change to the report
@@ -170,7 +181,7 @@ def build_report(
             con,
             """SELECT o.org, o.method, count(*) AS sources, count(r.src_ip) AS active_today
                           FROM scanner_orgs AS o LEFT JOIN source_risk AS r ON r.src_ip = o.src_ip AND r.event_date = $day
-                          WHERE o.org <> 'unclustered' GROUP BY ALL ORDER BY active_today DESC, sources DESC LIMIT 25""",
+                          WHERE o.event_date = $day AND o.org <> 'unclustered' GROUP BY ALL ORDER BY active_today DESC, sources DESC, o.org, o.method LIMIT 25""",
             day,
         )
         sightings = _new_and_returning(con, day)
@@ -191,10 +202,13 @@ def build_report(
     figures = {k: (v.item() if hasattr(v, "item") else v) for k, v in figures.items()}
     figures["top_ports"] = [
         f"{p}/{t}"
-        for p, t in ports.sort_values("sources", ascending=False).head(5)[["dst_port", "proto"]].itertuples(index=False)
+        for p, t in ports.sort_values(["sources", "dst_port", "proto"], ascending=[False, True, True])
+        .head(5)[["dst_port", "proto"]]
+        .itertuples(index=False)
     ]
-    by_cc = geo.groupby("country_code")["abnormal_sources"].sum().sort_values(ascending=False)
-    figures["top_countries"] = [f"{cc} ({int(n)})" for cc, n in by_cc.head(5).items() if n > 0]
+    by_cc = geo.groupby("country_code", as_index=False)["abnormal_sources"].sum()
+    by_cc = by_cc.sort_values(["abnormal_sources", "country_code"], ascending=[False, True]).head(5)
+    figures["top_countries"] = [f"{cc} ({int(n)})" for cc, n in by_cc.itertuples(index=False) if n > 0]
     figures["new_malicious"] = sum(1 for r in sightings if r["status"] == "new")
     figures["returning_malicious"] = sum(1 for r in sightings if r["status"] == "returning")
     # Inputs that log fewer probes than arrive (UFW's rate-limited logging, a sensor's drops): said

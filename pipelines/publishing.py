@@ -5,7 +5,7 @@ stores (`warehouse.lake_relation`) and, as a table, only `source_history`, the o
 per source over every day. The day's steps (`pipelines.steps`) have already stored its partitions,
 organizations, tags and history state included; publish is then load, marts, checks, comments, swap:
 
-1. `day_views`: the day's partitions as views (the day's organizations as they were clustered);
+1. `day_views`: the day's partitions as views;
 2. `day_marts`: `source_history` as of the day (from its state) and the marts, built from the day
    alone; the quality gates read that day only;
 3. `publish_views`: a fresh, small file of views over every day's files, `source_history` from the
@@ -17,16 +17,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import date
-from pathlib import Path
 
 import duckdb
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from pipelines import catalog, duck, history
 from pipelines import warehouse as wh
 from pipelines.layout import layout
-from pipelines.orgs import window
 from pipelines.settings import Settings
 
 # The lake's per-day tables a day's marts, history and checks read.
@@ -38,11 +35,7 @@ def day_views(con: duckdb.DuckDBPyConnection, settings: Settings, day: date) -> 
     for entry in catalog.tables(*DAY_LAYERS):
         if entry.built_at == "publish":
             continue
-        if entry.name == window.TABLE:  # one partition per day, without an event_date column
-            files = wh.lake_files(settings.warehouse, window.TABLE, day)
-            history.create_table(con, window.TABLE, pq.read_table(files) if files else entry.schema.empty_table())
-        else:
-            wh.lake_relation(con, settings.warehouse, entry.name, entry.schema, days=[day])
+        wh.lake_relation(con, settings.warehouse, entry.name, entry.schema, days=[day])
 
 
 def day_marts(
@@ -96,9 +89,7 @@ def publish_views(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
     """Turn `con` into the published shape: views over every lake file, `source_history` from the latest state."""
     warehouse = settings.warehouse
     for entry in catalog.tables():
-        if entry.name == window.TABLE:
-            _orgs_view(con, settings)
-        elif entry.built_at != "publish":
+        if entry.built_at != "publish":
             wh.lake_relation(con, warehouse, entry.name, entry.schema)
     state = history.latest_state(warehouse)
     history.create_table(con, "source_history", history.history_rows(con, state, settings))
@@ -107,15 +98,3 @@ def publish_views(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
 def rejected_views(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
     """Complete a rejected build (the day's tables, as checked) with the checks' results, for its report."""
     wh.lake_relation(con, settings.warehouse, "dq_results", catalog.table("dq_results").schema)
-
-
-def _orgs_view(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
-    """View `scanner_orgs` over the latest day's organizations (an empty table before the first)."""
-    files = window.latest_file(settings.warehouse)
-    wh.drop_relation(con, window.TABLE)
-    if not files:
-        empty = catalog.table(window.TABLE).schema.empty_table()  # noqa: F841  (scanned by DuckDB by name)
-        con.execute(f'CREATE TABLE "{window.TABLE}" AS SELECT * FROM empty')
-        return
-    listed = ", ".join("'" + str(Path(f).resolve()).replace("'", "''") + "'" for f in files)
-    con.execute(f'CREATE VIEW "{window.TABLE}" AS SELECT * FROM read_parquet([{listed}], hive_partitioning = false)')

@@ -78,13 +78,15 @@ def test_the_file_does_not_grow_with_the_days(two_days) -> None:
     assert second <= first * 1.25  # views and source_history (one row per source) only, no copy of each day
 
 
-def test_organizations_are_stored_per_day_and_the_latest_is_published(two_days) -> None:
+def test_organizations_are_stored_per_day_and_published_by_day(two_days) -> None:
     settings = two_days["settings"]
     assert wh.lake_days(settings.warehouse, "scanner_orgs") == DAYS
     latest = wh.lake_files(settings.warehouse, "scanner_orgs", DAYS[-1])
     with duckdb.connect(str(wh.db_path(settings.warehouse)), read_only=True) as con:
-        published = con.execute("SELECT * FROM scanner_orgs ORDER BY src_ip").fetchall()
+        days = con.execute("SELECT list(DISTINCT event_date ORDER BY event_date) FROM scanner_orgs").fetchone()[0]
+        published = con.execute("SELECT * FROM scanner_orgs WHERE event_date = $d ORDER BY src_ip", {"d": DAYS[-1]})
+        published = published.fetchall()
         stored = con.execute(
             "SELECT * FROM read_parquet($f, hive_partitioning = false) ORDER BY src_ip", {"f": latest}
         ).fetchall()
-    assert published == stored
+    assert days == DAYS and published == stored

@@ -68,8 +68,8 @@ def _tiny(con: duckdb.DuckDBPyConnection) -> None:
         ) t(event_date, src_ip, detector, kind)"""
     )
     con.execute(
-        "CREATE TABLE scanner_orgs AS SELECT * FROM (VALUES ('203.0.113.5', 'unknown-1'), ('10.0.0.1', 'unclustered'))"
-        " t(src_ip, org)"
+        "CREATE TABLE scanner_orgs AS SELECT * FROM (VALUES (DATE '2025-11-27', '203.0.113.5', 'unknown-1'),"
+        " (DATE '2025-11-27', '10.0.0.1', 'unclustered'), (DATE '2025-11-26', '10.0.0.1', 'unknown-9')) t(event_date, src_ip, org)"
     )
 
 

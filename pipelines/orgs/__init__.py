@@ -18,7 +18,9 @@ if TYPE_CHECKING:
 
     from pipelines.settings import Settings
 
-SCANNER_ORGS_SCHEMA = catalog.table("scanner_orgs").schema
+# The clustering's columns; the day's step adds `event_date` (pipelines/steps.py).
+_STORED = catalog.table("scanner_orgs").schema
+SCANNER_ORGS_SCHEMA = _STORED.remove(_STORED.get_field_index("event_date"))
 
 
 def scanner_orgs(con: duckdb.DuckDBPyConnection, settings: Settings) -> pa.Table:

@@ -7,7 +7,7 @@ Clustering numbers its clusters afresh every time; to let an analyst follow an o
 from day to day, a cluster keeps the id (and, when unnamed, the `unknown-N` name) of the previous
 day's cluster it shares most sources with, and a cluster that shares none gets an id never used by
 the previous day. The day's rows are stored as the lake partition `scanner_orgs/date=<day>/`; the
-published `scanner_orgs` is the latest one.
+latest day's rows are the current organizations.
 """
 
 from __future__ import annotations
@@ -43,12 +43,6 @@ def previous(warehouse: Path, day: date) -> pa.Table | None:
         return None
     files = wh.lake_files(warehouse, TABLE, earlier[-1])
     return pq.read_table(files[0]) if files else None
-
-
-def latest_file(warehouse: Path) -> list[str]:
-    """The file of the latest day's organizations (what the published `scanner_orgs` shows)."""
-    days = wh.lake_days(warehouse, TABLE)
-    return wh.lake_files(warehouse, TABLE, days[-1]) if days else []
 
 
 def _unknown_number(name: str | None) -> int:

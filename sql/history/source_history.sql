@@ -30,7 +30,9 @@
 -- Inputs: history_state (the latest day's source_history_state: every day folded), scanner_orgs
 -- (the latest day's), history_allowed(ip, is_allow_listed). The rows of source_history_rebuild.sql, the rebuild from scratch.
 WITH orgs AS (
-    SELECT src_ip, any_value(org) AS org FROM scanner_orgs GROUP BY src_ip
+    SELECT src_ip, any_value(org) AS org FROM scanner_orgs
+    WHERE event_date = (SELECT max(event_date) FROM scanner_orgs)  -- the latest day's organizations
+    GROUP BY src_ip
 )
 SELECT
     s.src_ip,

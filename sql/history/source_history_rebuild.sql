@@ -32,7 +32,9 @@ WITH days AS (
 ), tags AS (
     SELECT src_ip, list(DISTINCT tag ORDER BY tag) AS tags FROM source_tags GROUP BY src_ip
 ), orgs AS (
-    SELECT src_ip, any_value(org) AS org FROM scanner_orgs GROUP BY src_ip
+    SELECT src_ip, any_value(org) AS org FROM scanner_orgs
+    WHERE event_date = (SELECT max(event_date) FROM scanner_orgs)  -- the latest day's organizations
+    GROUP BY src_ip
 )
 SELECT
     d.src_ip,

@@ -1,9 +1,9 @@
--- table: One source of the last orgs.window_days days: the organization cluster it belongs to (paper 001 without the neural network), clustered over that window.
--- grain: one row per src_ip seen in events over the last orgs.window_days days (settings [orgs] window_days)
--- key: src_ip
+-- table: One source of the last orgs.window_days days, per day: the organization cluster it belongs to (paper 001 without the neural network), clustered over the window ending that day; the latest day's rows are the current organizations.
+-- grain: one row per (event_date, src_ip) seen in events over the orgs.window_days days ending event_date (settings [orgs] window_days)
+-- key: event_date, src_ip
 -- built by: pipelines.orgs.window:day_orgs(settings)
 -- reads: events, geo_ip, source_risk, source_features, source_hours, source_ports
--- checked rows: true
+-- column event_date DATE: UTC day whose window was clustered (its last day).
 -- column src_ip VARCHAR: Source (scanner) address; every source seen in events in the window appears once.
 -- column cluster_id INTEGER: Cluster number from the clustering run (-1: DBSCAN noise; null: not a scanning source, not clustered); kept from day to day: a cluster takes the number of the previous day's cluster it shares most sources with, a new one a number not used that day.
 -- column org VARCHAR: Organization of the cluster: the known organization dominating it (reference lists), else unknown-N; for sources not clustered their listed organization, else 'unclustered'.
