@@ -11,7 +11,8 @@
                                         when the shared data directory has none (`pipelines.geo.files`)
     <warehouse>/geo/.prepared/          range tables of them, or of databases in a read-only data directory
     <warehouse>/dq/                     Great Expectations Data Docs and validation results
-    <warehouse>/reports/<day>/          the day's report (report.html and a PNG a chart)
+    <warehouse>/reports/<day>/          the day's report: report.html, a PNG a chart, and report.json
+                                        (its figures and charts, which the report email reads)
     <warehouse>/exports/<day>/          the day's exports for security tools
 
 Modules ask a `Layout` for a path instead of joining names by hand, so moving a folder is one edit.
@@ -97,6 +98,10 @@ class Layout:
         """Folder of one day's report."""
         return self.reports / day.isoformat()
 
+    def report(self, day: date) -> ReportFolder:
+        """The files of one day's report."""
+        return ReportFolder(self.report_dir(day))
+
     @property
     def exports(self) -> Path:
         """Folder of the daily exports."""
@@ -105,6 +110,27 @@ class Layout:
     def export_dir(self, day: date) -> Path:
         """Folder of one day's exports."""
         return self.exports / day.isoformat()
+
+
+@dataclass(frozen=True)
+class ReportFolder:
+    """The files of one report folder: the page, its charts' PNGs and the manifest the email reads."""
+
+    root: Path
+
+    @property
+    def html(self) -> Path:
+        """The self-contained interactive report."""
+        return self.root / "report.html"
+
+    @property
+    def manifest(self) -> Path:
+        """The report's key figures, failed checks and chart names (JSON), written last."""
+        return self.root / "report.json"
+
+    def chart(self, name: str) -> Path:
+        """The PNG of one chart."""
+        return self.root / f"{name}.png"
 
 
 def layout(warehouse: Path | str | Settings) -> Layout:
