@@ -271,23 +271,26 @@ def build_report(
 def read_report(folder: ReportFolder, day: date) -> Report:
     """The report `build_report` wrote in `folder` for `day`, as the email needs it (nothing is rendered).
 
-    A missing or other day's file raises FileNotFoundError with one line naming the day and the file:
-    the day's report was never written (its run was rejected before, or its report step failed).
+    A missing file (or another day's) raises FileNotFoundError with one line naming the day and the
+    file: the day's report was never written (its run was rejected early, or its report step failed).
     """
     why = "the day's report was not written (run rejected, or its report step failed)"
     try:
         manifest = json.loads(folder.manifest.read_text(encoding="utf-8"))
+        written = manifest["day"]
+        report = Report(
+            html=folder.html,
+            pngs={name: folder.chart(name) for name in manifest["charts"]},
+            figures=dict(manifest["figures"]),
+            day=day,
+            dq_failed=list(manifest["dq_failed"]),
+        )
     except FileNotFoundError:
         raise FileNotFoundError(f"no report for {day.isoformat()}: {folder.manifest} is missing; {why}") from None
-    if manifest.get("day") != day.isoformat():
-        raise FileNotFoundError(f"no report for {day.isoformat()}: {folder.manifest} is {manifest.get('day')}'s")
-    report = Report(
-        html=folder.html,
-        pngs={name: folder.chart(name) for name in manifest["charts"]},
-        figures=manifest["figures"],
-        day=day,
-        dq_failed=list(manifest["dq_failed"]),
-    )
+    except (ValueError, KeyError, TypeError) as exc:  # written atomically: only a hand edit gets here
+        raise ValueError(f"no report for {day.isoformat()}: {folder.manifest} is unreadable ({exc!r})") from None
+    if written != day.isoformat():
+        raise FileNotFoundError(f"no report for {day.isoformat()}: {folder.manifest} is the report of {written}")
     for path in (report.html, *report.pngs.values()):
         if not path.is_file():
             raise FileNotFoundError(f"no report for {day.isoformat()}: {path} is missing; {why}")

@@ -259,6 +259,10 @@ def test_report_dag_fails_in_one_line_naming_a_day_without_its_report(
     copy.report(DAY).chart("top_ports").unlink()
     with pytest.raises(FileNotFoundError, match=f"^no report for {DAY.isoformat()}: .*top_ports.png is missing"):
         read_report(copy.report(DAY), DAY)
+    # Another day's files copied into a day's folder are not that day's report either.
+    shutil.copytree(report_path.parent, copy.report_dir(unreported))
+    with pytest.raises(FileNotFoundError, match=f"^no report for 2025-11-27: .* is the report of {DAY.isoformat()}$"):
+        read_report(copy.report(unreported), unreported)
 
 
 def _report_on_disk(report_path: Path):
