@@ -2,11 +2,13 @@
 ### scansense_report
 
 Runs whenever `scansense_daily` publishes the warehouse (the `scansense_warehouse` asset) and emails
-the report of the day that was published: the day comes from the asset event, so catching up on
-several days mails one report per day, each for its own day. Triggered by hand (no asset event),
-it mails the newest day of the warehouse. SMTP comes from the Airflow connection `scansense_smtp`
-when it exists (host, port, login, password, extra `{"to": "...", "from": "...", "starttls": true}`),
-else from settings. The DAG starts unpaused, so a new installation mails its first report unattended.
+the report that the daily DAG's `report` task wrote for the published day (`<warehouse>/reports/<day>/`;
+nothing is rendered here): the day comes from the asset event, so catching up on several days mails
+one report per day, each for its own day. A day whose report files are missing fails the task (and
+is retried). Triggered by hand (no asset event), it mails the newest day of the warehouse. SMTP
+comes from the Airflow connection `scansense_smtp` when it exists (host, port, login, password,
+extra `{"to": "...", "from": "...", "starttls": true}`), else from settings. The DAG starts
+unpaused, so a new installation mails its first report unattended.
 """
 
 from __future__ import annotations
@@ -41,32 +43,29 @@ def scansense_report():
     @task(execution_timeout=timedelta(minutes=30))
     def email_report(triggering_asset_events=None) -> list[str]:
         """
-        Build and send the report of each day named by the triggering `scansense_warehouse` events
-        (the newest day of the warehouse when triggered by hand); returns `day: Message-ID` lines.
+        Mail the report the daily DAG's `report` task wrote for each day named by the triggering
+        `scansense_warehouse` events (the newest day of the warehouse when triggered by hand); nothing
+        is rendered here. A day without its report files fails the task. Returns `day: Message-ID` lines.
         """
         from datetime import date
 
         import duckdb
         from scansense_smtp import with_smtp_connection
 
-        from dashboards.report import build_report
+        from dashboards.report import read_report
         from pipelines.layout import layout
         from pipelines.notify import send_report
         from pipelines.settings import load_settings
-        from pipelines.warehouse import db_path
 
         settings = with_smtp_connection(load_settings())
-        path = db_path(settings.warehouse)
+        where = layout(settings.warehouse)
         events = [e for evs in (triggering_asset_events or {}).values() for e in evs]
         days = sorted({date.fromisoformat(e.extra["day"]) for e in events if (e.extra or {}).get("day")})
         if not days:
-            with duckdb.connect(str(path), read_only=True) as con:
+            with duckdb.connect(str(where.db), read_only=True) as con:
                 days = [con.execute("SELECT max(event_date) FROM daily_summary").fetchone()[0]]
-        sent = []
-        for day in days:
-            report = build_report(path, day, layout(settings.warehouse).report_dir(day), settings)
-            sent.append(f"{day.isoformat()}: {send_report(report, settings, day)}")
-        return sent
+        reports = [(day, read_report(where.report(day), day)) for day in days]  # every day's files, before any mail
+        return [f"{day.isoformat()}: {send_report(report, settings, day)}" for day, report in reports]
 
     email_report()
 

@@ -16,7 +16,7 @@ from dashboards import charts
 from pipelines import atomic, in_force
 from pipelines.geo import files as geo_files
 from pipelines.geo import source as geo_source
-from pipelines.layout import layout
+from pipelines.layout import ReportFolder, layout
 from pipelines.settings import Settings
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -142,7 +142,7 @@ def build_report(
     dq_failed: list[str] | None = None,
     dq_dir: Path | None = None,
 ) -> Report:
-    """Write `out_dir/report.html` and `out_dir/<chart>.png` for `day` from the warehouse at `db_path`.
+    """Write `day`'s report in `out_dir` (report.html, a PNG a chart, report.json) from the warehouse at `db_path`.
 
     `dq_dir` holds the GX Data Docs the report links to; by default `<warehouse>/dq`, the warehouse
     being two levels above `out_dir` (`<warehouse>/reports/<day>`).
@@ -151,6 +151,7 @@ def build_report(
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    ReportFolder(out_dir).manifest.unlink(missing_ok=True)  # a build that fails leaves no report to mail
     dq_links = _dq_links(out_dir, day, dq_dir)
     with duckdb.connect(str(db_path), read_only=True) as con:
         trend = f"event_date BETWEEN $day - INTERVAL {TREND_DAYS - 1} DAY AND $day"
@@ -232,9 +233,10 @@ def build_report(
         "top_ports": charts.top_ports(ports),
     }
     spec_json = {name: chart.to_dict() for name, chart in specs.items()}
+    folder = ReportFolder(out_dir)
     pngs = {}
     for name, spec in spec_json.items():
-        path = out_dir / f"{name}.png"
+        path = folder.chart(name)
         path.write_bytes(vlc.vegalite_to_png(spec, scale=1))
         pngs[name] = path
     embed = (
@@ -272,6 +274,38 @@ def build_report(
         bundle=vega_bundle().replace("</script", "<\\/script"),
         embed=embed,
     )
-    html_path = out_dir / "report.html"
-    atomic.write_text(html_path, page)
-    return Report(html=html_path, pngs=pngs, figures=figures, day=day, dq_failed=list(dq_failed or []))
+    atomic.write_text(folder.html, page)
+    report = Report(html=folder.html, pngs=pngs, figures=figures, day=day, dq_failed=list(dq_failed or []))
+    # Written last: the report email (`read_report`) mails the files this names, never renders again.
+    manifest = {"day": day.isoformat(), "figures": figures, "dq_failed": report.dq_failed, "charts": list(pngs)}
+    atomic.write_text(folder.manifest, json.dumps(manifest, indent=1))
+    return report
+
+
+def read_report(folder: ReportFolder, day: date) -> Report:
+    """The report `build_report` wrote in `folder` for `day`, as the email needs it (nothing is rendered).
+
+    A missing file (or another day's) raises FileNotFoundError with one line naming the day and the
+    file: the day's report was never written (its run was rejected early, or its report step failed).
+    """
+    why = "the day's report was not written (run rejected, or its report step failed)"
+    try:
+        manifest = json.loads(folder.manifest.read_text(encoding="utf-8"))
+        written = manifest["day"]
+        report = Report(
+            html=folder.html,
+            pngs={name: folder.chart(name) for name in manifest["charts"]},
+            figures=dict(manifest["figures"]),
+            day=day,
+            dq_failed=list(manifest["dq_failed"]),
+        )
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no report for {day.isoformat()}: {folder.manifest} is missing; {why}") from None
+    except (ValueError, KeyError, TypeError) as exc:  # written atomically: only a hand edit gets here
+        raise ValueError(f"no report for {day.isoformat()}: {folder.manifest} is unreadable ({exc!r})") from None
+    if written != day.isoformat():
+        raise FileNotFoundError(f"no report for {day.isoformat()}: {folder.manifest} is the report of {written}")
+    for path in (report.html, *report.pngs.values()):
+        if not path.is_file():
+            raise FileNotFoundError(f"no report for {day.isoformat()}: {path} is missing; {why}")
+    return report

@@ -105,13 +105,14 @@ def day_files(landing: Path, day: date, settings: Settings | None = None) -> lis
     folder is one such path, never descended.
     """
     from pipelines.ingest.paths import find_inputs
+    from pipelines.layout import landing_layout
 
     settings = settings or Settings().replace("paths", landing=str(landing))
-    folder = Path(landing) / day.isoformat()
+    where = landing_layout(landing)
+    folder = where.day_dir(day)
     files = [i.path for i in find_inputs([folder], settings)] if folder.is_dir() else []
-    # The sensor writes hourly dumps to <landing>/sensor/sensor-YYYYMMDDTHH.jsonl (.part while open,
-    # which the DAG waits for: `open_sensor_dumps`).
-    files += (Path(landing) / "sensor").glob(f"sensor-{day:%Y%m%d}T*.jsonl")
+    # The sensor's hourly dumps of the day, closed ones only (the DAG waits for the open ones: `open_sensor_dumps`).
+    files += where.closed_dumps(day)
     return sorted(Path(p) for p in files)
 
 
@@ -124,7 +125,9 @@ def day_file_names(landing: Path, day: date, settings: Settings | None = None) -
 
 def open_sensor_dumps(landing: Path, day: date) -> list[Path]:
     """Sensor dumps of the day still being written (the DAG waits until there are none)."""
-    return sorted((Path(landing) / "sensor").glob(f"sensor-{day:%Y%m%d}T*.jsonl.part"))
+    from pipelines.layout import landing_layout
+
+    return landing_layout(landing).open_dumps(day)
 
 
 def ingest_file(path: Path | str, settings: Settings, year: int | None = None) -> dict:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 import tomllib
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -385,21 +384,9 @@ def load_settings(path: str | os.PathLike | None = None, env: dict[str, str] | N
 
 def landing_days(landing: str | os.PathLike) -> list[date]:
     """Days that have input in `landing`: its `YYYY-MM-DD` folders and the sensor's hourly dumps, sorted."""
-    landing = Path(landing)
-    days = set()
-    if landing.is_dir():
-        for p in landing.iterdir():
-            if p.is_dir() and re.fullmatch(r"\d{4}-\d{2}-\d{2}", p.name):
-                try:
-                    days.add(date.fromisoformat(p.name))
-                except ValueError:  # 2025-13-01 is not a day
-                    pass
-    for p in (landing / "sensor").glob("sensor-*T*.jsonl*"):
-        try:
-            days.add(datetime.strptime(p.name[7:15], "%Y%m%d").date())
-        except ValueError:
-            pass
-    return sorted(days)
+    from pipelines.layout import landing_layout  # the layout module reads these settings: imported here
+
+    return landing_layout(Path(landing)).days()
 
 
 def airflow_days(settings: Settings, today: date | None = None) -> tuple[date, date | None]:

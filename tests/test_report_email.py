@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import email
 import json
+import os
 import re
 import shutil
 import socket
@@ -12,6 +13,7 @@ import subprocess
 from datetime import date
 from email import policy
 from pathlib import Path
+from types import SimpleNamespace
 
 import duckdb
 import pytest
@@ -20,6 +22,7 @@ from generated import generated_settings
 from pipelines.generate import generate
 from pipelines.run import run_day
 
+DAGS = Path(__file__).resolve().parents[1] / "dags"
 DAY = date(2025, 11, 26)
 HOSTILE = ["<script>alert(1)</script>", "{{7*7}}", "'; DROP TABLE events; --"]
 
@@ -132,7 +135,8 @@ class _Sink:
 def test_email_received_with_inline_charts_attachment_and_escaping(built) -> None:
     from aiosmtpd.controller import Controller
 
-    from dashboards.report import build_report
+    from dashboards.report import build_report, read_report
+    from pipelines.layout import layout
     from pipelines.notify import send_report
 
     settings, report_path = built
@@ -152,6 +156,8 @@ def test_email_received_with_inline_charts_attachment_and_escaping(built) -> Non
         send_report(report, smtp_settings, DAY)
     finally:
         controller.stop()
+    # What the report DAG reads back from disk is what the email was built from here.
+    assert read_report(layout(settings.warehouse).report(DAY), DAY) == report
     assert len(sink.messages) == 1
     msg = email.message_from_bytes(sink.messages[0], policy=policy.default)
     assert msg["To"] == "lead@example.org" and "[DQ FAILED]" in msg["Subject"]
@@ -169,6 +175,94 @@ def test_email_received_with_inline_charts_attachment_and_escaping(built) -> Non
     assert "&lt;b&gt;injected&lt;/b&gt;" in html and "<b>injected</b>" not in html
     assert "dq/index.html" in html and "dq/index.html" in text_part.get_content()
     assert b"s3cret-never-logged" not in sink.messages[0]
+
+
+@pytest.fixture(scope="module")
+def email_report(tmp_path_factory):
+    """The report DAG's `email_report` task function, parsed by Airflow as the dag-processor does."""
+    os.environ.setdefault("AIRFLOW_HOME", str(tmp_path_factory.mktemp("airflow_home")))
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(DAGS / "scansense_report.py"))
+    assert bag.import_errors == {}
+    return bag.dags["scansense_report"].get_task("email_report").python_callable
+
+
+def _run_report_dag(email_report, settings, monkeypatch, *days: date) -> list[str]:
+    """Run `email_report` as a worker would for asset events naming `days`, with `settings` in force."""
+    import dashboards.report
+
+    def render_again(*args, **kwargs):
+        raise AssertionError("scansense_report rendered the report again")
+
+    monkeypatch.setattr(dashboards.report, "build_report", render_again)
+    monkeypatch.setattr("pipelines.settings.load_settings", lambda *args, **kwargs: settings)
+    monkeypatch.syspath_prepend(str(DAGS))  # a worker imports the DAG folder's scansense_smtp
+    events = {"scansense_warehouse": [SimpleNamespace(extra={"day": day.isoformat()}) for day in days]}
+    return email_report(triggering_asset_events=events)
+
+
+def test_report_dag_mails_the_files_the_daily_report_wrote(built, email_report, monkeypatch) -> None:
+    """scansense_report renders nothing: the mail carries the daily's report.html and PNGs byte for byte."""
+    from aiosmtpd.controller import Controller
+
+    settings, report_path = built
+    sink = _Sink()
+    port = _free_port()
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        smtp_settings = settings.replace("smtp", port=port, to=("lead@example.org",))
+        sent = _run_report_dag(email_report, smtp_settings, monkeypatch, DAY)
+    finally:
+        controller.stop()
+    assert len(sent) == 1 and sent[0].startswith(f"{DAY.isoformat()}: <")
+    assert len(sink.messages) == 1
+    msg = email.message_from_bytes(sink.messages[0], policy=policy.default)
+    figures = json.loads((report_path.parent / "report.json").read_text(encoding="utf-8"))["figures"]
+    assert f"{DAY.isoformat()}: {int(figures['abnormal_sources'])} abnormal sources" in msg["Subject"]
+    attached = [p for p in msg.iter_attachments() if p.get_filename() == "report.html"]
+    assert [p.get_payload(decode=True) for p in attached] == [report_path.read_bytes()]
+    images = {p.get_filename(): p.get_payload(decode=True) for p in msg.walk() if p.get_content_type() == "image/png"}
+    on_disk = {p.name: p.read_bytes() for p in report_path.parent.glob("*.png") if p.stem != "screenshot"}
+    assert len(images) == 6 and images == on_disk
+
+
+def test_report_dag_fails_in_one_line_naming_a_day_without_its_report(
+    built, email_report, monkeypatch, tmp_path
+) -> None:
+    """A day the daily DAG did not report (rejected, or its report task failed): no mail, one clear line."""
+    from aiosmtpd.controller import Controller
+
+    settings, report_path = built
+    sink = _Sink()
+    port = _free_port()
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        smtp_settings = settings.replace("smtp", port=port, to=("lead@example.org",))
+        unreported = date(2025, 11, 27)
+        with pytest.raises(FileNotFoundError) as missing:
+            _run_report_dag(email_report, smtp_settings, monkeypatch, DAY, unreported)
+    finally:
+        controller.stop()
+    assert sink.messages == []  # not even the day that has its report: the retry would mail it twice
+    line = str(missing.value)
+    assert "\n" not in line and "2025-11-27" in line
+    assert str(settings.warehouse / "reports" / "2025-11-27" / "report.json") in line
+    # A report folder missing one chart (a report step that died half way) names that file.
+    from dashboards.report import read_report
+    from pipelines.layout import layout
+
+    copy = layout(tmp_path / "wh")
+    shutil.copytree(report_path.parent, copy.report_dir(DAY))
+    copy.report(DAY).chart("top_ports").unlink()
+    with pytest.raises(FileNotFoundError, match=f"^no report for {DAY.isoformat()}: .*top_ports.png is missing"):
+        read_report(copy.report(DAY), DAY)
+    # Another day's files copied into a day's folder are not that day's report either.
+    shutil.copytree(report_path.parent, copy.report_dir(unreported))
+    with pytest.raises(FileNotFoundError, match=f"^no report for 2025-11-27: .* is the report of {DAY.isoformat()}$"):
+        read_report(copy.report(unreported), unreported)
 
 
 def _report_on_disk(report_path: Path):

@@ -105,3 +105,38 @@ def test_the_hour_cap_is_per_hour(tmp_path: Path) -> None:
         "20251126T03",
         "20251126T04",
     ]
+
+
+def test_the_landing_reads_the_dumps_the_sensor_writes_by_day(tmp_path: Path, monkeypatch) -> None:
+    """The sensor's names and the day's readers agree (`layout.Landing`): open hours are waited for, closed
+    ones are the day's input, an hour past midnight belongs to the next day; a relative landing path."""
+    from datetime import date
+
+    from pipelines.layout import landing_layout
+    from pipelines.run import day_files, open_sensor_dumps
+    from pipelines.settings import landing_days
+
+    monkeypatch.chdir(tmp_path)
+    landing = Path("landing")
+    day, late = datetime(2025, 11, 26, 23, 59, 59, tzinfo=UTC), datetime(2025, 11, 27, 0, 0, 1, tzinfo=UTC)
+    w = DumpWriter(landing_layout(landing).sensor_dir)
+    w.write(_rec(day, 1), day)
+    w.write(_rec(late, 2), late)
+    assert [p.name for p in open_sensor_dumps(landing, day.date())] == ["sensor-20251126T23.jsonl.part"]
+    assert day_files(landing, day.date()) == []  # an open hour is not read
+    w.close()
+    again = DumpWriter(landing / "sensor")  # a restart within the hour: the next file of the hour
+    again.write(_rec(day, 3), day)
+    again.close()
+    (landing / "2025-11-26").mkdir()
+    (landing / "2025-11-26" / "flows.csv").write_text("x\n")
+    assert open_sensor_dumps(landing, day.date()) == []
+    found = [p.resolve().relative_to(tmp_path.resolve()).as_posix() for p in day_files(landing, day.date())]
+    assert found == [
+        "landing/2025-11-26/flows.csv",
+        "landing/sensor/sensor-20251126T23-1.jsonl",
+        "landing/sensor/sensor-20251126T23.jsonl",
+    ]
+    assert [p.name for p in day_files(landing, late.date())] == ["sensor-20251127T00.jsonl"]
+    assert landing_days(landing) == [date(2025, 11, 26), date(2025, 11, 27)]
+    assert landing_layout(landing).sensor.dump(day, 1) == landing / "sensor" / "sensor-20251126T23-1.jsonl"

@@ -13,6 +13,7 @@ import duckdb
 import pyarrow as pa
 
 from pipelines.detect import distributed, ensure_probes, fast, port_ratio, slow, trw
+from pipelines.layout import landing_layout
 from pipelines.schema import EVENTS_SCHEMA
 from pipelines.settings import Settings
 
@@ -222,7 +223,7 @@ def eval_sources(landing: Path, truth: Path | str, settings: Settings) -> dict:
     from pipelines.ingest import ingest_paths
     from pipelines.warehouse import load_lake_table
 
-    days = sorted(p.name for p in Path(landing).iterdir() if p.is_dir() and len(p.name) == 10)
+    where = landing_layout(landing)
     found: dict[str, set] = {name: set() for name in ("fast", "slow", "port_ratio", "distributed", "trw")}
     other_mode = "robust" if settings.fast.mode == "mean" else "mean"
     by_mode: dict[str, set] = {settings.fast.mode: found["fast"], other_mode: set()}
@@ -230,9 +231,8 @@ def eval_sources(landing: Path, truth: Path | str, settings: Settings) -> dict:
     trw_rows: list[dict] = []
     from_labels = str(truth) == "labels"
     verdicts: dict[str, tuple[bool, bool, bool]] = {}
-    for day_text in days:
-        day = date.fromisoformat(day_text)
-        ingest_paths([Path(landing) / day_text], settings, year=day.year)
+    for day in where.folder_days():
+        ingest_paths([where.day_dir(day)], settings, year=day.year)
         con = duckdb.connect()
         load_lake_table(con, settings.warehouse, "events", EVENTS_SCHEMA, day=day)
         sources |= {r[0] for r in con.execute("SELECT DISTINCT src_ip FROM events").fetchall()}

@@ -27,6 +27,7 @@ from pipelines.generate.cidds import generate_cidds
 from pipelines.generate.pcap import write_pcap
 from pipelines.generate.records import concat, day_start, iso
 from pipelines.generate.writers import TRUTH_FIELDS, write_cidds, write_honeypot, write_sensor, write_ufw
+from pipelines.layout import landing_layout
 
 __all__ = ["generate", "generate_cidds", "write_orgs"]
 
@@ -143,7 +144,7 @@ def generate(
         day = start + timedelta(days=i)
         pool.new_day()
         d = _day(day, i, seed, pool, clients, v6, servers, scale, timezone)
-        folder = out / "landing" / day.isoformat()
+        folder = landing_layout(out / "landing").day_dir(day)
         folder.mkdir(parents=True, exist_ok=True)
         parts = {
             name: _inside(concat(rows), d.t0)

@@ -18,6 +18,7 @@ import polars as pl
 
 from pipelines.generate.records import day_start, iso
 from pipelines.generate.writers import CIDDS_HEADER, TRUTH_FIELDS, cidds_table
+from pipelines.layout import landing_layout
 
 WINDOW = (7.5, 14 + 35 / 60)  # hours of the day covered, as in paper 002
 CLIENTS = [f"192.168.{net}.{host}" for net in (100, 200, 210) for host in range(2, 62)]
@@ -277,7 +278,7 @@ def generate_cidds(
     df = pl.concat([benign, scans], how="vertical_relaxed").sort("ts", maintain_order=True)
     table = cidds_table(df.with_columns(pl.lit(None, dtype=pl.Int32).alias("code")))
     assert ",".join(table.columns) == CIDDS_HEADER
-    folder = Path(out) / "landing" / start.isoformat()
+    folder = landing_layout(Path(out) / "landing").day_dir(start)
     folder.mkdir(parents=True, exist_ok=True)
     table.write_csv(folder / "flows.csv", float_precision=3)
     with open(Path(out) / "truth.csv", "w", newline="", encoding="utf-8") as fh:

@@ -1,4 +1,5 @@
-"""Hourly JSON-lines dump files: `sensor-YYYYMMDDTHH.jsonl.part` while open, renamed when closed.
+"""Hourly JSON-lines dump files: `sensor-YYYYMMDDTHH.jsonl.part` while open, renamed when closed
+(the names come from `pipelines.layout.SensorDumps`).
 
 A record goes to the file of the hour of its `ts` (the connect time). A connection that opened at
 03:59:59 is written when it ends, so the 03 file stays open for `grace_s` after 04:00 (the longest
@@ -21,9 +22,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO
 
-PREFIX = "sensor-"
-STATS_NAME = "sensor-stats.json"
-LOCK_NAME = ".sensor.lock"
+from pipelines.layout import SensorDumps
 
 log = logging.getLogger("pipelines.sensor")
 
@@ -55,7 +54,6 @@ def write_json_atomic(path: Path, obj: object) -> None:
 
 
 FLUSH_AT = 1 << 20  # buffered bytes that trigger a flush before the housekeeping one (bounds memory)
-CUTS_NAME = "dump-cuts.jsonl"  # one summary line per hour in which the caps cut records
 
 
 @dataclass
@@ -95,6 +93,7 @@ class DumpWriter:
     def __post_init__(self) -> None:
         self.out = Path(self.out)
         self.out.mkdir(parents=True, exist_ok=True)
+        self.dumps = SensorDumps(self.out)
         self._open: dict[str, _Open] = {}
         self.counts: Counter[str] = Counter()  # lines that reached the file, by transport
         self.cut: Counter[str] = Counter()  # records not written: hour_cap, total_cap, bytes
@@ -102,7 +101,7 @@ class DumpWriter:
         self.write_errors = 0
         self._cuts: dict[str, Counter[str]] = {}  # hour -> what was cut, until its summary line is written
         self._failing = False
-        self._lock_fh: IO[str] | None = open(self.out / LOCK_NAME, "a")  # noqa: SIM115 - held for the writer's life
+        self._lock_fh: IO[str] | None = open(self.dumps.lock, "a")  # noqa: SIM115 - held for the writer's life
         try:
             fcntl.flock(self._lock_fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -115,28 +114,29 @@ class DumpWriter:
     def _recover(self) -> list[Path]:
         """Close `.part` files a killed sensor left behind: cut a torn last line, then rename."""
         done = []
-        for part in sorted(self.out.glob(f"{PREFIX}*.jsonl.part")):
+        for part in self.dumps.open():
             data = part.read_bytes()
             keep = data[: data.rfind(b"\n") + 1]  # a SIGKILL can leave half a line
             if len(keep) != len(data):
                 with open(part, "r+b") as fh:
                     fh.truncate(len(keep))
-            hour = part.name[len(PREFIX) :].split(".", 1)[0].split("-", 1)[0]
             if not keep:
                 part.unlink()
                 continue
-            final = self._free_name(hour, ignore=part)
+            start = self.dumps.start_of(part)  # None: a name the sensor does not write, closed as it is
+            final = self._free_name(start, ignore=part) if start else self.dumps.closed_of(part)
+            if final.exists():  # only an odd name can clash: never written over
+                continue
             os.replace(part, final)
             done.append(final)
         return done
 
-    def _free_name(self, hour: str, ignore: Path | None = None) -> Path:
-        """First unused final name for the hour: the plain one, else -1, -2, ..."""
+    def _free_name(self, start: datetime, ignore: Path | None = None) -> Path:
+        """First unused final name for the hour starting at `start`: the plain one, else -1, -2, ..."""
         n = 0
         while True:
-            stem = f"{PREFIX}{hour}" if n == 0 else f"{PREFIX}{hour}-{n}"
-            final = self.out / f"{stem}.jsonl"
-            part = self.out / f"{stem}.jsonl.part"
+            final = self.dumps.dump(start, n)
+            part = self.dumps.part_of(final)
             if not final.exists() and (not part.exists() or part == ignore):
                 return final
             n += 1
@@ -144,7 +144,7 @@ class DumpWriter:
     def refresh(self) -> None:
         """Measure the closed dumps on disk again (files the DAG moved away free room under the total cap)."""
         total = 0
-        for p in self.out.glob(f"{PREFIX}*.jsonl"):
+        for p in self.dumps.closed():
             try:
                 total += p.stat().st_size
             except OSError:  # moved away between the listing and the stat
@@ -177,9 +177,9 @@ class DumpWriter:
             cut[kind] += 1
             return False
         if f is None:
-            final = self._free_name(hour)
-            part = final.with_name(final.name + ".part")
             start = ts.replace(minute=0, second=0, microsecond=0)
+            final = self._free_name(start)
+            part = self.dumps.part_of(final)
             try:
                 fh = open(part, "ab", buffering=0)  # noqa: SIM115 - closed by _close
             except OSError as exc:  # no inode left, permissions: the record is lost, counted
@@ -276,7 +276,7 @@ class DumpWriter:
             )
         data = "".join(json.dumps(line) + "\n" for line in lines).encode("utf-8")
         try:
-            with open(self.out / CUTS_NAME, "ab", buffering=0) as fh:
+            with open(self.dumps.cuts, "ab", buffering=0) as fh:
                 done = 0
                 while done < len(data):
                     n = self.write_bytes(fh.fileno(), memoryview(data)[done:])
@@ -284,7 +284,7 @@ class DumpWriter:
                         raise OSError(errno.ENOSPC, "short write")
                     done += n
         except OSError as exc:
-            self._failed(CUTS_NAME, exc)
+            self._failed(self.dumps.cuts.name, exc)
             return
         for hour in hours:
             del self._cuts[hour]

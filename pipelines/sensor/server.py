@@ -31,7 +31,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pipelines.sensor.dump import STATS_NAME, DumpWriter, format_ts, write_json_atomic
+from pipelines.layout import SensorDumps
+from pipelines.sensor.dump import DumpWriter, format_ts, write_json_atomic
 from pipelines.sensor.limits import SourceRateLimiter
 from pipelines.sensor.peek import take_buffered
 from pipelines.sensor.slots import EVICT, FULL, READ, SOURCE_CAP, ReadSlots
@@ -443,12 +444,13 @@ class Sensor:
         snap = self.snapshot()
         if stopped:
             snap["stopped_at"] = snap["updated_at"]
+        stats = SensorDumps(Path(self.config.out)).stats
         try:
-            write_json_atomic(Path(self.config.out) / STATS_NAME, snap)
+            write_json_atomic(stats, snap)
         except OSError as exc:
             self.stats["errors"] += 1
             if not self._stats_failing:
-                log.error("could not write %s (%s); logged once until it works again", STATS_NAME, exc)
+                log.error("could not write %s (%s); logged once until it works again", stats.name, exc)
             self._stats_failing = True
         else:
             self._stats_failing = False
