@@ -6,8 +6,8 @@ source over every day; rebuilding it from every day made each day of history cos
 so the day's step stores its *state* (`source_history_state`: what the day adds, distinct ports and
 hosts as lists, merged into the day before's state) and publish builds `source_history` from the
 latest day's state with the latest organizations and today's allow-list. A rerun or backfill folds
-the later days again (`pipelines.run.refresh_later_days`), so any order of days gives the rows of
-`source_history_rebuild.sql`, the rebuild from scratch that tests compare with.
+the later days again (`pipelines.refresh`), so any order of days gives the rows of one state taken
+over every day at once, the rebuild from scratch that tests compare with.
 `export_published` writes the day's exports from the warehouse file once it is published, so a day
 that is not published (critical DQ failure, or a crash before the swap) never leaves exports.
 """
@@ -108,16 +108,6 @@ def source_history(con: duckdb.DuckDBPyConnection, day: date, settings: Settings
     """The rows of `source_history` as of `day`, from `day`'s `source_history_state` and `scanner_orgs` in `con`."""
     state = con.execute("SELECT * FROM source_history_state WHERE event_date = $d", {"d": day}).to_arrow_table()
     return history_rows(con, state, settings)
-
-
-def rebuild_history(con: duckdb.DuckDBPyConnection, settings: Settings) -> pa.Table:
-    """The rows of `source_history` rebuilt from every day loaded in `con` at once (the reference the fold must equal)."""
-    ips = [r[0] for r in con.execute("SELECT DISTINCT src_ip FROM source_risk WHERE src_ip IS NOT NULL").fetchall()]
-    con.register("history_allowed", allowed_table(ips, read_allow_file(settings.site.allow)))
-    try:
-        return con.execute(catalog.table("source_history_rebuild").sql).to_arrow_table()
-    finally:
-        con.unregister("history_allowed")
 
 
 def create_table(con: duckdb.DuckDBPyConnection, name: str, rows: pa.Table) -> None:

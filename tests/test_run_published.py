@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import subprocess
 import sys
 from datetime import date
@@ -20,6 +21,7 @@ import pytest
 from pipelines.generate import generate
 
 BIN = Path(sys.executable).parent
+ROOT = Path(__file__).resolve().parents[1]
 DAY = date(2025, 11, 26)
 EXAMPLES = sorted((Path(__file__).resolve().parents[1] / "sql" / "examples").glob("*.sql"))
 
@@ -60,14 +62,25 @@ def test_run_json_counts_are_the_published_daily_summary(published) -> None:
 
 
 def _cli(db: Path, sql: str) -> subprocess.CompletedProcess:
-    """`duckdb -readonly -safe <db>` as README gives it to analysts, the query on its standard input."""
-    return subprocess.run(
-        [str(BIN / "duckdb"), "-readonly", "-safe", "-bail", "-json", str(db)],
+    """The README's `duckdb -readonly -init deploy/duckdb_analyst.sql <db>`, the query on its standard input.
+
+    The init file names the lake as the default layout has it (`warehouse/lake/`); here it is the
+    test warehouse's lake, the same three settings otherwise.
+    """
+    init = db.parent / "analyst.sql"
+    text = (ROOT / "deploy" / "duckdb_analyst.sql").read_text(encoding="utf-8")
+    init.write_text(text.replace("'warehouse/lake/'", f"'{db.parent / 'lake'}/'"), encoding="utf-8")
+    out = subprocess.run(
+        [str(BIN / "duckdb"), "-readonly", "-init", str(init), "-bail", "-json", str(db)],
         input=sql,
         capture_output=True,
         text=True,
         timeout=120,
     )
+    # the CLI says on stderr, in colour, that it read the init file: that line is not an error
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", out.stderr)
+    stderr = "".join(line for line in plain.splitlines(keepends=True) if "Loading resources from" not in line)
+    return subprocess.CompletedProcess(out.args, out.returncode, out.stdout, stderr)
 
 
 def test_the_duckdb_cli_is_installed_at_the_librarys_version() -> None:

@@ -28,7 +28,8 @@
 -- check critical: ExpectColumnPairValuesAToBeGreaterThanB(column_A="last_date", column_B="first_date", or_equal=True)
 -- check warning: ExpectColumnValuesToBeBetween(column="days_active", min_value=1)
 -- Inputs: history_state (the latest day's source_history_state: every day folded), scanner_orgs
--- (the latest day's), history_allowed(ip, is_allow_listed). The rows of source_history_rebuild.sql, the rebuild from scratch.
+-- (the latest day's), history_allowed(ip, is_allow_listed). Folded day by day, the rows equal those of one state
+-- taken over every day at once (tests/test_history_source.py).
 WITH orgs AS (
     SELECT src_ip, any_value(org) AS org FROM scanner_orgs
     WHERE event_date = (SELECT max(event_date) FROM scanner_orgs)  -- the latest day's organizations

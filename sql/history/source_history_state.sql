@@ -21,7 +21,8 @@
 -- column tags VARCHAR[]: Every tag the source earned up to event_date (source_tags), sorted.
 -- check critical: ExpectColumnValuesToNotBeNull(column="src_ip")
 -- What one day adds (this query, over the day's events, source_risk, findings and source_tags) is
--- merged into the day before's state by pipelines.history.source_history_state. Detectors are read
+-- merged into the day before's state by pipelines.history.source_history_state; taken over every day at
+-- once, it is the rebuild from scratch that tests compare the fold with. Detectors are read
 -- only through findings, so a new detector reaches the history with no edit.
 WITH days AS (
     SELECT
