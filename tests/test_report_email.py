@@ -10,6 +10,7 @@ import re
 import shutil
 import socket
 import subprocess
+from contextlib import contextmanager
 from datetime import date
 from email import policy
 from pathlib import Path
@@ -123,6 +124,21 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@contextmanager
+def _smtp_sink(settings, **smtp):
+    """A real SMTP server on 127.0.0.1 for one test, and the settings that mail to it."""
+    from aiosmtpd.controller import Controller
+
+    sink = _Sink()
+    port = _free_port()
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield sink, settings.replace("smtp", port=port, to=("lead@example.org",), **smtp)
+    finally:
+        controller.stop()
+
+
 class _Sink:
     def __init__(self) -> None:
         self.messages: list[bytes] = []
@@ -133,19 +149,12 @@ class _Sink:
 
 
 def test_email_received_with_inline_charts_attachment_and_escaping(built) -> None:
-    from aiosmtpd.controller import Controller
-
     from dashboards.report import build_report, read_report
     from pipelines.layout import layout
     from pipelines.notify import send_report
 
     settings, report_path = built
-    sink = _Sink()
-    port = _free_port()
-    controller = Controller(sink, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        smtp_settings = settings.replace("smtp", port=port, to=("lead@example.org",), password="s3cret-never-logged")
+    with _smtp_sink(settings, password="s3cret-never-logged") as (sink, smtp_settings):
         report = build_report(
             settings.warehouse / "scansense.duckdb",
             DAY,
@@ -154,8 +163,6 @@ def test_email_received_with_inline_charts_attachment_and_escaping(built) -> Non
             dq_failed=["events: <b>injected</b>"],
         )
         send_report(report, smtp_settings, DAY)
-    finally:
-        controller.stop()
     # What the report DAG reads back from disk is what the email was built from here.
     assert read_report(layout(settings.warehouse).report(DAY), DAY) == report
     assert len(sink.messages) == 1
@@ -204,18 +211,9 @@ def _run_report_dag(email_report, settings, monkeypatch, *days: date) -> list[st
 
 def test_report_dag_mails_the_files_the_daily_report_wrote(built, email_report, monkeypatch) -> None:
     """scansense_report renders nothing: the mail carries the daily's report.html and PNGs byte for byte."""
-    from aiosmtpd.controller import Controller
-
     settings, report_path = built
-    sink = _Sink()
-    port = _free_port()
-    controller = Controller(sink, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        smtp_settings = settings.replace("smtp", port=port, to=("lead@example.org",))
+    with _smtp_sink(settings) as (sink, smtp_settings):
         sent = _run_report_dag(email_report, smtp_settings, monkeypatch, DAY)
-    finally:
-        controller.stop()
     assert len(sent) == 1 and sent[0].startswith(f"{DAY.isoformat()}: <")
     assert len(sink.messages) == 1
     msg = email.message_from_bytes(sink.messages[0], policy=policy.default)
@@ -232,20 +230,11 @@ def test_report_dag_fails_in_one_line_naming_a_day_without_its_report(
     built, email_report, monkeypatch, tmp_path
 ) -> None:
     """A day the daily DAG did not report (rejected, or its report task failed): no mail, one clear line."""
-    from aiosmtpd.controller import Controller
-
     settings, report_path = built
-    sink = _Sink()
-    port = _free_port()
-    controller = Controller(sink, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        smtp_settings = settings.replace("smtp", port=port, to=("lead@example.org",))
+    with _smtp_sink(settings) as (sink, smtp_settings):
         unreported = date(2025, 11, 27)
         with pytest.raises(FileNotFoundError) as missing:
             _run_report_dag(email_report, smtp_settings, monkeypatch, DAY, unreported)
-    finally:
-        controller.stop()
     assert sink.messages == []  # not even the day that has its report: the retry would mail it twice
     line = str(missing.value)
     assert "\n" not in line and "2025-11-27" in line
