@@ -29,19 +29,27 @@ SCANSENSE = Path(sys.executable).with_name("scansense")
 UFW = ROOT.parent / "shared" / "data" / "firewall" / "ufw_vps_2023-08-20.log"
 
 
+def time_v(stderr: str) -> tuple[float, int | None]:
+    """(wall seconds, peak RSS in MB) from what `/usr/bin/time -v` wrote to stderr."""
+    wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (?:(\d+):)?(\d+):([\d.]+)", stderr)
+    rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", stderr)
+    hours, minutes, seconds = wall.groups() if wall else (None, "0", "nan")
+    return round(int(hours or 0) * 3600 + int(minutes) * 60 + float(seconds), 2), (
+        round(int(rss.group(1)) / 1024) if rss else None
+    )
+
+
 def timed_run(cwd: Path, day: str, *args: str) -> dict:
     """One `scansense run --json` under /usr/bin/time -v in `cwd`: wall, max RSS, seconds per step."""
     cmd = ["/usr/bin/time", "-v", str(SCANSENSE), "run", "--date", day, "--no-email", "--json", *args]
     out = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False)
     if out.returncode != 0:
         return {"error": out.stderr[-2000:]}
-    wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (?:(\d+):)?(\d+):([\d.]+)", out.stderr)
-    rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", out.stderr)
-    hours, minutes, seconds = wall.groups() if wall else (None, "0", "nan")
+    wall_s, max_rss_mb = time_v(out.stderr)
     result = json.loads(out.stdout.strip().splitlines()[-1])
     return {
-        "wall_s": round(int(hours or 0) * 3600 + int(minutes) * 60 + float(seconds), 2),
-        "max_rss_mb": round(int(rss.group(1)) / 1024) if rss else None,
+        "wall_s": wall_s,
+        "max_rss_mb": max_rss_mb,
         "events": result["events"],
         "published": result["published"],
         "steps_s": result["seconds"],

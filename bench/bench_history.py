@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -38,6 +37,7 @@ import duckdb  # noqa: E402
 import pyarrow as pa  # noqa: E402
 import pyarrow.compute as pc  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
+from bench_day import time_v  # noqa: E402  (the folder of this script is on sys.path)
 
 from pipelines.generate import generate  # noqa: E402
 
@@ -76,13 +76,11 @@ def timed_run(code: Path, warehouse: Path, landing: Path, orgs: Path, day: date)
     out = scansense(code, warehouse, landing, *args)
     if out.returncode != 0:
         return {"error": out.stderr[-2000:]}
-    wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (?:(\d+):)?(\d+):([\d.]+)", out.stderr)
-    rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", out.stderr)
-    hours, minutes, seconds = wall.groups() if wall else (None, "0", "nan")
+    wall_s, max_rss_mb = time_v(out.stderr)
     result = json.loads(out.stdout.strip().splitlines()[-1])
     return {
-        "wall_s": round(int(hours or 0) * 3600 + int(minutes) * 60 + float(seconds), 2),
-        "max_rss_mb": round(int(rss.group(1)) / 1024) if rss else None,
+        "wall_s": wall_s,
+        "max_rss_mb": max_rss_mb,
         "db_mb": round((warehouse / "scansense.duckdb").stat().st_size / 2**20, 1),
         "lake_mb": round(_size(warehouse / "lake") / 2**20, 1),
         "published": result["published"],
