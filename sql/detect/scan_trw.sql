@@ -35,13 +35,17 @@
 -- contact of a host (`contacts.to_group`), and a failed contact to a port the source uses (`used_services`)
 -- is a client's miss, not a step of the walk. Unknown outcomes (firewall drops, sensor and honeypot records,
 -- ICMP) are not judged.
-WITH judged AS (
+WITH used_ports AS (
+    SELECT src_ip, proto, dst_port FROM used_services WHERE dst_ip IS NULL
+), judged AS MATERIALIZED (
+    -- a left join on equal keys (a port-level row is unique per source, protocol and port): an anti-join
+    -- whose condition also read the contact's outcome ran as a nested loop (200,000-event day: 74 s)
     SELECT c.* FROM contacts AS c
-    ANTI JOIN used_services AS u
+    LEFT JOIN used_ports AS u
       ON u.src_ip = c.src_ip AND u.proto = c.proto AND u.dst_port IS NOT DISTINCT FROM c.dst_port
-     AND u.dst_ip IS NULL AND c.contact_outcome = 'failed'
     WHERE c.event_date = $day AND c.src_ip IS NOT NULL AND c.dst_ip IS NOT NULL AND c.opened AND NOT c.to_group
       AND c.contact_outcome IN ('succeeded', 'failed')
+      AND NOT (c.contact_outcome = 'failed' AND u.src_ip IS NOT NULL)
 ), two_way_files AS (
     SELECT source_file FROM judged WHERE outcome_from = 'conversation' GROUP BY source_file HAVING bool_or(answered)
 ), contacts_of_day AS (
