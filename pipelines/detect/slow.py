@@ -245,6 +245,11 @@ def scan_slow_span(con: duckdb.DuckDBPyConnection, day: date, settings: Settings
         else:
             empty = catalog.table("slow_span_day").schema.empty_table()  # noqa: F841  (scanned by DuckDB by name)
             span.execute("CREATE TABLE _day_rows AS SELECT * FROM empty")
-        return _judge(span, params, "detect/scan_slow_span", {"day": day, "lookback_days": params.lookback_days})
+        return judge_span(span, day, params)
     finally:
         span.close()
+
+
+def judge_span(con: duckdb.DuckDBPyConnection, day: date, params: Slow) -> pa.Table:
+    """The span model of `day` over the `slow_span_day` rows in `con`'s `_day_rows` (any days, any sources)."""
+    return _judge(con, params, "detect/scan_slow_span", {"day": day, "lookback_days": params.lookback_days})
