@@ -80,6 +80,7 @@ def test_sharded_plan_combines_the_fast_threshold_between_two_sharded_phases() -
         "scan_fast.fast_counts",
         "scan_fast",
         "scan_slow",
+        "slow_span_day",
         "port_ratio",
         "source_risk",
     }

@@ -19,9 +19,21 @@ def install_group_macro(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(read_sql("detect/group_macros"))
 
 
+def install_probe_rules(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the `service_hosts`, `used_services` and `probes` views over `host_outcomes` and `probe_candidates`.
+
+    The one statement of which services a source uses and which candidates they leave out: over the day's
+    contacts (`ensure_probes`) or over the stored day rows of the span model (pipelines/detect/slow.py).
+    """
+    con.execute(f"CREATE OR REPLACE TEMP VIEW service_hosts AS {read_sql('detect/service_hosts')}")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW used_services AS {read_sql('detect/used_services')}")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW probes AS {read_sql('detect/probes')}")
+
+
 def ensure_probes(con: duckdb.DuckDBPyConnection) -> None:
     """Create the `contacts`, `used_services` and `probes` views (the one definition of a probe and its outcome) over `events`."""
     install_group_macro(con)
     con.execute(f"CREATE OR REPLACE TEMP VIEW contacts AS {read_sql('detect/contacts')}")
-    con.execute(f"CREATE OR REPLACE TEMP VIEW used_services AS {read_sql('detect/used_services')}")
-    con.execute(f"CREATE OR REPLACE TEMP VIEW probes AS {read_sql('detect/probes')}")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW host_outcomes AS {read_sql('detect/host_outcomes')}")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW probe_candidates AS {read_sql('detect/probe_candidates')}")
+    install_probe_rules(con)

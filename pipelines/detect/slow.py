@@ -31,7 +31,7 @@ import pyarrow as pa
 
 from pipelines import catalog, duck
 from pipelines import warehouse as wh
-from pipelines.detect import ensure_probes
+from pipelines.detect import ensure_probes, install_probe_rules
 from pipelines.settings import Settings, Slow
 from pipelines.sqlfiles import read_sql
 
@@ -121,12 +121,34 @@ def kept_periods(combo: np.ndarray, pos: np.ndarray, m: np.ndarray, min_period: 
     return keep, period.astype(np.int64)
 
 
-def _judge(con: duckdb.DuckDBPyConnection, first_day: date, day: date, params: Slow, sql: str, extra: dict) -> pa.Table:
-    """Run the model over the probes of `first_day`..`day` and judge its periods with the SQL file `sql`."""
+# The stored day rows (`slow_span_day`) as the probe definition's inputs: sql/detect/used_services.sql
+# and probes.sql then run over them unchanged (`install_probe_rules`).
+_DAY_ROWS_AS_INPUTS = (
+    """CREATE OR REPLACE TEMP VIEW probe_candidates AS
+       SELECT src_ip, dst_ip, proto, dst_port, w, n FROM _day_rows WHERE row_kind = 'probe'""",
+    """CREATE OR REPLACE TEMP VIEW host_outcomes AS
+       SELECT src_ip, proto, dst_port, dst_ip, ok FROM _day_rows WHERE row_kind = 'host'""",
+)
+
+
+def slow_span_day(con: duckdb.DuckDBPyConnection, day: date, params: Slow) -> pa.Table:
+    """What the day's events contribute to the slow models: probe candidates per window, hosts' outcomes.
+
+    Judged once per day (sql/detect/slow_span_day.sql) and stored, so the span model combines the
+    lookback's stored days instead of judging their events again (issue 27).
+    """
     ensure_probes(con)
+    return con.execute(read_sql("detect/slow_span_day"), {"window_s": params.window_s}).to_arrow_table()
+
+
+def _judge(con: duckdb.DuckDBPyConnection, params: Slow, sql: str, extra: dict) -> pa.Table:
+    """Run the model over the day rows in `con`'s `_day_rows` and judge its periods with the SQL file `sql`."""
+    for statement in _DAY_ROWS_AS_INPUTS:
+        con.execute(statement)
+    install_probe_rules(con)
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE _slow_triples AS {read_sql('detect/slow_triples')}",
-        {"first_day": first_day, "day": day, "window_s": params.window_s, "min_windows": params.min_windows},
+        {"min_windows": params.min_windows},
     )
     try:
         steps = con.execute(
@@ -155,7 +177,12 @@ def _judge(con: duckdb.DuckDBPyConnection, first_day: date, day: date, params: S
 
 def scan_slow(con: duckdb.DuckDBPyConnection, day: date, params: Slow) -> pa.Table:
     """Growth periods of every persistent combination of the day, judged by conditional entropy."""
-    return _judge(con, day, day, params, "detect/scan_slow", {})
+    model = duckdb.connect()
+    try:
+        model.register("_day_rows", slow_span_day(con, day, params))
+        return _judge(model, params, "detect/scan_slow", {})
+    finally:
+        model.close()
 
 
 def lookback_days(day: date, params: Slow) -> list[date]:
@@ -163,40 +190,66 @@ def lookback_days(day: date, params: Slow) -> list[date]:
     return [day - timedelta(days=k) for k in range(params.lookback_days - 1, -1, -1)]
 
 
-def scan_slow_span(con: duckdb.DuckDBPyConnection, day: date, settings: Settings) -> pa.Table:
-    """Slow scans slower than a day: the model over the lake's last `slow.lookback_days` days.
+def stored_day_rows(settings: Settings, day: date) -> list[str]:
+    """The lake files of `day`'s `slow_span_day` rows; computed from the day's events and stored when missing.
 
-    The lake is the only input (each day's events partition), never an earlier run's output, so
-    running days in any order gives the same rows once the lookback's days are ingested. Kept: the
-    scans whose growth period ends on `day` and began on an earlier day (one-day scans are scan_slow's).
+    A day ingested before the table existed has events but no rows; a day without events has neither.
+    """
+    files = wh.lake_files(settings.warehouse, "slow_span_day", day)
+    if files or not wh.lake_files(settings.warehouse, "events", day):
+        return files
+    from pipelines.steps import write_output  # steps imports the builders; imported here, not at load
+
+    con = duck.connect(settings)
+    try:
+        wh.lake_view(con, settings.warehouse, "events", catalog.table("events").schema, day)
+        rows = slow_span_day(con, day, settings.slow)
+    finally:
+        con.close()
+    rows = rows.add_column(0, "event_date", pa.array([day] * rows.num_rows, pa.date32()))
+    write_output(settings.warehouse, "slow_span_day", day, rows)
+    return wh.lake_files(settings.warehouse, "slow_span_day", day)
+
+
+def scan_slow_span(con: duckdb.DuckDBPyConnection, day: date, settings: Settings) -> pa.Table:
+    """Slow scans slower than a day: the model over the stored day rows of the lake's last `slow.lookback_days` days.
+
+    The lake is the only input (each day's `slow_span_day` partition, computed from that day's events),
+    never an earlier run's output of this table, so running days in any order gives the same rows once
+    the lookback's days are ingested. Kept: the scans whose growth period ends on `day` and began on an
+    earlier day (one-day scans are scan_slow's).
     """
     params = settings.slow
     days = lookback_days(day, params)
-    today = wh.lake_files(settings.warehouse, "events", day)
-    before = [f for d in days[:-1] for f in wh.lake_files(settings.warehouse, "events", d)]
+    today = stored_day_rows(settings, day)
+    before = [f for d in days[:-1] for f in stored_day_rows(settings, d)] if today else []
     span = duck.connect(settings)
     try:
         if today and before:
-            # Only a source with records on `day` and on an earlier day can have a period that ends on
-            # `day` and began before it; its conversations are every record it sends or receives, so
-            # probes, used services and periods of these sources come out as over the whole lake. On a
-            # lake of one day this reads nothing (the model over 50 M events took 611 s, docs/SCALING.md).
+            # Only a source with probe candidates on `day` and on an earlier day can have a period that
+            # ends on `day` and began before it; the used services and periods of a source depend only
+            # on its own rows, so those of these sources come out as over every stored row.
             span.execute(
-                """CREATE TABLE events AS
+                """CREATE TABLE _day_rows AS
                    WITH spanning AS (
                        SELECT DISTINCT src_ip FROM read_parquet($today, union_by_name = true, hive_partitioning = false)
+                       WHERE row_kind = 'probe'
                        INTERSECT
                        SELECT DISTINCT src_ip FROM read_parquet($before, union_by_name = true, hive_partitioning = false)
+                       WHERE row_kind = 'probe'
                    )
                    SELECT * FROM read_parquet($files, union_by_name = true, hive_partitioning = false)
-                   WHERE src_ip IN (SELECT src_ip FROM spanning) OR dst_ip IN (SELECT src_ip FROM spanning)""",
+                   WHERE src_ip IN (SELECT src_ip FROM spanning)""",
                 {"today": today, "before": before, "files": before + today},
             )
         else:
-            empty = catalog.table("events").schema.empty_table()  # noqa: F841  (scanned by DuckDB by name)
-            span.execute("CREATE TABLE events AS SELECT * FROM empty")
-        return _judge(
-            span, days[0], day, params, "detect/scan_slow_span", {"day": day, "lookback_days": params.lookback_days}
-        )
+            empty = catalog.table("slow_span_day").schema.empty_table()  # noqa: F841  (scanned by DuckDB by name)
+            span.execute("CREATE TABLE _day_rows AS SELECT * FROM empty")
+        return judge_span(span, day, params)
     finally:
         span.close()
+
+
+def judge_span(con: duckdb.DuckDBPyConnection, day: date, params: Slow) -> pa.Table:
+    """The span model of `day` over the `slow_span_day` rows in `con`'s `_day_rows` (any days, any sources)."""
+    return _judge(con, params, "detect/scan_slow_span", {"day": day, "lookback_days": params.lookback_days})

@@ -10,7 +10,7 @@
 --     to_json({'threshold': threshold, 'window_s': window_s, 'min_windows': min_windows,
 --              'min_period': min_period})::VARCHAR AS parameters
 --   FROM scan_slow WHERE is_scan
--- Inputs: _slow_triples (sql/detect/slow_triples.sql) and _slow_periods (combo_id, w, period_id: the windows of the incremental filter's kept growth periods, computed in pipelines/detect/slow.py).
+-- Inputs: _slow_triples (sql/detect/slow_triples.sql) and _slow_periods (combo_id, w, period_id: the windows of the incremental filter's kept growth periods, computed in pipelines/detect/slow.py), over the day's rows of sql/detect/slow_span_day.sql computed from its events, as scan_slow_span combines them over its lookback.
 -- column event_date DATE: UTC day the row belongs to (lake partition).
 -- column src_ip VARCHAR: The source whose target set grew.
 -- column kind VARCHAR: horizontal (fixed src_ip and dst_port, growing hosts) or vertical (fixed src_ip and dst_ip, growing ports).

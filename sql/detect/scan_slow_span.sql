@@ -1,16 +1,19 @@
--- table: One slow scan slower than a day: a growth period of the persistent incremental model (paper 002, as scan_slow) run over the lake's last slow.lookback_days days instead of one, so a source adding a few ports or hosts a day is one scan with its whole span. A day's rows are the periods that end on that day and began on an earlier one (scans within one day are scan_slow's). Recomputed from the lake's events on every run: no state carried from earlier runs, so days run in any order give the same rows.
+-- table: One slow scan slower than a day: a growth period of the persistent incremental model (paper 002, as scan_slow) run over the lake's last slow.lookback_days days instead of one, so a source adding a few ports or hosts a day is one scan with its whole span. A day's rows are the periods that end on that day and began on an earlier one (scans within one day are scan_slow's). Recomputed on every run from the lake's stored day rows of the lookback (slow_span_day: each day's probe candidates per window and hosts' outcomes, computed from that day's events): no state carried from earlier runs of this table, so days run in any order give the same rows. The one difference from the model over the lookback's events: contacts are judged per day, so a captured conversation that crosses midnight is judged on each side of it apart.
 -- grain: one row per growth period ending on event_date and starting on an earlier day
 -- key: event_date, kind, src_ip, fixed_value, period_start
 -- built by: pipelines.detect.slow:scan_slow_span(settings)
--- reads: slow_triples
+-- reads: slow_triples, slow_span_day
 -- findings: SELECT src_ip, kind, period_start AS window_start, period_end AS window_end,
 --     to_json({'fixed_value': fixed_value, 'first_day': first_day, 'last_day': event_date, 'days_active': days_active,
 --              'windows': windows, 'targets': targets, 'records': records, 'cond_entropy': cond_entropy})::VARCHAR AS evidence,
 --     to_json({'threshold': threshold, 'window_s': window_s, 'min_windows': min_windows, 'min_period': min_period,
 --              'lookback_days': lookback_days})::VARCHAR AS parameters
 --   FROM scan_slow_span WHERE is_scan
--- Inputs: _slow_triples (sql/detect/slow_triples.sql over $first_day..$day) and _slow_periods, as scan_slow; the
--- events are the lake's partitions of the lookback days, read by pipelines/detect/slow.py:scan_slow_span.
+-- Inputs: _slow_triples (sql/detect/slow_triples.sql) and _slow_periods, as scan_slow, over the lake's `slow_span_day`
+-- partitions of the lookback days (the sources with probe candidates on $day and an earlier day), read by
+-- pipelines/detect/slow.py:scan_slow_span; a day stored before that table existed gets its rows computed from its
+-- events then. Used services over the lookback are sql/detect/used_services.sql over the days' host rows (a host is
+-- ok when ok on any day), probes sql/detect/probes.sql over their candidates: the same files as a day's.
 -- column event_date DATE: UTC day the row belongs to (lake partition): the last day of the period.
 -- column src_ip VARCHAR: The source whose target set grew.
 -- column kind VARCHAR: horizontal (fixed src_ip and dst_port, growing hosts) or vertical (fixed src_ip and dst_ip, growing ports).

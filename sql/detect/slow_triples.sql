@@ -1,7 +1,9 @@
 -- table: slow_triples (intermediate of scan_slow): the persistent incremental model's input (paper 002, section 2.2).
 -- kind: intermediate (run by Python, not stored in the warehouse)
--- grain: one row per (combination, window, target) of a persistent combination on the days $first_day..$day
+-- grain: one row per (combination, window, target) of a persistent combination over the day rows at hand
 --   (one day for scan_slow; the lookback of slow.lookback_days for scan_slow_span)
+-- `probes` here is sql/detect/probes.sql over the rows of `slow_span_day` (probe candidates grouped by window,
+-- hosts' outcomes), so the windows w and record counts n come from there (pipelines/detect/slow.py:_judge).
 -- Horizontal combinations fix (src_ip, dst_port) and grow the set of dst_ip; vertical ones fix (src_ip, dst_ip)
 -- and grow the set of dst_port. Only combinations present in more than $min_windows windows are kept.
 -- Probes to a service the source uses are already left out of `probes` (sql/detect/probes.sql).
@@ -15,15 +17,10 @@
 -- column prev_w: The combination's previous window holding this target (null when none): the incremental
 --   filter's window adds nothing new exactly when every target's prev_w lies in the current growth period
 --   (see pipelines/detect/slow.py).
-WITH span_probes AS (
-    SELECT src_ip, dst_ip, dst_port, ts
+WITH base AS (
+    -- one grouping serves both kinds: (src_ip, dst_ip, dst_port, window) -> records, over every protocol
+    SELECT src_ip, dst_ip, dst_port, w, sum(n)::BIGINT AS n
     FROM probes
-    WHERE event_date BETWEEN $first_day AND $day
-), base AS (
-    -- one grouping serves both kinds: (src_ip, dst_ip, dst_port, window) -> records
-    SELECT p.src_ip, p.dst_ip, p.dst_port, floor(epoch(p.ts) / $window_s)::BIGINT AS w, count(*)::BIGINT AS n
-    FROM span_probes AS p
-    WHERE p.src_ip IS NOT NULL AND p.dst_ip IS NOT NULL AND p.dst_port IS NOT NULL
     GROUP BY ALL
 ), horizontal AS (
     SELECT src_ip, dst_port FROM base GROUP BY src_ip, dst_port HAVING count(DISTINCT w) > $min_windows

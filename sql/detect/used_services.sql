@@ -1,4 +1,4 @@
--- table: used_services (view): the services each source uses, read from `contacts`; `probes` and `scan_trw` leave contacts to them out.
+-- table: used_services (view): the services each source uses, read from `service_hosts` (`contacts` folded per host); `probes` and `scan_trw` leave contacts to them out.
 -- kind: intermediate (run by Python, not stored in the warehouse)
 -- grain: one row per (src_ip, proto, dst_port) the source uses on any host (dst_ip null), or per (src_ip, dst_ip, proto, dst_port) it had a used conversation with
 -- A client uses the service it contacts (Jung et al. 2004; every IDS that counts only failed attempts):
@@ -14,21 +14,11 @@
 -- column dst_ip: The host (host-level rows), null for a port used on every host.
 -- column proto: Protocol.
 -- column dst_port: Port (ICMP type for ICMP).
-WITH known AS (
-    SELECT src_ip, dst_ip, src_port, proto, dst_port, contact_outcome
-    FROM contacts
-    WHERE opened AND NOT to_group AND contact_outcome IN ('succeeded', 'failed')
-), hosts AS (
-    -- per host reached on the port: did any conversation with it succeed
-    SELECT src_ip, proto, dst_port, dst_ip, bool_or(contact_outcome = 'succeeded') AS ok
-    FROM known
-    GROUP BY ALL
-)
 SELECT src_ip, NULL::VARCHAR AS dst_ip, proto, dst_port
-FROM hosts
+FROM service_hosts
 GROUP BY src_ip, proto, dst_port
 HAVING count(*) FILTER (WHERE ok) >= count(*) FILTER (WHERE NOT ok)
 UNION ALL
 SELECT src_ip, dst_ip, proto, dst_port
-FROM hosts
+FROM service_hosts
 WHERE ok
