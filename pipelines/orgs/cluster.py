@@ -16,7 +16,15 @@ import numpy as np
 import pyarrow as pa
 
 from pipelines.orgs import SCANNER_ORGS_SCHEMA
-from pipelines.orgs.features import POPULATIONS, SourceFeatures, reduce, scanning_mask, source_features, source_tables
+from pipelines.orgs.features import (
+    POPULATIONS,
+    SourceFeatures,
+    combine_days,
+    day_rows,
+    reduce,
+    scanning_mask,
+    source_features,
+)
 from pipelines.orgs.graph import SourceGraph, build_graph, lambda_max, smooth, structure_embedding
 from pipelines.orgs.reference import GENERIC_ORG, load_reference
 from pipelines.settings import Settings
@@ -99,23 +107,29 @@ def prepare(
     population: str = "all",
     min_probes: int = 3,
     min_probe_share: float = 0.5,
+    days: pa.Table | None = None,
 ) -> Prepared:
     """Encode the sources of `events` in `population`, build their graph and look up their known organizations.
 
     population: "scanning" (sources sending at least `min_probes` probes, at least `min_probe_share`
     of their events), "labelled" (sources the reference lists name; paper 001's evaluation
-    protocol) or "all".
+    protocol) or "all". `days`: `source_features_day` rows to combine instead of `events` (the
+    window's stored days, pipelines/orgs/window.py; their lists are filled for the sources that
+    probed, so only the "scanning" population can be read from them).
     """
     if population not in POPULATIONS:
         raise ValueError(f"unknown population {population!r}; one of {POPULATIONS}")
+    if days is not None and population != "scanning":
+        raise ValueError(f"stored day rows hold the scanning sources' features only, not population {population!r}")
+    if days is None:
+        days = day_rows(con, every_source=population != "scanning")
     if population == "scanning":
-        # only the scanning sources are aggregated (features.source_tables); the others are listed
-        sql = "SELECT DISTINCT src_ip FROM events WHERE src_ip IS NOT NULL ORDER BY src_ip"
-        all_ips = con.execute(sql).to_arrow_table().column(0).to_pylist()
-        tables = source_tables(con, scanning=(min_probes, min_probe_share))
+        # only the scanning sources are combined (features.combine_days); the others are listed
+        all_ips = sorted(set(days["src_ip"].drop_null().to_pylist()))
+        tables = combine_days(con, days, scanning=(min_probes, min_probe_share))
         keep = scanning_mask(tables[0], min_probes, min_probe_share)
     else:
-        tables = source_tables(con)
+        tables = combine_days(con, days)
         all_ips = tables[0]["src_ip"].to_pylist()
         keep = None
     all_known = _known(orgs_dir, pa.array(all_ips, pa.string()))
@@ -293,15 +307,22 @@ def scanner_orgs(
     setting: str = "graph+smoothing",
     algorithm: str = "kmeans",
     seed: int = 0,
+    days: pa.Table | None = None,
 ) -> pa.Table:
-    """One row per source of `events`: its cluster, the cluster's organization and how it was found.
+    """One row per source of `events` (or of the `source_features_day` rows `days`): its cluster, organization and how it was found.
 
     Only scanning sources (settings orgs.min_probes / orgs.min_probe_share) are clustered; the
     others keep a null cluster and are named by the reference lists when listed, else `unclustered`.
     """
     o = settings.orgs
     prep = prepare(
-        con, o.dir, seed=seed, population="scanning", min_probes=o.min_probes, min_probe_share=o.min_probe_share
+        con,
+        o.dir,
+        seed=seed,
+        population="scanning",
+        min_probes=o.min_probes,
+        min_probe_share=o.min_probe_share,
+        days=days,
     )
     _, labels, _ = run_clustering(prep, setting, algorithm, k=o.k, steps=o.smoothing_steps, seed=seed)
     names = name_clusters(labels, prep.known)

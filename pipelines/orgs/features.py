@@ -189,41 +189,83 @@ def _geo_view(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(f"CREATE OR REPLACE TEMP VIEW orgs_geo_ip AS SELECT ip::VARCHAR AS ip, {select} FROM geo_ip")
 
 
-def source_tables(
-    con: duckdb.DuckDBPyConnection, scanning: tuple[int, float] | None = None
-) -> tuple[pa.Table, pa.Table, pa.Table]:
-    """Per-source aggregates, (source, port) and (source, hour) counts of `events` (+ `geo_ip`).
+def day_rows(con: duckdb.DuckDBPyConnection, every_source: bool = False) -> pa.Table:
+    """The `source_features_day` rows of `events` in `con`: one per (event_date, src_ip), each day's probes judged alone.
 
-    With `scanning` = (min_probes, min_probe_share), only the sources `scanning_mask` keeps are
-    aggregated: each row depends on its own source's events alone, so the rows are those of the
-    whole table, filtered. On a day of a million sources, of which 50,000 scan, the whole table
-    could not be built under a 2 GB limit (docs/SCALING.md): its lists and quantiles do not spill.
+    The list columns are filled for the sources that probed that day, or for every source with
+    `every_source`. Events of several days are judged day by day, each on a connection of its own
+    holding only that day, so the rows are those each day's own step stores (a probe is judged with
+    its conversation and the services its source uses, sql/detect/probes.sql, within its day).
+    """
+    sql = "SELECT DISTINCT event_date FROM events WHERE src_ip IS NOT NULL ORDER BY event_date"
+    days = [r[0] for r in con.execute(sql).fetchall()]
+    if len(days) <= 1:
+        ensure_probes(con)  # probe_events counts the one definition of a probe
+        return con.execute(read_sql("orgs/source_features_day"), {"every_source": every_source}).to_arrow_table()
+    parts = []
+    for day in days:
+        one = con.execute("SELECT * FROM events WHERE event_date = $d", {"d": day}).to_arrow_table()
+        own = duckdb.connect()
+        try:
+            own.register("_orgs_one_day", one)
+            own.execute("CREATE VIEW events AS SELECT * FROM _orgs_one_day")
+            parts.append(day_rows(own, every_source))
+        finally:
+            own.close()
+    return pa.concat_tables(parts)
+
+
+def combine_days(
+    con: duckdb.DuckDBPyConnection, days: pa.Table, scanning: tuple[int, float] | None = None
+) -> tuple[pa.Table, pa.Table, pa.Table]:
+    """Per-source aggregates, (source, port) and (source, hour) counts combined from `source_features_day` rows (+ `geo_ip`).
+
+    The rows may be of one day or of many (the `orgs.window_days` window read from the lake). A
+    source's probe count and share sum every row; the rest of its features combine its detailed
+    rows (the days it probed), exactly (sql/orgs/source_features.sql). With `scanning` =
+    (min_probes, min_probe_share) only the sources `scanning_mask` keeps are combined: each row
+    depends on its own source's rows alone, so the rows are those of the whole table, filtered.
     """
     _geo_view(con)
-    ensure_probes(con)  # probe_events counts the one definition of a probe
+    con.register("_orgs_day_rows", days)
     try:
-        if scanning is None:
-            con.execute("CREATE OR REPLACE TEMP VIEW orgs_events AS SELECT * FROM events")
-        else:
-            con.execute(
-                """CREATE OR REPLACE TEMP TABLE _orgs_scanning AS
-                   WITH p AS (SELECT src_ip, count(*) AS n FROM probes WHERE src_ip IS NOT NULL GROUP BY src_ip),
-                        e AS (SELECT src_ip, count(*) AS n FROM events WHERE src_ip IS NOT NULL GROUP BY src_ip)
-                   SELECT src_ip FROM p JOIN e USING (src_ip) WHERE p.n >= $min_probes AND p.n / e.n >= $min_share""",
-                {"min_probes": scanning[0], "min_share": scanning[1]},
-            )
-            con.execute(
-                """CREATE OR REPLACE TEMP VIEW orgs_events AS
-                   SELECT * FROM events WHERE src_ip IN (SELECT src_ip FROM _orgs_scanning)"""
-            )
+        con.execute(
+            """CREATE OR REPLACE TEMP TABLE orgs_source_counts AS
+               SELECT src_ip, sum(events)::BIGINT AS events, sum(probe_events)::BIGINT AS probe_events
+               FROM _orgs_day_rows WHERE src_ip IS NOT NULL GROUP BY src_ip"""
+        )
+        keep = "TRUE"
+        if scanning is not None:
+            keep = """src_ip IN (SELECT src_ip FROM orgs_source_counts WHERE probe_events > 0
+                      AND probe_events >= $min_probes AND probe_events / events >= $min_share)"""
+        params = {} if scanning is None else {"min_probes": scanning[0], "min_share": scanning[1]}
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE orgs_days AS SELECT * FROM _orgs_day_rows WHERE is_detailed AND {keep}",
+            params,
+        )
         sources = con.execute(read_sql("orgs/source_features")).to_arrow_table()
         ports = con.execute(read_sql("orgs/source_ports")).to_arrow_table()
         hours = con.execute(read_sql("orgs/source_hours")).to_arrow_table()
     finally:
         con.execute("DROP VIEW IF EXISTS orgs_geo_ip")
-        con.execute("DROP VIEW IF EXISTS orgs_events")
-        con.execute("DROP TABLE IF EXISTS _orgs_scanning")
+        con.execute("DROP TABLE IF EXISTS orgs_days")
+        con.execute("DROP TABLE IF EXISTS orgs_source_counts")
+        con.unregister("_orgs_day_rows")
     return sources, ports, hours
+
+
+def source_tables(
+    con: duckdb.DuckDBPyConnection, scanning: tuple[int, float] | None = None
+) -> tuple[pa.Table, pa.Table, pa.Table]:
+    """Per-source aggregates, (source, port) and (source, hour) counts of `events` (+ `geo_ip`).
+
+    The events' `source_features_day` rows, combined (`combine_days`): one definition of every
+    feature, whether the days are read from the lake or computed here from `events`. With
+    `scanning`, only the sources that probed get their lists built: on a day of a million sources,
+    of which 50,000 scan, lists and quantiles for all could not be built under a 2 GB limit
+    (docs/SCALING.md); without, every source's are (every source is encoded).
+    """
+    return combine_days(con, day_rows(con, every_source=scanning is None), scanning)
 
 
 def scanning_mask(sources: pa.Table, min_probes: int, min_probe_share: float) -> np.ndarray:

@@ -121,17 +121,21 @@ def _members(ips: list[str], ids: list[int | None]) -> dict[int, set[str]]:
 def day_orgs(con: duckdb.DuckDBPyConnection, day: date, settings: Settings) -> pa.Table:
     """The day's `scanner_orgs` step: the organizations of the window ending `day`, ids kept from the day before.
 
-    The window's events are read from the lake on a connection of its own (`con` holds the day's
-    tables only, which the other steps of a shared connection must keep seeing).
+    The window's sources come from its days' stored `source_features_day` rows (each day aggregated
+    once, by its own step; `days.window_rows`), never from its events: a source's probe count is the
+    sum of its days' own counts, and its fingerprint is read from the days it probed. They are
+    combined on a connection of their own (`con` holds the day's tables only, which the other steps
+    of a shared connection must keep seeing).
     """
-    from pipelines import catalog, duck, orgs
+    from pipelines import catalog, duck
+    from pipelines.orgs.cluster import scanner_orgs
+    from pipelines.orgs.days import window_rows
 
+    rows_of_days = window_rows(window(day, settings.orgs.window_days), settings)
     own = duck.connect(settings)
     try:
-        days = window(day, settings.orgs.window_days)
-        wh.lake_relation(own, settings.warehouse, "events", catalog.table("events").schema, days=days)
         wh.lake_relation(own, settings.warehouse, "geo_ip", catalog.table("geo_ip").schema)
-        rows = orgs.scanner_orgs(own, settings)
+        rows = scanner_orgs(own, settings, days=rows_of_days)
     finally:
         own.close()
     return stable_ids(rows, previous(settings.warehouse, day))

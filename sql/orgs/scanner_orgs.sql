@@ -1,8 +1,8 @@
--- table: One source of the last orgs.window_days days, per day: the organization cluster it belongs to (paper 001 without the neural network), clustered over the window ending that day; the latest day's rows are the current organizations.
+-- table: One source of the last orgs.window_days days, per day: the organization cluster it belongs to (paper 001 without the neural network), clustered over the window ending that day; the latest day's rows are the current organizations. Built from the window's stored source_features_day rows, never from its events (issue 27): a source's probe count is the sum of its days' own counts, each day judged by that day's detectors, so a conversation that crosses midnight and a service used on one day and failing on another are judged per day; an organization's fingerprint is read from the days its sources probed.
 -- grain: one row per (event_date, src_ip) seen in events over the orgs.window_days days ending event_date (settings [orgs] window_days)
 -- key: event_date, src_ip
 -- built by: pipelines.orgs.window:day_orgs(settings)
--- reads: events, geo_ip, source_risk, source_features, source_hours, source_ports
+-- reads: events, geo_ip, source_risk, source_features_day, source_features, source_hours, source_ports
 -- column event_date DATE: UTC day whose window was clustered (its last day).
 -- column src_ip VARCHAR: Source (scanner) address; every source seen in events in the window appears once.
 -- column cluster_id INTEGER: Cluster number from the clustering run (-1: DBSCAN noise; null: not a scanning source, not clustered); kept from day to day: a cluster takes the number of the previous day's cluster it shares most sources with, a new one a number not used that day.

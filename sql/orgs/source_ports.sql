@@ -5,7 +5,7 @@
 -- column src_ip: Source (scanner) address.
 -- column dst_port: Destination port hit.
 -- column hits: Events from the source to the port.
-SELECT src_ip, dst_port, count(*)::DOUBLE AS hits
-FROM orgs_events
-WHERE src_ip IS NOT NULL AND dst_port IS NOT NULL
+-- The days' per-value counts (sql/orgs/source_features_day.sql) added up.
+SELECT src_ip, dst_port, sum(hits)::DOUBLE AS hits
+FROM (SELECT src_ip, unnest(dst_ports) AS dst_port, unnest(dst_port_hits) AS hits FROM orgs_days WHERE src_ip IS NOT NULL)
 GROUP BY ALL
