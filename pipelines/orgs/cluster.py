@@ -328,6 +328,10 @@ def scanner_orgs(
     names = name_clusters(labels, prep.known)
     clustered = {ip: int(c) for ip, c in zip(prep.ips, labels.tolist(), strict=True)}
     method = f"{algorithm} on {setting}"
+    # the rule of features.scanning_mask, both halves: a source may have many probes and still be mostly a client
+    not_scanning = (
+        f"not clustered (fewer than {o.min_probes} probes or probes under {o.min_probe_share:g} of its events)"
+    )
     rows = {"src_ip": [], "cluster_id": [], "org": [], "method": [], "known_org": []}
     for ip, known in zip(prep.all_ips, prep.all_known, strict=True):
         cluster_id = clustered.get(ip)
@@ -342,7 +346,7 @@ def scanner_orgs(
             rows["method"].append("reference list")
         else:
             rows["org"].append(UNCLUSTERED)
-            rows["method"].append(f"not clustered (fewer than {o.min_probes} probes)")
+            rows["method"].append(not_scanning)
     n = len(rows["src_ip"])
     return pa.table(
         {

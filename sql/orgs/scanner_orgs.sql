@@ -7,7 +7,7 @@
 -- column src_ip VARCHAR: Source (scanner) address; every source seen in events in the window appears once.
 -- column cluster_id INTEGER: Cluster number from the clustering run (-1: DBSCAN noise; null: not a scanning source, not clustered); kept from day to day: a cluster takes the number of the previous day's cluster it shares most sources with, a new one a number not used that day.
 -- column org VARCHAR: Organization of the cluster: the known organization dominating it (reference lists), else unknown-N; for sources not clustered their listed organization, else 'unclustered'.
--- column method VARCHAR: How the organization was found: '<algorithm> on <setting>' (e.g. 'kmeans on graph+smoothing'), 'reference list', or 'not clustered (fewer than N probes)'.
+-- column method VARCHAR: How the organization was found: '<algorithm> on <setting>' (e.g. 'kmeans on graph+smoothing'), 'reference list', or 'not clustered (fewer than N probes or probes under S of its events)' (orgs.min_probes, orgs.min_probe_share).
 -- column known_org VARCHAR: The source's own organization on the reference lists (settings orgs.dir), else null.
 -- column setting VARCHAR: Representation clustered: features, graph (features + graph structure) or graph+smoothing (X~ = H^t X).
 -- column algorithm VARCHAR: Clustering algorithm: kmeans, spectral or dbscan.
