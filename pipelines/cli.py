@@ -101,6 +101,38 @@ def main(argv: list[str] | None = None) -> int:
         return refuse_settings(exc, getattr(args, "json", False))
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        if type(exc).__name__ != "OutOfMemoryException":  # duckdb's; duckdb is not imported for every command
+            raise
+        return refuse_memory(exc, load_memory_limit())
+
+
+def load_memory_limit() -> str:
+    """The `[scale] memory_limit` in force, for the out-of-memory line ("DuckDB's default" when unset or unreadable)."""
+    try:
+        from pipelines.settings import load_settings
+
+        return load_settings().scale.memory_limit or "DuckDB's default"
+    except Exception:  # the settings were read once already; this line must not fail in their place
+        return "DuckDB's default"
+
+
+def refuse_memory(exc: Exception, memory_limit: str) -> int:
+    """Print one line for a step that ran out of DuckDB memory (never a traceback) and return exit code 1.
+
+    The steps finished before it keep their lake partitions and the published warehouse is the
+    previous one, so the user raises the limit (or the shards) and runs the day again.
+    """
+    from pipelines.terminal import escape_controls
+
+    first = escape_controls(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+    print(
+        f"error: DuckDB ran out of memory under [scale] memory_limit = {memory_limit} ({first}); "
+        "the warehouse was not published: raise [scale] memory_limit (SCANSENSE_SCALE_MEMORY_LIMIT) "
+        "or [scale] shards and run the day again",
+        file=sys.stderr,
+    )
+    return 1
 
 
 def refuse_settings(exc: Exception, as_json: bool) -> int:
