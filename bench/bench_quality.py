@@ -20,7 +20,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines import catalog, quality
+from pipelines import quality
 from pipelines.settings import load_settings
 
 
@@ -45,9 +45,11 @@ def main(argv: list[str] | None = None) -> int:
             ).fetchone()[0]
         )
         rows = {
-            t.name: con.execute(f'SELECT count(*) FROM "{t.name}" WHERE {t.checked_rows}', {"day": day}).fetchone()[0]
-            for t in catalog.entries()
-            if t.checks and t.kind != "check"
+            t.name: con.execute(
+                f'SELECT count(*) FROM "{t.name}" WHERE {t.checked_rows}', quality._day(t, day)
+            ).fetchone()[0]
+            for t in quality.checked_entries()
+            if t.kind != "check"
         }
         before = _peak_mb()
         with tempfile.TemporaryDirectory() as docs:
