@@ -1,0 +1,22 @@
+"""The installed `scansense` script (`pipelines.cli.console`) returns the command's exit code and
+freezes the loaded objects first, so the interpreter's last garbage collections skip them."""
+
+from __future__ import annotations
+
+import gc
+import sys
+
+from pipelines import cli
+
+
+def test_the_console_script_keeps_the_exit_code_and_freezes_objects(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)  # no warehouse here: `query` refuses with one line and exit code 1
+    for name in ("SCANSENSE_CONFIG", "SCANSENSE_WAREHOUSE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(sys, "argv", ["scansense", "query", "SELECT 1"])
+    gc.unfreeze()
+    try:
+        assert cli.console() == 1
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()  # the rest of the test session collects as usual
