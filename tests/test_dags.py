@@ -41,6 +41,11 @@ def test_no_import_errors(dagbag) -> None:
     assert {"scansense_daily", "scansense_report"} <= set(dagbag.dag_ids)
 
 
+def _after(step) -> set[str]:
+    """A step task's upstream ids: the steps it reads, `analyze` in place of `record` (it runs right after record)."""
+    return {"analyze" if t == "record" else t for t in step.after}
+
+
 def test_daily_dag_shape(dagbag) -> None:
     """The tasks are the catalog's steps, each after the steps of the tables it reads; publish is the one writer."""
     from pipelines.steps import table_steps
@@ -54,6 +59,7 @@ def test_daily_dag_shape(dagbag) -> None:
         "list_files",
         "ingest",
         "record",
+        "analyze",
         "refresh_later",
         "publish",
         "report",
@@ -61,17 +67,53 @@ def test_daily_dag_shape(dagbag) -> None:
     assert tasks["ingest"].upstream_task_ids == {"list_files"}
     assert tasks["list_files"].upstream_task_ids == {"sensor_dumps_closed"}
     assert tasks["record"].upstream_task_ids == {"ingest"}
+    assert tasks["analyze"].upstream_task_ids == {"record"}
     for step in plan:
-        assert tasks[step.name].upstream_task_ids == set(step.after), step.name
-    assert tasks["scan_fast"].upstream_task_ids == {"record"}
-    assert tasks["source_risk"].upstream_task_ids == {"record", "findings", "geo_ip"}
+        assert tasks[step.name].upstream_task_ids == _after(step), step.name
+    assert tasks["scan_fast"].upstream_task_ids == {"analyze"}
+    assert tasks["source_risk"].upstream_task_ids == {"analyze", "findings", "geo_ip"}
     assert {"scan_fast", "scan_slow", "port_ratio", "scan_distributed"} <= tasks["findings"].upstream_task_ids
     assert {"scanner_orgs", "source_tags", "source_history_state"} <= set(tasks)  # organizations and history are steps
-    assert tasks["refresh_later"].upstream_task_ids == {s.name for s in plan}
+    assert tasks["refresh_later"].upstream_task_ids == {"analyze"} | {s.name for s in plan}
     assert tasks["publish"].upstream_task_ids == {"refresh_later"}
     assert tasks["report"].upstream_task_ids == {"publish"}
     assert tasks["publish"].pool == "default_pool"  # no pool to create by hand: one day at a time serializes
     assert [o.name for o in tasks["report"].outlets] == ["scansense_warehouse"]  # emitted once the report exists
+
+
+def test_small_days_skip_per_table_tasks_that_stay_clearable(dagbag) -> None:
+    """`analyze` may skip every per-table task; a cleared one still runs alone, and publish follows either path.
+
+    Per-table tasks run when what they read is done or skipped (`none_failed`), so one cleared on a
+    grouped day runs; `analyze` is a plain task (no branch whose stored choice would skip it again);
+    `refresh_later` runs after `analyze` alone when the per-table tasks were skipped.
+    """
+    import importlib
+
+    from pipelines.steps import table_steps
+
+    dag = dagbag.dags["scansense_daily"]
+    steps = {s.name for s in table_steps(1)}
+    for name in steps:
+        assert dag.get_task(name).trigger_rule == "none_failed", name
+    assert dag.get_task("refresh_later").trigger_rule == "none_failed_min_one_success"
+    assert not dag.get_task("analyze").inherits_from_skipmixin  # NotPreviouslySkippedDep ignores it
+    assert {t.task_id for t in dag.tasks if t.inherits_from_skipmixin} == set()
+    daily = importlib.import_module("scansense_daily")  # the module DagBag loaded from dags/
+    assert {name for name, _ in daily.GROUPED} == steps and {i for _, i in daily.GROUPED} == {-1}
+
+
+def test_sharded_steps_are_skipped_shard_by_shard(tmp_path: Path) -> None:
+    """With shards > 1 a grouped day skips each shard of a mapped step, and the combine step between phases."""
+    env = {"AIRFLOW_HOME": str(tmp_path / "home"), "SCANSENSE_LANDING": str(tmp_path / "landing")}
+    code = "import json, scansense_daily\nprint(json.dumps(sorted(scansense_daily.GROUPED)))\n"
+    full = dict(os.environ, PYTHONPATH=f"{ROOT}:{ROOT / 'dags'}", SCANSENSE_SCALE_SHARDS="3", **env)
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=full, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    grouped = {tuple(x) for x in __import__("json").loads(out.stdout.strip().splitlines()[-1])}
+    assert {("scan_fast", i) for i in (-1, 0, 1, 2)} <= grouped  # the finish phase, every shard
+    assert ("scan_fast.fast_stats", -1) in grouped and ("scan_fast.fast_stats", 0) not in grouped  # the combine
+    assert ("window_entropy", -1) in grouped and ("window_entropy", 0) not in grouped  # not sharded
 
 
 def _dag_edges(root: Path, env: dict[str, str]) -> dict[str, list[str]]:
@@ -105,10 +147,10 @@ def test_a_new_catalog_table_is_a_new_task_with_no_dag_edit(tmp_path: Path) -> N
     (root / "sql" / "detect" / "scan_copy.sql").write_text(text.replace("'ratio' AS kind", "'copy' AS kind"))
     env = {"AIRFLOW_HOME": str(tmp_path / "home"), "SCANSENSE_LANDING": str(tmp_path / "landing")}
     edges = _dag_edges(root, env)
-    assert edges["scan_copy"] == [["record"], False]
+    assert edges["scan_copy"] == [["analyze"], False]
     assert "scan_copy" in edges["findings"][0] and "scan_copy" in edges["refresh_later"][0]
     sharded = _dag_edges(root, env | {"SCANSENSE_SCALE_SHARDS": "3"})
-    assert sharded["scan_copy"] == [["record"], True]
+    assert sharded["scan_copy"] == [["analyze"], True]
     assert sharded["scan_fast.fast_stats"] == [["scan_fast.fast_counts"], False]
     assert sharded["scan_fast"] == [["scan_fast.fast_counts", "scan_fast.fast_stats"], True]
 
