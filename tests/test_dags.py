@@ -81,39 +81,78 @@ def test_daily_dag_shape(dagbag) -> None:
     assert [o.name for o in tasks["report"].outlets] == ["scansense_warehouse"]  # emitted once the report exists
 
 
-def test_small_days_skip_per_table_tasks_that_stay_clearable(dagbag) -> None:
+def _grouped(tmp_path: Path, shards: int) -> set[tuple[str, int]]:
+    """(task id, map index) of what `analyze` skips on a grouped day, as the DAG parsed with `shards` gives them."""
+    import json
+
+    env = {"AIRFLOW_HOME": str(tmp_path / "home"), "SCANSENSE_LANDING": str(tmp_path / "landing")}
+    code = "import json, scansense_daily\nprint(json.dumps(scansense_daily.GROUPED))\n"
+    full = dict(os.environ, PYTHONPATH=f"{ROOT}:{ROOT / 'dags'}", SCANSENSE_SCALE_SHARDS=str(shards), **env)
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=full, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return {tuple(x) for x in json.loads(out.stdout.strip().splitlines()[-1])}
+
+
+def test_small_days_skip_per_table_tasks_that_stay_clearable(dagbag, tmp_path: Path) -> None:
     """`analyze` may skip every per-table task; a cleared one still runs alone, and publish follows either path.
 
     Per-table tasks run when what they read is done or skipped (`none_failed`), so one cleared on a
-    grouped day runs; `analyze` is a plain task (no branch whose stored choice would skip it again);
+    grouped day runs; no task is a branch (whose stored choice would skip it again when cleared);
     `refresh_later` runs after `analyze` alone when the per-table tasks were skipped.
     """
-    import importlib
-
     from pipelines.steps import table_steps
 
     dag = dagbag.dags["scansense_daily"]
-    steps = {s.name for s in table_steps(1)}
-    for name in steps:
+    names = {s.name for s in table_steps(1)}
+    for name in names:
         assert dag.get_task(name).trigger_rule == "none_failed", name
     assert dag.get_task("refresh_later").trigger_rule == "none_failed_min_one_success"
-    assert not dag.get_task("analyze").inherits_from_skipmixin  # NotPreviouslySkippedDep ignores it
-    assert {t.task_id for t in dag.tasks if t.inherits_from_skipmixin} == set()
-    daily = importlib.import_module("scansense_daily")  # the module DagBag loaded from dags/
-    assert {name for name, _ in daily.GROUPED} == steps and {i for _, i in daily.GROUPED} == {-1}
+    assert [t.task_id for t in dag.tasks if t.inherits_from_skipmixin] == []  # NotPreviouslySkippedDep: none
+    assert _grouped(tmp_path, 1) == {(name, -1) for name in names}
 
 
 def test_sharded_steps_are_skipped_shard_by_shard(tmp_path: Path) -> None:
     """With shards > 1 a grouped day skips each shard of a mapped step, and the combine step between phases."""
-    env = {"AIRFLOW_HOME": str(tmp_path / "home"), "SCANSENSE_LANDING": str(tmp_path / "landing")}
-    code = "import json, scansense_daily\nprint(json.dumps(sorted(scansense_daily.GROUPED)))\n"
-    full = dict(os.environ, PYTHONPATH=f"{ROOT}:{ROOT / 'dags'}", SCANSENSE_SCALE_SHARDS="3", **env)
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=full, capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr[-3000:]
-    grouped = {tuple(x) for x in __import__("json").loads(out.stdout.strip().splitlines()[-1])}
+    grouped = _grouped(tmp_path, 3)
     assert {("scan_fast", i) for i in (-1, 0, 1, 2)} <= grouped  # the finish phase, every shard
     assert ("scan_fast.fast_stats", -1) in grouped and ("scan_fast.fast_stats", 0) not in grouped  # the combine
     assert ("window_entropy", -1) in grouped and ("window_entropy", 0) not in grouped  # not sharded
+
+
+@pytest.mark.slow
+def test_analyze_builds_a_small_day_and_leaves_a_large_one_to_the_per_table_tasks(
+    dagbag, tmp_path: Path, monkeypatch
+) -> None:
+    """The task body as a worker runs it: the day's event count against `[airflow] group_steps_below_events`."""
+    from airflow.sdk.exceptions import DownstreamTasksSkipped
+
+    from pipelines import catalog
+    from pipelines.generate import generate
+    from pipelines.run import stage_ingest
+    from pipelines.settings import load_settings
+    from pipelines.steps import table_steps
+
+    generate(tmp_path / "gen", days=1, seed=3, scale=0.1)
+    warehouse = tmp_path / "warehouse"
+    monkeypatch.setenv("SCANSENSE_WAREHOUSE", str(warehouse))
+    monkeypatch.setenv("SCANSENSE_LANDING", str(tmp_path / "gen" / "landing"))
+    monkeypatch.setenv("SCANSENSE_ORGS_DIR", str(tmp_path / "gen" / "orgs"))
+    recorded = stage_ingest(date(2025, 11, 26), load_settings())  # ingest and record, as their tasks do
+    events = recorded["rows"]
+    analyze = dagbag.dags["scansense_daily"].get_task("analyze").python_callable
+
+    monkeypatch.setenv("SCANSENSE_AIRFLOW_GROUP_STEPS_BELOW_EVENTS", str(events))  # not below: a large day
+    assert analyze(recorded, ds="2025-11-26") == {"events": events, "grouped": False}
+    assert not (warehouse / "lake" / "scan_fast").exists()  # left to the per-table tasks
+
+    monkeypatch.setenv("SCANSENSE_AIRFLOW_GROUP_STEPS_BELOW_EVENTS", str(events + 1))  # a small day
+    with pytest.raises(DownstreamTasksSkipped) as skipped:
+        analyze(recorded, ds="2025-11-26")
+    plan = table_steps(1)
+    assert {task for task, _ in skipped.value.tasks} == {s.name for s in plan}
+    for s in plan:
+        if catalog.table(s.table).layer != "staging":  # geo_ip is a cache over days
+            assert list((warehouse / "lake" / s.table / "date=2025-11-26").glob("*.parquet")), s.table
 
 
 def _dag_edges(root: Path, env: dict[str, str]) -> dict[str, list[str]]:
@@ -211,12 +250,19 @@ def test_report_dag_consumes_the_warehouse_asset(dagbag) -> None:
 
 @pytest.mark.slow
 @pytest.mark.airflow
-def test_airflow_dags_test_runs_a_generated_day(tmp_path: Path) -> None:
+@pytest.mark.parametrize("below", ["", "0"], ids=["small-day-in-one-task", "one-task-per-table"])
+def test_airflow_dags_test_runs_a_generated_day(tmp_path: Path, below: str) -> None:
+    """A small day, grouped by default (`analyze` builds it, the per-table tasks are skipped), or one task per table."""
+    import sqlite3
+
     from pipelines.generate import generate
+    from pipelines.steps import table_steps
 
     generate(tmp_path / "gen", days=1, seed=3, scale=0.1)  # a small day: what is tested is Airflow, not detection
     env = _airflow_env(tmp_path / "airflow", tmp_path / "warehouse", tmp_path / "gen" / "landing")
     env["SCANSENSE_ORGS_DIR"] = str(tmp_path / "gen" / "orgs")
+    if below:
+        env["SCANSENSE_AIRFLOW_GROUP_STEPS_BELOW_EVENTS"] = below
     # Nothing created by hand: no pool, no variable, no connection.
     subprocess.run([str(AIRFLOW), "db", "migrate"], env=env, check=True, capture_output=True, timeout=300)
     proc = subprocess.run(
@@ -227,6 +273,11 @@ def test_airflow_dags_test_runs_a_generated_day(tmp_path: Path) -> None:
         timeout=900,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    with sqlite3.connect(tmp_path / "airflow" / "airflow.db") as db:
+        states = dict(db.execute("SELECT task_id, state FROM task_instance WHERE dag_id = 'scansense_daily'"))
+    per_table = {s.name for s in table_steps(1)}
+    assert {states[t] for t in per_table} == ({"success"} if below else {"skipped"}), states
+    assert {t: states[t] for t in set(states) - per_table} == dict.fromkeys(set(states) - per_table, "success")
     import duckdb
 
     with duckdb.connect(str(tmp_path / "warehouse" / "scansense.duckdb"), read_only=True) as con:

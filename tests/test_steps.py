@@ -123,6 +123,17 @@ def test_each_step_in_its_own_process_and_a_failed_detector_retried_alone(
     assert _hashes(warehouse) == reference
 
 
+def test_a_day_is_grouped_below_the_event_setting_and_never_at_zero() -> None:
+    """`[airflow] group_steps_below_events`: fewer events than it run in one task; 0 keeps one task per table."""
+    from pipelines.settings import Settings
+
+    settings = Settings().replace("airflow", group_steps_below_events=1000)
+    assert steps.grouped(0, settings) and steps.grouped(999, settings)
+    assert not steps.grouped(1000, settings) and not steps.grouped(50_000_000, settings)
+    assert not steps.grouped(0, settings.replace("airflow", group_steps_below_events=0))
+    assert steps.grouped(999_999, Settings())  # the default groups the 1 M-event day of docs/SCALING.md
+
+
 def test_one_connection_run_that_failed_resumes_at_the_failed_table(
     gen: Path, reference: dict[str, str], tmp_path: Path, monkeypatch
 ) -> None:
