@@ -243,11 +243,11 @@ def test_celery_workers_run_three_days_and_survive_a_killed_worker(tmp_path: Pat
             daily = [t for t in tis if t["dag_id"] == "scansense_daily"]
             steps = {s.name for s in table_steps(1)}  # one task per catalog step, from pipelines/steps.py
             # Small days: `analyze` built every table, the per-table tasks were skipped without starting.
-            expected = {True: "skipped", False: "success"}
-            assert daily and all(t["state"] == expected[t["task_id"] in steps] for t in daily), [
+            state_of = {True: "skipped", False: "success"}
+            assert daily and all(t["state"] == state_of[t["task_id"] in steps] for t in daily), [
                 (t["dag_run_id"], t["task_id"], t["state"])
                 for t in daily
-                if t["state"] != expected[t["task_id"] in steps]
+                if t["state"] != state_of[t["task_id"] in steps]
             ]
             assert all(t["state"] == "success" for t in tis if t["dag_id"] != "scansense_daily")
             # A task may have been retried: on a busy machine a healthy task's heartbeat can come later
@@ -317,7 +317,7 @@ def test_celery_workers_run_three_days_and_survive_a_killed_worker(tmp_path: Pat
             survivor = ({"worker1", "worker2"} - {victim}).pop()
             after = {(t["task_id"], t["map_index"]): t for t in _daily_tis(stack) if t["dag_run_id"] == run_id}
             assert set(after) == set(before)
-            assert all(t["state"] == expected[k[0] in steps] for k, t in after.items()), after
+            assert all(t["state"] == state_of[k[0] in steps] for k, t in after.items()), after
             # The writer was retried once, on the other worker; every other task ran once more (the clear).
             writer = after[(WRITER, -1)]
             assert writer["try_number"] > killed_try and writer["hostname"].startswith(survivor), writer
