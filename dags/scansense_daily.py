@@ -26,6 +26,8 @@ at once. The per-table retry survives both ways:
   follow, and Airflow's `NotPreviouslySkippedDep` skips such a task again each time it is cleared
   (nor would a skipped upstream let it run under the default `all_success`). `analyze` instead
   raises `DownstreamTasksSkipped` for them: they are marked skipped once, and no decision is kept.
+  (With shards > 1 a grouped day ran unsharded, so a combined table such as `scan_fast` is cleared
+  together with its phase tasks, whose files its last phase reads.)
 
 `refresh_later` brings later days up to date when this day ran after them (a backfill or a rerun).
 Then `publish`, the one writer of `scansense.duckdb` (load, marts, quality gates, comments, swap),

@@ -15,8 +15,8 @@ shard, the combine once over every shard's phase-1 rows, and phase 2 per shard; 
 each other files under `lake/_work/<step>/date=D/`.
 
 A day can also run every unsharded step in one process on one connection (`run_shared`): the day's
-events are read once and each table stays in memory for the steps after it. `scansense run` does so,
-and so does the DAG's `analyze` task for a day of fewer events than `[airflow]
+events are read once and each table stays in memory for the steps after it. `scansense run` does so
+(unsharded, without `[scale] memory_limit`), and so does the DAG's `analyze` task for a day of fewer events than `[airflow]
 group_steps_below_events` (`grouped`); a later call resumes where an unfinished one stopped.
 """
 

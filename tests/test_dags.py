@@ -250,8 +250,12 @@ def test_report_dag_consumes_the_warehouse_asset(dagbag) -> None:
 
 @pytest.mark.slow
 @pytest.mark.airflow
-@pytest.mark.parametrize("below", ["", "0"], ids=["small-day-in-one-task", "one-task-per-table"])
-def test_airflow_dags_test_runs_a_generated_day(tmp_path: Path, below: str) -> None:
+@pytest.mark.parametrize(
+    ("below", "shards"),
+    [("", 1), ("0", 1), ("", 3)],
+    ids=["small-day-in-one-task", "one-task-per-table", "small-day-skips-every-shard"],
+)
+def test_airflow_dags_test_runs_a_generated_day(tmp_path: Path, below: str, shards: int) -> None:
     """A small day, grouped by default (`analyze` builds it, the per-table tasks are skipped), or one task per table."""
     import sqlite3
 
@@ -263,6 +267,7 @@ def test_airflow_dags_test_runs_a_generated_day(tmp_path: Path, below: str) -> N
     env["SCANSENSE_ORGS_DIR"] = str(tmp_path / "gen" / "orgs")
     if below:
         env["SCANSENSE_AIRFLOW_GROUP_STEPS_BELOW_EVENTS"] = below
+    env["SCANSENSE_SCALE_SHARDS"] = str(shards)
     # Nothing created by hand: no pool, no variable, no connection.
     subprocess.run([str(AIRFLOW), "db", "migrate"], env=env, check=True, capture_output=True, timeout=300)
     proc = subprocess.run(
@@ -274,10 +279,12 @@ def test_airflow_dags_test_runs_a_generated_day(tmp_path: Path, below: str) -> N
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     with sqlite3.connect(tmp_path / "airflow" / "airflow.db") as db:
-        states = dict(db.execute("SELECT task_id, state FROM task_instance WHERE dag_id = 'scansense_daily'"))
-    per_table = {s.name for s in table_steps(1)}
-    assert {states[t] for t in per_table} == ({"success"} if below else {"skipped"}), states
-    assert {t: states[t] for t in set(states) - per_table} == dict.fromkeys(set(states) - per_table, "success")
+        rows = db.execute("SELECT task_id, map_index, state FROM task_instance WHERE dag_id = 'scansense_daily'")
+        states = {(task, index): state for task, index, state in rows}
+    per_table = {s.name for s in table_steps(shards)}
+    assert {t for t, _ in states} >= per_table | {"analyze", "publish"}
+    assert {s for (t, _), s in states.items() if t in per_table} == ({"success"} if below else {"skipped"}), states
+    assert {s for (t, _), s in states.items() if t not in per_table} == {"success"}, states
     import duckdb
 
     with duckdb.connect(str(tmp_path / "warehouse" / "scansense.duckdb"), read_only=True) as con:
