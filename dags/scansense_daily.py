@@ -2,13 +2,33 @@
 ### scansense_daily
 
 Every day: wait for the sensor's dumps to close, ingest the day's landing files (one mapped task
-per batch of files of about `[airflow] ingest_batch_mb` MB), record the day's counts, then one task per step of the table catalog
-(`pipelines/steps.py`): geography (`geo_ip`), each detector of the `detect` layer, `findings`,
-risk (`source_risk`), organizations (`scanner_orgs`), tags (`source_tags`) and the history's state
-(`source_history_state`), each waiting for the tables it reads. Every such task reads its inputs
-from the lake and replaces its own day partition, so any one can be cleared and retried alone.
-With `[scale] shards` = N > 1, the per-source steps are N mapped tasks over a hash of src_ip, and
-the fast threshold's global statistics are combined in a task between its two sharded phases.
+per batch of files of about `[airflow] ingest_batch_mb` MB), record the day's counts, then the
+day's analysis: one task per step of the table catalog (`pipelines/steps.py`): geography
+(`geo_ip`), each detector of the `detect` layer, `findings`, risk (`source_risk`), organizations
+(`scanner_orgs`), tags (`source_tags`) and the history's state (`source_history_state`), each
+waiting for the tables it reads. Every such task reads its inputs from the lake and replaces its own
+day partition, so any one can be cleared and retried alone. With `[scale] shards` = N > 1, the
+per-source steps are N mapped tasks over a hash of src_ip, and the fast threshold's global
+statistics are combined in a task between its two sharded phases.
+
+**Small days in one task.** Each task starts a process (1.5-2 s) and reads the day's events again;
+on a small day that is most of the cost. So `analyze`, between `record` and the per-table tasks,
+looks at the day's event count: under `[airflow] group_steps_below_events` (default 2 M) it builds
+every table itself on one connection, as `scansense run` does (`steps.run_shared`), and marks the
+per-table tasks skipped, so none of them starts; a larger day is left to them, and `analyze` ends
+at once. The per-table retry survives both ways:
+- `analyze` failing is retried by Airflow and resumes at the table that failed (what an unfinished
+  try built since the day's `record` is loaded from the lake); cleared after it finished, it builds
+  every table again.
+- A per-table task of a grouped day can be cleared and run alone: it waits for the tables it reads
+  with trigger rule `none_failed` (skipped is as good as done: `analyze` built them), and nothing
+  re-skips it. That is why `analyze` is not a `@task.branch`: a branch stores the tasks it did not
+  follow, and Airflow's `NotPreviouslySkippedDep` skips such a task again each time it is cleared
+  (nor would a skipped upstream let it run under the default `all_success`). `analyze` instead
+  raises `DownstreamTasksSkipped` for them: they are marked skipped once, and no decision is kept.
+  (With shards > 1 a grouped day ran unsharded, so a combined table such as `scan_fast` is cleared
+  together with its phase tasks, whose files its last phase reads.)
+
 `refresh_later` brings later days up to date when this day ran after them (a backfill or a rerun).
 Then `publish`, the one writer of `scansense.duckdb` (load, marts, quality gates, comments, swap),
 and `report`, whose `scansense_warehouse` asset event names the day for `scansense_report` to mail.
@@ -29,7 +49,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import Asset, dag, task
+from airflow.sdk import Asset, TriggerRule, dag, task
 
 from pipelines.alerts import on_failure
 from pipelines.settings import airflow_days, load_settings
@@ -44,6 +64,8 @@ WRITER_POOL = _settings.airflow.pool or "default_pool"
 # The day's table steps, from the catalog (a new table is a new task); shards as the workers see them.
 SHARDS = _settings.scale.shards
 STEPS = table_steps(SHARDS)
+# What `analyze` skips when it built a small day itself: every per-table task (each shard of a mapped one).
+GROUPED = [(s.name, i) for s in STEPS for i in ([-1, *range(SHARDS)] if s.sharded else [-1])]
 
 default_args = {
     "owner": "scansense",
@@ -128,6 +150,27 @@ def scansense_daily():
         return record_run(date.fromisoformat(ds), list(summaries), load_settings())
 
     @task(execution_timeout=timedelta(hours=2))
+    def analyze(recorded: dict, ds: str | None = None) -> dict:
+        """
+        A small day (fewer events than `[airflow] group_steps_below_events`): build every catalog
+        table of the day here, on one connection, and mark the per-table tasks skipped; a retry
+        resumes at the table that failed. A larger day: nothing, the per-table tasks build it.
+        """
+        from datetime import date
+
+        from airflow.sdk.exceptions import DownstreamTasksSkipped
+
+        from pipelines import steps
+
+        settings = load_settings()
+        events = int(recorded["rows"])
+        if not steps.grouped(events, settings):
+            return {"events": events, "grouped": False}
+        rows = steps.run_shared(date.fromisoformat(ds), settings, resume=True)
+        print(f"{events} events: every table built in this task ({rows}); the per-table tasks are skipped")
+        raise DownstreamTasksSkipped(tasks=GROUPED)  # not a branch: a cleared per-table task must run (see the DAG doc)
+
+    @task(execution_timeout=timedelta(hours=2), trigger_rule=TriggerRule.NONE_FAILED)
     def table_step(name: str, shard: int = 0, ds: str | None = None) -> int:
         """
         Build one catalog table's day partition (or one phase or shard of it) from the lake; the
@@ -142,7 +185,7 @@ def scansense_daily():
             raise ValueError(f"[scale] shards is {settings.scale.shards} on this worker, {SHARDS} in the DAG")
         return steps.run_step(steps.step(name, SHARDS), date.fromisoformat(ds), settings, shard=shard)
 
-    @task(execution_timeout=timedelta(hours=2))
+    @task(execution_timeout=timedelta(hours=2), trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
     def refresh_later(ds: str | None = None) -> list[str]:
         """
         Bring the days after this one up to date when this day ran after them (a backfill, or a day
@@ -210,7 +253,8 @@ def scansense_daily():
     sensor_dumps_closed() >> files
     # A mapped task does not take its docstring as doc_md by itself (Airflow 3.3): given here.
     summaries = ingest.override(doc_md=ingest.function.__doc__).expand(paths=files)
-    tasks = {RECORD: record(summaries)}
+    grouping = analyze(record(summaries))
+    tasks = {RECORD: grouping}  # the per-table tasks wait for `analyze`, which comes after `record`
     for step in STEPS:  # dependencies from the catalog's reads (steps.table_steps), none written here
         one = table_step.override(task_id=step.name, doc_md=step.doc)
         tasks[step.name] = (
@@ -219,7 +263,7 @@ def scansense_daily():
         for before in step.after:
             tasks[before] >> tasks[step.name]
     refreshed = refresh_later()
-    [tasks[step.name] for step in STEPS] >> refreshed
+    [grouping, *(tasks[step.name] for step in STEPS)] >> refreshed
     published = publish(refreshed)
     report(published)
 

@@ -227,14 +227,7 @@ def stage_analyze(day: date, settings: Settings, watch: Stopwatch | None = None,
     shards = settings.scale.shards
     counts: dict[str, int] = {}
     if shards == 1 and not settings.scale.memory_limit:
-        con = duck.connect(settings)
-        try:
-            wh.lake_view(con, settings.warehouse, "events", catalog.table("events").schema, day)
-            for step in steps.table_steps(1):
-                with watch.step(step.table):
-                    counts[step.table] = steps.run_step(step, day, settings, con=con)
-        finally:
-            con.close()
+        counts = steps.run_shared(day, settings, watch=watch.step)  # as the DAG's `analyze` runs a small day
     else:
         for step in steps.table_steps(shards):
             with watch.step(step.table):

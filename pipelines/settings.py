@@ -196,6 +196,9 @@ class Airflow:
     ingest_batch_mb: float = (
         64.0  # a day's input files grouped into ingest tasks of about this many MB; larger: fewer task start-ups
     )
+    group_steps_below_events: int = (
+        2_000_000  # a day with fewer events runs its table steps in one task on one connection (its memory); 0: never
+    )
 
 
 @dataclass(frozen=True)

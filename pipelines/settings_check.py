@@ -169,6 +169,7 @@ RULES: dict[str, Callable[[Any], str | None]] = {
     "airflow.start_date": day_or_empty,
     "airflow.end_date": day_or_empty,
     "airflow.ingest_batch_mb": positive,
+    "airflow.group_steps_below_events": at_least(0),
     "scale.shards": at_least(1),
     "scale.memory_limit": memory,
     "quality.chunk_rows": at_least(1),

@@ -13,12 +13,20 @@ the events whose source or destination hashes to i (a probe is judged with its r
 statistic over every source (`-- combined by: module:phase1, combine, phase2`) runs phase 1 per
 shard, the combine once over every shard's phase-1 rows, and phase 2 per shard; the phases hand
 each other files under `lake/_work/<step>/date=D/`.
+
+A day can also run every unsharded step in one process on one connection (`run_shared`): the day's
+events are read once and each table stays in memory for the steps after it. `scansense run` does so
+(unsharded, without `[scale] memory_limit`), and so does the DAG's `analyze` task for a day of fewer events than `[airflow]
+group_steps_below_events` (`grouped`); a later call resumes where an unfinished one stopped.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import date
 from importlib import import_module
@@ -167,27 +175,31 @@ def load_inputs(
     """Create in `con` every table a step of `table` reads, from the lake: the day's partitions, one shard's events."""
     from pipelines import warehouse as wh
 
-    warehouse = settings.warehouse
-    for name in inputs(table):
+    if "events" in inputs(table):
+        where = ""
+        if shards > 1:
+            from pipelines.detect import install_group_macro
+
+            install_group_macro(con)  # the view's filter calls it, at every query
+            # and every UDP query to a group: a member's answer to it is judged against it (contacts.sql)
+            where = (
+                f"WHERE {shard_of('src_ip', shards)} = {int(shard)} OR {shard_of('dst_ip', shards)} = {int(shard)}"
+                f" OR {GROUP_QUERY}"
+            )
+        wh.lake_view(con, settings.warehouse, "events", catalog.table("events").schema, day, where)
+    load_tables(con, [name for name in inputs(table) if name != "events"], day, settings)
+
+
+def load_tables(con: duckdb.DuckDBPyConnection, names: Iterable[str], day: date, settings: Settings) -> None:
+    """Create in `con` the day partitions of the catalog tables `names` (not `events`), as their steps stored them."""
+    from pipelines import warehouse as wh
+
+    for name in names:
         entry = catalog.table(name)
         if entry.layer == "staging":
-            continue  # after events: a staging table is the cached rows of the day's addresses
-        if name == "events":
-            where = ""
-            if shards > 1:
-                from pipelines.detect import install_group_macro
-
-                install_group_macro(con)  # the view's filter calls it, at every query
-                # and every UDP query to a group: a member's answer to it is judged against it (contacts.sql)
-                where = (
-                    f"WHERE {shard_of('src_ip', shards)} = {int(shard)} OR {shard_of('dst_ip', shards)} = {int(shard)}"
-                    f" OR {GROUP_QUERY}"
-                )
-            wh.lake_view(con, warehouse, name, entry.schema, day, where)
+            _load_geo_ip(con, settings)  # needs `events` in `con` first
         else:
-            wh.load_lake_table(con, warehouse, name, entry.schema, day=day)
-    if "geo_ip" in inputs(table):
-        _load_geo_ip(con, settings)
+            wh.load_lake_table(con, settings.warehouse, name, entry.schema, day=day)
 
 
 def _load_geo_ip(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
@@ -336,3 +348,77 @@ def _run_combine(step: Step, day: date, settings: Settings, con: duckdb.DuckDBPy
     rows = _function(module, combine)(every, _params(entry, settings))
     write_output(settings.warehouse, f"{WORK}/{step.name}", day, rows)
     return rows.num_rows
+
+
+# --- a day's steps on one connection ---------------------------------------------------------
+
+
+# `lake/_work/analyze/date=D/progress.json`: the steps `run_shared` built for the day, and after which `record`.
+PROGRESS = "analyze"
+
+
+def grouped(events: int, settings: Settings) -> bool:
+    """Whether a day of `events` events runs its table steps in one task (`[airflow] group_steps_below_events`)."""
+    return events < settings.airflow.group_steps_below_events
+
+
+def run_shared(
+    day: date,
+    settings: Settings,
+    watch: Callable[[str], AbstractContextManager] | None = None,
+    resume: bool = False,
+) -> dict[str, int]:
+    """Run the day's table steps in this process, in catalog order, on one connection; rows per table built.
+
+    The day's events are a view over its lake files, read by every step, and each step's table stays
+    in the connection for the steps after it (`run_step` with `con`). With `resume`, the steps an
+    unfinished earlier call built since the day's `record` are loaded from the lake instead of built
+    again (a retry picks up at the table that failed); after a finished call, everything is built again.
+    """
+    from pipelines import duck
+    from pipelines import warehouse as wh
+
+    progress = _partition(settings.warehouse, f"{WORK}/{PROGRESS}", day) / "progress.json"
+    recorded = _runs_stamp(settings.warehouse, day)
+    done = _unfinished(progress, recorded) if resume else {}
+    counts: dict[str, int] = {}
+    con = duck.connect(settings)
+    try:
+        wh.lake_view(con, settings.warehouse, "events", catalog.table("events").schema, day)
+        plan = table_steps(1)
+        load_tables(con, [s.table for s in plan if s.name in done], day, settings)
+        for one in plan:
+            if one.name in done:
+                continue
+            with watch(one.table) if watch else nullcontext():
+                counts[one.table] = run_step(one, day, settings, con=con)
+            done[one.name] = counts[one.table]
+            _save_progress(progress, recorded, done, finished=False)
+    finally:
+        con.close()
+    _save_progress(progress, recorded, done, finished=True)
+    return counts
+
+
+def _runs_stamp(warehouse: Path, day: date) -> list:
+    """What identifies the day's `record`: its `runs` files with their sizes and times (a new record, a new stamp)."""
+    from pipelines import warehouse as wh
+
+    return [[f, os.stat(f).st_mtime_ns, os.stat(f).st_size] for f in wh.lake_files(warehouse, "runs", day)]
+
+
+def _unfinished(progress: Path, recorded: list) -> dict[str, int]:
+    """The steps (name -> rows) an unfinished `run_shared` of the same `record` built; none otherwise."""
+    try:
+        saved = json.loads(progress.read_text())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(saved, dict) or saved.get("finished", True) or saved.get("record") != recorded:
+        return {}
+    return dict(saved.get("done", {}))
+
+
+def _save_progress(progress: Path, recorded: list, done: dict[str, int], finished: bool) -> None:
+    from pipelines import atomic
+
+    atomic.write_text(progress, json.dumps({"record": recorded, "done": done, "finished": finished}))

@@ -123,6 +123,62 @@ def test_each_step_in_its_own_process_and_a_failed_detector_retried_alone(
     assert _hashes(warehouse) == reference
 
 
+def test_a_day_is_grouped_below_the_event_setting_and_never_at_zero() -> None:
+    """`[airflow] group_steps_below_events`: fewer events than it run in one task; 0 keeps one task per table."""
+    from pipelines.settings import Settings
+
+    settings = Settings().replace("airflow", group_steps_below_events=1000)
+    assert steps.grouped(0, settings) and steps.grouped(999, settings)
+    assert not steps.grouped(1000, settings) and not steps.grouped(50_000_000, settings)
+    assert not steps.grouped(0, settings.replace("airflow", group_steps_below_events=0))
+    assert steps.grouped(999_999, Settings())  # the default groups the 1 M-event day of docs/SCALING.md
+
+
+def test_one_connection_run_that_failed_resumes_at_the_failed_table(
+    gen: Path, reference: dict[str, str], tmp_path: Path, monkeypatch
+) -> None:
+    """What Airflow's retry of `analyze` does: the tables built before the failure are loaded, not built again.
+
+    A finished run, or a new `record` of the day, builds every table again; the warehouse is the
+    one `scansense run` builds either way.
+    """
+    settings = generated_settings(gen, tmp_path / "warehouse")
+    stage_ingest(DAY, settings)
+    plan = [s.name for s in steps.table_steps()]
+    ran: list[str] = []
+    fail = {"source_risk"}
+    real = steps.run_step
+
+    def run_step(step, day, settings, shard=0, con=None):
+        ran.append(step.name)
+        if step.name in fail:
+            fail.discard(step.name)
+            raise RuntimeError("disk full")  # one try of one table fails
+        return real(step, day, settings, shard=shard, con=con)
+
+    monkeypatch.setattr(steps, "run_step", run_step)
+    with pytest.raises(RuntimeError, match="disk full"):
+        steps.run_shared(DAY, settings, resume=True)
+    at = plan.index("source_risk")
+    assert ran == plan[: at + 1]
+    ran.clear()
+    built = steps.run_shared(DAY, settings, resume=True)
+    assert ran == plan[at:] and set(built) == set(plan[at:])  # resumed at the table that failed
+    stage_publish(DAY, settings, send_email=False)
+    assert _hashes(settings.warehouse) == reference
+    ran.clear()
+    steps.run_shared(DAY, settings, resume=True)
+    assert ran == plan  # a finished run is not resumed: everything again
+    # An unfinished run of an earlier `record` of the day is not resumed either.
+    fail.add("findings")
+    with pytest.raises(RuntimeError, match="disk full"):
+        steps.run_shared(DAY, settings, resume=True)
+    stage_ingest(DAY, settings)
+    ran.clear()
+    steps.run_shared(DAY, settings, resume=True)
+    assert ran == plan
+
+
 def test_a_step_refuses_a_day_it_cannot_build(gen: Path, tmp_path: Path) -> None:
     """A step whose input phase is missing says so in one line; an unknown step is named."""
     env = {"SCANSENSE_SCALE_SHARDS": "3"}
