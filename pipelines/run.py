@@ -293,7 +293,7 @@ def stage_publish(
     `recheck`: later days whose partitions this run rewrote (a refresh) are checked again too.
     """
     from dashboards.report import build_report
-    from pipelines import publishing, quality
+    from pipelines import lake_blocks, publishing, quality
     from pipelines.history import export_published
 
     validate(settings)  # export formats and the rest, before anything is written
@@ -328,7 +328,7 @@ def stage_publish(
                 publishing.store_parts(parts, day, settings)
                 for other, other_parts in later_parts.items():
                     publishing.store_parts(other_parts, other, settings)
-                publishing.publish_views(con, settings)
+                view_files = publishing.publish_views(con, settings)
             for entry in catalog.tables():
                 wh.apply_comments(con, entry.name, entry.comment, entry.column_comments)
             missing = wh.missing_comments(con)
@@ -355,6 +355,7 @@ def stage_publish(
                 restore_exports(withdrawn)  # not swapped: the previous warehouse and its exports stay
                 raise
             export_published(published, day, settings)  # only a published day gets exports
+            lake_blocks.prune(warehouse, view_files)  # block files neither this publish nor the last names
         if not with_report:
             return counts | {"published": True, "dq_failed": [], "warehouse": str(published), "report": ""}
         with watch.step("report"):
