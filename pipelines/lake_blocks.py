@@ -29,13 +29,13 @@ from pipelines.compact import write_union
 from pipelines.layout import layout
 
 WEEK = 7  # a block of the open month: days 1-7, 8-14, 15-21, 22-28 (29-31 stay days until the month closes)
-BLOCKS = ".blocks"
+BLOCKS = ".blocks"  # `Layout.lake_blocks`'s folder name, for tests and readers of a view's SQL
 PUBLISHED = "published.json"  # the block files the last publish named
 
 
 def blocks_dir(warehouse: Path) -> Path:
     """Folder of the block files (derived, under the lake so that they move with it)."""
-    return layout(warehouse).lake / BLOCKS
+    return layout(warehouse).lake_blocks
 
 
 def block_of(day: date, latest: date) -> str | None:
