@@ -98,31 +98,13 @@ def view_files(warehouse: Path, table: str, files: list[str]) -> list[str]:
         members.sort()
         final = _block_path(warehouse, table, name, members)
         if not final.is_file():
-            write_union(_sources(warehouse, table, name, members), final)
+            write_union([Path(f) for f in members], final)
         kept.append(str(final))
     return sorted(kept)
 
 
 def _block_path(warehouse: Path, table: str, name: str, members: list[str]) -> Path:
     return blocks_dir(warehouse) / table / name / f"{_digest(members, layout(warehouse).lake)}.parquet"
-
-
-def _sources(warehouse: Path, table: str, name: str, members: list[str]) -> list[Path]:
-    """What a block file is copied from: a month from its weeks' block files where they are current, else the day files.
-
-    A month closes with its weeks already written (the publish before named them): copying 4 files
-    and the last days costs less than copying every day's again.
-    """
-    if not name.startswith("month="):
-        return [Path(f) for f in members]
-    weeks: dict[str | None, list[str]] = {}
-    for f in members:
-        weeks.setdefault(_week_of(_day_of(f)), []).append(f)
-    sources: list[Path] = []
-    for week, files in sorted(weeks.items(), key=lambda kv: min(kv[1])):
-        done = None if week is None else _block_path(warehouse, table, week, files)
-        sources.extend([done] if done is not None and done.is_file() else [Path(f) for f in files])
-    return sources
 
 
 def _week_of(day: date | None) -> str | None:
