@@ -13,24 +13,23 @@ steps read them); a block file is derived data, deleting `.blocks/` loses nothin
 at most 12 + 4 + 7 files per table, whatever the history.
 
 A block file replaced by a newer one is removed one publish later (`prune`): an analyst who opened
-the previous published file keeps reading until the next publish.
+the previous published file keeps reading until the next publish; a run killed between its swap
+and its prune leaves the files for the next publish to remove.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
+import re
 from collections.abc import Iterable
 from datetime import date, timedelta
 from pathlib import Path
 
-from pipelines import atomic
 from pipelines.compact import write_union
 from pipelines.layout import layout
 
 WEEK = 7  # a block of the open month: days 1-7, 8-14, 15-21, 22-28 (29-31 stay days until the month closes)
 BLOCKS = ".blocks"  # `Layout.lake_blocks`'s folder name, for tests and readers of a view's SQL
-PUBLISHED = "published.json"  # the block files the last publish named
 
 
 def blocks_dir(warehouse: Path) -> Path:
@@ -114,24 +113,34 @@ def _week_of(day: date | None) -> str | None:
     return f"week={day.replace(day=(day.day - 1) // WEEK * WEEK + 1).isoformat()}"
 
 
-def prune(warehouse: Path, published: Iterable[str]) -> int:
-    """After a publish: remove block files named neither by it nor by the publish before; returns how many.
+def named_by(db: Path) -> list[str] | None:
+    """The block files the views of the published file `db` read; [] without a file, None when it cannot be read."""
+    import duckdb
 
-    `published` are the files the new published views read; the previous publish's block files stay
-    until the next publish, for analysts who opened the file it replaced.
+    if not Path(db).is_file():
+        return []
+    try:
+        with duckdb.connect(str(db), read_only=True) as con:
+            sqls = [sql for (sql,) in con.execute("SELECT sql FROM duckdb_views() WHERE NOT internal").fetchall()]
+    except duckdb.Error:
+        return None
+    quoted = (m.replace("''", "'") for sql in sqls for m in re.findall(r"'((?:[^']|'')*)'", sql))
+    return [q for q in quoted if f"/{BLOCKS}/" in q]
+
+
+def prune(warehouse: Path, keep: Iterable[str]) -> int:
+    """Remove the block files not in `keep`; returns how many.
+
+    Publish keeps the files its new file names and those of the file it replaced (`named_by`, read
+    before the swap), so an analyst holding the previous file keeps reading until the next publish.
     """
     root = blocks_dir(warehouse)
     if not root.is_dir():
         return 0
-    record = root / PUBLISHED
-    previous = set(json.loads(record.read_text(encoding="utf-8"))) if record.is_file() else set()
-    now = sorted(str(Path(f).resolve()) for f in published if Path(f).resolve().is_relative_to(root.resolve()))
-    with atomic.replacing(record) as tmp:
-        tmp.write_text(json.dumps(now), encoding="utf-8")
-    keep = previous | set(now)
+    kept = {str(Path(f).resolve()) for f in keep}
     removed = 0
     for path in root.rglob("*.parquet"):
-        if str(path.resolve()) not in keep:
+        if str(path.resolve()) not in kept:
             path.unlink(missing_ok=True)
             removed += 1
     return removed

@@ -349,13 +349,15 @@ def stage_publish(
             from pipelines.history import restore_exports, withdraw_exports
 
             withdrawn = withdraw_exports(day, settings)  # a crash after the swap must not leave the old ones
+            replaced = lake_blocks.named_by(wh.db_path(warehouse))  # its block files stay one publish more
             try:
                 published = wh.publish(build_file, warehouse)
             except BaseException:
                 restore_exports(withdrawn)  # not swapped: the previous warehouse and its exports stay
                 raise
             export_published(published, day, settings)  # only a published day gets exports
-            lake_blocks.prune(warehouse, view_files)  # block files neither this publish nor the last names
+            if replaced is not None:  # block files neither this file nor the one it replaced names
+                lake_blocks.prune(warehouse, view_files + replaced)
         if not with_report:
             return counts | {"published": True, "dq_failed": [], "warehouse": str(published), "report": ""}
         with watch.step("report"):

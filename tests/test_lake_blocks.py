@@ -134,21 +134,33 @@ def test_a_relative_warehouse_path_gives_views_that_answer_from_elsewhere(tmp_pa
         assert sorted(ro.execute(f"SELECT event_date, src_ip, n FROM {TABLE}").fetchall()) == _expected(DAYS)
 
 
-def test_prune_keeps_the_block_files_of_this_publish_and_the_one_before(tmp_path: Path) -> None:
+def _latest_db(warehouse: Path) -> Path:
+    return max(Path(warehouse).glob("view-*.duckdb"), key=lambda p: int(p.stem[5:]))
+
+
+def test_prune_keeps_the_block_files_of_this_publish_and_the_one_it_replaced(tmp_path: Path) -> None:
     _lake(tmp_path)
     first, _ = _view(tmp_path)
-    lake_blocks.prune(tmp_path, first)
+    assert sorted(lake_blocks.named_by(_latest_db(tmp_path))) == sorted(f for f in first if "/.blocks/" in f)
     wh.write_day_partition(tmp_path, TABLE, date(2025, 2, 12), _rows(date(2025, 2, 12), n=2))
+    replaced = lake_blocks.named_by(_latest_db(tmp_path))
     second, _ = _view(tmp_path)
-    lake_blocks.prune(tmp_path, second)
+    lake_blocks.prune(tmp_path, second + replaced)
     assert all(Path(f).is_file() for f in first + second)  # an analyst holding the previous file still reads
     wh.write_day_partition(tmp_path, TABLE, date(2025, 2, 12), _rows(date(2025, 2, 12), n=3))
+    replaced = lake_blocks.named_by(_latest_db(tmp_path))
     third, rows = _view(tmp_path)
-    lake_blocks.prune(tmp_path, third)
+    lake_blocks.prune(tmp_path, third + replaced)
     assert rows == _expected(DAYS, {date(2025, 2, 12): 3})
     stale = set(first) - set(second) - set(third)
     assert stale and not any(Path(f).exists() for f in stale)
     assert all(Path(f).is_file() for f in second + third)
+
+
+def test_a_published_file_that_cannot_be_read_names_nothing_to_prune(tmp_path: Path) -> None:
+    assert lake_blocks.named_by(tmp_path / "none.duckdb") == []
+    (tmp_path / "bad.duckdb").write_bytes(b"not a database")
+    assert lake_blocks.named_by(tmp_path / "bad.duckdb") is None
 
 
 # --- end to end: generated days across a month's end --------------------------------------------
