@@ -38,7 +38,7 @@ def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
     )
 
 
-def _write(files: list[Path], final: Path) -> None:
+def write_union(files: list[Path], final: Path) -> None:
     """Copy `files` (their columns united by name) into one Parquet file, a batch of files at a time, renamed into place.
 
     One file's table at a time, gathered into row groups of about `ROW_GROUP` rows: DuckDB's
@@ -72,7 +72,7 @@ def compacted(lake: Path, folder: Path, files: list[Path]) -> list[Path]:
     cache = lake / ".compact" / folder.relative_to(lake)
     final = cache / f"{_digest(files)}.parquet"
     if not final.is_file():
-        _write(files, final)
+        write_union(files, final)
         for old in cache.glob("*.parquet"):  # the folder's earlier contents: never read again
             if old != final:
                 old.unlink(missing_ok=True)

@@ -6,6 +6,8 @@
     <warehouse>/.spill/                 DuckDB's temporary files when a step outgrows its memory limit
     <warehouse>/lake/<table>/           the Parquet lake, one folder a table (`date=<day>/` partitions)
     <warehouse>/lake/.ingest.lock       one ingesting process per lake
+    <warehouse>/lake/.blocks/<table>/   closed months and weeks of a table as one file each, which the
+                                        published views read (`pipelines.lake_blocks`; derived data)
     <warehouse>/lake/geo_ip/geo_ip.parquet   the geolocation cache
     <warehouse>/geo/                    the old place of the offline geolocation databases, still read
                                         when the shared data directory has none (`pipelines.geo.files`)
@@ -73,6 +75,11 @@ class Layout:
     def lake_table(self, table: str) -> Path:
         """Folder of one table in the lake."""
         return self.lake / table
+
+    @property
+    def lake_blocks(self) -> Path:
+        """Folder of the closed months' and weeks' block files the published views read."""
+        return self.lake / ".blocks"
 
     @property
     def ingest_lock(self) -> Path:

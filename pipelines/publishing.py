@@ -85,14 +85,20 @@ def check_day(day: date, settings: Settings) -> tuple[list, dict[str, pa.Table]]
         return quality.run_checks(con, day, settings, docs_dir=layout(settings.warehouse).dq), parts
 
 
-def publish_views(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
-    """Turn `con` into the published shape: views over every lake file, `source_history` from the latest state."""
+def publish_views(con: duckdb.DuckDBPyConnection, settings: Settings) -> list[str]:
+    """Turn `con` into the published shape: views over the lake, `source_history` from the latest state.
+
+    Returns the files the views read (closed months and weeks as one file each, `lake_blocks`), for
+    `lake_blocks.prune` once the file is swapped in.
+    """
     warehouse = settings.warehouse
+    files: list[str] = []
     for entry in catalog.tables():
         if entry.built_at != "publish":
-            wh.lake_relation(con, warehouse, entry.name, entry.schema)
+            files += wh.lake_relation(con, warehouse, entry.name, entry.schema)
     state = history.latest_state(warehouse)
     history.create_table(con, "source_history", history.history_rows(con, state, settings))
+    return files
 
 
 def rejected_views(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:

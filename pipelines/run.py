@@ -286,7 +286,7 @@ def stage_publish(
     `recheck`: later days whose partitions this run rewrote (a refresh) are checked again too.
     """
     from dashboards.report import build_report
-    from pipelines import publishing, quality
+    from pipelines import lake_blocks, publishing, quality
     from pipelines.history import export_published
 
     validate(settings)  # export formats and the rest, before anything is written
@@ -321,7 +321,7 @@ def stage_publish(
                 publishing.store_parts(parts, day, settings)
                 for other, other_parts in later_parts.items():
                     publishing.store_parts(other_parts, other, settings)
-                publishing.publish_views(con, settings)
+                view_files = publishing.publish_views(con, settings)
             for entry in catalog.tables():
                 wh.apply_comments(con, entry.name, entry.comment, entry.column_comments)
             missing = wh.missing_comments(con)
@@ -342,12 +342,15 @@ def stage_publish(
             from pipelines.history import restore_exports, withdraw_exports
 
             withdrawn = withdraw_exports(day, settings)  # a crash after the swap must not leave the old ones
+            replaced = lake_blocks.named_by(wh.db_path(warehouse))  # its block files stay one publish more
             try:
                 published = wh.publish(build_file, warehouse)
             except BaseException:
                 restore_exports(withdrawn)  # not swapped: the previous warehouse and its exports stay
                 raise
             export_published(published, day, settings)  # only a published day gets exports
+            if replaced is not None:  # block files neither this file nor the one it replaced names
+                lake_blocks.prune(warehouse, view_files + replaced)
         if not with_report:
             return counts | {"published": True, "dq_failed": [], "warehouse": str(published), "report": ""}
         with watch.step("report"):

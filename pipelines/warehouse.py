@@ -19,7 +19,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipelines import atomic, catalog
+from pipelines import atomic, catalog, lake_blocks
 from pipelines.layout import layout
 from pipelines.sqlfiles import header_entries
 
@@ -150,7 +150,7 @@ def lake_relation(
     table: str,
     schema: pa.Schema | None,
     days: list[date] | None = None,
-) -> int:
+) -> list[str]:
     """View `table` over the lake files of `days` (every file when None), or an empty table when none.
 
     The published warehouse holds the lake's tables as such views (issue 27): a day adds its own
@@ -159,12 +159,13 @@ def lake_relation(
     works from any working directory; the files are listed one by one, so a file written after
     the publish (the next run's, or anything dropped in the lake by hand) is not seen until the
     next publish. A table not stored by day (geo_ip, ingest_files, quarantine) is read whole.
-    Returns the number of files.
+    Over every day, the closed months and weeks are read from one file each (`lake_blocks`), so
+    that a year is about 20 files a table, not 365. Returns the files the view reads.
     """
     if days is not None and is_day_partitioned(warehouse, table):
         files = [f for d in days for f in lake_files(warehouse, table, d)]
     else:
-        files = lake_files(warehouse, table)
+        files = lake_blocks.view_files(warehouse, table, lake_files(warehouse, table))
     files = [str(Path(f).resolve()) for f in files]
     drop_relation(con, table)
     if not files:
@@ -172,13 +173,13 @@ def lake_relation(
             raise FileNotFoundError(f"no lake files for table {table!r} and no schema to create it empty")
         empty = schema.empty_table()  # noqa: F841  (scanned by DuckDB through its variable name)
         con.execute(f'CREATE TABLE "{table}" AS SELECT * FROM empty')
-        return 0
+        return []
     listed = ", ".join(_quote(f) for f in files)
     con.execute(
         f'CREATE VIEW "{table}" AS SELECT * FROM '
         f"read_parquet([{listed}], union_by_name = true, hive_partitioning = false)"
     )
-    return len(files)
+    return files
 
 
 # --- comments -------------------------------------------------------------------------------
