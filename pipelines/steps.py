@@ -124,13 +124,25 @@ def _partition(warehouse: Path, name: str, day: date) -> Path:
     return layout(warehouse).lake_table(name) / f"date={day.isoformat()}"
 
 
-def write_output(warehouse: Path, name: str, day: date, table: pa.Table, shard: int = 0, shards: int = 1) -> Path:
-    """Replace the day's file of `name` (`part.parquet`, or `shard-<i>-of-<N>.parquet`), removing files of another layout."""
+def write_output(
+    warehouse: Path, name: str, day: date, table: pa.Table | duckdb.DuckDBPyRelation, shard: int = 0, shards: int = 1
+) -> Path:
+    """Replace the day's file of `name` (`part.parquet`, or `shard-<i>-of-<N>.parquet`), removing files of another layout.
+
+    A DuckDB relation (a builder's rows that grow with the day's events) is written as DuckDB streams
+    it, never held whole in memory.
+    """
+    from pipelines import atomic
     from pipelines import warehouse as wh
 
     folder = _partition(warehouse, name, day)
     own = "part.parquet" if shards == 1 else f"shard-{shard}-of-{shards}.parquet"
-    path = wh.write_parquet_atomic(table, folder / own)
+    if hasattr(table, "to_parquet"):
+        with atomic.replacing(folder / own) as tmp:
+            table.to_parquet(str(tmp), compression="zstd")
+        path = folder / own
+    else:
+        path = wh.write_parquet_atomic(table, folder / own)
     for old in folder.glob("*.parquet"):
         stale = old.name == "part.parquet" or re.fullmatch(r"shard-\d+-of-\d+\.parquet", old.name)
         if stale and old.name != own and not old.name.endswith(f"-of-{shards}.parquet"):
@@ -172,7 +184,9 @@ def load_inputs(
         entry = catalog.table(name)
         if entry.layer == "staging":
             continue  # after events: a staging table is the cached rows of the day's addresses
-        if name == "events":
+        if name == "events" or entry.read_as == "view":
+            if name != "events":
+                stored_partition(settings, name, day)  # a lake from before the table, or a step run alone
             where = ""
             if shards > 1:
                 from pipelines.detect import install_group_macro
@@ -188,6 +202,31 @@ def load_inputs(
             wh.load_lake_table(con, warehouse, name, entry.schema, day=day)
     if "geo_ip" in inputs(table):
         _load_geo_ip(con, settings)
+
+
+def stored_partition(settings: Settings, table: str, day: date) -> list[str]:
+    """The lake files of `table`'s day partition, computed by the table's own step and stored when missing.
+
+    A day with events but no partition of a table derived from them (a lake written before the table
+    existed, or a later step run alone) gets it from its events, on a connection of its own, so
+    whoever reads the table next reads it stored; a day without events has neither.
+    """
+    from pipelines import duck
+    from pipelines import warehouse as wh
+
+    files = wh.lake_files(settings.warehouse, table, day)
+    if files or not wh.lake_files(settings.warehouse, "events", day):
+        return files
+    shards = settings.scale.shards
+    own_step = step(table, shards)  # a combined table's phases are not run here: KeyError
+    for shard in range(shards if own_step.sharded else 1):
+        con = duck.connect(settings)
+        try:
+            load_inputs(con, table, day, settings, shard, shards if own_step.sharded else 1)
+            _run_table(own_step, day, settings, con, shard, shards if own_step.sharded else 1)
+        finally:
+            con.close()
+    return wh.lake_files(settings.warehouse, table, day)
 
 
 def _load_geo_ip(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
@@ -300,12 +339,29 @@ def _run_table(
     if entry.layer == "staging":
         rows = build_geo_ip(con, settings)  # its storage is the cache it refreshes, cached over days
     else:
-        rows = _keep_shard(_with_day(catalog.builder(step.table)(con, day, settings), day, entry), shard, shards)
+        rows = catalog.builder(step.table)(con, day, settings)
+        if not isinstance(rows, _arrow_table()):  # a relation, streamed to the lake: see write_output
+            if step.sharded:
+                raise ValueError(f"{step.table}: a builder returning a relation cannot be sharded")
+            path = write_output(settings.warehouse, step.table, day, rows)
+            from pipelines import warehouse as wh
+
+            wh.lake_view(con, settings.warehouse, step.table, entry.schema, day)  # the next steps read the file
+            import pyarrow.parquet as pq
+
+            return pq.read_metadata(path).num_rows
+        rows = _keep_shard(_with_day(rows, day, entry), shard, shards)
         write_output(settings.warehouse, step.table, day, rows, shard, shards)
     con.register(f"{step.table}_rows", rows)
     con.execute(f'CREATE OR REPLACE TABLE "{step.table}" AS SELECT * FROM "{step.table}_rows"')
     con.unregister(f"{step.table}_rows")
     return rows.num_rows
+
+
+def _arrow_table() -> type:
+    import pyarrow as pa
+
+    return pa.Table
 
 
 def _run_phase(
