@@ -38,14 +38,11 @@ def install_probe_rules(con: duckdb.DuckDBPyConnection, marks: str = "") -> None
     con.execute(f"CREATE OR REPLACE TEMP VIEW probes AS {read_sql('detect/probes')}")
 
 
-def has_stored_contacts(con: duckdb.DuckDBPyConnection) -> bool:
-    """True when `con` holds the day's stored `contacts_day` (a step loaded it, or a run's earlier step wrote it)."""
-    sql = "SELECT count(*) FROM duckdb_views() WHERE view_name = $n AND NOT temporary"
-    found = con.execute(sql, {"n": STORED_CONTACTS}).fetchone()[0]
-    found += con.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE table_name = $n AND NOT temporary", {"n": STORED_CONTACTS}
-    ).fetchone()[0]
-    return found > 0
+def has_relation(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    """True when `con` holds table or view `name` of its own (not temporary): a stored day table a step loaded."""
+    sql = """SELECT count(*) FROM (SELECT table_name AS n FROM duckdb_tables() WHERE NOT temporary
+             UNION ALL SELECT view_name FROM duckdb_views() WHERE NOT temporary) WHERE n = $n"""
+    return con.execute(sql, {"n": name}).fetchone()[0] > 0
 
 
 def ensure_probes(con: duckdb.DuckDBPyConnection) -> None:
@@ -56,7 +53,7 @@ def ensure_probes(con: duckdb.DuckDBPyConnection) -> None:
     the evaluation of labelled data, a missing day computed on a connection of its own).
     """
     install_group_macro(con)
-    if has_stored_contacts(con):
+    if has_relation(con, STORED_CONTACTS):
         from pipelines.detect.contacts import drop_staged
 
         drop_staged(con)  # a run's shared connection: the rows are stored now

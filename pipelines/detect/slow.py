@@ -30,7 +30,7 @@ import numpy as np
 import pyarrow as pa
 
 from pipelines import catalog, duck
-from pipelines.detect import ensure_probes, install_probe_rules
+from pipelines.detect import ensure_probes, has_relation, install_probe_rules
 from pipelines.settings import Settings, Slow
 from pipelines.sqlfiles import read_sql
 
@@ -179,10 +179,20 @@ def _judge(con: duckdb.DuckDBPyConnection, params: Slow, sql: str, extra: dict) 
 
 
 def scan_slow(con: duckdb.DuckDBPyConnection, day: date, params: Slow) -> pa.Table:
-    """Growth periods of every persistent combination of the day, judged by conditional entropy."""
-    model = duckdb.connect()
+    """Growth periods of every persistent combination of the day, judged by conditional entropy.
+
+    From the day's stored `slow_span_day` rows when a step loaded them into `con`, else judged from its
+    events; the model runs on a connection of its own under `con`'s memory limit and spill folder.
+    """
+    rows = (
+        con.execute("SELECT * EXCLUDE (event_date) FROM slow_span_day").to_arrow_table()
+        if has_relation(con, "slow_span_day")
+        else slow_span_day(con, day, params)
+    )
+    limit, spill = con.execute("SELECT current_setting('memory_limit'), current_setting('temp_directory')").fetchone()
+    model = duckdb.connect(config={"memory_limit": limit, "temp_directory": spill})
     try:
-        model.register("_day_rows", slow_span_day(con, day, params))
+        model.register("_day_rows", rows)
         return _judge(model, params, "detect/scan_slow", {})
     finally:
         model.close()
