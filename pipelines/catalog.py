@@ -101,6 +101,12 @@ class Table:
     # `-- built at: publish`: not a step of the day; publish builds it from what the steps stored
     # (source_history, from the latest day's source_history_state). Empty: a step of the day.
     built_at: str = ""
+    # `-- stored as: <table>` (an intermediate): a day's steps read the stored table's rows in its place,
+    # so a table reading this intermediate waits for that table's step instead of evaluating it again.
+    stored_as: str = ""
+    # `-- read as: view`: a step reads the table's day partition where it lies (a view over its files),
+    # not copied into its connection: its rows grow with the day's events.
+    read_as: str = ""
 
     @property
     def column_comments(self) -> dict[str, str]:
@@ -180,6 +186,8 @@ def parse(path: Path, layer: str) -> Table:
         sharded_by=fields.get("sharded by", "").strip(),
         combined_by=" ".join(fields.get("combined by", "").split()),
         built_at=fields.get("built at", "").split(" ")[0].strip(),
+        stored_as=fields.get("stored as", "").strip(),
+        read_as=fields.get("read as", "").strip(),
     )
 
 
@@ -190,7 +198,23 @@ def _deps(t: Table, by_name: dict[str, Table]) -> set[str]:
         todo += [x.name for x in by_name.values() if x.findings]
     while todo:
         name = todo.pop()
+        stored = by_name[name].stored_as if name in by_name else ""
+        if stored and stored != t.name and t.name not in _deps_of_stored(stored, by_name):
+            name = stored  # read from the stored day table, not evaluated again
         if name in by_name and name not in found and name != t.name:
+            found.add(name)
+            if by_name[name].kind == "intermediate":
+                todo += list(_inputs(by_name[name]))
+    return found
+
+
+def _deps_of_stored(stored: str, by_name: dict[str, Table]) -> set[str]:
+    """What a stored table itself reads (its own inputs never read it in place of themselves)."""
+    own = by_name[stored]
+    found, todo = set(), list(_inputs(own))
+    while todo:
+        name = todo.pop()
+        if name in by_name and name not in found:
             found.add(name)
             if by_name[name].kind == "intermediate":
                 todo += list(_inputs(by_name[name]))

@@ -19,6 +19,8 @@ HEADER_KEYS = (
     "reads",
     "sharded by",
     "combined by",
+    "stored as",
+    "read as",
     "checked rows",
     "findings",
     "column",

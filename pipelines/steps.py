@@ -132,13 +132,25 @@ def _partition(warehouse: Path, name: str, day: date) -> Path:
     return layout(warehouse).lake_table(name) / f"date={day.isoformat()}"
 
 
-def write_output(warehouse: Path, name: str, day: date, table: pa.Table, shard: int = 0, shards: int = 1) -> Path:
-    """Replace the day's file of `name` (`part.parquet`, or `shard-<i>-of-<N>.parquet`), removing files of another layout."""
+def write_output(
+    warehouse: Path, name: str, day: date, table: pa.Table | duckdb.DuckDBPyRelation, shard: int = 0, shards: int = 1
+) -> Path:
+    """Replace the day's file of `name` (`part.parquet`, or `shard-<i>-of-<N>.parquet`), removing files of another layout.
+
+    A DuckDB relation (a builder's rows that grow with the day's events) is written as DuckDB streams
+    it, never held whole in memory.
+    """
+    from pipelines import atomic
     from pipelines import warehouse as wh
 
     folder = _partition(warehouse, name, day)
     own = "part.parquet" if shards == 1 else f"shard-{shard}-of-{shards}.parquet"
-    path = wh.write_parquet_atomic(table, folder / own)
+    if hasattr(table, "to_parquet"):
+        with atomic.replacing(folder / own) as tmp:
+            table.to_parquet(str(tmp), compression="zstd")
+        path = folder / own
+    else:
+        path = wh.write_parquet_atomic(table, folder / own)
     for old in folder.glob("*.parquet"):
         stale = old.name == "part.parquet" or re.fullmatch(r"shard-\d+-of-\d+\.parquet", old.name)
         if stale and old.name != own and not old.name.endswith(f"-of-{shards}.parquet"):
@@ -175,31 +187,65 @@ def load_inputs(
     """Create in `con` every table a step of `table` reads, from the lake: the day's partitions, one shard's events."""
     from pipelines import warehouse as wh
 
+    where = ""
+    if shards > 1:
+        from pipelines.detect import install_group_macro
+
+        install_group_macro(con)  # the view's filter calls it, at every query
+        # and every UDP query to a group: a member's answer to it is judged against it (contacts.sql)
+        where = (
+            f"WHERE {shard_of('src_ip', shards)} = {int(shard)} OR {shard_of('dst_ip', shards)} = {int(shard)}"
+            f" OR {GROUP_QUERY}"
+        )
     if "events" in inputs(table):
-        where = ""
-        if shards > 1:
-            from pipelines.detect import install_group_macro
-
-            install_group_macro(con)  # the view's filter calls it, at every query
-            # and every UDP query to a group: a member's answer to it is judged against it (contacts.sql)
-            where = (
-                f"WHERE {shard_of('src_ip', shards)} = {int(shard)} OR {shard_of('dst_ip', shards)} = {int(shard)}"
-                f" OR {GROUP_QUERY}"
-            )
         wh.lake_view(con, settings.warehouse, "events", catalog.table("events").schema, day, where)
-    load_tables(con, [name for name in inputs(table) if name != "events"], day, settings)
+    load_tables(con, [name for name in inputs(table) if name != "events"], day, settings, where)
 
 
-def load_tables(con: duckdb.DuckDBPyConnection, names: Iterable[str], day: date, settings: Settings) -> None:
-    """Create in `con` the day partitions of the catalog tables `names` (not `events`), as their steps stored them."""
+def load_tables(
+    con: duckdb.DuckDBPyConnection, names: Iterable[str], day: date, settings: Settings, where: str = ""
+) -> None:
+    """Create in `con` the day partitions of the catalog tables `names` (not `events`), as their steps stored them.
+
+    A `-- read as: view` table (rows that grow with the day's events) is a view over its files, filtered by
+    `where` (a shard's filter, our own SQL), and computed first when the day has none (`stored_partition`).
+    """
     from pipelines import warehouse as wh
 
     for name in names:
         entry = catalog.table(name)
         if entry.layer == "staging":
             _load_geo_ip(con, settings)  # needs `events` in `con` first
+        elif entry.read_as == "view":
+            stored_partition(settings, name, day)  # a lake from before the table, or a step run alone
+            wh.lake_view(con, settings.warehouse, name, entry.schema, day, where)
         else:
             wh.load_lake_table(con, settings.warehouse, name, entry.schema, day=day)
+
+
+def stored_partition(settings: Settings, table: str, day: date) -> list[str]:
+    """The lake files of `table`'s day partition, computed by the table's own step and stored when missing.
+
+    A day with events but no partition of a table derived from them (a lake written before the table
+    existed, or a later step run alone) gets it from its events, on a connection of its own, so
+    whoever reads the table next reads it stored; a day without events has neither.
+    """
+    from pipelines import duck
+    from pipelines import warehouse as wh
+
+    files = wh.lake_files(settings.warehouse, table, day)
+    if files or not wh.lake_files(settings.warehouse, "events", day):
+        return files
+    shards = settings.scale.shards
+    own_step = step(table, shards)  # a combined table's phases are not run here: KeyError
+    for shard in range(shards if own_step.sharded else 1):
+        con = duck.connect(settings)
+        try:
+            load_inputs(con, table, day, settings, shard, shards if own_step.sharded else 1)
+            _run_table(own_step, day, settings, con, shard, shards if own_step.sharded else 1)
+        finally:
+            con.close()
+    return wh.lake_files(settings.warehouse, table, day)
 
 
 def _load_geo_ip(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
@@ -312,12 +358,29 @@ def _run_table(
     if entry.layer == "staging":
         rows = build_geo_ip(con, settings)  # its storage is the cache it refreshes, cached over days
     else:
-        rows = _keep_shard(_with_day(catalog.builder(step.table)(con, day, settings), day, entry), shard, shards)
+        rows = catalog.builder(step.table)(con, day, settings)
+        if not isinstance(rows, _arrow_table()):  # a relation, streamed to the lake: see write_output
+            if step.sharded:
+                raise ValueError(f"{step.table}: a builder returning a relation cannot be sharded")
+            path = write_output(settings.warehouse, step.table, day, rows)
+            from pipelines import warehouse as wh
+
+            wh.lake_view(con, settings.warehouse, step.table, entry.schema, day)  # the next steps read the file
+            import pyarrow.parquet as pq
+
+            return pq.read_metadata(path).num_rows
+        rows = _keep_shard(_with_day(rows, day, entry), shard, shards)
         write_output(settings.warehouse, step.table, day, rows, shard, shards)
     con.register(f"{step.table}_rows", rows)
     con.execute(f'CREATE OR REPLACE TABLE "{step.table}" AS SELECT * FROM "{step.table}_rows"')
     con.unregister(f"{step.table}_rows")
     return rows.num_rows
+
+
+def _arrow_table() -> type:
+    import pyarrow as pa
+
+    return pa.Table
 
 
 def _run_phase(

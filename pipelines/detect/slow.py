@@ -30,8 +30,7 @@ import numpy as np
 import pyarrow as pa
 
 from pipelines import catalog, duck
-from pipelines import warehouse as wh
-from pipelines.detect import ensure_probes, install_probe_rules
+from pipelines.detect import ensure_probes, has_relation, install_probe_rules
 from pipelines.settings import Settings, Slow
 from pipelines.sqlfiles import read_sql
 
@@ -121,11 +120,15 @@ def kept_periods(combo: np.ndarray, pos: np.ndarray, m: np.ndarray, min_period: 
     return keep, period.astype(np.int64)
 
 
-# The stored day rows (`slow_span_day`) as the probe definition's inputs: sql/detect/used_services.sql
+# The stored day rows (`slow_span_day`) as the probe definition's inputs: the probe rows stand for the
+# contacts that tried a target (opened, candidates, of no known outcome: only host rows say which
+# services are used), the host rows for `host_outcomes`; sql/detect/used_services.sql, service_marks.sql
 # and probes.sql then run over them unchanged (`install_probe_rules`).
 _DAY_ROWS_AS_INPUTS = (
-    """CREATE OR REPLACE TEMP VIEW probe_candidates AS
-       SELECT src_ip, dst_ip, proto, dst_port, w, n FROM _day_rows WHERE row_kind = 'probe'""",
+    """CREATE OR REPLACE TEMP VIEW contacts AS
+       SELECT src_ip, dst_ip, proto, dst_port, w, n, true AS opened, NULL::BOOLEAN AS answered,
+              'unknown' AS contact_outcome, NULL::VARCHAR AS outcome_from, true AS probe_record, false AS to_group
+       FROM _day_rows WHERE row_kind = 'probe'""",
     """CREATE OR REPLACE TEMP VIEW host_outcomes AS
        SELECT src_ip, proto, dst_port, dst_ip, ok FROM _day_rows WHERE row_kind = 'host'""",
 )
@@ -176,10 +179,20 @@ def _judge(con: duckdb.DuckDBPyConnection, params: Slow, sql: str, extra: dict) 
 
 
 def scan_slow(con: duckdb.DuckDBPyConnection, day: date, params: Slow) -> pa.Table:
-    """Growth periods of every persistent combination of the day, judged by conditional entropy."""
-    model = duckdb.connect()
+    """Growth periods of every persistent combination of the day, judged by conditional entropy.
+
+    From the day's stored `slow_span_day` rows when a step loaded them into `con`, else judged from its
+    events; the model runs on a connection of its own under `con`'s memory limit and spill folder.
+    """
+    rows = (
+        con.execute("SELECT * EXCLUDE (event_date) FROM slow_span_day").to_arrow_table()
+        if has_relation(con, "slow_span_day")
+        else slow_span_day(con, day, params)
+    )
+    limit, spill = con.execute("SELECT current_setting('memory_limit'), current_setting('temp_directory')").fetchone()
+    model = duckdb.connect(config={"memory_limit": limit, "temp_directory": spill})
     try:
-        model.register("_day_rows", slow_span_day(con, day, params))
+        model.register("_day_rows", rows)
         return _judge(model, params, "detect/scan_slow", {})
     finally:
         model.close()
@@ -190,27 +203,6 @@ def lookback_days(day: date, params: Slow) -> list[date]:
     return [day - timedelta(days=k) for k in range(params.lookback_days - 1, -1, -1)]
 
 
-def stored_day_rows(settings: Settings, day: date) -> list[str]:
-    """The lake files of `day`'s `slow_span_day` rows; computed from the day's events and stored when missing.
-
-    A day ingested before the table existed has events but no rows; a day without events has neither.
-    """
-    files = wh.lake_files(settings.warehouse, "slow_span_day", day)
-    if files or not wh.lake_files(settings.warehouse, "events", day):
-        return files
-    from pipelines.steps import write_output  # steps imports the builders; imported here, not at load
-
-    con = duck.connect(settings)
-    try:
-        wh.lake_view(con, settings.warehouse, "events", catalog.table("events").schema, day)
-        rows = slow_span_day(con, day, settings.slow)
-    finally:
-        con.close()
-    rows = rows.add_column(0, "event_date", pa.array([day] * rows.num_rows, pa.date32()))
-    write_output(settings.warehouse, "slow_span_day", day, rows)
-    return wh.lake_files(settings.warehouse, "slow_span_day", day)
-
-
 def scan_slow_span(con: duckdb.DuckDBPyConnection, day: date, settings: Settings) -> pa.Table:
     """Slow scans slower than a day: the model over the stored day rows of the lake's last `slow.lookback_days` days.
 
@@ -219,10 +211,12 @@ def scan_slow_span(con: duckdb.DuckDBPyConnection, day: date, settings: Settings
     the lookback's days are ingested. Kept: the scans whose growth period ends on `day` and began on an
     earlier day (one-day scans are scan_slow's).
     """
+    from pipelines.steps import stored_partition  # steps imports the builders; imported here, not at load
+
     params = settings.slow
     days = lookback_days(day, params)
-    today = stored_day_rows(settings, day)
-    before = [f for d in days[:-1] for f in stored_day_rows(settings, d)] if today else []
+    today = stored_partition(settings, "slow_span_day", day)
+    before = [f for d in days[:-1] for f in stored_partition(settings, "slow_span_day", d)] if today else []
     span = duck.connect(settings)
     try:
         if today and before:

@@ -13,8 +13,6 @@ from __future__ import annotations
 from datetime import date
 from typing import TYPE_CHECKING
 
-from pipelines import warehouse as wh
-
 if TYPE_CHECKING:
     import duckdb
     import pyarrow as pa
@@ -33,29 +31,14 @@ def source_features_day(con: duckdb.DuckDBPyConnection, day: date, settings: Set
 
 
 def window_rows(days: list[date], settings: Settings) -> pa.Table:
-    """The stored `source_features_day` rows of `days`.
-
-    A day with events but no stored rows (a lake written before this table existed) is computed
-    from its events, on a connection of its own, and stored, so the next window reads it.
-    """
+    """The stored `source_features_day` rows of `days`; a day with events but none is computed and stored
+    first (`steps.stored_partition`), so the next window reads it."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from pipelines import catalog, duck
+    from pipelines import catalog
+    from pipelines.steps import stored_partition  # steps imports the builders; imported here, not at load
 
     schema = catalog.table(TABLE).schema
-    parts = []
-    for day in days:
-        files = wh.lake_files(settings.warehouse, TABLE, day)
-        if not files and wh.lake_files(settings.warehouse, "events", day):
-            own = duck.connect(settings)
-            try:
-                wh.lake_view(own, settings.warehouse, "events", catalog.table("events").schema, day)
-                rows = source_features_day(own, day, settings)
-            finally:
-                own.close()
-            wh.write_day_partition(settings.warehouse, TABLE, day, rows)
-            parts.append(rows)
-        elif files:
-            parts += [pq.read_table(f).cast(schema) for f in files]  # one file, or one per shard
+    parts = [pq.read_table(f).cast(schema) for day in days for f in stored_partition(settings, TABLE, day)]
     return pa.concat_tables(parts) if parts else schema.empty_table()

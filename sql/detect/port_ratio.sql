@@ -30,8 +30,8 @@ WITH ratios AS (
     GROUP BY src_ip
 ), opened AS (
     SELECT src_ip, count(*)::BIGINT AS opened
-    FROM contacts
-    WHERE event_date = $day AND opened AND src_ip IN (SELECT src_ip FROM ratios)
+    FROM service_marks
+    WHERE event_date = $day AND src_ip IN (SELECT src_ip FROM ratios)
     GROUP BY src_ip
 )
 SELECT

@@ -3,6 +3,7 @@
 -- key: event_date, row_kind, src_ip, dst_ip, proto, dst_port, w
 -- built by: pipelines.detect.slow:slow_span_day(settings.slow)
 -- sharded by: src_ip
+-- read as: view
 -- Rows of kind `probe` are `probe_candidates` (sql/detect/probe_candidates.sql) with a source, host and port,
 -- grouped by window, before the services the source uses are left out: which services those are is only known
 -- over the whole lookback. Rows of kind `host` are `service_hosts` (sql/detect/service_hosts.sql) of the day.
