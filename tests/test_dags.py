@@ -70,7 +70,8 @@ def test_daily_dag_shape(dagbag) -> None:
     assert tasks["analyze"].upstream_task_ids == {"record"}
     for step in plan:
         assert tasks[step.name].upstream_task_ids == _after(step), step.name
-    assert tasks["scan_fast"].upstream_task_ids == {"analyze"}
+    assert tasks["scan_fast"].upstream_task_ids == {"contacts_day"}  # its probes: the day's judged contacts
+    assert tasks["contacts_day"].upstream_task_ids == {"analyze"}
     assert tasks["source_risk"].upstream_task_ids == {"analyze", "findings", "geo_ip"}
     assert {"scan_fast", "scan_slow", "port_ratio", "scan_distributed"} <= tasks["findings"].upstream_task_ids
     assert {"scanner_orgs", "source_tags", "source_history_state"} <= set(tasks)  # organizations and history are steps
@@ -186,10 +187,10 @@ def test_a_new_catalog_table_is_a_new_task_with_no_dag_edit(tmp_path: Path) -> N
     (root / "sql" / "detect" / "scan_copy.sql").write_text(text.replace("'ratio' AS kind", "'copy' AS kind"))
     env = {"AIRFLOW_HOME": str(tmp_path / "home"), "SCANSENSE_LANDING": str(tmp_path / "landing")}
     edges = _dag_edges(root, env)
-    assert edges["scan_copy"] == [["analyze"], False]
+    assert edges["scan_copy"] == [["contacts_day"], False]
     assert "scan_copy" in edges["findings"][0] and "scan_copy" in edges["refresh_later"][0]
     sharded = _dag_edges(root, env | {"SCANSENSE_SCALE_SHARDS": "3"})
-    assert sharded["scan_copy"] == [["analyze"], True]
+    assert sharded["scan_copy"] == [["contacts_day"], True]
     assert sharded["scan_fast.fast_stats"] == [["scan_fast.fast_counts"], False]
     assert sharded["scan_fast"] == [["scan_fast.fast_counts", "scan_fast.fast_stats"], True]
 
