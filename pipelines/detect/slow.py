@@ -30,7 +30,7 @@ import numpy as np
 import pyarrow as pa
 
 from pipelines import catalog, duck
-from pipelines.detect import ensure_probes, has_relation, install_probe_rules
+from pipelines.detect import ensure_probes, install_probe_rules
 from pipelines.settings import Settings, Slow
 from pipelines.sqlfiles import read_sql
 
@@ -149,6 +149,11 @@ def _judge(con: duckdb.DuckDBPyConnection, params: Slow, sql: str, extra: dict) 
     for statement in _DAY_ROWS_AS_INPUTS:
         con.execute(statement)
     install_probe_rules(con)
+    return _judge_probes(con, params, sql, extra)
+
+
+def _judge_probes(con: duckdb.DuckDBPyConnection, params: Slow, sql: str, extra: dict) -> pa.Table:
+    """Run the model over `con`'s `probes` (src_ip, dst_ip, proto, dst_port, w, n) and judge its periods with `sql`."""
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE _slow_triples AS {read_sql('detect/slow_triples')}",
         {"min_windows": params.min_windows},
@@ -181,21 +186,37 @@ def _judge(con: duckdb.DuckDBPyConnection, params: Slow, sql: str, extra: dict) 
 def scan_slow(con: duckdb.DuckDBPyConnection, day: date, params: Slow) -> pa.Table:
     """Growth periods of every persistent combination of the day, judged by conditional entropy.
 
-    From the day's stored `slow_span_day` rows when a step loaded them into `con`, else judged from its
-    events; the model runs on a connection of its own under `con`'s memory limit and spill folder.
+    The day's probes (`probes` of `con`: the stored `contacts_day`, or its events judged) counted per
+    window go to a Parquet file in the spill folder, and the model runs on a connection of its own
+    under `con`'s memory limit. (Through Python, the day's `slow_span_day` rows held 48 M rows of the
+    50 M-event day: 8.9 GB of peak RSS, then DuckDB's out-of-memory error; docs/SCALING.md.)
     """
-    rows = (
-        con.execute("SELECT * EXCLUDE (event_date) FROM slow_span_day").to_arrow_table()
-        if has_relation(con, "slow_span_day")
-        else slow_span_day(con, day, params)
-    )
+    import tempfile
+    from pathlib import Path
+
+    ensure_probes(con)
     limit, spill = con.execute("SELECT current_setting('memory_limit'), current_setting('temp_directory')").fetchone()
-    model = duckdb.connect(config={"memory_limit": limit, "temp_directory": spill})
-    try:
-        model.register("_day_rows", rows)
-        return _judge(model, params, "detect/scan_slow", {})
-    finally:
-        model.close()
+    if spill:
+        Path(spill).mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="scan_slow-", dir=spill or None) as tmp:
+        counted = str(Path(tmp) / "probes.parquet")
+        con.execute(
+            f"""COPY (
+                   SELECT src_ip, dst_ip, proto, dst_port, floor(epoch(ts) / {int(params.window_s)})::BIGINT AS w,
+                          count(*)::BIGINT AS n
+                   FROM probes
+                   WHERE src_ip IS NOT NULL AND dst_ip IS NOT NULL AND dst_port IS NOT NULL
+                   GROUP BY ALL
+               ) TO '{counted.replace("'", "''")}' (FORMAT parquet)"""
+        )
+        model = duckdb.connect(config={"memory_limit": limit, "temp_directory": spill})
+        try:
+            model.execute(
+                f"CREATE VIEW probes AS SELECT * FROM read_parquet('{counted.replace(chr(39), chr(39) * 2)}')"
+            )
+            return _judge_probes(model, params, "detect/scan_slow", {})
+        finally:
+            model.close()
 
 
 def lookback_days(day: date, params: Slow) -> list[date]:

@@ -2,7 +2,7 @@
 -- grain: one row per growth period of at least $min_period windows
 -- key: kind, src_ip, fixed_value, period_start
 -- built by: pipelines.detect.slow:scan_slow(settings.slow)
--- reads: slow_triples, slow_span_day
+-- reads: slow_triples
 -- sharded by: src_ip
 -- findings: SELECT src_ip, kind, period_start AS window_start, period_end AS window_end,
 --     to_json({'fixed_value': fixed_value, 'windows': windows, 'targets': targets, 'records': records,

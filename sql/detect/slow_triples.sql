@@ -2,8 +2,9 @@
 -- kind: intermediate (run by Python, not stored in the warehouse)
 -- grain: one row per (combination, window, target) of a persistent combination over the day rows at hand
 --   (one day for scan_slow; the lookback of slow.lookback_days for scan_slow_span)
--- `probes` here is sql/detect/probes.sql over the rows of `slow_span_day` (probe candidates grouped by window,
--- hosts' outcomes), so the windows w and record counts n come from there (pipelines/detect/slow.py:_judge).
+-- `probes` here holds probes counted per window (w) with their record counts (n): for scan_slow, the day's
+-- probes (contacts_day) counted per window; for scan_slow_span, sql/detect/probes.sql over the lookback's
+-- `slow_span_day` rows (probe candidates per window, hosts' outcomes) (pipelines/detect/slow.py).
 -- Horizontal combinations fix (src_ip, dst_port) and grow the set of dst_ip; vertical ones fix (src_ip, dst_ip)
 -- and grow the set of dst_port. Only combinations present in more than $min_windows windows are kept.
 -- Probes to a service the source uses are already left out of `probes` (sql/detect/probes.sql).
