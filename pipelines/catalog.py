@@ -191,30 +191,21 @@ def parse(path: Path, layer: str) -> Table:
     )
 
 
-def _deps(t: Table, by_name: dict[str, Table]) -> set[str]:
-    """Names of the catalog entries `t` reads, directly or through intermediates."""
+def _deps(t: Table, by_name: dict[str, Table], follow_stored: bool = True) -> set[str]:
+    """Names of the catalog entries `t` reads, directly or through intermediates.
+
+    With `follow_stored`, an intermediate with `-- stored as: X` is read from X instead, unless X
+    itself reads `t` (a stored table's own inputs are evaluated, not read from it).
+    """
     found, todo = set(), list(_inputs(t))
     if t.name == "findings":  # the findings table gathers what every detector emits
         todo += [x.name for x in by_name.values() if x.findings]
     while todo:
         name = todo.pop()
-        stored = by_name[name].stored_as if name in by_name else ""
-        if stored and stored != t.name and t.name not in _deps_of_stored(stored, by_name):
+        stored = by_name[name].stored_as if follow_stored and name in by_name else ""
+        if stored and stored != t.name and t.name not in _deps(by_name[stored], by_name, follow_stored=False):
             name = stored  # read from the stored day table, not evaluated again
         if name in by_name and name not in found and name != t.name:
-            found.add(name)
-            if by_name[name].kind == "intermediate":
-                todo += list(_inputs(by_name[name]))
-    return found
-
-
-def _deps_of_stored(stored: str, by_name: dict[str, Table]) -> set[str]:
-    """What a stored table itself reads (its own inputs never read it in place of themselves)."""
-    own = by_name[stored]
-    found, todo = set(), list(_inputs(own))
-    while todo:
-        name = todo.pop()
-        if name in by_name and name not in found:
             found.add(name)
             if by_name[name].kind == "intermediate":
                 todo += list(_inputs(by_name[name]))
