@@ -26,3 +26,30 @@ def connect(settings: Settings, database: str | Path = ":memory:") -> duckdb.Duc
     # machine output (`--json`) must stay the summary alone (pipelines/progress.py draws ours).
     con.execute("SET enable_progress_bar = false")
     return con
+
+
+# A builder's rows staged on its connection (temporary tables, which DuckDB spills past its limit) are
+# named with this prefix; the step drops them once the relation it returned is stored.
+STAGED = "_staged_"
+_UNITS = {"": 1, "b": 1, "bytes": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12}
+_UNITS |= {"kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+
+
+def memory_limit_bytes(con: duckdb.DuckDBPyConnection) -> int:
+    """`con`'s DuckDB memory limit in bytes (DuckDB reports it as text, e.g. '381.4 MiB')."""
+    import re
+
+    text = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    m = re.fullmatch(r"\s*([\d.]+)\s*([A-Za-z]*)\s*", text)
+    if not m or m.group(2).lower() not in _UNITS:
+        raise ValueError(f"DuckDB memory_limit {text!r} not understood")
+    return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
+
+
+def drop_staged(con: duckdb.DuckDBPyConnection) -> None:
+    """Drop the temporary tables builders staged on `con` (`_staged_*`): their rows are stored now."""
+    rows = con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE temporary AND starts_with(table_name, $p)", {"p": STAGED}
+    ).fetchall()
+    for (name,) in rows:
+        con.execute(f'DROP TABLE IF EXISTS temp."{name}"')

@@ -364,6 +364,9 @@ def _run_table(
                 raise ValueError(f"{step.table}: a builder returning a relation cannot be sharded")
             path = write_output(settings.warehouse, step.table, day, rows)
             from pipelines import warehouse as wh
+            from pipelines.duck import drop_staged
+
+            drop_staged(con)  # the rows the builder staged are stored now; a run's connection goes on
 
             wh.lake_view(con, settings.warehouse, step.table, entry.schema, day)  # the next steps read the file
             import pyarrow.parquet as pq

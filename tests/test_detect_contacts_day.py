@@ -90,3 +90,15 @@ def test_a_step_run_alone_computes_a_missing_contacts_partition(lake: Settings) 
 def test_a_day_without_events_has_no_contacts_to_compute(lake: Settings) -> None:
     later = date(2025, 11, 30)
     assert steps.stored_partition(lake, "contacts_day", later) == []
+
+
+def test_a_step_that_stages_its_rows_drops_them_once_they_are_stored(lake: Settings) -> None:
+    """On a run's shared connection the staged temporary tables would hold a day's rows (spilled) to its end."""
+    from pipelines.duck import STAGED
+
+    with duckdb.connect() as con:
+        steps.load_inputs(con, "contacts_day", DAY, lake)
+        for name in ("contacts_day", "source_features_day"):
+            assert steps.run_step(steps.step(name), DAY, lake, con=con) > 0
+        temporary = [r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE temporary").fetchall()]
+    assert not [t for t in temporary if t.startswith(STAGED)], temporary

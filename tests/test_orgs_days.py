@@ -11,6 +11,8 @@ import pyarrow.compute as pc
 import pytest
 
 from pipelines.detect import ensure_probes
+from pipelines.duck import memory_limit_bytes
+from pipelines.orgs import days as orgs_days
 from pipelines.orgs.days import TABLE, window_rows
 from pipelines.orgs.features import _geo_view, combine_days, day_rows, source_tables
 from pipelines.orgs.synthetic import generate_orgs
@@ -87,6 +89,20 @@ def test_on_one_day_the_combined_rows_are_the_features_of_the_events_at_once(thr
     expected = _oracle(day, syn.geo_ip, (3, 0.5))
     assert combined.num_rows > 10
     assert _sorted(combined, "src_ip").equals(_sorted(expected, "src_ip").cast(combined.schema))
+
+
+@pytest.mark.parametrize("every_source", [False, True])
+def test_a_day_built_in_buckets_of_sources_has_the_rows_of_one_query(three_days, monkeypatch, every_source) -> None:
+    """A day too large for its memory limit is built bucket by bucket of sources: the same rows, none twice."""
+    con = _con(_on(three_days.events, START))
+    whole = day_rows(con, every_source)
+    events = con.execute("SELECT count(*) FROM events").fetchone()[0]
+    monkeypatch.setattr(orgs_days, "ROW_BYTES", memory_limit_bytes(con) // 40)  # about 40 events a bucket
+    assert events > 3 * 40
+    bucketed = day_rows(con, every_source)
+    assert bucketed.num_rows == whole.num_rows == con.execute("SELECT count(DISTINCT src_ip) FROM events").fetchone()[0]
+    assert _sorted(bucketed, "src_ip").equals(_sorted(whole, "src_ip"))
+    assert pc.sum(bucketed["is_detailed"]).as_py() > 0
 
 
 def test_the_window_combines_the_days_each_source_probed_and_sums_their_own_probe_counts(three_days) -> None:

@@ -54,9 +54,6 @@ def ensure_probes(con: duckdb.DuckDBPyConnection) -> None:
     """
     install_group_macro(con)
     if has_relation(con, STORED_CONTACTS):
-        from pipelines.detect.contacts import drop_staged
-
-        drop_staged(con)  # a run's shared connection: the rows are stored now
         stored = f'SELECT * FROM "{STORED_CONTACTS}"'
         con.execute(f"CREATE OR REPLACE TEMP VIEW contacts AS {stored}")
         con.execute(f"CREATE OR REPLACE TEMP VIEW host_outcomes AS {read_sql('detect/host_outcomes')}")

@@ -8,12 +8,14 @@ import duckdb
 
 from pipelines import catalog
 from pipelines.detect import STORED_CONTACTS, install_group_macro, install_probe_rules
+from pipelines.duck import STAGED
 from pipelines.settings import Settings
 from pipelines.sqlfiles import read_sql
 
-# The staged rows of the builder, temporary tables of its connection (DuckDB spills them past its limit).
-JUDGED = "_contacts_judged"
-USED = "_contacts_used"
+# The staged rows of the builder, temporary tables of its connection (DuckDB spills them past its limit);
+# the step drops them once the rows are stored (pipelines.duck.drop_staged).
+JUDGED = f"{STAGED}contacts_judged"
+USED = f"{STAGED}contacts_used"
 
 
 def contacts_day(con: duckdb.DuckDBPyConnection, day: date, settings: Settings) -> duckdb.DuckDBPyRelation:
@@ -37,9 +39,3 @@ def contacts_day(con: duckdb.DuckDBPyConnection, day: date, settings: Settings) 
     con.execute(f"CREATE OR REPLACE TEMP TABLE {USED} AS SELECT * FROM used_services")
     con.execute(f"CREATE OR REPLACE TEMP VIEW used_services AS SELECT * FROM {USED}")
     return con.sql(catalog.table(STORED_CONTACTS).sql)
-
-
-def drop_staged(con: duckdb.DuckDBPyConnection) -> None:
-    """Drop the builder's staged tables once its rows are stored (a run's shared connection goes on)."""
-    con.execute(f"DROP TABLE IF EXISTS temp.{JUDGED}")
-    con.execute(f"DROP TABLE IF EXISTS temp.{USED}")

@@ -16,7 +16,6 @@ import numpy as np
 import pyarrow as pa
 import scipy.sparse as sp
 
-from pipelines.detect import ensure_probes
 from pipelines.sqlfiles import read_sql
 
 # Relative weights of the feature blocks; the port profile and timing carry most of an
@@ -200,8 +199,12 @@ def day_rows(con: duckdb.DuckDBPyConnection, every_source: bool = False) -> pa.T
     sql = "SELECT DISTINCT event_date FROM events WHERE src_ip IS NOT NULL ORDER BY event_date"
     days = [r[0] for r in con.execute(sql).fetchall()]
     if len(days) <= 1:
-        ensure_probes(con)  # probe_events counts the one definition of a probe
-        return con.execute(read_sql("orgs/source_features_day"), {"every_source": every_source}).to_arrow_table()
+        from pipelines.duck import drop_staged
+        from pipelines.orgs.days import day_relation
+
+        rows = day_relation(con, every_source).to_arrow_table()
+        drop_staged(con)
+        return rows
     parts = []
     for day in days:
         one = con.execute("SELECT * FROM events WHERE event_date = $d", {"d": day}).to_arrow_table()

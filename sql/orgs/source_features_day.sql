@@ -37,11 +37,15 @@
 -- and the 20 smallest of a union are among the 20 smallest of its days. Run over one day's events:
 -- pipelines/orgs/features.py:day_rows runs it day by day, so each day's probes are judged alone.
 -- $every_source: fill the list columns of every source (the evaluation's populations), not only
--- of the sources that probed.
+-- of the sources that probed. $buckets, $bucket: only the sources whose address hashes to $bucket of
+-- $buckets (pipelines/orgs/features.py:day_relation builds a large day bucket by bucket; the casts keep
+-- the filter a UBIGINT comparison: uncast parameters made it 12x slower on 10 M events).
 WITH counts AS (
-    SELECT event_date, src_ip, count(*) AS events FROM events WHERE src_ip IS NOT NULL GROUP BY ALL
+    SELECT event_date, src_ip, count(*) AS events FROM events
+    WHERE src_ip IS NOT NULL AND hash(src_ip) % $buckets::UBIGINT = $bucket::UBIGINT GROUP BY ALL
 ), probe_counts AS (
-    SELECT event_date, src_ip, count(*) AS probe_events FROM probes WHERE src_ip IS NOT NULL GROUP BY ALL
+    SELECT event_date, src_ip, count(*) AS probe_events FROM probes
+    WHERE src_ip IS NOT NULL AND hash(src_ip) % $buckets::UBIGINT = $bucket::UBIGINT GROUP BY ALL
 ), detailed AS (
     SELECT c.event_date, c.src_ip
     FROM counts AS c
@@ -143,4 +147,3 @@ FROM counts AS c
 LEFT JOIN base AS b USING (event_date, src_ip)
 LEFT JOIN lists AS l USING (event_date, src_ip)
 LEFT JOIN probe_counts AS p USING (event_date, src_ip)
-ORDER BY c.event_date, c.src_ip
