@@ -58,17 +58,33 @@ QUICK = {
     # An unchanged DAG file is parsed again every 30 s by default (about a core-second for
     # scansense_daily.py on a busy 2-core machine); a changed file and a callback are parsed at once anyway.
     "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "300",
+    # A task's supervisor waits on its sockets at most this long per loop (default 5 s). A task process
+    # that closes them just before it can be reaped is noticed only at the next timeout, so a finished
+    # task held its worker slot up to 5 s more (measured: about 5 s after half of a day's tasks); the
+    # next task waited for that slot. Running tasks also heartbeat this often: a request a second each.
+    "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": "1",
 }
 
 # What every task of ScanSense imports (pipelines.steps, through the DAG file): loaded once per process.
 PRELOAD = ("duckdb", "pyarrow", "pyarrow.parquet")
 
+# What a day's tasks import when they run, loaded once in each Celery worker before it forks its pool
+# (about 0.3-1 s for ingest, 1.5 s for analyze, 2-3 s for publish per task otherwise), and only there:
+# the scheduler, api-server and dag-processor never need them. None of them starts a thread at import
+# (tests/test_airflow_local.py), so the forked task processes inherit no lock held by a thread.
+WORKER_PRELOAD = (
+    "pipelines.ingest",  # ingest: numba, polars, pandas, pyarrow.dataset
+    "pipelines.orgs.cluster",  # analyze, scanner_orgs: scipy.sparse
+    "sklearn.cluster",  # analyze, scanner_orgs (imported where it clusters)
+    "great_expectations",  # publish: the quality gates (imported where they run)
+    "dashboards.report",  # report
+)
+
 # A worker that dies is noticed in seconds, not minutes, and its task is retried at once: for a
 # throw-away deployment that kills workers on purpose (the test). A real one keeps Airflow's 5
 # minutes: a long pause of a healthy task (a swapping machine) must not count as a dead worker.
 FAILOVER = {
-    # Running tasks report to the api-server every 2 s (default 5 s) ...
-    "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": "2",
+    # Running tasks report to the api-server every second (QUICK's `min_heartbeat_interval`) ...
     # ... a task silent for 30 s (15 missed heartbeats) is failed by the scheduler (default 300 s) ...
     "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "30",
     # ... which looks for such tasks every 2 s (default 10 s).
@@ -112,6 +128,19 @@ def missing_programs() -> list[str]:
 
 
 _wait = wait_until
+
+
+def local_settings_text(retry_delay: float | None = None) -> str:
+    """The text of `airflow_local_settings.py`: PRELOAD everywhere, WORKER_PRELOAD in `airflow celery worker`."""
+    text = '"""Written by deploy/airflow_local.py for this throw-away deployment."""\n\n'
+    text += "import sys\n\n"
+    text += "".join(f"import {module}  # noqa: F401 (preloaded)\n" for module in PRELOAD)
+    text += '\nif sys.argv[1:3] == ["celery", "worker"]:  # what the tasks import, before the pool forks\n'
+    text += "".join(f"    import {module}  # noqa: F401\n" for module in WORKER_PRELOAD)
+    if retry_delay is not None:
+        text += "\nfrom datetime import timedelta\n\n\n"
+        text += f"def task_policy(task):\n    task.retry_delay = timedelta(seconds={float(retry_delay)!r})\n"
+    return text
 
 
 class LocalAirflow:
@@ -203,18 +232,13 @@ class LocalAirflow:
 
         It imports PRELOAD, so that a Celery worker's pool processes, and each task process forked
         from them, start with DuckDB and Arrow loaded (about half a second less per task; the
-        dag-processor's parsing processes are forked the same way). With `retry_delay`, a cluster
-        policy gives every task that delay before a retry; the DAG's retries, backoff and maximum
-        delay stay as they are.
+        dag-processor's parsing processes are forked the same way), and in a Celery worker alone
+        WORKER_PRELOAD too. With `retry_delay`, a cluster policy gives every task that delay before
+        a retry; the DAG's retries, backoff and maximum delay stay as they are.
         """
         folder = self.home / "config"
         folder.mkdir(parents=True, exist_ok=True)
-        text = '"""Written by deploy/airflow_local.py for this throw-away deployment."""\n\n'
-        text += "".join(f"import {module}  # noqa: F401 (preloaded)\n" for module in PRELOAD)
-        if self.retry_delay is not None:
-            text += "from datetime import timedelta\n\n\n"
-            text += f"def task_policy(task):\n    task.retry_delay = timedelta(seconds={float(self.retry_delay)!r})\n"
-        (folder / "airflow_local_settings.py").write_text(text)
+        (folder / "airflow_local_settings.py").write_text(local_settings_text(self.retry_delay))
 
     def start(self) -> LocalAirflow:
         """Start everything and return when the api-server answers and every process is alive."""
@@ -236,6 +260,9 @@ class LocalAirflow:
             self.start_worker(f"worker{i}")
         ready = lambda: self.api("GET", "/api/v2/monitor/health") is not None  # noqa: E731
         _wait("api-server", ready, 180, api, self.home / "logs" / "api-server.log")
+        # The api-server builds its task-execution API on the first request to it (3.8-5.9 s measured),
+        # which would otherwise be the first task's: a started deployment has paid it already.
+        self._request("GET", "/execution/health", None, token=None)
         self.check_alive()
         return self
 

@@ -22,6 +22,7 @@ Third pass: one table of a grouped day (its per-table task skipped) is cleared a
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -388,3 +389,41 @@ def test_readme_recipe_is_what_the_celery_test_runs() -> None:
     assert "make demo" in recipe and "make airflow" in recipe
     dry = subprocess.run(["make", "-n", "airflow"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     assert "deploy/airflow_local.py --workers 2" in dry
+
+
+@pytest.mark.parametrize("argv", [["celery", "worker", "--concurrency", "2"], ["scheduler"]])
+def test_task_imports_are_preloaded_in_celery_workers_alone_and_start_no_thread(tmp_path: Path, argv) -> None:
+    """The launcher's `airflow_local_settings.py`, imported as Airflow imports it in each process.
+
+    In `airflow celery worker` it loads what the day's tasks import before the pool forks (so each
+    task process starts with them), and none of it leaves a thread running: a thread alive at a fork
+    can hold a lock the forked task then waits on forever. Other processes load only PRELOAD.
+    """
+    import subprocess
+    import sys
+
+    settings = tmp_path / "airflow_local_settings.py"
+    settings.write_text(launcher.local_settings_text(retry_delay=1))
+    probe = (
+        "import json, runpy, sys, threading\n"
+        f"sys.argv = ['airflow', *{argv!r}]\n"
+        f"space = runpy.run_path({str(settings)!r})\n"
+        "wanted = json.loads(sys.stdin.read())\n"
+        "print(json.dumps({'loaded': [m for m in wanted if m in sys.modules],"
+        " 'threads': [t.name for t in threading.enumerate()], 'policy': 'task_policy' in space}))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe],
+        input=json.dumps([*launcher.PRELOAD, *launcher.WORKER_PRELOAD]),
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        cwd=tmp_path,  # a relative path must not be what finds the modules
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    worker = argv[:2] == ["celery", "worker"]
+    assert seen["loaded"] == [*launcher.PRELOAD, *(launcher.WORKER_PRELOAD if worker else ())]
+    assert seen["threads"] == ["MainThread"]
+    assert seen["policy"]  # the retry-delay policy is still defined after the preloads
