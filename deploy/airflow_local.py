@@ -71,7 +71,7 @@ PRELOAD = ("duckdb", "pyarrow", "pyarrow.parquet")
 # What a day's tasks import when they run, loaded once in each Celery worker before it forks its pool
 # (about 0.3-1 s for ingest, 1.5 s for analyze, 2-3 s for publish per task otherwise), and only there:
 # the scheduler, api-server and dag-processor never need them. None of them starts a thread at import
-# (tests/test_airflow_local.py), so the forked task processes inherit no lock held by a thread.
+# (tests/test_airflow_celery.py), so the forked task processes inherit no lock held by a thread.
 WORKER_PRELOAD = (
     "pipelines.ingest",  # ingest: numba, polars, pandas, pyarrow.dataset
     "pipelines.orgs.cluster",  # analyze, scanner_orgs: scipy.sparse
