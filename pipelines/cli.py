@@ -84,8 +84,16 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+# Allocations between two young-generation garbage collections in the `scansense` command (Python's
+# default is 700). Importing Great Expectations, scikit-learn and Altair creates millions of
+# long-lived objects, and at 700 a UFW day ran 1,171 young, 106 middle and 8 full collections, each
+# full one walking all of them: about 0.6-1 s of CPU of a 9 s run (docs/BENCHMARKS.md). At 50,000
+# the same run makes 31 young collections and no full one; cyclic garbage is still collected.
+GC_YOUNG_THRESHOLD = 50_000
+
+
 def console() -> int:
-    """The `scansense` command (console script): `main`, then a quick exit.
+    """The `scansense` command (console script): fewer garbage collections, `main`, then a quick exit.
 
     At exit Python's last garbage collections walk every object the libraries a run loaded still
     hold (Great Expectations, numba, pandas, ...): 2.5-6 s of a small day's run on a loaded machine,
@@ -94,6 +102,7 @@ def console() -> int:
     """
     import gc
 
+    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
     code = main()
     gc.freeze()
     return code

@@ -213,16 +213,27 @@ def relation_kind(con: duckdb.DuckDBPyConnection, name: str) -> str | None:
 
 
 def apply_comments(con: duckdb.DuckDBPyConnection, table: str, table_comment: str, columns: dict[str, str]) -> None:
-    """Attach COMMENTs to a table or view and its columns (our own constant text, not user input)."""
+    """Attach COMMENTs to a table or view and its columns (our own constant text, not user input).
+
+    The table's comments are committed in one transaction of their own (so not inside a caller's;
+    none has one): committing each of a publish's ~470 comments apart took 0.3 s of a small day's run.
+    """
     kind = relation_kind(con, table) or "TABLE"
-    con.execute(f'COMMENT ON {kind} "{table}" IS {_quote(table_comment)}')
     present = {
         r[0]
         for r in con.execute("SELECT column_name FROM duckdb_columns() WHERE table_name = $t", {"t": table}).fetchall()
     }
-    for col, text in columns.items():
-        if col in present:
-            con.execute(f'COMMENT ON COLUMN "{table}"."{col}" IS {_quote(text)}')
+    statements = [f'COMMENT ON {kind} "{table}" IS {_quote(table_comment)}']
+    statements += [
+        f'COMMENT ON COLUMN "{table}"."{col}" IS {_quote(text)}' for col, text in columns.items() if col in present
+    ]
+    con.begin()
+    try:
+        con.execute(";\n".join(statements))
+    except BaseException:
+        con.rollback()
+        raise
+    con.commit()
 
 
 def missing_comments(con: duckdb.DuckDBPyConnection) -> list[str]:

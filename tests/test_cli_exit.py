@@ -1,5 +1,6 @@
-"""The installed `scansense` script (`pipelines.cli.console`) returns the command's exit code and
-freezes the loaded objects first, so the interpreter's last garbage collections skip them."""
+"""The installed `scansense` script (`pipelines.cli.console`) runs the command with fewer garbage
+collections, returns its exit code and freezes the loaded objects first, so the interpreter's last
+garbage collections skip them."""
 
 from __future__ import annotations
 
@@ -20,3 +21,16 @@ def test_the_console_script_keeps_the_exit_code_and_freezes_objects(tmp_path, mo
         assert gc.get_freeze_count() > 0
     finally:
         gc.unfreeze()  # the rest of the test session collects as usual
+
+
+def test_the_console_script_runs_the_command_with_fewer_garbage_collections(monkeypatch) -> None:
+    seen = []
+    monkeypatch.setattr(cli, "main", lambda: seen.append(gc.get_threshold()) or 3)
+    saved = gc.get_threshold()
+    gc.unfreeze()
+    try:
+        assert cli.console() == 3
+        assert seen == [(cli.GC_YOUNG_THRESHOLD, *saved[1:])]  # only the young generation's threshold changes
+    finally:
+        gc.set_threshold(*saved)
+        gc.unfreeze()

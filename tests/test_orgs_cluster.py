@@ -219,3 +219,28 @@ def test_only_scanning_sources_are_aggregated_with_the_same_rows(population) -> 
     # scanner_orgs still lists every source, the others unclustered
     prep = prepare(_con(syn), None, population="scanning", min_probes=8, min_probe_share=0.5)
     assert prep.all_ips == sorted(whole[0]["src_ip"].to_pylist()) and set(prep.ips) == kept
+
+
+def test_small_inputs_cluster_on_one_thread_with_the_same_labels(population, monkeypatch) -> None:
+    """Below ONE_THREAD_BELOW sources the numeric libraries run on one thread; the result is the same."""
+    from threadpoolctl import threadpool_info
+
+    from pipelines.orgs import cluster
+
+    syn, orgs_dir = population
+    x = cluster.prepare(_con(syn), str(orgs_dir)).reduced
+    x = np.vstack([x + 0.01 * k for k in range(4)])  # more rows than K-means' 256-row chunks
+    assert x.shape[0] < cluster.ONE_THREAD_BELOW
+    with cluster.numeric_threads(x.shape[0]):
+        assert {pool["num_threads"] for pool in threadpool_info()} == {1}
+        k_one = cluster.choose_k(x)
+        one = cluster.cluster(x, "kmeans", k_one)
+    # the same input as a large one: the libraries keep their own thread counts
+    monkeypatch.setattr(cluster, "ONE_THREAD_BELOW", 2)
+    before = {(p["filepath"], p["num_threads"]) for p in threadpool_info()}
+    with cluster.numeric_threads(x.shape[0]):
+        assert {(p["filepath"], p["num_threads"]) for p in threadpool_info()} == before
+        k_many = cluster.choose_k(x)
+        many = cluster.cluster(x, "kmeans", k_many)
+    assert k_one == k_many and one.tolist() == many.tolist()
+    assert {(p["filepath"], p["num_threads"]) for p in threadpool_info()} == before  # limits lifted after

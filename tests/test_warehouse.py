@@ -145,3 +145,28 @@ def test_stale_temporary_files_of_dead_processes_are_removed(tmp_path: Path) -> 
     live.write_bytes(b"x")
     assert wh.clean_stale_temp(tmp_path) == 1
     assert not stale.exists() and live.exists()
+
+
+def test_comments_of_a_table_land_together_and_skip_absent_columns() -> None:
+    """A table's comments are committed in one go; a failing one leaves none of them; quotes are kept."""
+    con = duckdb.connect()
+    columns = {"a": "it's a", "b": "the b", "gone": "a column the table lacks is skipped"}
+    con.execute("CREATE TABLE t (a INTEGER, b VARCHAR)")
+    wh.apply_comments(con, "t", "table t", columns)
+    con.execute("CREATE VIEW v AS SELECT a FROM t")
+    wh.apply_comments(con, "v", "view v", {"a": "v's a"})
+    got = con.execute(
+        "SELECT table_name, column_name, comment FROM duckdb_columns() WHERE table_name IN ('t', 'v') ORDER BY ALL"
+    ).fetchall()
+    assert got == [("t", "a", "it's a"), ("t", "b", "the b"), ("v", "a", "v's a")]
+    assert con.execute("SELECT comment FROM duckdb_tables() WHERE table_name = 't'").fetchone()[0] == "table t"
+    assert con.execute("SELECT comment FROM duckdb_views() WHERE view_name = 'v'").fetchone()[0] == "view v"
+    # a column only a same-named table of another schema has: its comment fails, none of the batch stays
+    con.execute("CREATE TABLE u (a INTEGER)")
+    con.execute("CREATE SCHEMA s")
+    con.execute("CREATE TABLE s.u (a INTEGER, z INTEGER)")
+    with pytest.raises(duckdb.Error):
+        wh.apply_comments(con, "u", "table u", {"a": "u's a", "z": "only in s.u"})
+    assert con.execute("SELECT comment FROM duckdb_tables() WHERE table_name = 'u'").fetchone()[0] is None
+    wh.apply_comments(con, "u", "table u", {"a": "u's a"})  # the connection is usable afterwards
+    assert con.execute("SELECT comment FROM duckdb_tables() WHERE table_name = 'u'").fetchone()[0] == "table u"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import warnings
 from collections import Counter
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 
 import duckdb
@@ -45,6 +46,12 @@ DBSCAN_EPS_QUANTILE = 0.6  # eps = this quantile of the k-distance: higher merge
 # A cluster is named after a known organization when that organization holds more than half of
 # its members on the reference lists and those members are at least this share of the cluster.
 NAME_MIN_KNOWN_SHARE = 0.2
+# Below this many sources the numeric libraries under the clustering (scikit-learn's OpenMP loops,
+# OpenBLAS in the SVD, eigensolver and silhouettes) run on one thread: their thread teams cost more
+# than they share on small inputs. On the UFW day (89 sources) choosing k took 2.1 s of CPU with
+# two threads and 0.1 s with one; K-means on 10,000 sources took the same wall time on one thread
+# and half the CPU (docs/BENCHMARKS.md). Larger inputs keep the libraries' own thread counts.
+ONE_THREAD_BELOW = 20000
 
 
 @dataclass
@@ -64,6 +71,17 @@ class Prepared:
     def ips(self) -> list[str]:
         """Source addresses in row order."""
         return self.features.ips
+
+
+def numeric_threads(n: int) -> AbstractContextManager:
+    """Run the numeric libraries on one thread while clustering `n` sources, when `n` < ONE_THREAD_BELOW."""
+    if n >= ONE_THREAD_BELOW:
+        return nullcontext()
+    import scipy.linalg  # noqa: F401  (loaded first: a limit reaches only the thread pools already loaded)
+    import sklearn.cluster  # noqa: F401  (its OpenMP runtime)
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1)
 
 
 def _unit_rows(x: np.ndarray) -> np.ndarray:
@@ -136,8 +154,9 @@ def prepare(
     if population == "labelled":
         keep = np.array([bool(o) and o != GENERIC_ORG for o in all_known], dtype=bool)
     feats = source_features(con, keep=keep, tables=tables)
-    graph = build_graph(feats.sources)
-    reduced = reduce(feats.matrix, SVD_DIMS, seed=seed)
+    with numeric_threads(len(feats.ips)):
+        graph = build_graph(feats.sources)
+        reduced = reduce(feats.matrix, SVD_DIMS, seed=seed)
     if keep is None:
         known = all_known
     elif population == "scanning":
@@ -291,11 +310,12 @@ def run_clustering(
     prep: Prepared, setting: str, algorithm: str, k: int = 0, steps: int = 3, seed: int = 0
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """(representation, labels, k used) for one setting and algorithm."""
-    x = representation(prep, setting, steps=steps, seed=seed)
-    if x.shape[0] == 0:
-        return x, np.zeros(0, dtype=np.int64), 0
-    k = k or choose_k(x, seed=seed)
-    return x, cluster(x, algorithm, k, seed=seed), k
+    with numeric_threads(len(prep.ips)):
+        x = representation(prep, setting, steps=steps, seed=seed)
+        if x.shape[0] == 0:
+            return x, np.zeros(0, dtype=np.int64), 0
+        k = k or choose_k(x, seed=seed)
+        return x, cluster(x, algorithm, k, seed=seed), k
 
 
 UNCLUSTERED = "unclustered"
