@@ -46,6 +46,27 @@ def memory_limit_bytes(con: duckdb.DuckDBPyConnection) -> int:
     return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
 
 
+def bucket_count(con: duckdb.DuckDBPyConnection, rows: int, row_bytes: int) -> int:
+    """Buckets of sources for a query holding about `row_bytes` of DuckDB memory per input row: each fits `con`'s limit."""
+    return max(1, -(-rows * row_bytes // memory_limit_bytes(con)))
+
+
+def stage_in_buckets(
+    con: duckdb.DuckDBPyConnection, name: str, sql: str, columns: list[tuple[str, str]], buckets: int, params: dict
+) -> str:
+    """Run `sql` once per bucket of sources into the staged table of `name` (`columns`: name, type); returns its name.
+
+    `sql` keeps only the sources whose address hashes to `$bucket` of `$buckets`. DuckDB holds ordered
+    and distinct list aggregates in memory whole, outside what it can spill; a bucket holds a share.
+    """
+    staged = f"{STAGED}{name}"
+    typed = ", ".join(f'"{c}" {t}' for c, t in columns)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {staged} ({typed})")
+    for bucket in range(buckets):
+        con.execute(f"INSERT INTO {staged} BY NAME {sql}", {**params, "buckets": buckets, "bucket": bucket})
+    return staged
+
+
 def drop_staged(con: duckdb.DuckDBPyConnection) -> None:
     """Drop the temporary tables builders staged on `con` (`_staged_*`): their rows are stored now."""
     rows = con.execute(

@@ -33,32 +33,18 @@ from pipelines.settings import Settings
 log = logging.getLogger(__name__)
 
 STATE_TABLE = "source_history_state"  # lake table of the per-day states (`source_history_state/date=<day>/`)
+ALL_SOURCES = {"buckets": 1, "bucket": 0}  # the state's SQL over every source, in one bucket
 
 
 def day_state(con: duckdb.DuckDBPyConnection) -> pa.Table:
     """What the days loaded in `con` add to the history (events, source_risk, findings, source_tags), as a state."""
-    return con.execute(catalog.table(STATE_TABLE).sql).to_arrow_table()
+    return con.execute(catalog.table(STATE_TABLE).sql, ALL_SOURCES).to_arrow_table()
 
 
-def state_before(warehouse: Path, day: date) -> pa.Table | None:
-    """The stored state of the latest day before `day`, None when there is none."""
+def state_before(warehouse: Path, day: date) -> list[str]:
+    """The files of the stored state of the latest day before `day`; none when there is none."""
     earlier = [d for d in wh.lake_days(warehouse, STATE_TABLE) if d < day]
-    if not earlier:
-        return None
-    return pq.read_table(wh.lake_files(warehouse, STATE_TABLE, earlier[-1]))
-
-
-def merge_states(before: pa.Table | None, day_rows: pa.Table) -> pa.Table:
-    """The state of the days of `before` and of `day_rows` together (every day of `before` is earlier)."""
-    if before is None:
-        return day_rows
-    con = duckdb.connect()
-    try:
-        con.register("history_before", before)
-        con.register("history_day", day_rows)
-        return con.execute(catalog.table("source_history_merge").sql).to_arrow_table()
-    finally:
-        con.close()
+    return [str(f) for f in wh.lake_files(warehouse, STATE_TABLE, earlier[-1])] if earlier else []
 
 
 def latest_state(warehouse: Path) -> pa.Table | None:
@@ -84,16 +70,48 @@ def store_missing_states(day: date, settings: Settings) -> list[date]:
     return missing
 
 
-def source_history_state(con: duckdb.DuckDBPyConnection, day: date, settings: Settings) -> pa.Table:
-    """The day's `source_history_state`: what the day loaded in `con` adds, merged into the day before's state."""
+# DuckDB memory one event takes while a day's state lists each source's distinct ports and hosts: a
+# bucket of sources holds about memory_limit / STATE_ROW_BYTES events (pipelines.duck.bucket_count).
+# In one query, the 50 M-event day's state ran out of memory under 2 GB (docs/SCALING.md).
+STATE_ROW_BYTES = 200
+MERGE_BYTES_PER_BYTE = 3
+
+
+def source_history_state(con: duckdb.DuckDBPyConnection, day: date, settings: Settings) -> duckdb.DuckDBPyRelation:
+    """The day's `source_history_state`: what the day loaded in `con` adds, merged into the day before's state.
+
+    Built bucket by bucket of sources into a staged table, merged with the stored state of the day
+    before where it lies, and returned as a relation the step streams to the lake.
+    """
+    from pipelines.duck import bucket_count, stage_in_buckets
+
     store_missing_states(day, settings)
-    return merge_states(state_before(settings.warehouse, day), day_state(con))
+    entry = catalog.table(STATE_TABLE)
+    events = con.execute("SELECT count(*) FROM events").fetchone()[0]
+    columns = [(c.name, c.type) for c in entry.columns if c.name != "event_date"]
+    buckets = bucket_count(con, events, STATE_ROW_BYTES)
+    staged = stage_in_buckets(con, f"{STATE_TABLE}_day", entry.sql, columns, buckets, {})
+    before = state_before(settings.warehouse, day)
+    if before:
+        # The merge joins two states with their lists: in buckets too, as many as the larger side needs
+        # (the state before: its Parquet files' uncompressed size, thrice, as the join's share of memory).
+        size = con.execute("SELECT sum(total_uncompressed_size) FROM parquet_metadata($f)", {"f": before}).fetchone()
+        buckets = max(buckets, bucket_count(con, int(size[0] or 0), MERGE_BYTES_PER_BYTE))
+        bucket = "hash(src_ip) % $buckets::UBIGINT = $bucket::UBIGINT"
+        sql = (
+            f"WITH history_before AS (SELECT * FROM read_parquet($before) WHERE {bucket}),"
+            f" history_day AS (SELECT * FROM {staged} WHERE {bucket}) " + catalog.table("source_history_merge").sql
+        )
+        staged = stage_in_buckets(con, STATE_TABLE, sql, columns, buckets, {"before": before})
+    # Not ordered: sorting rows that carry a scanner's every host needs blocks past a 400 MB limit.
+    return con.sql(f"SELECT DATE '{day.isoformat()}' AS event_date, * FROM {staged}")
 
 
 def history_rows(con: duckdb.DuckDBPyConnection, state: pa.Table | None, settings: Settings) -> pa.Table:
     """The rows of `source_history` from a folded state and `con`'s `scanner_orgs`."""
     if state is None:  # a warehouse whose days have no sources yet
-        state = con.execute(f"SELECT * FROM ({catalog.table(STATE_TABLE).sql}) WHERE false").to_arrow_table()
+        state = con.execute(f"SELECT * FROM ({catalog.table(STATE_TABLE).sql}) WHERE false", ALL_SOURCES)
+        state = state.to_arrow_table()
     con.register("history_state", state)
     ips = con.execute("SELECT src_ip FROM history_state WHERE first_date IS NOT NULL").to_arrow_table()
     con.register("history_allowed", allowed_table(ips.column(0).to_pylist(), read_allow_file(settings.site.allow)))

@@ -90,3 +90,29 @@ def test_organizations_are_stored_per_day_and_published_by_day(two_days) -> None
             "SELECT * FROM read_parquet($f, hive_partitioning = false) ORDER BY src_ip", {"f": latest}
         ).fetchall()
     assert days == DAYS and published == stored
+
+
+def test_a_state_built_in_buckets_of_sources_is_the_state_of_one_query(two_days, monkeypatch) -> None:
+    """A day too large for its memory limit builds its history state bucket by bucket: the same rows."""
+    from pipelines import history, steps
+    from pipelines.duck import memory_limit_bytes
+
+    settings = two_days["settings"]
+
+    def stored() -> list[tuple]:
+        files = [str(f) for f in wh.lake_files(settings.warehouse, "source_history_state", DAYS[1])]
+        with duckdb.connect() as con:
+            return con.execute("SELECT * FROM read_parquet($f) ORDER BY src_ip", {"f": files}).fetchall()
+
+    whole = stored()
+    with duckdb.connect() as con:
+        events = sum(
+            con.execute("SELECT count(*) FROM read_parquet($f)", {"f": [str(f)]}).fetchone()[0]
+            for f in wh.lake_files(settings.warehouse, "events", DAYS[1])
+        )
+        limit = memory_limit_bytes(con)
+    monkeypatch.setattr(history, "STATE_ROW_BYTES", limit // (events // 8))  # about 8 buckets
+    steps.run_step(steps.step("source_history_state"), DAYS[1], settings)
+    again = stored()
+    assert len(again) == len(whole) > 0 and again == whole
+    assert max(r[6] for r in again) == 2  # days_active: the day before's state merged in

@@ -42,20 +42,17 @@ def day_relation(con: duckdb.DuckDBPyConnection, every_source: bool = False) -> 
     """
     from pipelines import catalog
     from pipelines.detect import ensure_probes
-    from pipelines.duck import STAGED, memory_limit_bytes
+    from pipelines.duck import bucket_count, stage_in_buckets
     from pipelines.sqlfiles import read_sql
 
     ensure_probes(con)  # probe_events counts the one definition of a probe
     detailed = "events" if every_source else "events SEMI JOIN (SELECT DISTINCT src_ip FROM probes) USING (src_ip)"
     rows = con.execute(f"SELECT count(*) FROM {detailed}").fetchone()[0]
-    buckets = max(1, -(-rows * ROW_BYTES // memory_limit_bytes(con)))
-    staged = f"{STAGED}{TABLE}"
-    columns = ", ".join(f'"{c.name}" {c.type}' for c in catalog.table(TABLE).columns)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {staged} ({columns})")
+    columns = [(c.name, c.type) for c in catalog.table(TABLE).columns]
     sql = read_sql("orgs/source_features_day")
-    for bucket in range(buckets):
-        params = {"every_source": every_source, "buckets": buckets, "bucket": bucket}
-        con.execute(f"INSERT INTO {staged} BY NAME {sql}", params)
+    staged = stage_in_buckets(
+        con, TABLE, sql, columns, bucket_count(con, rows, ROW_BYTES), {"every_source": every_source}
+    )
     return con.sql(f"SELECT * FROM {staged} ORDER BY event_date, src_ip")
 
 

@@ -30,4 +30,3 @@ SELECT
          ELSE list_sort(list_distinct(list_concat(b.tags, d.tags))) END AS tags
 FROM history_before AS b
 FULL OUTER JOIN history_day AS d USING (src_ip)
-ORDER BY src_ip
