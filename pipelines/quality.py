@@ -110,6 +110,11 @@ ROW_WISE_METRICS = frozenset(
         "select_column_values.unique.within_record",
     }
 )
+# Map expectations whose verdict on a row depends only on the rows with the same values in its
+# columns (uniqueness): validated on large tables in chunks split by the hash of those values, so
+# equal values meet in one chunk. Whole, the 50 M-event day's slow_span_day (48 M rows under a
+# 7-column key) took pandas to 13 GB of RSS (docs/SCALING.md).
+KEYED_METRICS = frozenset({"column_values.unique", "compound_columns.unique"})
 # Expectations that need rows but no column in particular.
 _ROW_COUNT = ("ExpectTableRowCountToEqual", "ExpectTableRowCountToBeBetween")
 
@@ -124,6 +129,14 @@ def row_wise(expected) -> bool:
 
     families = (ColumnMapExpectation, ColumnPairMapExpectation, MulticolumnMapExpectation)
     return isinstance(expected, families) and getattr(expected, "map_metric", None) in ROW_WISE_METRICS
+
+
+def keyed(expected) -> bool:
+    """True when `expected` judges a row by the rows with the same values (uniqueness): chunked by their hash."""
+    from great_expectations.expectations.expectation import ColumnMapExpectation, MulticolumnMapExpectation
+
+    families = (ColumnMapExpectation, MulticolumnMapExpectation)
+    return isinstance(expected, families) and getattr(expected, "map_metric", None) in KEYED_METRICS
 
 
 def referenced_columns(expectations) -> list[str] | None:
@@ -154,14 +167,14 @@ def referenced_columns(expectations) -> list[str] | None:
     return list(columns)
 
 
-def _to_frame(rows: pa.Table | pa.RecordBatch, first_row: int = 0):
+def _to_frame(rows: pa.Table | pa.RecordBatch, first_row: int = 0, labels=None):
     """The pandas frame GX validates, built the same way for a whole table and for each chunk.
 
     Integer columns become numpy int64, which GX's between-check compares vectorized (DuckDB's own
     `.df()` gives int32 or uint16 there, which GX loops over in Python, and is about 5x slower to
     convert: 1.9 s against 0.4 s for 2 M events), or pandas' nullable Int64 where nulls occur: the
     values a result shows are the same ints whichever chunk they come from. Row labels count from
-    `first_row`, so unexpected rows are named by their position in the day.
+    `first_row` (or are `labels`, the rows' positions), so unexpected rows are named by their position in the day.
     """
     import pandas as pd
 
@@ -172,7 +185,7 @@ def _to_frame(rows: pa.Table | pa.RecordBatch, first_row: int = 0):
         nullable = {pa.int64(): pd.Int64Dtype(), pa.uint64(): pd.UInt64Dtype()}.get if column.null_count else None
         columns[name] = column.to_pandas(types_mapper=nullable)
     frame = pd.DataFrame(columns) if columns else pd.DataFrame(index=range(rows.num_rows))
-    frame.index = pd.RangeIndex(first_row, first_row + rows.num_rows)
+    frame.index = pd.RangeIndex(first_row, first_row + rows.num_rows) if labels is None else pd.Index(labels)
     return frame
 
 
@@ -487,7 +500,11 @@ def _validate_in_chunks(con, entry: catalog.Table, day: date, chunk_rows: int, b
     by_position: dict[int, object] = {}
     meta: dict = {}
     batch_id = None
-    rest = _suite_expectations(gxe, entry, day, keep=lambda e: not row_wise(e))
+    rest = _suite_expectations(gxe, entry, day, keep=lambda e: not row_wise(e) and not keyed(e))
+    rest_positions = [i for i, e in enumerate(suite.expectations) if not row_wise(e) and not keyed(e)]
+    key_positions = [i for i, e in enumerate(suite.expectations) if keyed(e)]
+    for position, expected in zip(key_positions, _suite_expectations(gxe, entry, day, keep=keyed), strict=True):
+        by_position[position], batch_id = _validate_keyed(con, entry, day, chunk_rows, batch_definition, expected)
     if rest:
         query = _select(con, entry, referenced_columns(rest))
         whole = _to_frame(con.execute(query, _day(entry, day)).to_arrow_table())
@@ -495,7 +512,7 @@ def _validate_in_chunks(con, entry: catalog.Table, day: date, chunk_rows: int, b
         outcome = batch.validate(gx.ExpectationSuite(name=entry.name, expectations=rest), result_format="SUMMARY")
         batch_id, meta = batch.id, dict(outcome.meta)
         del whole, batch
-        for position, item in zip((i for i, f in enumerate(flags) if not f), outcome.results, strict=True):
+        for position, item in zip(rest_positions, outcome.results, strict=True):
             by_position[position] = item
     mapped = _suite_expectations(gxe, entry, day, keep=row_wise)
     if mapped:
@@ -542,8 +559,58 @@ def _validate_in_chunks(con, entry: catalog.Table, day: date, chunk_rows: int, b
     )
 
 
-def combine_map_results(parts: list, mostly: float = 1.0):
-    """The result of a row-wise expectation over all rows from its results on consecutive chunks.
+def _validate_keyed(con, entry: catalog.Table, day: date, chunk_rows: int, batch_definition, expected):
+    """(result, batch id) of a uniqueness expectation over a large table, validated in chunks of its values' hash.
+
+    One pass writes the named columns with each row's position in the day to Parquet files, one per
+    bucket of `hash(values)`, in the connection's spill folder; each bucket (about `chunk_rows` rows)
+    is then validated alone and the results combined, the first unexpected rows by position.
+    """
+    import tempfile
+
+    import great_expectations as gx
+
+    query = _select(con, entry, referenced_columns([expected]))
+    names = [d[0] for d in con.execute(f"SELECT * FROM ({query}) LIMIT 0", _day(entry, day)).description]
+    listed = ", ".join('"' + c.replace('"', '""') + '"' for c in names)
+    rows = con.execute(f"SELECT count(*) FROM ({query})", _day(entry, day)).fetchone()[0]
+    buckets = max(1, -(-rows // chunk_rows))
+    spill = con.execute("SELECT current_setting('temp_directory')").fetchone()[0] or None
+    if spill:
+        Path(spill).mkdir(parents=True, exist_ok=True)
+    suite = gx.ExpectationSuite(name=entry.name, expectations=[expected])
+    parts, batch_id = [], None
+    with tempfile.TemporaryDirectory(prefix="quality-keyed-", dir=spill) as tmp:
+        folder = tmp.replace("'", "''")
+        con.execute(
+            f"""COPY (SELECT {listed}, row_number() OVER () - 1 AS _row, hash({listed}) % {buckets}::UBIGINT AS _bucket
+                      FROM ({query})) TO '{folder}' (FORMAT parquet, PARTITION_BY (_bucket))""",
+            _day(entry, day),
+        )
+        for bucket in range(buckets):
+            files = sorted(Path(tmp).glob(f"_bucket={bucket}/*.parquet"))
+            if not files:
+                continue
+            part = con.execute(
+                f"SELECT {listed}, _row FROM read_parquet($f, hive_partitioning = false) ORDER BY _row",
+                {"f": [str(f) for f in files]},
+            ).to_arrow_table()
+            frame = _to_frame(part.drop_columns(["_row"]), labels=part.column("_row").to_numpy())
+            batch = batch_definition.get_batch(batch_parameters={"dataframe": frame})
+            outcome = batch.validate(suite, result_format="SUMMARY")
+            parts.append(outcome.results[0])
+            batch_id = batch.id
+            del frame, batch, outcome, part
+    if not parts:  # no rows: validated whole, as an empty day is
+        frame = _to_frame(con.execute(query, _day(entry, day)).to_arrow_table())
+        batch = batch_definition.get_batch(batch_parameters={"dataframe": frame})
+        return batch.validate(suite, result_format="SUMMARY").results[0], batch.id
+    return combine_map_results(parts, getattr(expected, "mostly", 1.0), by_label=True), batch_id
+
+
+def combine_map_results(parts: list, mostly: float = 1.0, by_label: bool = False):
+    """The result of a map expectation over all rows from its results on consecutive chunks (or, `by_label`, on
+    chunks split by a hash of the values, `_validate_keyed`).
 
     Counts are summed; success is GX's (`mostly` of the considered rows as expected, vacuously true
     without any); the partial lists are the first 20 unexpected values (and row labels) over the
@@ -571,9 +638,15 @@ def combine_map_results(parts: list, mostly: float = 1.0):
     result_format = parse_result_format(ResultFormat.SUMMARY)
     # GX counts the partial values themselves (the first 20), not all unexpected ones.
     first_values = result_format["partial_unexpected_count"]
-    values = [v for r in results for v in r.get("partial_unexpected_list") or []][:first_values]
-    labels = [v for r in results for v in r.get("partial_unexpected_index_list") or []][:first_values]
+    values = [v for r in results for v in r.get("partial_unexpected_list") or []]
+    labels = [v for r in results for v in r.get("partial_unexpected_index_list") or []]
     has_labels = any("partial_unexpected_index_list" in r for r in results)
+    if by_label and has_labels and len(labels) == len(values):
+        # chunks of a hash, not of consecutive rows: the first unexpected rows of the day by position
+        # are among each chunk's first, so sorting the chunks' together finds them
+        pairs = sorted(zip(labels, range(len(values)), values, strict=True), key=lambda p: p[:2])
+        labels, values = [p[0] for p in pairs], [p[2] for p in pairs]
+    values, labels = values[:first_values], labels[:first_values]
     formatted = _format_map_output(
         result_format=result_format,
         success=success,
