@@ -22,7 +22,6 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from pipelines import catalog
 from pipelines import warehouse as wh
@@ -47,10 +46,13 @@ def state_before(warehouse: Path, day: date) -> list[str]:
     return [str(f) for f in wh.lake_files(warehouse, STATE_TABLE, earlier[-1])] if earlier else []
 
 
-def latest_state(warehouse: Path) -> pa.Table | None:
-    """The state of the latest day stored (every day folded), None before the first."""
+def latest_state(warehouse: Path) -> str | None:
+    """A query of the state of the latest day stored (every day folded), None before the first."""
     days = wh.lake_days(warehouse, STATE_TABLE)
-    return pq.read_table(wh.lake_files(warehouse, STATE_TABLE, days[-1])) if days else None
+    if not days:
+        return None
+    files = ", ".join(wh.sql_string(str(f)) for f in wh.lake_files(warehouse, STATE_TABLE, days[-1]))
+    return f"SELECT * FROM read_parquet([{files}])"
 
 
 def store_missing_states(day: date, settings: Settings) -> list[date]:
@@ -107,33 +109,40 @@ def source_history_state(con: duckdb.DuckDBPyConnection, day: date, settings: Se
     return con.sql(f"SELECT DATE '{day.isoformat()}' AS event_date, * FROM {staged}")
 
 
-def history_rows(con: duckdb.DuckDBPyConnection, state: pa.Table | None, settings: Settings) -> pa.Table:
-    """The rows of `source_history` from a folded state and `con`'s `scanner_orgs`."""
+def history_rows(con: duckdb.DuckDBPyConnection, state: str | None, settings: Settings) -> duckdb.DuckDBPyRelation:
+    """The rows of `source_history` from `state`, a query of a folded state's rows, and `con`'s `scanner_orgs`.
+
+    In DuckDB, not Arrow: the state lists every host and port each source reached, and read whole
+    into Arrow the 50 M-event day's took publish to 3.6 GB (docs/SCALING.md); the rows need only
+    the lists' lengths. The relation reads the temporary view `history_state` and the registered
+    `history_allowed` this leaves in `con`.
+    """
     if state is None:  # a warehouse whose days have no sources yet
-        state = con.execute(f"SELECT * FROM ({catalog.table(STATE_TABLE).sql}) WHERE false", ALL_SOURCES)
-        state = state.to_arrow_table()
-    con.register("history_state", state)
-    ips = con.execute("SELECT src_ip FROM history_state WHERE first_date IS NOT NULL").to_arrow_table()
-    con.register("history_allowed", allowed_table(ips.column(0).to_pylist(), read_allow_file(settings.site.allow)))
-    try:
-        return con.execute(catalog.table("source_history").sql).to_arrow_table()
-    finally:
-        con.unregister("history_state")
-        con.unregister("history_allowed")
+        typed = ", ".join(f"NULL::{c.type} AS {c.name}" for c in catalog.table(STATE_TABLE).columns)
+        state = f"SELECT {typed} WHERE false"
+    con.execute(f"CREATE OR REPLACE TEMP VIEW history_state AS {state}")
+    networks = read_allow_file(settings.site.allow)
+    ips = con.execute("SELECT src_ip FROM history_state WHERE first_date IS NOT NULL").fetchall() if networks else []
+    con.register("history_allowed", allowed_table((ip for (ip,) in ips), networks))  # none listed: every flag false
+    return con.sql(catalog.table("source_history").sql)
 
 
-def source_history(con: duckdb.DuckDBPyConnection, day: date, settings: Settings) -> pa.Table:
+def source_history(con: duckdb.DuckDBPyConnection, day: date, settings: Settings) -> duckdb.DuckDBPyRelation:
     """The rows of `source_history` as of `day`, from `day`'s `source_history_state` and `scanner_orgs` in `con`."""
-    state = con.execute("SELECT * FROM source_history_state WHERE event_date = $d", {"d": day}).to_arrow_table()
-    return history_rows(con, state, settings)
+    return history_rows(
+        con, f"SELECT * FROM source_history_state WHERE event_date = DATE '{day.isoformat()}'", settings
+    )
 
 
-def create_table(con: duckdb.DuckDBPyConnection, name: str, rows: pa.Table) -> None:
-    """Create (or replace) table `name` in `con` from Arrow rows, with its catalog comments."""
+def create_table(con: duckdb.DuckDBPyConnection, name: str, rows: pa.Table | duckdb.DuckDBPyRelation) -> None:
+    """Create (or replace) table `name` in `con` from Arrow rows or a relation of `con`, with its catalog comments."""
     wh.drop_relation(con, name)
-    con.register(f"{name}_rows", rows)
-    con.execute(f'CREATE TABLE "{name}" AS SELECT * FROM "{name}_rows"')
-    con.unregister(f"{name}_rows")
+    if isinstance(rows, duckdb.DuckDBPyRelation):
+        rows.create(name)
+    else:
+        con.register(f"{name}_rows", rows)
+        con.execute(f'CREATE TABLE "{name}" AS SELECT * FROM "{name}_rows"')
+        con.unregister(f"{name}_rows")
     entry = catalog.table(name)
     wh.apply_comments(con, name, entry.comment, entry.column_comments)
 

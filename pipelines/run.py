@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import resource
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -47,10 +48,11 @@ RUN_STEPS = (
 
 
 class Stopwatch:
-    """Seconds per step of a run; `on_step(name)` hears when each step starts (a progress display)."""
+    """Seconds per step of a run, and the process's peak RSS as each ends; `on_step(name)` hears each start."""
 
     def __init__(self, on_step: Callable[[str], None] | None = None) -> None:
         self.seconds: dict[str, float] = {}
+        self.peak_rss_mb: dict[str, int] = {}
         self.on_step = on_step
 
     @contextmanager
@@ -62,6 +64,8 @@ class Stopwatch:
             yield
         finally:
             self.seconds[name] = round(self.seconds.get(name, 0.0) + time.perf_counter() - started, 3)
+            # The peak only grows: the step where it jumps is the one that holds it (Linux: kB).
+            self.peak_rss_mb[name] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
 
 
 RUNS_SCHEMA = catalog.table("runs").schema
@@ -92,6 +96,7 @@ class DayResult:
     site: dict = field(default_factory=dict)  # the site settings in force (`pipelines.in_force.site`)
     geo: dict = field(default_factory=dict)  # the geolocation source and its answers (`pipelines.geo.source.summary`)
     seconds: dict[str, float] = field(default_factory=dict)
+    peak_rss_mb: dict[str, int] = field(default_factory=dict)  # the process's peak RSS as each step ended
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -426,6 +431,7 @@ def run_day(
                 setattr(result, key, value)
     result.site, result.geo = settings_in_force(day, settings)
     result.seconds = watch.seconds
+    result.peak_rss_mb = watch.peak_rss_mb
     return result
 
 

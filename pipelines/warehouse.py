@@ -117,7 +117,7 @@ def lake_view(
     if not files:
         load_lake_table(con, warehouse, table, schema, day)  # an empty table with the catalog's columns
         return
-    listed = ", ".join(_quote(f) for f in files)  # a view keeps no parameters: the lake's own paths, quoted
+    listed = ", ".join(sql_string(f) for f in files)  # a view keeps no parameters: the lake's own paths, quoted
     con.execute(
         f'CREATE OR REPLACE VIEW "{table}" AS SELECT * FROM '
         f"read_parquet([{listed}], union_by_name = true, hive_partitioning = false) {where}"
@@ -174,7 +174,7 @@ def lake_relation(
         empty = schema.empty_table()  # noqa: F841  (scanned by DuckDB through its variable name)
         con.execute(f'CREATE TABLE "{table}" AS SELECT * FROM empty')
         return []
-    listed = ", ".join(_quote(f) for f in files)
+    listed = ", ".join(sql_string(f) for f in files)
     con.execute(
         f'CREATE VIEW "{table}" AS SELECT * FROM '
         f"read_parquet([{listed}], union_by_name = true, hive_partitioning = false)"
@@ -196,7 +196,8 @@ def sql_header_comments(sql_text: str) -> tuple[str | None, dict[str, str]]:
     return table_comment, columns
 
 
-def _quote(text: str) -> str:
+def sql_string(text: str) -> str:
+    """`text` as a SQL string literal, for the few places DuckDB takes no parameter (a view's file list)."""
     return "'" + text.replace("'", "''") + "'"
 
 
@@ -223,9 +224,9 @@ def apply_comments(con: duckdb.DuckDBPyConnection, table: str, table_comment: st
         r[0]
         for r in con.execute("SELECT column_name FROM duckdb_columns() WHERE table_name = $t", {"t": table}).fetchall()
     }
-    statements = [f'COMMENT ON {kind} "{table}" IS {_quote(table_comment)}']
+    statements = [f'COMMENT ON {kind} "{table}" IS {sql_string(table_comment)}']
     statements += [
-        f'COMMENT ON COLUMN "{table}"."{col}" IS {_quote(text)}' for col, text in columns.items() if col in present
+        f'COMMENT ON COLUMN "{table}"."{col}" IS {sql_string(text)}' for col, text in columns.items() if col in present
     ]
     con.begin()
     try:

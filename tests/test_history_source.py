@@ -107,7 +107,8 @@ HISTORY_TABLES = ("source_history", "source_tags")
 def build_history(con: duckdb.DuckDBPyConnection, day: date, settings: Settings) -> dict[str, int]:
     """source_tags and source_history in `con` from every day loaded there at once (one state over every day)."""
     create_table(con, "source_tags", catalog.builder("source_tags")(con, day, settings))
-    create_table(con, "source_history", history_rows(con, day_state(con), settings))
+    con.register("one_state", day_state(con))
+    create_table(con, "source_history", history_rows(con, "SELECT * FROM one_state", settings))
     return {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in HISTORY_TABLES[::-1]}
 
 

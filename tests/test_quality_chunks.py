@@ -178,11 +178,11 @@ def test_referenced_columns_and_row_wise_families() -> None:
     assert not row_wise(gxe.ExpectCompoundColumnsToBeUnique(column_list=["a", "b"]))
 
 
-def test_uniqueness_on_a_chunked_table_is_checked_in_chunks_of_a_hash_with_the_whole_result(
+def test_uniqueness_on_a_chunked_table_is_judged_on_its_repeated_values_with_the_whole_result(
     warehouse, tmp_path: Path
 ) -> None:
-    """Uniqueness checks of a large table run per bucket of hashed values (a 48 M-row key held whole took 13 GB):
-    every duplicate meets its twin, and the result, first unexpected rows included, is the whole table's."""
+    """Uniqueness checks of a large table group the values in DuckDB and validate only the repeated ones
+    (a 48 M-row key held whole took 13 GB): the result, first unexpected rows included, is the whole table's."""
     db = _damaged_copy(warehouse, tmp_path)
     with duckdb.connect(str(db)) as con:
         # 15 more addresses twice, spread over the table: 32 unexpected rows, more than GX's 20 partial values
@@ -203,3 +203,47 @@ def test_uniqueness_on_a_chunked_table_is_checked_in_chunks_of_a_hash_with_the_w
         assert (x["success"], x["result"]) == (y["success"], y["result"])
     labels = next(r for r in b["results"] if r["expectation_config"]["type"] == "expect_column_values_to_be_unique")
     assert len(labels["result"]["partial_unexpected_index_list"]) == 20
+
+
+UNIQUENESS = [
+    ("ExpectColumnValuesToBeUnique", {"column": "a"}),
+    ("ExpectColumnValuesToBeUnique", {"column": "a", "mostly": 0.5}),
+    ("ExpectColumnValuesToBeUnique", {"column": "c"}),  # no value twice, one null
+    ("ExpectCompoundColumnsToBeUnique", {"column_list": ["a", "b"]}),
+    ("ExpectCompoundColumnsToBeUnique", {"column_list": ["a", "b"], "ignore_row_if": "any_value_is_missing"}),
+    ("ExpectCompoundColumnsToBeUnique", {"column_list": ["a", "b"], "ignore_row_if": "never"}),
+]
+
+
+@pytest.mark.parametrize(("kind", "kwargs"), UNIQUENESS)
+def test_uniqueness_from_repeated_values_equals_gx_on_the_whole_table(kind: str, kwargs: dict) -> None:
+    """DuckDB finds the repeated values, GX judges only their rows: the result is GX's on every row,
+    nulls (missing as GX counts them for each `ignore_row_if`) and partial lists by position included."""
+    from types import SimpleNamespace
+
+    import great_expectations as gx
+    import great_expectations.expectations as gxe
+
+    from pipelines.quality import _to_frame, _validate_keyed
+
+    # 40 rows: a repeats (also as null), (a, b) repeats with and without nulls, c is unique with one null.
+    a = [i % 13 if i % 5 else None for i in range(40)]
+    b = [None if i % 7 == 0 else f"b{i % 3}" for i in range(40)]
+    c = [None if i == 3 else i for i in range(40)]
+    rows = pd.DataFrame({"a": pd.array(a, dtype="Int64"), "b": b, "c": pd.array(c, dtype="Int64")})
+    con = duckdb.connect()
+    con.register("rows", rows)
+    con.execute("CREATE TABLE t AS SELECT * FROM rows")
+    entry = SimpleNamespace(name="t", checked_rows="true")
+    expected = getattr(gxe, kind)(**kwargs)
+    definition = _gx_batch(rows)
+    keyed, _ = _validate_keyed(con, entry, DAY, definition, expected)
+    frame = _to_frame(con.execute("SELECT * FROM t").to_arrow_table())
+    suite = gx.ExpectationSuite(name="t", expectations=[getattr(gxe, kind)(**kwargs)])
+    whole = definition.get_batch(batch_parameters={"dataframe": frame}).validate(suite, result_format="SUMMARY")
+    whole = whole.results[0]
+    assert (keyed.success, keyed.result) == (whole.success, whole.result)
+    if kwargs.get("column") == "a" and "mostly" not in kwargs:
+        assert not keyed.success and keyed.result["unexpected_count"] > 20 and keyed.result["missing_count"] == 8
+    if kwargs.get("column") == "c":
+        assert keyed.success and keyed.result["missing_count"] == 1 and keyed.result["element_count"] == 40
