@@ -137,6 +137,10 @@ def local_settings_text(retry_delay: float | None = None) -> str:
     text += "".join(f"import {module}  # noqa: F401 (preloaded)\n" for module in PRELOAD)
     text += '\nif sys.argv[1:3] == ["celery", "worker"]:  # what the tasks import, before the pool forks\n'
     text += "".join(f"    import {module}  # noqa: F401\n" for module in WORKER_PRELOAD)
+    # The tasks collect garbage as the `scansense` command does (pipelines/cli.py), and never walk the
+    # millions of objects the preloads made: frozen before the pool forks, as gc.freeze's docs advise.
+    text += "\n    import gc\n\n    from pipelines.cli import GC_YOUNG_THRESHOLD\n\n"
+    text += "    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])\n    gc.freeze()\n"
     if retry_delay is not None:
         text += "\nfrom datetime import timedelta\n\n\n"
         text += f"def task_policy(task):\n    task.retry_delay = timedelta(seconds={float(retry_delay)!r})\n"

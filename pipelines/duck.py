@@ -51,14 +51,25 @@ def bucket_count(con: duckdb.DuckDBPyConnection, rows: int, row_bytes: int) -> i
     return max(1, -(-rows * row_bytes // memory_limit_bytes(con)))
 
 
+def install_bucket_macro(con: duckdb.DuckDBPyConnection) -> None:
+    """Define (temporary) `source_bucket(ip, n)`, the one hash split of sources into shards and buckets.
+
+    Its one definition is `sql/detect/bucket_macros.sql`.
+    """
+    from pipelines.sqlfiles import read_sql
+
+    con.execute(read_sql("detect/bucket_macros"))
+
+
 def stage_in_buckets(
     con: duckdb.DuckDBPyConnection, name: str, sql: str, columns: list[tuple[str, str]], buckets: int, params: dict
 ) -> str:
     """Run `sql` once per bucket of sources into the staged table of `name` (`columns`: name, type); returns its name.
 
-    `sql` keeps only the sources whose address hashes to `$bucket` of `$buckets`. DuckDB holds ordered
+    `sql` keeps only the sources in `$bucket` of `$buckets` (`source_bucket(src_ip, $buckets) = $bucket::UBIGINT`). DuckDB holds ordered
     and distinct list aggregates in memory whole, outside what it can spill; a bucket holds a share.
     """
+    install_bucket_macro(con)
     staged = f"{STAGED}{name}"
     typed = ", ".join(f'"{c}" {t}' for c, t in columns)
     con.execute(f"CREATE OR REPLACE TEMP TABLE {staged} ({typed})")

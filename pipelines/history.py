@@ -37,6 +37,9 @@ ALL_SOURCES = {"buckets": 1, "bucket": 0}  # the state's SQL over every source, 
 
 def day_state(con: duckdb.DuckDBPyConnection) -> pa.Table:
     """What the days loaded in `con` add to the history (events, source_risk, findings, source_tags), as a state."""
+    from pipelines.duck import install_bucket_macro
+
+    install_bucket_macro(con)
     return con.execute(catalog.table(STATE_TABLE).sql, ALL_SOURCES).to_arrow_table()
 
 
@@ -99,7 +102,7 @@ def source_history_state(con: duckdb.DuckDBPyConnection, day: date, settings: Se
         # (the state before: its Parquet files' uncompressed size, thrice, as the join's share of memory).
         size = con.execute("SELECT sum(total_uncompressed_size) FROM parquet_metadata($f)", {"f": before}).fetchone()
         buckets = max(buckets, bucket_count(con, int(size[0] or 0), MERGE_BYTES_PER_BYTE))
-        bucket = "hash(src_ip) % $buckets::UBIGINT = $bucket::UBIGINT"
+        bucket = "source_bucket(src_ip, $buckets) = $bucket::UBIGINT"
         sql = (
             f"WITH history_before AS (SELECT * FROM read_parquet($before) WHERE {bucket}),"
             f" history_day AS (SELECT * FROM {staged} WHERE {bucket}) " + catalog.table("source_history_merge").sql

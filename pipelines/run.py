@@ -357,7 +357,8 @@ def stage_publish(
             if replaced is not None:  # block files neither this file nor the one it replaced names
                 lake_blocks.prune(warehouse, view_files + replaced)
         if not with_report:
-            return counts | {"published": True, "dq_failed": [], "warehouse": str(published), "report": ""}
+            done = {"published": True, "dq_failed": [], "warehouse": str(published), "report": ""}
+            return counts | done | {"seconds": dict(watch.seconds)}  # the DAG's publish task shows where its time went
         with watch.step("report"):
             report = build_report(published, day, report_dir, settings)
             rebuild_reports(recheck, settings)

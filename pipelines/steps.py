@@ -177,8 +177,8 @@ GROUP_QUERY = "(proto = 'udp' AND sent_to_group(dst_ip, proto))"
 
 
 def shard_of(column: str, shards: int) -> str:
-    """SQL: the shard (0..shards-1) of an address column; rows without an address go to shard 0."""
-    return f"(CASE WHEN {column} IS NULL THEN 0 ELSE hash({column}) % {int(shards)} END)"
+    """SQL: the shard (0..shards-1) of an address column, rows without one in 0 (`duck.install_bucket_macro`)."""
+    return f"source_bucket({column}, {int(shards)})"
 
 
 def load_inputs(
@@ -190,8 +190,10 @@ def load_inputs(
     where = ""
     if shards > 1:
         from pipelines.detect import install_group_macro
+        from pipelines.duck import install_bucket_macro
 
-        install_group_macro(con)  # the view's filter calls it, at every query
+        install_group_macro(con)  # the view's filter calls them, at every query
+        install_bucket_macro(con)
         # and every UDP query to a group: a member's answer to it is judged against it (contacts.sql)
         where = (
             f"WHERE {shard_of('src_ip', shards)} = {int(shard)} OR {shard_of('dst_ip', shards)} = {int(shard)}"
@@ -271,8 +273,11 @@ def _keep_shard(table: pa.Table, shard: int, shards: int) -> pa.Table:
         return table
     import duckdb
 
+    from pipelines.duck import install_bucket_macro
+
     con = duckdb.connect()
     try:
+        install_bucket_macro(con)
         con.register("rows_in", table)
         return con.execute(f"SELECT * FROM rows_in WHERE {shard_of('src_ip', shards)} = {int(shard)}").to_arrow_table()
     finally:

@@ -36,6 +36,8 @@ from airflow_launcher import load_launcher
 from hashing import table_hashes
 from test_reliability import STABLE_TABLES
 
+from pipelines.cli import GC_YOUNG_THRESHOLD
+
 ROOT = Path(__file__).resolve().parents[1]
 DAYS = ["2025-11-26", "2025-11-27", "2025-11-28"]
 WRITER = "publish"  # the one writer of scansense.duckdb; the table steps write their own day partitions
@@ -410,7 +412,8 @@ def test_task_imports_are_preloaded_in_celery_workers_alone_and_start_no_thread(
         f"space = runpy.run_path({str(settings)!r})\n"
         "wanted = json.loads(sys.stdin.read())\n"
         "print(json.dumps({'loaded': [m for m in wanted if m in sys.modules],"
-        " 'threads': [t.name for t in threading.enumerate()], 'policy': 'task_policy' in space}))\n"
+        " 'threads': [t.name for t in threading.enumerate()], 'policy': 'task_policy' in space,"
+        " 'gc': [__import__('gc').get_threshold()[0], __import__('gc').get_freeze_count() > 0]}))\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", probe],
@@ -427,3 +430,5 @@ def test_task_imports_are_preloaded_in_celery_workers_alone_and_start_no_thread(
     assert seen["loaded"] == [*launcher.PRELOAD, *(launcher.WORKER_PRELOAD if worker else ())]
     assert seen["threads"] == ["MainThread"]
     assert seen["policy"]  # the retry-delay policy is still defined after the preloads
+    # Workers' tasks collect garbage as the `scansense` command does, the preloaded objects frozen.
+    assert seen["gc"] == ([GC_YOUNG_THRESHOLD, True] if worker else [700, False])

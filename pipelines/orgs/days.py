@@ -53,7 +53,9 @@ def day_relation(con: duckdb.DuckDBPyConnection, every_source: bool = False) -> 
     staged = stage_in_buckets(
         con, TABLE, sql, columns, bucket_count(con, rows, ROW_BYTES), {"every_source": every_source}
     )
-    return con.sql(f"SELECT * FROM {staged} ORDER BY event_date, src_ip")
+    # Not ordered (readers combine by src_ip; source_features.sql orders its rows): sorting rows that carry
+    # lists asks for blocks past a small limit, as source_history_state's did.
+    return con.sql(f"SELECT * FROM {staged}")
 
 
 def window_rows(days: list[date], settings: Settings) -> pa.Table:

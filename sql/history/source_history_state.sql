@@ -24,8 +24,8 @@
 -- merged into the day before's state by pipelines.history.source_history_state; taken over every day at
 -- once, it is the rebuild from scratch that tests compare the fold with. Detectors are read
 -- only through findings, so a new detector reaches the history with no edit. $buckets, $bucket: only
--- the sources whose address hashes to $bucket of $buckets (a large day is built bucket by bucket,
--- pipelines.duck.stage_in_buckets; 1 and 0: every source).
+-- the sources in $bucket of $buckets (the macro source_bucket of sql/detect/bucket_macros.sql; a large
+-- day is built bucket by bucket, pipelines.duck.stage_in_buckets; 1 and 0: every source).
 WITH days AS (
     SELECT
         src_ip,
@@ -41,7 +41,7 @@ WITH days AS (
         arg_max(country_code, event_date) AS country_code,
         arg_max(research_org, event_date) FILTER (WHERE research_org IS NOT NULL) AS research_org
     FROM source_risk
-    WHERE hash(src_ip) % $buckets::UBIGINT = $bucket::UBIGINT
+    WHERE source_bucket(src_ip, $buckets) = $bucket::UBIGINT
     GROUP BY src_ip
 ), targets AS (
     SELECT
@@ -49,15 +49,15 @@ WITH days AS (
         list(DISTINCT dst_port ORDER BY dst_port) FILTER (WHERE dst_port IS NOT NULL) AS ports,
         list(DISTINCT dst_ip ORDER BY dst_ip) FILTER (WHERE dst_ip IS NOT NULL) AS hosts
     FROM events
-    WHERE src_ip IS NOT NULL AND hash(src_ip) % $buckets::UBIGINT = $bucket::UBIGINT
+    WHERE src_ip IS NOT NULL AND source_bucket(src_ip, $buckets) = $bucket::UBIGINT
     GROUP BY src_ip
 ), detectors AS (
     SELECT src_ip, list(DISTINCT detector ORDER BY detector) AS detectors
     FROM findings
-    WHERE src_ip IS NOT NULL AND hash(src_ip) % $buckets::UBIGINT = $bucket::UBIGINT
+    WHERE src_ip IS NOT NULL AND source_bucket(src_ip, $buckets) = $bucket::UBIGINT
     GROUP BY src_ip
 ), tags AS (
-    SELECT src_ip, list(DISTINCT tag ORDER BY tag) AS tags FROM source_tags WHERE hash(src_ip) % $buckets::UBIGINT = $bucket::UBIGINT GROUP BY src_ip
+    SELECT src_ip, list(DISTINCT tag ORDER BY tag) AS tags FROM source_tags WHERE source_bucket(src_ip, $buckets) = $bucket::UBIGINT GROUP BY src_ip
 ), sources AS (
     SELECT src_ip FROM days UNION SELECT src_ip FROM targets
 )
