@@ -365,9 +365,12 @@ def _run_table(
     else:
         rows = catalog.builder(step.table)(con, day, settings)
         if not isinstance(rows, _arrow_table()):  # a relation, streamed to the lake: see write_output
-            if step.sharded:
-                raise ValueError(f"{step.table}: a builder returning a relation cannot be sharded")
-            path = write_output(settings.warehouse, step.table, day, rows)
+            if shards > 1:
+                from pipelines.duck import install_bucket_macro
+
+                install_bucket_macro(con)
+                rows = rows.filter(f"{shard_of('src_ip', shards)} = {int(shard)}")
+            path = write_output(settings.warehouse, step.table, day, rows, shard, shards)
             from pipelines import warehouse as wh
             from pipelines.duck import drop_staged
 

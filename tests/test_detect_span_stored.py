@@ -42,7 +42,7 @@ def _over_events(settings: Settings, day: date) -> list[dict]:
             "CREATE TABLE events AS SELECT * FROM read_parquet($f, union_by_name = true, hive_partitioning = false)",
             {"f": files},
         )
-        rows = slow.slow_span_day(con, day, settings.slow)
+        rows = slow.slow_span_day(con, day, settings.slow).to_arrow_table()
     with duckdb.connect() as model:
         model.register("_day_rows", rows)
         return _canonical(slow.judge_span(model, day, settings.slow))
