@@ -51,7 +51,8 @@ def _over_events(settings: Settings, table: str) -> list[dict]:
     """The table's builder on a connection that holds the day's events only: it judges them itself."""
     with duckdb.connect() as con:
         wh.lake_view(con, settings.warehouse, "events", catalog.table("events").schema, DAY)
-        return _canonical(catalog.builder(table)(con, DAY, settings))
+        rows = catalog.builder(table)(con, DAY, settings)
+        return _canonical(rows if isinstance(rows, pa.Table) else rows.to_arrow_table())  # a relation: streamed
 
 
 def test_the_day_stores_its_judged_contacts_once(lake: Settings) -> None:

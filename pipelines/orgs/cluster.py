@@ -125,7 +125,7 @@ def prepare(
     population: str = "all",
     min_probes: int = 3,
     min_probe_share: float = 0.5,
-    days: pa.Table | None = None,
+    days: pa.Table | str | None = None,
 ) -> Prepared:
     """Encode the sources of `events` in `population`, build their graph and look up their known organizations.
 
@@ -133,7 +133,7 @@ def prepare(
     of their events), "labelled" (sources the reference lists name; paper 001's evaluation
     protocol) or "all". `days`: `source_features_day` rows to combine instead of `events` (the
     window's stored days, pipelines/orgs/window.py; their lists are filled for the sources that
-    probed, so only the "scanning" population can be read from them).
+    probed, so only the "scanning" population can be read from them), or a query of them.
     """
     if population not in POPULATIONS:
         raise ValueError(f"unknown population {population!r}; one of {POPULATIONS}")
@@ -143,7 +143,11 @@ def prepare(
         days = day_rows(con, every_source=population != "scanning")
     if population == "scanning":
         # only the scanning sources are combined (features.combine_days); the others are listed
-        all_ips = sorted(set(days["src_ip"].drop_null().to_pylist()))
+        if isinstance(days, str):
+            ips = con.execute(f"SELECT DISTINCT src_ip FROM ({days}) WHERE src_ip IS NOT NULL").to_arrow_table()
+            all_ips = sorted(ips.column(0).to_pylist())
+        else:
+            all_ips = sorted(set(days["src_ip"].drop_null().to_pylist()))
         tables = combine_days(con, days, scanning=(min_probes, min_probe_share))
         keep = scanning_mask(tables[0], min_probes, min_probe_share)
     else:
@@ -327,9 +331,9 @@ def scanner_orgs(
     setting: str = "graph+smoothing",
     algorithm: str = "kmeans",
     seed: int = 0,
-    days: pa.Table | None = None,
+    days: pa.Table | str | None = None,
 ) -> pa.Table:
-    """One row per source of `events` (or of the `source_features_day` rows `days`): its cluster, organization and how it was found.
+    """One row per source of `events` (or of the `source_features_day` rows `days`, or a query of them): its cluster, organization and how it was found.
 
     Only scanning sources (settings orgs.min_probes / orgs.min_probe_share) are clustered; the
     others keep a null cluster and are named by the reference lists when listed, else `unclustered`.

@@ -219,7 +219,7 @@ def day_rows(con: duckdb.DuckDBPyConnection, every_source: bool = False) -> pa.T
 
 
 def combine_days(
-    con: duckdb.DuckDBPyConnection, days: pa.Table, scanning: tuple[int, float] | None = None
+    con: duckdb.DuckDBPyConnection, days: pa.Table | str, scanning: tuple[int, float] | None = None
 ) -> tuple[pa.Table, pa.Table, pa.Table]:
     """Per-source aggregates, (source, port) and (source, hour) counts combined from `source_features_day` rows (+ `geo_ip`).
 
@@ -228,9 +228,13 @@ def combine_days(
     rows (the days it probed), exactly (sql/orgs/source_features.sql). With `scanning` =
     (min_probes, min_probe_share) only the sources `scanning_mask` keeps are combined: each row
     depends on its own source's rows alone, so the rows are those of the whole table, filtered.
+    `days` may also be a query of the rows (the window's files, read where they lie).
     """
     _geo_view(con)
-    con.register("_orgs_day_rows", days)
+    if isinstance(days, str):
+        con.execute(f"CREATE OR REPLACE TEMP VIEW _orgs_day_rows AS {days}")
+    else:
+        con.register("_orgs_day_rows", days)
     try:
         con.execute(
             """CREATE OR REPLACE TEMP TABLE orgs_source_counts AS
@@ -253,7 +257,10 @@ def combine_days(
         con.execute("DROP VIEW IF EXISTS orgs_geo_ip")
         con.execute("DROP TABLE IF EXISTS orgs_days")
         con.execute("DROP TABLE IF EXISTS orgs_source_counts")
-        con.unregister("_orgs_day_rows")
+        if isinstance(days, str):
+            con.execute("DROP VIEW IF EXISTS _orgs_day_rows")
+        else:
+            con.unregister("_orgs_day_rows")
     return sources, ports, hours
 
 

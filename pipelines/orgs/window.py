@@ -122,16 +122,16 @@ def day_orgs(con: duckdb.DuckDBPyConnection, day: date, settings: Settings) -> p
     """The day's `scanner_orgs` step: the organizations of the window ending `day`, ids kept from the day before.
 
     The window's sources come from its days' stored `source_features_day` rows (each day aggregated
-    once, by its own step; `days.window_rows`), never from its events: a source's probe count is the
+    once, by its own step; `days.window_query`), never from its events: a source's probe count is the
     sum of its days' own counts, and its fingerprint is read from the days it probed. They are
     combined on a connection of their own (`con` holds the day's tables only, which the other steps
     of a shared connection must keep seeing).
     """
     from pipelines import catalog, duck
     from pipelines.orgs.cluster import scanner_orgs
-    from pipelines.orgs.days import window_rows
+    from pipelines.orgs.days import window_query
 
-    rows_of_days = window_rows(window(day, settings.orgs.window_days), settings)
+    rows_of_days = window_query(window(day, settings.orgs.window_days), settings)
     own = duck.connect(settings)
     try:
         wh.lake_relation(own, settings.warehouse, "geo_ip", catalog.table("geo_ip").schema)

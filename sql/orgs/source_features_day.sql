@@ -2,6 +2,7 @@
 -- grain: one row per (event_date, src_ip) seen in the day's events
 -- key: event_date, src_ip
 -- built by: pipelines.orgs.days:source_features_day(settings)
+-- read as: view
 -- column event_date DATE: UTC day of the events counted (lake partition).
 -- column src_ip VARCHAR: Source (scanner) address; every source of the day's events.
 -- column events BIGINT: Events sent by the source that day.
