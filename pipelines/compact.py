@@ -65,15 +65,16 @@ def write_union(files: list[Path], final: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def compacted(lake: Path, folder: Path, files: list[Path]) -> list[Path]:
+def compacted(lake: Path, folder: str, files: list[str]) -> list[str]:
     """`files` of one lake `folder`, or one compacted file holding them all when they are many."""
     if len(files) < COMPACT_MIN_FILES:
         return files
-    cache = lake / ".compact" / folder.relative_to(lake)
-    final = cache / f"{_digest(files)}.parquet"
+    paths = [Path(f) for f in files]
+    cache = lake / ".compact" / Path(folder).relative_to(lake)
+    final = cache / f"{_digest(paths)}.parquet"
     if not final.is_file():
-        write_union(files, final)
+        write_union(paths, final)
         for old in cache.glob("*.parquet"):  # the folder's earlier contents: never read again
             if old != final:
                 old.unlink(missing_ok=True)
-    return [final]
+    return [str(final)]

@@ -67,12 +67,15 @@ def lake_files(warehouse: Path, table: str, day: date | None = None) -> list[str
         base = base / f"date={day.isoformat()}"
     if not base.is_dir():
         return []
-    folders: dict[Path, list[Path]] = {}
-    for p in sorted(base.rglob("*.parquet")):
-        if not p.name.startswith("."):
-            folders.setdefault(p.parent, []).append(p)
+    # os.walk and strings, not Path.rglob: a year of days is 18,000 files, 0.46 s of pathlib objects
+    # per publish (cProfile at day 365, docs/SCALING.md). Neither follows a link to a folder.
     lake = layout(warehouse).lake
-    return sorted(str(f) for folder, files in folders.items() for f in compacted(lake, folder, files))
+    found: list[str] = []
+    for folder, _, names in os.walk(base):
+        files = sorted(os.path.join(folder, n) for n in names if n.endswith(".parquet") and not n.startswith("."))
+        if files:
+            found += compacted(lake, folder, files)
+    return sorted(found)
 
 
 def load_lake_table(
